@@ -1,0 +1,3 @@
+from raitner_hub.cli import app
+
+app()

@@ -1,0 +1,42 @@
+"""Local artefact folders are written atomically: all of it, or nothing.
+
+Every command that produces a folder (a dataset repo layout, an index, an adapter, a report) builds it in
+a hidden sibling staging folder and renames it into place only when everything, manifest included, is
+written. A failure anywhere removes the staging folder and leaves any previous output untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from raitner_hub.errors import ConfigError
+
+
+@contextlib.contextmanager
+def staged_folder(out: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
+    """Yield an empty staging folder; on success it replaces ``out``, on error it vanishes."""
+    out = Path(out).resolve()
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output path exists and is not a folder: {out}")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise ConfigError(f"output folder is not empty: {out} (use --overwrite)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    backup = None
+    if out.exists():
+        backup = out.with_name(f".{out.name}.old-{os.getpid()}")
+        shutil.rmtree(backup, ignore_errors=True)
+        out.rename(backup)
+    staging.rename(out)
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)

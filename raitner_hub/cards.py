@@ -1,0 +1,68 @@
+"""Render Hub cards from the Jinja templates in ``dataset_cards/``.
+
+Cards are rendered with ``huggingface_hub``'s ``DatasetCard`` / ``ModelCard`` classes, so the YAML front
+matter is produced and validated by the same code the Hub uses (``CardData``). Each template receives
+``card_data`` (the YAML block, already serialised) and a free-form context.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import DatasetCard, DatasetCardData, ModelCard, ModelCardData
+
+from raitner_hub.errors import ConfigError
+
+CITATION_RA_IT = """@article{xie2024retrieval,
+  title   = {Retrieval Augmented Instruction Tuning for Open NER with Large Language Models},
+  author  = {Xie, Tingyu and Zhang, Jian and Zhang, Yan and Liang, Yuanyuan and Li, Qi and Wang, Hongwei},
+  journal = {arXiv preprint arXiv:2406.17305},
+  year    = {2024}
+}"""
+
+CITATION_UNINER = """@inproceedings{zhou2024universalner,
+  title     = {UniversalNER: Targeted Distillation from Large Language Models for Open Named Entity Recognition},
+  author    = {Zhou, Wenxuan and Zhang, Sheng and Gu, Yu and Chen, Muhao and Poon, Hoifung},
+  booktitle = {The Twelfth International Conference on Learning Representations (ICLR)},
+  year      = {2024}
+}"""
+
+
+def templates_dir() -> Path:
+    """``dataset_cards/`` inside the installed wheel, or at the checkout root."""
+    packaged = importlib.resources.files("raitner_hub") / "dataset_cards"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "dataset_cards"
+
+
+def template_path(kind: str) -> Path:
+    path = templates_dir() / f"{kind}.md.j2"
+    if not path.is_file():
+        raise ConfigError(f"no card template {path.name} in {templates_dir()}")
+    return path
+
+
+def size_category(n: int) -> str:
+    """The Hub's ``size_categories`` bucket for n rows."""
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                        (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")):
+        if n < limit:
+            return name
+    return "10M<n<100M"
+
+
+def render_dataset_card(kind: str, card_data: dict[str, Any], **context: Any) -> DatasetCard:
+    """Render ``dataset_cards/<kind>.md.j2`` into a ``DatasetCard`` with validated YAML."""
+    data = DatasetCardData(**card_data)
+    return DatasetCard.from_template(data, template_path=str(template_path(kind)),
+                                     citation_ra_it=CITATION_RA_IT, citation_uniner=CITATION_UNINER, **context)
+
+
+def render_model_card(kind: str, card_data: dict[str, Any], **context: Any) -> ModelCard:
+    """Render ``dataset_cards/<kind>.md.j2`` into a ``ModelCard`` with validated YAML."""
+    data = ModelCardData(**card_data)
+    return ModelCard.from_template(data, template_path=str(template_path(kind)),
+                                   citation_ra_it=CITATION_RA_IT, citation_uniner=CITATION_UNINER, **context)

@@ -1,0 +1,42 @@
+"""One error type for everything a user can fix.
+
+The CLI turns a :class:`RaitnerError` into one line on stderr and exit code 1; anything else is a bug
+and keeps its traceback. Messages name the file/line, field or repo that is wrong.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+
+class RaitnerError(Exception):
+    """A problem with the user's input, configuration or environment (not a bug)."""
+
+
+class InputError(RaitnerError):
+    """Bad input data: a malformed file, a missing field, offsets that do not match their text."""
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None):
+        where = ""
+        if path is not None:
+            where = f"{path}:{line}: " if line is not None else f"{path}: "
+        super().__init__(where + message)
+        self.path, self.line = path, line
+
+
+class ConfigError(RaitnerError):
+    """An option or config value that cannot work (unknown strategy, k larger than the pool...)."""
+
+
+class HubError(RaitnerError):
+    """A Hub operation failed for a reason the user can act on (missing repo, bad revision...)."""
+
+
+class TeacherError(RaitnerError):
+    """The teacher endpoint cannot be used (no API key, unreachable, persistent failures)."""
+
+
+def require(module: str, extra: str) -> None:
+    """Fail with an install hint when an optional dependency is missing."""
+    if importlib.util.find_spec(module) is None:
+        raise RaitnerError(f"this needs the '{module}' package: pip install 'raitner-hub[{extra}]'")

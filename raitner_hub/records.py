@@ -1,0 +1,160 @@
+"""The one record schema that flows through every stage.
+
+Character offsets are the truth: ``passage["text"][e["start"]:e["end"]] == e["text"]`` for every entity
+(end exclusive). Mention strings, answers and demonstration blocks are derived from them.
+
+Entity order matters and is kept: readers of offset data store entities by position; teacher
+annotations keep the teacher's order, with every occurrence of one mention next to each other. The
+instruction builder derives "the mentions of type T" as the distinct entity texts of that label, in
+stored order, which reproduces the reference answers exactly.
+"""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+import datasets
+
+
+class Entity(TypedDict):
+    start: int
+    end: int
+    text: str
+    label: str
+
+
+class Passage(TypedDict):
+    id: str
+    text: str
+    lang: str
+    source: str
+
+
+class AnnotatedPassage(Passage):
+    entities: list[Entity]
+    annotator: str  # JSON: teacher ids / vote details, or the name of the human-annotated source
+
+
+class Message(TypedDict):
+    role: str  # "user" | "assistant" (| "system")
+    content: str
+
+
+class ITExample(TypedDict):
+    id: str
+    lang: str
+    messages: list[Message]
+    labels_queried: list[str]
+    source_id: str
+    template: str
+    strategy: str | None
+    demos: list[str]
+
+
+class Prediction(TypedDict):
+    start: int
+    end: int
+    text: str
+    label: str
+    score: float | None
+
+
+ENTITY_FEATURES = {
+    "start": datasets.Value("int32"),
+    "end": datasets.Value("int32"),
+    "text": datasets.Value("string"),
+    "label": datasets.Value("string"),
+}
+
+PASSAGE_FEATURES = datasets.Features(
+    {
+        "id": datasets.Value("string"),
+        "text": datasets.Value("string"),
+        "lang": datasets.Value("string"),
+        "source": datasets.Value("string"),
+    }
+)
+
+ANNOTATED_FEATURES = datasets.Features(
+    {
+        **PASSAGE_FEATURES,
+        "entities": datasets.List(ENTITY_FEATURES),
+        "annotator": datasets.Value("string"),
+    }
+)
+
+IT_FEATURES = datasets.Features(
+    {
+        "id": datasets.Value("string"),
+        "lang": datasets.Value("string"),
+        "messages": datasets.List({"role": datasets.Value("string"), "content": datasets.Value("string")}),
+        "labels_queried": datasets.List(datasets.Value("string")),
+        "source_id": datasets.Value("string"),
+        "template": datasets.Value("string"),
+        "strategy": datasets.Value("string"),
+        "demos": datasets.List(datasets.Value("string")),
+    }
+)
+
+LANGS = ("en", "zh")
+
+
+def mentions_by_label(entities: list[Entity]) -> dict[str, list[str]]:
+    """Distinct mention texts per label, in stored order (the answer lists of the IT format)."""
+    out: dict[str, list[str]] = {}
+    for ent in entities:
+        mentions = out.setdefault(ent["label"], [])
+        if ent["text"] not in mentions:
+            mentions.append(ent["text"])
+    return out
+
+
+def distinct_mentions(entities: list[Entity]) -> list[tuple[str, str]]:
+    """Distinct (mention, label) pairs in stored order: what a demonstration shows."""
+    seen: dict[tuple[str, str], None] = {}
+    for ent in entities:
+        seen.setdefault((ent["text"], ent["label"]), None)
+    return list(seen)
+
+
+def find_occurrences(text: str, mention: str, *, case_sensitive: bool = True) -> list[tuple[int, int]]:
+    """Every non-overlapping occurrence of ``mention`` in ``text`` as (start, end) offsets."""
+    if not mention:
+        return []
+    hay, needle = (text, mention) if case_sensitive else (text.lower(), mention.lower())
+    if len(hay) != len(text):  # lower() changed lengths (rare Unicode cases): fall back to exact search
+        hay, needle = text, mention
+    spans, pos = [], hay.find(needle)
+    while pos != -1:
+        spans.append((pos, pos + len(needle)))
+        pos = hay.find(needle, pos + len(needle))
+    return spans
+
+
+def align_mentions(text: str, pairs: list[tuple[str, str]]) -> tuple[list[Entity], list[tuple[str, str]]]:
+    """Turn (mention, label) strings into entities at every occurrence, in the pairs' order.
+
+    Exact-case occurrences are preferred; a mention found only case-insensitively is aligned to those
+    spans (entity text is then the passage's own casing). Returns (entities, pairs that were not found).
+    """
+    entities: list[Entity] = []
+    missing: list[tuple[str, str]] = []
+    for mention, label in pairs:
+        spans = find_occurrences(text, mention) or find_occurrences(text, mention, case_sensitive=False)
+        if not spans:
+            missing.append((mention, label))
+        for start, end in spans:
+            entities.append(Entity(start=start, end=end, text=text[start:end], label=label))
+    return entities, missing
+
+
+def check_entities(passage_text: str, entities: list[Entity], *, where: str) -> None:
+    """Raise InputError when an entity's offsets do not index its text."""
+    from raitner_hub.errors import InputError
+
+    for ent in entities:
+        if passage_text[ent["start"] : ent["end"]] != ent["text"]:
+            raise InputError(
+                f"entity {ent['text']!r} ({ent['label']}) does not match text[{ent['start']}:{ent['end']}]"
+                f" = {passage_text[ent['start']:ent['end']]!r}"
+            , path=where)
