@@ -51,3 +51,44 @@ def load_config(path: str | os.PathLike, cls: type[C], **overrides: Any) -> C:
 def to_dict(config: Any) -> dict[str, Any]:
     """A JSON-ready dict of a config (for manifests and cards)."""
     return dataclasses.asdict(config)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BuildConfig:
+    """Settings of ``raitner build-data`` (annotated passages -> vanilla + RA-IT datasets).
+
+    Attributes:
+        input: annotated data: a file in any format ``formats.read_annotated`` reads, or a dataset folder.
+        out: output folder, laid out as a Hub dataset repo.
+        lang: ``en`` or ``zh``; inferred from the data when None.
+        input_format: a ``formats`` format name, or ``auto``.
+        strategies: RA-IT strategies (``augment.STRATEGIES`` names), one dataset config each; the
+            ``vanilla`` config is always built.
+        k: demonstrations per conversation (paper: 2).
+        top_k: candidates K for diverse strategies and the BM25 filter (paper: 128).
+        seed: seeds negatives, question order, the split, sampling and every strategy draw.
+        embedder: sentence-transformers id or path, ``minilm`` (offline English) or ``bm25``
+            (no dense model); None = the paper's GTE-large for the language.
+        validation_fraction: held-out share (paper: 0.1).
+        sample: build from a seeded random subset of this many passages (paper: 5K, 10K, ...).
+        mixed_ratio: share of NN rows for ``mixed.v1``.
+        bm25_threshold: minimum BM25 score for the BM25-filter strategies (paper: 20).
+        license: the data license recorded in the card (a Hub license id).
+        cache_dir: embedding cache; None = the default user cache.
+    """
+
+    input: str
+    out: str = "outputs/it-data"
+    lang: str | None = None
+    input_format: str = "auto"
+    strategies: tuple[str, ...] = ("diverse_nn.v1",)
+    k: int = 2
+    top_k: int = 128
+    seed: int = 42
+    embedder: str | None = None
+    validation_fraction: float = 0.1
+    sample: int | None = None
+    mixed_ratio: float = 0.5
+    bm25_threshold: float = 20.0
+    license: str = "unknown"
+    cache_dir: str | None = None

@@ -46,7 +46,7 @@ class NegativeSampler:
     """Frequency-weighted negative types, distinct within a passage."""
 
     def __init__(self, freq: Counter, coin: float = NEGATIVE_COIN):
-        self.types = list(freq)
+        self.types = sorted(freq)  # fixed order: draws must not depend on row order
         self.weights = np.array([freq[t] for t in self.types], dtype=np.float64)
         self.index = {t: i for i, t in enumerate(self.types)}
         self.coin = coin

@@ -1,0 +1,217 @@
+"""``raitner build-data``: annotated passages -> vanilla and RA-IT instruction datasets, as a Hub repo folder.
+
+The pipeline, one direction::
+
+    read_annotated -> (seeded subset) -> build_conversations (negatives, question order)
+                   -> RetrievalIndex.build (pool = the whole set, as in the paper)
+                   -> augment per strategy (query set = pool: the query and identical texts excluded)
+                   -> one split by passage id shared by every config -> parquet + card + manifest
+
+Every config asks exactly the same questions about the same passages; configs differ only by their
+demonstrations, so a vanilla/RA-IT comparison isolates retrieval augmentation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from raitner_hub.artefacts import staged_folder
+from raitner_hub.config import BuildConfig
+from raitner_hub.errors import ConfigError, InputError
+from raitner_hub.instruct import build_conversations, split_train_validation
+from raitner_hub.manifest import build_manifest, input_fingerprint, write_manifest
+from raitner_hub.prompts import conversation_template, demo_template, template_hash
+
+VANILLA = "vanilla"
+DEFAULT_EMBEDDERS = {"en": "thenlper/gte-large", "zh": "thenlper/gte-large-zh"}
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    configs: dict[str, dict[str, int]]  # config -> split -> rows
+    manifest: dict[str, Any]
+
+
+def _check_config(config: BuildConfig, n_passages: int) -> None:
+    from raitner_hub.augment import STRATEGIES
+
+    unknown = [s for s in config.strategies if s not in STRATEGIES]
+    if unknown:
+        raise ConfigError(f"unknown strategy {unknown[0]!r}; known: {', '.join(sorted(STRATEGIES))}")
+    if config.strategies and config.k >= n_passages:
+        raise ConfigError(f"k={config.k} is larger than the pool ({n_passages} passages; a passage is never"
+                          " its own demonstration)")
+    if config.k < 1 or config.top_k < config.k:
+        raise ConfigError(f"need 1 <= k <= top_k, got k={config.k}, top_k={config.top_k}")
+    if not 0.0 <= config.validation_fraction < 1.0:
+        raise ConfigError(f"validation_fraction must be in [0, 1), got {config.validation_fraction}")
+
+
+def _subset(annotated: datasets.Dataset, n: int | None, seed: int) -> datasets.Dataset:
+    """The paper's subsets: ``random.seed(s); random.sample(full, n)`` (paper.md §2.4)."""
+    if n is None or n >= len(annotated):
+        return annotated
+    rng = random.Random(seed)
+    return annotated.select(rng.sample(range(len(annotated)), n))
+
+
+def build_datasets(config: BuildConfig, *, progress: bool = True) -> tuple[dict[str, datasets.Dataset], dict]:
+    """Build every config in memory: ``{config_name: Dataset[ITExample]}`` and facts for the card/manifest."""
+    from raitner_hub.formats import read_annotated
+
+    annotated = read_annotated(config.input, format=config.input_format, lang=config.lang)
+    if len(annotated) == 0:
+        raise InputError("no passages", path=config.input)
+    annotated = _subset(annotated, config.sample, config.seed)
+    langs = sorted(set(annotated.unique("lang")))
+    lang = config.lang or (langs[0] if len(langs) == 1 else None)
+    if lang is None:
+        raise ConfigError(f"{config.input}: mixed languages {langs}; pass --lang")
+    _check_config(config, len(annotated))
+
+    vanilla = build_conversations(annotated, seed=config.seed, template=conversation_template(lang).name)
+    variants = {VANILLA: vanilla}
+    facts: dict[str, Any] = {"lang": lang, "passages": len(annotated),
+                             "entities": sum(len(e) for e in annotated["entities"])}
+    if config.strategies:
+        from raitner_hub.augment import augment, config_name
+        from raitner_hub.retrieval import RetrievalIndex
+
+        embedder = config.embedder or DEFAULT_EMBEDDERS[lang]
+        index = RetrievalIndex.build(annotated, lang=lang, embedder=embedder, cache_dir=config.cache_dir,
+                                     progress=progress)
+        facts["embedder"] = embedder
+        facts["retrieval"] = index.describe() if hasattr(index, "describe") else {"embedder": embedder}
+        fallbacks = {}
+        for strategy in config.strategies:
+            params = {"mixed_ratio": config.mixed_ratio} if strategy.startswith("mixed") else {}
+            name = config_name(strategy, config.k, **params)
+            ds = augment(vanilla, index, strategy=strategy, k=config.k, top_k=config.top_k, seed=config.seed,
+                         bm25_threshold=config.bm25_threshold, mixed_ratio=config.mixed_ratio, query_is_pool=True,
+                         progress=progress)
+            variants[name] = ds
+            fallbacks[name] = sum(1 for d in ds["demos"] if not d)
+        facts["rows_without_demos"] = fallbacks
+    return variants, facts
+
+
+def _card(config: BuildConfig, counts: dict[str, dict[str, int]], facts: dict, command: str | None,
+          input_ref: str, repo_id: str | None) -> "Any":
+    from raitner_hub.cards import render_dataset_card, size_category
+
+    configs = [
+        {
+            "config_name": name,
+            "data_files": [{"split": split, "path": f"data/{name}/{split}-*.parquet"} for split in splits],
+            **({"default": True} if name == VANILLA else {}),
+        }
+        for name, splits in counts.items()
+    ]
+    total = max((sum(s.values()) for s in counts.values()), default=0)
+    lang = facts["lang"]
+    card_data = {
+        "license": config.license,
+        "language": [lang],
+        "task_categories": ["token-classification", "text-generation"],
+        "task_ids": ["named-entity-recognition"],
+        "size_categories": [size_category(total)],
+        "tags": ["ner", "open-ner", "instruction-tuning", "ra-it", "retrieval-augmented", "raitner-hub"],
+        "pretty_name": f"RA-IT open-NER instruction data ({lang})",
+        "configs": configs,
+        # Machine-readable provenance (the Hub keeps unknown YAML keys): what a trainer must know.
+        "raitner": {
+            "conversation_template": conversation_template(lang).name,
+            "demonstration_template": demo_template(lang).name,
+            "strategies": list(config.strategies),
+            "k": config.k,
+            "top_k": config.top_k,
+            "embedder": facts.get("embedder"),
+            "seed": config.seed,
+            "bm25_threshold": config.bm25_threshold,
+            "input": input_ref,
+        },
+    }
+    if "@" in input_ref:  # a Hub input, pinned to the revision that was read
+        card_data["source_datasets"] = [input_ref]
+    conv, demo = conversation_template(lang), demo_template(lang)
+    return render_dataset_card(
+        "it_dataset", card_data,
+        pretty_name=card_data["pretty_name"], repo_id=repo_id, lang=lang, counts=counts, facts=facts,
+        config=dataclasses.asdict(config), command=command,
+        input_ref=input_ref, conversation_template=conv.name, conversation_hash=template_hash(conv),
+        demo_template=demo.name, demo_hash=template_hash(demo), vanilla=VANILLA,
+        example_config=next((c for c in counts if c != VANILLA), VANILLA),
+    )
+
+
+def build_data(config: BuildConfig, *, command: str | None = None, repo_id: str | None = None,
+               progress: bool = True) -> BuildResult:
+    """Build vanilla + RA-IT datasets and write them as a Hub dataset repo folder.
+
+    Args:
+        config: what to build (see :class:`~raitner_hub.config.BuildConfig`).
+        command: the command line that ran this, recorded in the card ("how it was built").
+        repo_id: the Hub repo this folder is meant for (used in the card's loading snippet).
+        progress: show progress bars.
+
+    Example:
+        >>> from raitner_hub.config import BuildConfig
+        >>> result = build_data(BuildConfig(input="examples/data/pile_ner_sample.en.jsonl",
+        ...                                 out="outputs/pile-it", embedder="minilm"))
+        >>> datasets.load_dataset(str(result.out), "ra-diverse_nn-k2")["train"][0]["demos"]
+        ['pilener_812', 'pilener_95']
+    """
+    started = time.time()
+    input_ref = f"{config.input}#sha256:{input_fingerprint(config.input)}" if Path(config.input).exists() \
+        else config.input
+    variants, facts = build_datasets(config, progress=progress)
+    ids = variants[VANILLA]["id"]
+    train_ids, val_ids = split_train_validation(ids, fraction=config.validation_fraction, seed=config.seed)
+    split_ids = {"train": train_ids, "validation": val_ids}
+    counts: dict[str, dict[str, int]] = {}
+    with staged_folder(config.out) as staging:
+        for name, ds in variants.items():
+            counts[name] = {}
+            for split, keep in split_ids.items():
+                if not keep:
+                    continue
+                part = ds.filter(lambda row: row["id"] in keep, load_from_cache_file=False)
+                path = staging / "data" / name / f"{split}-00000-of-00001.parquet"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                part.to_parquet(str(path))
+                counts[name][split] = len(part)
+        card = _card(config, counts, facts, command, input_ref, repo_id)
+        card.save(staging / "README.md")
+        manifest = build_manifest(
+            "it_dataset",
+            settings={**dataclasses.asdict(config), "strategies": list(config.strategies)},
+            inputs={"annotated": input_ref},
+            counts={"configs": counts, **{k: v for k, v in facts.items() if k in ("passages", "entities",
+                                                                                  "rows_without_demos")}},
+            started=started,
+            extra={"templates": {"conversation": conversation_template(facts["lang"]).name,
+                                 "demonstrations": demo_template(facts["lang"]).name},
+                   "retrieval": facts.get("retrieval"), "command": command},
+        )
+        write_manifest(staging, manifest)
+    return BuildResult(out=Path(config.out).resolve(), configs=counts, manifest=manifest)
+
+
+def render_example(out: str | Path, config_name: str, split: str = "train", row: int = 0) -> str:
+    """One conversation of a built folder as readable text (for the demo and quick checks)."""
+    path = Path(out) / "data" / config_name / f"{split}-00000-of-00001.parquet"
+    ds = datasets.Dataset.from_parquet(str(path))
+    example = ds[row]
+    lines = [f"# {config_name} / {split} / {example['id']}  (demos: {json.dumps(example['demos'])})"]
+    for message in example["messages"]:
+        lines.append(f"[{message['role']}] {message['content']}")
+    return "\n".join(lines)
