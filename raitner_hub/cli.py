@@ -93,5 +93,62 @@ def main(
 # (sections: build-data, export, index, push-benchmarks, annotate, train, predict, evaluate, serve, push-space)
 
 
+# ---- build-data ----
+
+
+def _command_line() -> str:
+    import shlex
+
+    return shlex.join(["raitner", *sys.argv[1:]])
+
+
+@command("build-data", panel=DATA, epilog="Example: raitner build-data examples/data/pile_ner_sample.en.jsonl "
+         "--embedder minilm --strategy nn.v1 --strategy diverse_nn.v1 --out outputs/pile-it")
+def build_data_cmd(
+    input: Annotated[str, typer.Argument(help="Annotated data: a file in any supported format, or a dataset folder.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: outputs/it-data).")] = None,
+    lang: Annotated[Optional[str], typer.Option(help="en or zh (default: inferred).")] = None,
+    input_format: Annotated[Optional[str], typer.Option("--format", help="Input format (see formats.FORMATS); default: auto.")] = None,
+    strategy: Annotated[Optional[list[str]], typer.Option("--strategy", "-s", help="RA-IT strategy; repeatable. Default: diverse_nn.v1. 'none' builds vanilla only.")] = None,
+    k: Annotated[Optional[int], typer.Option(help="Demonstrations per conversation (default 2).")] = None,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", help="Candidates K for diverse / BM25 strategies (default 128).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed for every random step (default 42).")] = None,
+    embedder: Annotated[Optional[str], typer.Option(help="sentence-transformers id/path, 'minilm' (offline, English) or 'bm25'. Default: GTE-large for the language.")] = None,
+    sample: Annotated[Optional[int], typer.Option(help="Build from a seeded subset of N passages.")] = None,
+    mixed_ratio: Annotated[Optional[float], typer.Option(help="NN share for mixed.v1 (default 0.5).")] = None,
+    license: Annotated[Optional[str], typer.Option(help="Data license for the card, a Hub license id (default unknown).")] = None,
+    config: ConfigOpt = None,
+    push: PushOpt = False,
+    repo_id: RepoIdOpt = None,
+    private: PrivateOpt = False,
+    revision: RevisionOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Turn annotated NER passages into vanilla and RA-IT instruction datasets (a Hub dataset repo folder)."""
+    from raitner_hub.build import build_data, render_example
+    from raitner_hub.config import BuildConfig, from_dict, load_config
+
+    require_repo_id(push, repo_id)
+    strategies = None if strategy is None else tuple(s for s in strategy if s != "none")
+    flags = dict(input=input, out=str(out) if out else None, lang=lang, input_format=input_format, strategies=strategies, k=k,
+                 top_k=top_k, seed=seed, embedder=embedder, sample=sample, mixed_ratio=mixed_ratio, license=license)
+    cfg = load_config(config, BuildConfig, **flags) if config else from_dict(
+        BuildConfig, {key: value for key, value in flags.items() if value is not None}, where="options")
+    if push:
+        from raitner_hub import hub
+
+        hub.validate_repo_id(repo_id)
+    result = build_data(cfg, command=_command_line(), repo_id=repo_id, progress=not quiet)
+    summary = ", ".join(f"{name} {sum(splits.values())}" for name, splits in result.configs.items())
+    typer.echo(f"built {result.out}: {summary} conversations")
+    if not quiet:
+        shown = next((name for name in result.configs if name != "vanilla"), "vanilla")
+        typer.echo(render_example(result.out, shown))
+    if push:
+        pushed = hub.push_folder(result.out, repo_id, repo_type="dataset", private=private, revision=revision,
+                                 commit_message=f"raitner build-data ({summary})")
+        typer.echo(f"pushed {pushed.url}" + ("" if pushed.commit_sha else " (no changes: nothing to commit)"))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
