@@ -642,7 +642,7 @@ def write_jsonl(rows: Iterable[dict], path: PathLike) -> int:
     def write(fh) -> None:
         nonlocal count
         for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            fh.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
             count += 1
 
     _write_atomically(path, write)
