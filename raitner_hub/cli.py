@@ -150,5 +150,24 @@ def build_data_cmd(
         typer.echo(f"pushed {pushed.url}" + ("" if pushed.commit_sha else " (no changes: nothing to commit)"))
 
 
+# ---- export ----
+
+@command("export", panel=DATA, epilog="Example: raitner export outputs/pile-it --config ra-diverse_nn-k2 "
+         "--split train --format uniner --out pile-it.train.json")
+def export_command(
+    source: Annotated[str, typer.Argument(help="A build-data folder, or an IT .parquet/.jsonl file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file (.json for uniner, .jsonl for jsonl).")],
+    dataset_config: Annotated[Optional[str], typer.Option(
+        "--dataset-config", "--config", help="Dataset config (variant) of a folder: vanilla, ra-diverse_nn-k2, ...")] = None,
+    split: Annotated[str, typer.Option(help="Split to export.")] = "train",
+    format: Annotated[str, typer.Option("--format", help="uniner (ShareGPT conversations) or jsonl (ITExample rows).")] = "uniner",
+) -> None:
+    """Write IT conversations in the UniNER/ShareGPT format used by UniNER, RA-IT and LLaMA-Factory."""
+    from raitner_hub.formats import export_it
+
+    count = export_it(source, out, config=dataset_config, split=split, format=format)
+    typer.echo(f"wrote {count} conversations to {out}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
