@@ -681,6 +681,8 @@ def write_uniner(it_rows: Iterable[dict], path: PathLike, *, indent: int | None 
 def load_it_dataset(path: PathLike, *, config: str | None = None, split: str = "train") -> datasets.Dataset:
     """An IT dataset from a built folder (``load_dataset(folder, config, split)``) or a parquet/jsonl file."""
     path = Path(path)
+    was_disabled = datasets.is_progress_bar_enabled() is False
+    datasets.disable_progress_bars()  # a local read is quick; the CLI prints one summary line
     try:
         if path.is_dir():
             ds = datasets.load_dataset(str(path), name=config, split=split)
@@ -693,6 +695,9 @@ def load_it_dataset(path: PathLike, *, config: str | None = None, split: str = "
     except (ValueError, FileNotFoundError, KeyError) as exc:  # unknown config/split, missing files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"cannot load the IT dataset ({first})", path=str(path)) from None
+    finally:
+        if not was_disabled:
+            datasets.enable_progress_bars()
     if "messages" not in ds.column_names:
         raise InputError(f"not an IT dataset: no 'messages' column (columns: {ds.column_names})", path=str(path))
     return ds
