@@ -11,7 +11,7 @@ import datasets
 import pytest
 from typer.testing import CliRunner
 
-from raitner_hub import formats
+from raitner_hub import readers
 from raitner_hub.errors import ConfigError, InputError
 from raitner_hub.formats import (FORMATS, bio_to_entities, detect_format, label_set, labels_queried, read_annotated,
                                  write_jsonl, write_uniner)
@@ -114,10 +114,10 @@ def test_weibo_train(read):
 
 
 def test_weibo_multi_digit_positions_and_broken_emoji():
-    assert formats._weibo_char("李0") == "李"
-    assert formats._weibo_char("e12") == "e"
-    assert formats._weibo_char("011") == "0"
-    assert formats._weibo_char("\ufffd\ufffd0") == "\ufffd\ufffd"
+    assert readers.weibo_char("李0") == "李"
+    assert readers.weibo_char("e12") == "e"
+    assert readers.weibo_char("011") == "0"
+    assert readers.weibo_char("\ufffd\ufffd0") == "\ufffd\ufffd"
 
 
 def test_msra_test(read):

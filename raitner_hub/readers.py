@@ -1,0 +1,400 @@
+"""Readers for third-party NER files: each yields ``AnnotatedPassage`` rows (records.py) lazily.
+
+Use ``formats.read_annotated`` (auto-detection, one Dataset) unless you need a reader's own options
+(``joiner``, ``tag_first``, ``source``). Format details and conventions are in ``formats``' docstring:
+
+- BIO text is tokens joined by " " (English) or "" (Chinese); ``I-X`` after ``O``/another type starts an
+  entity (conlleval). Weibo tokens lose their trailing word-segmentation digits.
+- Offset formats (CLUENER, CMeEE, Yidu) are checked against the text and stored by position.
+- Mention-only formats (Boson, Sky-NER, SLIMER, UniNER) are aligned to every occurrence, in file order;
+  pairs not found are listed under ``unaligned`` in ``annotator``.
+- ``annotator`` is JSON ``{"format", "source", "labels_queried"?, "unaligned"?}``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from raitner_hub.errors import InputError
+from raitner_hub.prompts import CONVERSATION_TEMPLATES
+from raitner_hub.records import AnnotatedPassage, Entity, align_mentions, check_entities
+
+PathLike = str | os.PathLike
+CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+BIO_TAG = re.compile(r"O|[BI]-\S.*")
+WEIBO_TOKEN = re.compile(r"(.{1,2}?)(\d{1,2})")
+
+
+# ---- small shared pieces -------------------------------------------------------------------------------
+
+def detect_lang(text: str) -> str:
+    """``zh`` when at least 30% of the non-space characters are CJK, else ``en``."""
+    chars = [c for c in text if not c.isspace()]
+    return "zh" if chars and sum(bool(CJK.match(c)) for c in chars) / len(chars) >= 0.3 else "en"
+
+
+def default_source(path: PathLike) -> str:
+    """``<folder>_<file stem>``: ``.../en/crossner_ai/test.bio.txt`` -> ``crossner_ai_test``."""
+    path = Path(path)
+    stem = path.name.split(".")[0]
+    return f"{path.parent.name}_{stem}" if path.parent.name else stem
+
+
+def annotator_json(fmt: str, source: str, **extra: Any) -> str:
+    return json.dumps({"format": fmt, "source": source, **{k: v for k, v in extra.items() if v}},
+                      ensure_ascii=False)
+
+
+def labels_queried(passage: AnnotatedPassage) -> list[str]:
+    """The types asked about this passage (conversation/SLIMER data), else its entity labels."""
+    try:
+        asked = json.loads(passage["annotator"]).get("labels_queried")
+    except (ValueError, AttributeError):
+        asked = None
+    return list(asked) if asked else list(dict.fromkeys(e["label"] for e in passage["entities"]))
+
+
+def label_set(rows: Iterable[AnnotatedPassage]) -> list[str]:
+    """Every type asked or annotated over the rows, in first-seen order (a benchmark's label set)."""
+    seen: dict[str, None] = {}
+    for row in rows:
+        seen.update(dict.fromkeys(labels_queried(row)))
+    return list(seen)
+
+
+def read_lines(path: PathLike) -> Iterator[tuple[int, str]]:
+    """(line number, text) pairs, decoded strictly: a non-UTF-8 byte is an error naming its line."""
+    with open(path, "rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(f"not UTF-8 text (byte {exc.start} of the line)", path=str(path), line=n) from None
+            yield n, (line.removeprefix("\ufeff") if n == 1 else line).rstrip("\r\n")
+
+
+def read_jsonl_rows(path: PathLike) -> Iterator[tuple[int, dict]]:
+    for n, line in read_lines(path):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"invalid JSON ({exc.msg}, column {exc.colno})", path=str(path), line=n) from None
+        if not isinstance(row, dict):
+            raise InputError(f"expected a JSON object, got {type(row).__name__}", path=str(path), line=n)
+        yield n, row
+
+
+def read_json_array(path: PathLike) -> list:
+    raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError("not UTF-8 text", path=str(path), line=line) from None
+    if not text.strip():
+        raise InputError(f"no passages in {path}")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"invalid JSON ({exc.msg}, column {exc.colno})", path=str(path), line=exc.lineno) from None
+    if not isinstance(data, list):
+        raise InputError("expected a JSON list of items", path=str(path))
+    return data
+
+
+def require_field(row: dict, key: str, path: PathLike, line: int | str) -> Any:
+    if key not in row:
+        raise InputError(f"missing field {key!r}", path=str(path), line=line)
+    return row[key]
+
+
+def _span_entities(text: str, spans: Iterable[tuple[int, int, str, str]], where: str) -> list[Entity]:
+    """Offset entities (end exclusive), checked against the text and stored by position."""
+    entities = [Entity(start=int(s), end=int(e), text=m, label=label) for s, e, m, label in spans]
+    entities.sort(key=lambda ent: (ent["start"], ent["end"]))
+    check_entities(text, entities, where=where)
+    return entities
+
+
+def _aligned(text: str, pairs: Iterable[tuple[str, str]]) -> tuple[list[Entity], list[list[str]]]:
+    entities, missing = align_mentions(text, list(dict.fromkeys(pairs)))
+    return entities, [list(pair) for pair in missing]
+
+
+# ---- BIO -----------------------------------------------------------------------------------------------
+
+def _bio_sentences(path: PathLike, tag_first: bool) -> Iterator[tuple[list[str], list[str]]]:
+    tokens: list[str] = []
+    tags: list[str] = []
+    for n, line in read_lines(path):
+        if not line.strip():
+            if tokens:
+                yield tokens, tags
+                tokens, tags = [], []
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2:
+            layout = "tag<TAB>token" if tag_first else "token<TAB>tag"
+            raise InputError(f"expected one '{layout}' per line, got {line[:60]!r}", path=str(path), line=n)
+        token, tag = (parts[1], parts[0]) if tag_first else (parts[0], parts[1])
+        if token == "-DOCSTART-":
+            continue
+        if not BIO_TAG.fullmatch(tag):
+            raise InputError(f"bad BIO tag {tag!r} (expected O, B-<type> or I-<type>)", path=str(path), line=n)
+        tokens.append(token)
+        tags.append(tag)
+    if tokens:
+        yield tokens, tags
+
+
+def bio_to_entities(tokens: list[str], tags: list[str], joiner: str = " ") -> tuple[str, list[Entity]]:
+    """Join tokens into text and turn BIO tags into char-offset entities.
+
+    Example:
+        >>> bio_to_entities(["bruce", "willis", "movies"], ["B-ACTOR", "I-ACTOR", "O"])
+        ('bruce willis movies', [{'start': 0, 'end': 12, 'text': 'bruce willis', 'label': 'ACTOR'}])
+    """
+    starts, pos = [], 0
+    for token in tokens:
+        starts.append(pos)
+        pos += len(token) + len(joiner)
+    text = joiner.join(tokens)
+    entities: list[Entity] = []
+    current: list | None = None  # [label, first token, last token]
+
+    def close() -> None:
+        if current is not None:
+            start, end = starts[current[1]], starts[current[2]] + len(tokens[current[2]])
+            entities.append(Entity(start=start, end=end, text=text[start:end], label=current[0]))
+
+    for i, tag in enumerate(tags):
+        if tag == "O":
+            close()
+            current = None
+        elif tag[0] == "I" and current is not None and current[0] == tag[2:]:
+            current[2] = i
+        else:  # B-X, or an I-X that does not continue an X entity: starts one (conlleval)
+            close()
+            current = [tag[2:], i, i]
+    close()
+    return text, entities
+
+
+def read_bio(path: PathLike, *, lang: str | None = None, tag_first: bool = False, joiner: str | None = None,
+             source: str | None = None, token_fn: Callable[[str], str] | None = None,
+             fmt: str = "bio") -> Iterator[AnnotatedPassage]:
+    """BIO sentences as passages (token-first unless ``tag_first``); Chinese joins tokens with "".
+
+    Example:
+        >>> rows = list(read_bio("../shared/data/en/crossner_ai/train.bio.txt"))
+        >>> len(rows), rows[0]["id"]
+        (100, 'crossner_ai_train_0')
+    """
+    source = source or default_source(path)
+    sentences = list(_bio_sentences(path, tag_first))
+    if token_fn is not None:
+        sentences = [([token_fn(t) for t in tokens], tags) for tokens, tags in sentences]
+    if lang is None:
+        lang = detect_lang("".join("".join(tokens) for tokens, _ in sentences[:200]))
+    if joiner is None:
+        joiner = "" if lang == "zh" else " "
+    annotator = annotator_json(fmt, source)
+    for n, (tokens, tags) in enumerate(sentences):
+        text, entities = bio_to_entities(tokens, tags, joiner)
+        yield AnnotatedPassage(id=f"{source}_{n}", text=text, lang=lang, source=source, entities=entities,
+                               annotator=annotator)
+
+
+def read_bio_tag_first(path: PathLike, **kwargs: Any) -> Iterator[AnnotatedPassage]:
+    """MIT-style ``tag<TAB>token`` BIO."""
+    return read_bio(path, tag_first=True, fmt="bio_tag_first", **kwargs)
+
+
+def weibo_char(token: str) -> str:
+    match = WEIBO_TOKEN.fullmatch(token)
+    return match.group(1) if match else token
+
+
+def read_weibo(path: PathLike, *, lang: str | None = "zh", **kwargs: Any) -> Iterator[AnnotatedPassage]:
+    """Weibo NER conll: drop each token's trailing word-segmentation position (``李0`` -> ``李``)."""
+    return read_bio(path, lang=lang or "zh", token_fn=weibo_char, fmt="weibo", **kwargs)
+
+
+# ---- offset jsonl / json ----------------------------------------------------------------------------------
+
+def _offset_passage(row_id: str, text: str, lang: str | None, source: str, fmt: str,
+                    entities: list[Entity]) -> AnnotatedPassage:
+    return AnnotatedPassage(id=row_id, text=text, lang=lang or detect_lang(text), source=source,
+                            entities=entities, annotator=annotator_json(fmt, source))
+
+
+def read_cluener(path: PathLike, *, lang: str | None = None, source: str | None = None) -> Iterator[AnnotatedPassage]:
+    """CLUENER jsonl (``[start, end]`` inclusive)."""
+    source = source or default_source(path)
+    for i, (n, row) in enumerate(read_jsonl_rows(path)):
+        text = str(require_field(row, "text", path, n))
+        spans = [(s, e + 1, mention, label) for label, mentions in (row.get("label") or {}).items()
+                 for mention, offsets in mentions.items() for s, e in offsets]
+        yield _offset_passage(str(row.get("id", f"{source}_{i}")), text, lang, source, "cluener",
+                              _span_entities(text, spans, f"{path}:{n}"))
+
+
+def read_cmeee(path: PathLike, *, lang: str | None = None, source: str | None = None) -> Iterator[AnnotatedPassage]:
+    """CMeEE JSON array (``end_idx`` inclusive; entities may nest)."""
+    source = source or default_source(path)
+    for i, row in enumerate(read_json_array(path)):
+        where = f"{path}: item {i}"
+        text = str(require_field(row, "text", path, f"item {i}"))
+        spans = [(e["start_idx"], e["end_idx"] + 1, e["entity"], e["type"]) for e in row.get("entities", [])]
+        yield _offset_passage(str(row.get("id", f"{source}_{i}")), text, lang, source, "cmeee",
+                              _span_entities(text, spans, where))
+
+
+def read_yidu(path: PathLike, *, lang: str | None = None, source: str | None = None) -> Iterator[AnnotatedPassage]:
+    """Yidu-S4K jsonl (``entity_index.end`` exclusive)."""
+    source = source or default_source(path)
+    for i, (n, row) in enumerate(read_jsonl_rows(path)):
+        text = str(require_field(row, "text", path, n))
+        spans = [(e["entity_index"]["begin"], e["entity_index"]["end"], e["entity"], e["entity_type"])
+                 for e in row.get("entity_list", [])]
+        yield _offset_passage(str(row.get("id", f"{source}_{i}")), text, lang, source, "yidu",
+                              _span_entities(text, spans, f"{path}:{n}"))
+
+
+# ---- mention strings without offsets -------------------------------------------------------------------
+
+def _own_id(value: Any, source: str, i: int) -> str:
+    """A file's own id; a bare number is prefixed with the source so ids stay unique across files."""
+    if value is None or value == "":
+        return f"{source}_{i}"
+    return f"{source}_{value}" if isinstance(value, int) else str(value)
+
+
+def read_boson(path: PathLike, *, lang: str | None = None, source: str | None = None) -> Iterator[AnnotatedPassage]:
+    """Boson jsonl (``label: {mention: type}``), aligned to every occurrence."""
+    source = source or default_source(path)
+    for i, (n, row) in enumerate(read_jsonl_rows(path)):
+        text = str(require_field(row, "sentence", path, n))
+        entities, missing = _aligned(text, ((m, t) for m, t in (row.get("label") or {}).items()))
+        yield AnnotatedPassage(id=_own_id(row.get("id"), source, i), text=text, lang=lang or "zh", source=source,
+                               entities=entities, annotator=annotator_json("boson", source, unaligned=missing))
+
+
+def read_sky_ner(path: PathLike, *, lang: str | None = None, source: str | None = None) -> Iterator[AnnotatedPassage]:
+    """Sky-NER jsonl (``entities: [{mention, type}]`` in teacher order), aligned to every occurrence."""
+    source = source or default_source(path)
+    for i, (n, row) in enumerate(read_jsonl_rows(path)):
+        text = str(require_field(row, "text", path, n))
+        pairs = [(str(e["mention"]), str(e["type"])) for e in row.get("entities", [])]
+        entities, missing = _aligned(text, pairs)
+        yield AnnotatedPassage(id=_own_id(row.get("id"), source, i), text=text, lang=lang or detect_lang(text),
+                               source=source, entities=entities,
+                               annotator=annotator_json("sky_ner", source, unaligned=missing))
+
+
+def _answer(value: str, where: str, line: int | None, path: PathLike) -> list[str]:
+    try:
+        answer = json.loads(value, strict=False)  # RA-IT's Boson file has a raw tab inside one answer
+    except (json.JSONDecodeError, TypeError):
+        answer = None
+    if not isinstance(answer, list) or not all(isinstance(m, str) for m in answer):
+        raise InputError(f"{where}answer is not a JSON list of strings: {str(value)[:60]!r}", path=str(path), line=line)
+    return answer
+
+
+def read_slimer(path: PathLike, *, lang: str | None = None, source: str | None = None) -> Iterator[AnnotatedPassage]:
+    """SLIMER Pile-NER rows grouped by passage index (``doc_question_pairID`` = ``passage:question``).
+
+    Ids are ``pilener_<passage index>`` (the ids of ``raw_passages/pile_passages_from_pilener.jsonl``);
+    the asked types, negatives included, go to ``labels_queried`` in question order.
+    """
+    source = source or default_source(path)
+    groups: dict[int, dict] = {}
+    for n, row in read_jsonl_rows(path):
+        pair_id = str(require_field(row, "doc_question_pairID", path, n))
+        try:
+            passage, question = (int(x) for x in pair_id.split(":"))
+        except ValueError:
+            raise InputError(f"bad doc_question_pairID {pair_id!r} (expected '<passage>:<question>')",
+                             path=str(path), line=n) from None
+        group = groups.setdefault(passage, {"text": require_field(row, "input", path, n), "qa": []})
+        if group["text"] != row["input"]:
+            raise InputError(f"passage {passage} has two different texts", path=str(path), line=n)
+        label = str(require_field(row, "tagName", path, n))
+        group["qa"].append((question, label, _answer(require_field(row, "output", path, n), "", n, path)))
+    for passage in sorted(groups):
+        text, qa = groups[passage]["text"], sorted(groups[passage]["qa"], key=lambda q: q[0])
+        entities, missing = _aligned(text, ((m, label) for _, label, answer in qa for m in answer))
+        yield AnnotatedPassage(id=f"pilener_{passage}", text=text, lang=lang or "en", source=source,
+                               entities=entities, annotator=annotator_json(
+                                   "slimer", source, labels_queried=list(dict.fromkeys(q[1] for q in qa)),
+                                   unaligned=missing))
+
+
+def _template_patterns() -> list[tuple[str, str, re.Pattern]]:
+    """(lang, text-turn prefix, question regex) from the conversation templates in prompts.py."""
+    out = []
+    for tmpl in CONVERSATION_TEMPLATES.values():
+        question = re.escape(tmpl.question).replace(re.escape("{label}"), "(.+)")
+        out.append((tmpl.lang, tmpl.text_turn.split("{text}")[0], re.compile(question, re.S)))
+    return out
+
+
+def _conversation(item: dict, where: str, path: PathLike) -> tuple[str, str, list[tuple[str, list[str]]]]:
+    """(lang, text, [(type, answer)]) of one UniNER conversation; a leading RA-IT example turn is skipped."""
+    turns = item.get("conversations")
+    if not isinstance(turns, list):
+        raise InputError(f"{where}missing 'conversations' list", path=str(path))
+    patterns = _template_patterns()
+    for t, turn in enumerate(turns):
+        value = str(turn.get("value", ""))
+        match = next(((lang, prefix) for lang, prefix, _ in patterns if value.startswith(prefix)), None)
+        if match is None and value.startswith("文本："):  # the prefix without its space
+            match = ("zh", "文本：")
+        if turn.get("from") == "human" and match:
+            lang, text = match[0], value[len(match[1]):]
+            break
+    else:
+        raise InputError(f"{where}no 'Text: ...' / '文本： ...' turn", path=str(path))
+    qa = []
+    rest = turns[t + 2:]  # after the text turn and its acknowledgement
+    for q, a in zip(rest[0::2], rest[1::2]):
+        question = str(q.get("value", ""))
+        label = next((m.group(1) for _, _, rx in patterns if (m := rx.fullmatch(question))), None)
+        if label is None:
+            raise InputError(f"{where}not a type question: {question[:60]!r}", path=str(path))
+        qa.append((label.strip('"'), _answer(a.get("value"), where, None, path)))
+    return lang, text, qa
+
+
+def read_uniner(path: PathLike, *, lang: str | None = None, source: str | None = None) -> Iterator[AnnotatedPassage]:
+    """UniNER / ShareGPT conversations (JSON array or jsonl), grouped by text: one passage, all its types.
+
+    The asked types (negatives included) are kept in ``labels_queried``; ``label_set(rows)`` gives the
+    benchmark's label set.
+    """
+    source = source or default_source(path)
+    if Path(path).suffix == ".jsonl":
+        items = [(f"line {n}: ", row) for n, row in read_jsonl_rows(path)]
+    else:
+        items = [(f"item {i}: ", item) for i, item in enumerate(read_json_array(path))]
+    groups: dict[str, dict] = {}
+    for where, item in items:
+        if not isinstance(item, dict):
+            raise InputError(f"{where}expected an object with 'conversations'", path=str(path))
+        item_lang, text, qa = _conversation(item, where, path)
+        group = groups.setdefault(text, {"lang": item_lang, "qa": []})
+        group["qa"].extend(qa)
+    for n, (text, group) in enumerate(groups.items()):
+        entities, missing = _aligned(text, ((m, label) for label, answer in group["qa"] for m in answer))
+        asked = list(dict.fromkeys(label for label, _ in group["qa"]))
+        yield AnnotatedPassage(id=f"{source}_{n}", text=text, lang=lang or group["lang"], source=source,
+                               entities=entities,
+                               annotator=annotator_json("uniner", source, labels_queried=asked, unaligned=missing))
