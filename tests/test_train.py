@@ -1,0 +1,373 @@
+"""Training: TRL SFTTrainer + LoRA on a tiny Qwen2, assistant-only labels, adapter folder, hand-off, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from raitner_hub.errors import ConfigError, InputError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO_ROOT / "examples"
+CONFIG_NAME = "ra-nn-k2"
+PEOPLE = ["Barack Obama", "Angela Merkel", "Marie Curie", "Alan Turing", "Ada Lovelace", "Nelson Mandela"]
+PLACES = ["Paris", "Berlin", "Tokyo", "Nairobi", "Lima", "Oslo"]
+
+
+def _chat(i: int) -> list[dict[str, str]]:
+    person, place = PEOPLE[i % len(PEOPLE)], PLACES[(i * 5) % len(PLACES)]
+    demo_a, demo_b = PLACES[(i + 1) % len(PLACES)], PEOPLE[(i + 2) % len(PEOPLE)]
+    return [
+        {"role": "user", "content": "Here are some examples of named entity recognition:\n"
+                                    f"Text: {demo_b} visited {demo_a} .\nEntity: [{{'{demo_b}': 'person'}}, "
+                                    f"{{'{demo_a}': 'location'}}]\nText: Google engineers in 2015 .\nEntity: []"},
+        {"role": "assistant", "content": "I've read these examples."},
+        {"role": "user", "content": f"Text: {person} visited {place} with Google engineers in 2015 ."},
+        {"role": "assistant", "content": "I've read this text."},
+        {"role": "user", "content": "What describes person in the text?"},
+        {"role": "assistant", "content": json.dumps([person])},
+        {"role": "user", "content": "What describes location in the text?"},
+        {"role": "assistant", "content": json.dumps([place])},
+    ]
+
+
+def _rows(start: int, n: int) -> list[dict]:
+    return [{"id": f"ner_en_{i}", "lang": "en", "messages": _chat(i), "template": "ra_it.en.v1",
+             "strategy": "nn.v1"} for i in range(start, start + n)]
+
+
+def make_it_folder(root: Path, *, config: str = CONFIG_NAME, drop_messages: bool = False) -> Path:
+    """A dataset folder in Hub layout (what `raitner build-data` writes): data/<config>/<split>-*.parquet."""
+    from datasets import Dataset
+
+    root.mkdir(parents=True, exist_ok=True)
+    for split, (start, n) in {"train": (0, 24), "validation": (100, 6)}.items():
+        ds = Dataset.from_list(_rows(start, n))
+        if drop_messages:
+            ds = ds.rename_column("messages", "conversations")
+        (root / "data" / config).mkdir(parents=True, exist_ok=True)
+        ds.to_parquet(str(root / "data" / config / f"{split}-00000-of-00001.parquet"))
+    (root / "README.md").write_text(
+        f"---\nconfigs:\n- config_name: {config}\n  data_files:\n"
+        f"  - split: train\n    path: data/{config}/train-*\n"
+        f"  - split: validation\n    path: data/{config}/validation-*\n---\n# tiny RA-IT data\n", encoding="utf-8")
+    return root
+
+
+def tiny_config(model_dir: Path, data_dir: Path, out: Path, **changes):
+    """The shipped tiny CPU config pointed at the fixture model, with a higher LR so a few steps show."""
+    from raitner_hub.train import load_train_config
+
+    sft = {"learning_rate": 5e-3, "max_steps": 16, "eval_steps": 8, "save_steps": 8, "logging_steps": 1,
+           "lr_scheduler_type": "constant", **changes.pop("sft", {})}
+    return load_train_config(EXAMPLES / "train_tiny.yaml", sft_overrides=sft, base_model=str(model_dir),
+                             dataset=str(data_dir), dataset_config=CONFIG_NAME, output_dir=str(out), **changes)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_model_dir, tmp_path_factory):
+    """One real training run (prepare -> fit -> finish), shared by the tests that inspect its results."""
+    from raitner_hub.train import finish, fit, prepare
+
+    root = tmp_path_factory.mktemp("train")
+    config = tiny_config(tiny_model_dir, make_it_folder(root / "it-data"), root / "adapter")
+    run = prepare(config)
+    started = time.time()
+    fit(run)
+    folder = finish(run)
+    run.fit_seconds = time.time() - started
+    return run, folder
+
+
+# ---- chat templates ----
+
+MSGS = [{"role": "user", "content": "Text: a"}, {"role": "assistant", "content": "I've read this text."},
+        {"role": "user", "content": "What describes person in the text?"}, {"role": "assistant", "content": "[]"}]
+
+
+def test_templates_render_the_paper_strings(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from raitner_hub.chat_templates import load_template
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    qwen = tok.apply_chat_template(MSGS, chat_template=load_template("qwen"), tokenize=False)
+    assert qwen == ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nText: a<|im_end|>\n"
+                    "<|im_start|>assistant\nI've read this text.<|im_end|>\n<|im_start|>user\nWhat describes person "
+                    "in the text?<|im_end|>\n<|im_start|>assistant\n[]<|im_end|>\n")
+    system = [{"role": "system", "content": "S"}] + MSGS[:1]
+    assert tok.apply_chat_template(system, chat_template=load_template("chatml"), tokenize=False,
+                                   add_generation_prompt=True) == (
+        "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nText: a<|im_end|>\n<|im_start|>assistant\n")
+    llama = tok.apply_chat_template(MSGS[:3], chat_template=load_template("llama3"), tokenize=False,
+                                    add_generation_prompt=True)
+    assert llama == ("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nText: a<|eot_id|>"
+                     "<|start_header_id|>assistant<|end_header_id|>\n\nI've read this text.<|eot_id|>"
+                     "<|start_header_id|>user<|end_header_id|>\n\nWhat describes person in the text?<|eot_id|>"
+                     "<|start_header_id|>assistant<|end_header_id|>\n\n")
+
+
+def test_template_fallback_when_markers_are_missing(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from raitner_hub.chat_templates import load_template, resolve_chat_template
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    assert resolve_chat_template(tok)[1] == "tokenizer"  # the fixture's template has markers: kept
+    tok.chat_template = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + "
+                         "'<|im_end|>\\n' }}{% endfor %}")  # Qwen-style, no generation markers
+    source, name = resolve_chat_template(tok, model_type="qwen2")
+    assert (source, name) == (load_template("chatml"), "chatml.v1")
+    out = tok.apply_chat_template(MSGS, chat_template=source, return_dict=True, return_assistant_tokens_mask=True)
+    marked = tok.decode([t for t, m in zip(out["input_ids"], out["assistant_masks"]) if m])
+    assert marked == "I've read this text.<|im_end|>[]<|im_end|>"
+    with pytest.raises(ConfigError, match="needs special tokens"):
+        resolve_chat_template(tok, "llama3")  # the tiny vocab has no Llama-3 header tokens
+
+    class NoFamily:
+        chat_template = "{{ messages }}"
+
+        def get_vocab(self):
+            return {"a": 0}
+
+    with pytest.raises(ConfigError, match="family is unknown"):
+        resolve_chat_template(NoFamily(), model_type="gpt2", model="some/model")
+
+
+# ---- the training run ----
+
+def test_loss_goes_down(trained):
+    run, _ = trained
+    losses = [e["loss"] for e in run.trainer.state.log_history if "loss" in e]
+    evals = [e["eval_loss"] for e in run.trainer.state.log_history if "eval_loss" in e]
+    assert len(losses) == 16 and len(evals) == 2
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.3, losses
+    assert evals[-1] < evals[0]
+
+
+def test_only_lora_weights_change(trained, tiny_model_dir):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    run, _ = trained
+    base = dict(AutoModelForCausalLM.from_pretrained(tiny_model_dir).named_parameters())
+    lora_changed = 0
+    for name, param in run.trainer.model.named_parameters():
+        if "lora_" in name:
+            assert param.requires_grad
+            lora_changed += int(name.endswith("lora_B.default.weight") and bool(param.abs().sum() > 0))
+            continue
+        assert not param.requires_grad, name
+        base_name = name.replace("base_model.model.", "", 1).replace(".base_layer", "")
+        assert torch.equal(param.detach().cpu(), base[base_name].detach()), name
+    # all-linear LoRA: q, k, v, o, gate, up, down in each of the 2 layers moved away from B = 0
+    assert lora_changed == 14
+
+
+def test_labels_cover_exactly_the_assistant_turns(trained):
+    run, _ = trained
+    example = run.trainer.train_dataset[0]
+    batch = run.trainer.data_collator([example])
+    labels = batch["labels"][0].tolist()
+    trained_ids = [t for t in labels if t != -100]
+    replies = [m["content"] for m in _chat(0) if m["role"] == "assistant"]
+    assert run.tokenizer.decode(trained_ids) == "".join(r + "<|im_end|>" for r in replies)
+    ids = batch["input_ids"][0].tolist()
+    assert [t for t, lab in zip(ids, labels) if lab != -100] == trained_ids  # labels are the inputs, unshifted
+
+
+def test_adapter_folder_contents(trained, tiny_model_dir):
+    from huggingface_hub import ModelCard
+
+    run, folder = trained
+    names = {p.name for p in folder.iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "tokenizer_config.json",
+            "chat_template.jinja", "manifest.json", "loss.png", "README.md"} <= names
+    assert "training_args.bin" not in names and "merged" not in names
+    assert (folder / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    adapter_config = json.loads((folder / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == str(Path(tiny_model_dir).resolve())  # local, unpushed
+    assert adapter_config["r"] == 8 and adapter_config["lora_alpha"] == 16
+    targets = adapter_config["target_modules"]  # all-linear, resolved by PEFT to full module names
+    assert len(targets) == 14 and {t.rsplit(".", 1)[-1] for t in targets} == {
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["artefact"] == "adapter"
+    assert manifest["settings"]["seed"] == 42 and manifest["settings"]["chat_template"] == "tokenizer"
+    assert manifest["settings"]["resolved"]["learning_rate"] == 5e-3
+    assert manifest["inputs"]["dataset"].startswith("it-data#sha256:")
+    assert manifest["inputs"]["dataset_config"] == CONFIG_NAME
+    assert manifest["templates"] == ["ra_it.en.v1"] and manifest["strategies"] == ["nn.v1"]
+    assert manifest["counts"]["train_rows"] == 24 and manifest["counts"]["eval_rows"] == 6
+    assert manifest["counts"]["steps"] == 16
+    train_losses = [e["loss"] for e in run.trainer.state.log_history if "loss" in e]
+    assert manifest["counts"]["final_train_loss"] == train_losses[-1]
+    assert manifest["wall_time_s"] > 0 and "trl" in manifest["libraries"]
+    card = ModelCard.load(folder / "README.md")
+    assert card.data.library_name == "peft" and card.data.tags == ["ra-it", "ner", "lora", "trl"]
+    assert card.data.language == ["en"] and card.data.pipeline_tag == "text-generation"
+    assert card.data.base_model is None  # a local path is never put in the card's base_model
+    assert "![training loss](loss.png)" in card.text and "| learning_rate | 0.005 |" in card.text
+    assert "AutoPeftModelForCausalLM" in card.text and "ra_it.en.v1" in card.text
+
+
+def test_adapter_reloads_with_the_same_logits(trained):
+    import torch
+    from peft import AutoPeftModelForCausalLM
+
+    run, folder = trained
+    reloaded = AutoPeftModelForCausalLM.from_pretrained(str(folder)).eval()
+    model = run.trainer.model.eval()
+    ids = run.tokenizer.apply_chat_template(_chat(3), return_tensors="pt", return_dict=True)["input_ids"]
+    with torch.no_grad():
+        expected = model(input_ids=ids.to(model.device)).logits.cpu()
+        got = reloaded(input_ids=ids).logits
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
+# ---- errors before any work ----
+
+def test_dataset_without_messages_column(tiny_model_dir, tmp_path):
+    from raitner_hub.train import prepare
+
+    data = make_it_folder(tmp_path / "bad-data", drop_messages=True)
+    with pytest.raises(InputError, match="has no 'messages' column .*conversations"):
+        prepare(tiny_config(tiny_model_dir, data, tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_sft_key_fails_before_loading_anything(tmp_path):
+    from raitner_hub.train import prepare
+
+    config = tiny_config(tmp_path / "no-model", tmp_path / "no-data", tmp_path / "out",
+                         sft={"max_seq_length": 512})  # renamed to max_length in TRL
+    with pytest.raises(ConfigError, match=r"^sft: unknown key\(s\) max_seq_length \(trl.SFTConfig"):
+        prepare(config)
+    bad_lora = tiny_config(tmp_path / "no-model", tmp_path / "no-data", tmp_path / "out")
+    bad_lora = type(bad_lora)(**{**bad_lora.__dict__, "lora": {"rank": 8}})
+    with pytest.raises(ConfigError, match=r"^lora: unknown key\(s\) rank"):
+        prepare(bad_lora)
+
+
+def test_base_model_not_found(tiny_model_dir, tmp_path):
+    from raitner_hub.train import prepare
+
+    config = tiny_config(tmp_path / "missing-model", make_it_folder(tmp_path / "d"), tmp_path / "out")
+    with pytest.raises(ConfigError, match="missing-model.* cannot be loaded"):
+        prepare(config)
+
+
+def test_qlora_on_cpu_is_refused(tiny_model_dir, tmp_path):
+    import torch
+
+    from raitner_hub.train import prepare
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    config = tiny_config(tiny_model_dir, tmp_path / "d", tmp_path / "out", quantization="4bit")
+    with pytest.raises(ConfigError, match="^quantization: 4bit \\(QLoRA\\) needs a CUDA GPU"):
+        prepare(config)
+
+
+def test_cli_reports_one_line_errors(tmp_path):
+    from typer.testing import CliRunner
+
+    from raitner_hub.cli import app
+
+    result = CliRunner().invoke(app, ["train", "--config", str(EXAMPLES / "train_tiny.yaml"), "--base-model",
+                                      str(tmp_path / "nowhere"), "--dataset", str(tmp_path / "nodata"),
+                                      "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: base_model") and "cannot be loaded" in lines[0]
+    assert CliRunner().invoke(app, ["train", "--help"]).exit_code == 0
+
+
+def test_push_without_local_base_repo_id_is_refused(tiny_model_dir, tmp_path):
+    from raitner_hub.train import prepare
+
+    config = tiny_config(tiny_model_dir, tmp_path / "d", tmp_path / "out", push=True, repo_id="user/x")
+    with pytest.raises(ConfigError, match="local folder: set base_model_repo_id"):
+        prepare(config)
+
+
+# ---- shipped configs ----
+
+@pytest.mark.parametrize("name, base", [("train_en_llama3.yaml", "meta-llama/Meta-Llama-3-8B"),
+                                        ("train_zh_qwen.yaml", "Qwen/Qwen1.5-7B")])
+def test_shipped_configs_carry_the_paper_settings(name, base):
+    from raitner_hub.train import _check_known_keys, load_train_config
+
+    from peft import LoraConfig
+    from trl import SFTConfig
+
+    config = load_train_config(EXAMPLES / name)
+    _check_known_keys(config.sft, SFTConfig, "sft")
+    _check_known_keys(config.lora, LoraConfig, "lora")
+    assert config.base_model == base and config.seed == 42 and config.quantization is None
+    assert config.lora == {"r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "target_modules": "all-linear",
+                           "task_type": "CAUSAL_LM"}
+    sft = config.sft
+    expected = {"learning_rate": 5e-5, "num_train_epochs": 3, "per_device_train_batch_size": 8,
+                "gradient_accumulation_steps": 1, "lr_scheduler_type": "cosine", "warmup_steps": 0.03,
+                "weight_decay": 0.0, "max_grad_norm": 1.0, "max_length": 2048, "packing": False, "bf16": True,
+                "eval_steps": 100, "save_steps": 100, "logging_steps": 20, "load_best_model_at_end": True,
+                "metric_for_best_model": "eval_loss", "assistant_only_loss": True}
+    assert {k: sft[k] for k in expected} == expected
+    lora = LoraConfig(**config.lora)
+    assert lora.target_modules == "all-linear"
+    args = SFTConfig(output_dir="/tmp/x", **{**sft, "bf16": False, "use_cpu": True, "gradient_checkpointing": False})
+    assert args.warmup_steps == 0.03 and args.lr_scheduler_type.value == "cosine"
+
+
+# ---- accelerate hand-off ----
+
+def test_launch_command():
+    from raitner_hub.train import launch_command
+
+    cmd = launch_command("/tmp/c.yaml", 4)
+    assert cmd == [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch", "--num_processes", "4",
+                   "--multi_gpu", "-m", "raitner_hub.train", "/tmp/c.yaml"]
+    cpu = launch_command(Path("c.yaml"), 1, cpu=True, mixed_precision="no", main_process_port=29555)
+    assert cpu[3:] == ["launch", "--num_processes", "1", "--cpu", "--mixed_precision", "no",
+                       "--main_process_port", "29555", "-m", "raitner_hub.train", "c.yaml"]
+    with pytest.raises(ConfigError):
+        launch_command("c.yaml", 0)
+
+
+def test_accelerate_launch_runs_one_cpu_process(tiny_model_dir, tmp_path):
+    from raitner_hub.train import launch_command, write_config
+
+    config = tiny_config(tiny_model_dir, make_it_folder(tmp_path / "accel-data"), tmp_path / "accel-adapter",
+                         sft={"max_steps": 2, "eval_steps": 2, "save_steps": 2})
+    path = write_config(config, tmp_path / "resolved.yaml")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "ACCELERATE_USE_CPU": "true"}
+    proc = subprocess.run(launch_command(path, 1, cpu=True, mixed_precision="no"), cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"adapter written to {tmp_path / 'accel-adapter'}" in proc.stdout
+    manifest = json.loads((tmp_path / "accel-adapter" / "manifest.json").read_text())
+    assert manifest["counts"]["steps"] == 2
+    assert (tmp_path / "accel-adapter-checkpoints" / "checkpoint-2").is_dir()
+
+
+def test_resume_from_checkpoint(trained, tmp_path):
+    """Resuming the finished 16-step run with max_steps 20 trains only the 4 missing steps."""
+    import dataclasses
+
+    from raitner_hub.train import train
+
+    run, _ = trained
+    config = dataclasses.replace(run.config, resume_from_checkpoint=True, output_dir=str(tmp_path / "resumed"),
+                                 sft={**run.config.sft, "output_dir": str(run.config.checkpoints_dir),
+                                      "max_steps": 20})
+    folder = train(config)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["counts"]["steps"] == 20
+    assert (run.config.checkpoints_dir / "checkpoint-20").is_dir()
