@@ -150,6 +150,47 @@ def build_data_cmd(
         typer.echo(f"pushed {pushed.url}" + ("" if pushed.commit_sha else " (no changes: nothing to commit)"))
 
 
+# ---- train ----
+
+@command("train", panel=MODEL, epilog="Example: raitner train --config examples/train_zh_qwen.yaml "
+         "--dataset me/sky-ner-it --dataset-config ra-nn-k2 --out adapters/zh --push --repo-id me/sky-ner-lora")
+def train_command(
+    config: ConfigOpt = None,
+    base_model: Annotated[Optional[str], typer.Option("--base-model", help="Base model Hub id or folder.")] = None,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", help="build-data folder or Hub dataset id.")] = None,
+    dataset_config: Annotated[Optional[str], typer.Option("--dataset-config", help="vanilla, ra-nn-k2, ...")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Adapter output folder.")] = None,
+    num_processes: Annotated[int, typer.Option("--num-processes", help="N > 1: hand off to accelerate launch.")] = 1,
+    merge: Annotated[bool, typer.Option("--merge", help="Also write merged full weights to <out>/merged.")] = False,
+    max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Stop after this many steps.")] = None,
+    resume: Annotated[Optional[str], typer.Option("--resume", help="'latest' or a checkpoint folder.")] = None,
+    push: PushOpt = False,
+    repo_id: RepoIdOpt = None,
+    private: PrivateOpt = False,
+) -> None:
+    """Fine-tune a LoRA/QLoRA adapter with TRL on vanilla or RA-IT conversations."""
+    import subprocess
+
+    from raitner_hub import train as training
+
+    require_repo_id(push, repo_id)
+    cfg = training.load_train_config(
+        config, sft_overrides={"max_steps": max_steps}, base_model=base_model, dataset=dataset,
+        dataset_config=dataset_config, output_dir=str(out) if out else None, merge=merge or None,
+        push=push or None, repo_id=repo_id, private=private or None,
+        resume_from_checkpoint=(True if resume == "latest" else resume))
+    if num_processes > 1:
+        resolved = training.write_config(
+            training.dataclasses.replace(cfg, push=False), cfg.checkpoints_dir / "train-config.yaml")
+        if subprocess.call(training.launch_command(resolved, num_processes)) != 0:
+            raise RaitnerError(f"accelerate launch failed (config: {resolved})")
+        folder = Path(cfg.output_dir).resolve()
+    else:
+        folder = training.train(cfg)
+    pushed = f", pushed to {training.push(folder, cfg)}" if cfg.push else ""
+    typer.echo(f"adapter written to {folder}{pushed}")
+
+
 # ---- export ----
 
 @command("export", panel=DATA, epilog="Example: raitner export outputs/pile-it --config ra-diverse_nn-k2 "
