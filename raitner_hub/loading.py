@@ -1,0 +1,150 @@
+"""Load a model for inference: a full causal LM, or a PEFT adapter on the base its config names.
+
+Safetensors only (``use_safetensors=True``), never ``trust_remote_code``. A folder or repo that holds
+``adapter_config.json`` is an adapter: the base comes from ``base_model_name_or_path`` (and its
+``revision``), the adapter is applied with PEFT and merged for speed. The tokenizer (and its chat
+template, which training saved with the adapter) comes from the adapter when it has one, else the base.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+from pathlib import Path
+from typing import Sequence
+
+from raitner_hub.errors import ConfigError, HubError
+
+log = logging.getLogger(__name__)
+BACKENDS = ("auto", "hf", "vllm")
+
+
+def pick_backend(backend: str) -> str:
+    """``auto`` is vLLM when it is installed and CUDA is available, else HF transformers."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend != "auto":
+        if backend == "vllm" and importlib.util.find_spec("vllm") is None:
+            raise ConfigError("backend 'vllm' needs the vllm package: pip install 'raitner-hub[vllm]'")
+        return backend
+    if importlib.util.find_spec("vllm") is not None:
+        import torch
+
+        if torch.cuda.is_available():
+            return "vllm"
+    return "hf"
+
+
+def adapter_config(model_id: str, revision: str | None) -> dict | None:
+    """The adapter's ``adapter_config.json`` as a dict, or None for a full model."""
+    path = Path(model_id)
+    if path.is_dir():
+        file = path / "adapter_config.json"
+        return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
+    from peft import PeftConfig
+
+    try:
+        return PeftConfig.from_pretrained(model_id, revision=revision).to_dict()
+    except (ValueError, OSError):  # no adapter_config.json there: a full model (or nothing, reported below)
+        return None
+
+
+def resolve_chat_template(value: str) -> str:
+    """A chat template from a family name (``chatml``, ``llama3``) or a ``.jinja`` file path."""
+    path = Path(value)
+    if path.suffix == ".jinja" or path.is_file():
+        if not path.is_file():
+            raise ConfigError(f"chat template file not found: {path}")
+        return path.read_text(encoding="utf-8")
+    from raitner_hub.chat_templates import load_template
+
+    return load_template(value)
+
+
+def _load_tokenizer(model_id: str, base_id: str | None, revision: str | None, base_revision: str | None):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(model_id, revision=revision)
+    except (OSError, ValueError, TypeError):
+        if base_id is None:
+            raise
+        return AutoTokenizer.from_pretrained(base_id, revision=base_revision)
+
+
+def load(model_id: str, *, revision: str | None = None, device: str | None = None, dtype: str | None = None,
+         backend: str = "hf", chat_template: str | None = None):
+    """(model, tokenizer, engine): ``engine`` is a :class:`VLLMEngine` for the vLLM backend, else None."""
+    import torch
+
+    cfg = adapter_config(model_id, revision)
+    base_id = cfg.get("base_model_name_or_path") if cfg else None
+    base_revision = cfg.get("revision") if cfg else revision
+    if cfg and not base_id:
+        raise ConfigError(f"{model_id}: adapter_config.json has no base_model_name_or_path")
+    try:
+        tokenizer = _load_tokenizer(model_id, base_id, revision, base_revision)
+    except (OSError, ValueError) as exc:
+        raise HubError(f"cannot load a tokenizer for {model_id}: {str(exc).splitlines()[0]}") from None
+    if chat_template:
+        tokenizer.chat_template = resolve_chat_template(chat_template)
+    if getattr(tokenizer, "chat_template", None) is None:
+        raise ConfigError(f"model {model_id} has no chat template; pass --chat-template chatml|llama3|FILE.jinja")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if backend == "vllm":
+        return None, tokenizer, VLLMEngine(model_id, base_id, revision=revision, base_revision=base_revision, dtype=dtype)
+    torch_dtype = _dtype(dtype, device)
+    from transformers import AutoModelForCausalLM
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(base_id or model_id, revision=base_revision if cfg else revision,
+                                                     dtype=torch_dtype, use_safetensors=True, trust_remote_code=False)
+        if cfg:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, model_id, revision=revision).merge_and_unload()
+    except OSError as exc:
+        raise HubError(f"cannot load model {model_id}: {str(exc).splitlines()[0]}") from None
+    return model.to(device).eval(), tokenizer, None
+
+
+def _dtype(dtype: str | None, device: str):
+    import torch
+
+    if dtype in (None, "auto"):
+        if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    try:
+        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+                "float16": torch.float16, "fp16": torch.float16}[dtype]
+    except KeyError:
+        raise ConfigError(f"unknown dtype {dtype!r}; use float32, bfloat16 or float16") from None
+
+
+class VLLMEngine:  # pragma: no cover - needs vllm and a GPU (tests/test_predict.py, marker gpu)
+    """Greedy generation with vLLM, automatic prefix caching on, the adapter served as a LoRA request."""
+
+    def __init__(self, model_id: str, base_id: str | None, *, revision=None, base_revision=None, dtype=None):
+        from vllm import LLM
+
+        self.lora = None
+        if base_id:
+            from huggingface_hub import snapshot_download
+            from vllm.lora.request import LoRARequest
+
+            local = model_id if Path(model_id).is_dir() else snapshot_download(model_id, revision=revision)
+            self.lora = LoRARequest("adapter", 1, local)
+        self.llm = LLM(model=base_id or model_id, revision=base_revision if base_id else revision,
+                       dtype=dtype or "auto", enable_prefix_caching=True, enable_lora=self.lora is not None,
+                       max_lora_rank=64, trust_remote_code=False)
+
+    def generate(self, prompt_ids: Sequence[Sequence[int]], *, stop_ids: Sequence[int],
+                 max_new_tokens: int) -> list[list[int]]:
+        from vllm import SamplingParams
+
+        params = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=max_new_tokens, stop_token_ids=list(stop_ids))
+        outputs = self.llm.generate([{"prompt_token_ids": list(p)} for p in prompt_ids], params,
+                                    lora_request=self.lora, use_tqdm=False)
+        return [[t for t in out.outputs[0].token_ids if t not in stop_ids] for out in outputs]
