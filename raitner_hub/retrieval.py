@@ -1,0 +1,371 @@
+"""``RetrievalIndex``: nearest annotated passages for RA-IT demonstrations (paper.md §4.2, §4.4).
+
+An index holds a pool of ``AnnotatedPassage`` rows, their L2-normalised embeddings in a FAISS inner-product
+index (cosine = dot product), and the BM25 statistics of their tokens. It answers batched top-K queries:
+
+- exact by default (``IndexFlatIP``; FAISS blocks the matrix products itself, so the N x N score matrix is
+  never held); ``index_type="hnsw" | "ivf"`` trades exactness for speed on very large pools;
+- ranked by score, descending, ties broken by pool index: FAISS's own order among equal scores is not
+  specified, so each result row is re-sorted by (score desc, index asc) after searching a margin of
+  extra candidates (the size of the largest group of identical texts);
+- with self-exclusion when the query set *is* the pool (training): a query never gets its own row, nor any
+  pool row with identical text (project rule, paper.md §4.2). Extra candidates are searched to make up
+  for them and short rows are padded with -1.
+
+``embedder="bm25"`` builds no dense model at all: ranking is BM25 over the whole pool (the offline choice
+for Chinese, where no small embedder exists).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import datasets
+import numpy as np
+
+from raitner_hub.bm25 import B, BM25, EPSILON, K1, STOPWORD_SOURCES, tokenize
+from raitner_hub.embedder import Embedder
+from raitner_hub.errors import ConfigError, InputError
+from raitner_hub.prompts import Demo
+from raitner_hub.records import distinct_mentions
+
+BM25_ONLY = "bm25"
+INDEX_TYPES = ("flat", "hnsw", "ivf")
+QUERY_BLOCK = 2048
+METRIC = "cosine (inner product of L2-normalised vectors)"
+
+
+class RetrievalIndex:
+    """A searchable pool of annotated passages. Build with :meth:`build`, load with :meth:`from_pretrained`.
+
+    Example:
+        >>> index = RetrievalIndex.build(pool, lang="en", embedder="minilm")
+        >>> idx, scores = index.search(["Obama visited Paris."], top_k=2)
+        >>> index.demo(int(idx[0, 0])).id
+        'ner_en_17'
+    """
+
+    def __init__(self, pool: datasets.Dataset, *, lang: str, embeddings: np.ndarray | None,
+                 tokens: list[list[str]], embedder_info: dict[str, Any], index_type: str = "flat",
+                 faiss_index: Any = None, embedder: Embedder | None = None, license: str = "unknown",
+                 pool_source: str | None = None, started: float | None = None):
+        if index_type not in INDEX_TYPES:
+            raise ConfigError(f"unknown index_type {index_type!r}; known: {', '.join(INDEX_TYPES)}")
+        self.pool, self.lang, self.index_type = pool, lang, index_type
+        self.ids: list[str] = list(pool["id"]) if len(pool) else []
+        self.texts: list[str] = list(pool["text"]) if len(pool) else []
+        self._row = {pid: i for i, pid in enumerate(self.ids)}
+        if len(self._row) != len(self.ids):
+            dup = next(pid for i, pid in enumerate(self.ids) if self._row[pid] != i)
+            raise InputError(f"pool ids must be unique (demonstrations are joined by id); {dup!r} repeats")
+        self.embeddings = None if embeddings is None else np.ascontiguousarray(embeddings, dtype=np.float32)
+        if self.embeddings is not None and len(self.embeddings) != len(self.ids):
+            raise ConfigError(f"{len(self.embeddings)} embeddings for {len(self.ids)} pool passages")
+        self.tokens = tokens
+        self.bm25 = BM25(tokens)
+        self.embedder_info, self._embedder = embedder_info, embedder
+        self.license, self.pool_source, self._started = license, pool_source, started or time.time()
+        self._entities: list | None = None
+        groups: dict[str, int] = {}
+        self._group = np.array([groups.setdefault(t, len(groups)) for t in self.texts], dtype=np.int64)
+        self._max_group = int(np.bincount(self._group).max()) if len(self._group) else 0
+        self._faiss = faiss_index
+        if self.embeddings is not None and self._faiss is None:
+            self._faiss = _faiss_index(self.embeddings, index_type)
+
+    # ---- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, pool: datasets.Dataset, *, lang: str, embedder: str | None = None, batch_size: int = 64,
+              cache_dir: str | None = None, progress: bool = True, encoder: Any = None,
+              devices: Sequence[str] | None = None, index_type: str = "flat", license: str = "unknown",
+              pool_source: str | None = None) -> "RetrievalIndex":
+        """Embed (cached) and tokenise a pool of ``AnnotatedPassage`` rows.
+
+        Args:
+            pool: the annotated passages demonstrations are drawn from (ids must be unique).
+            lang: ``en`` or ``zh``.
+            embedder: a sentence-transformers id or path; None = GTE-large for ``lang`` (paper);
+                ``minilm`` = the bundled offline English MiniLM; ``bm25`` = no dense model.
+            encoder: inject an object with ``.encode(texts)`` (or a callable); ``embedder`` then names it.
+            devices: several devices (``["cuda:0", "cuda:1"]``) run sentence-transformers' process pool.
+            index_type: ``flat`` (exact, default), ``hnsw`` or ``ivf`` (approximate).
+            pool_source: where the pool came from (``repo@revision`` or a path), recorded in the manifest.
+        """
+        started = time.time()
+        for column in ("id", "text", "entities"):
+            if column not in pool.column_names:
+                raise InputError(f"the retrieval pool needs an {column!r} column (AnnotatedPassage rows)")
+        texts = list(pool["text"]) if len(pool) else []
+        if embedder == BM25_ONLY and encoder is None:
+            model, embeddings = None, None
+            info = {"embedder": BM25_ONLY, "embedder_id": None, "embedder_revision": None}
+        else:
+            model = Embedder(embedder, lang=lang, encoder=encoder, batch_size=batch_size, cache_dir=cache_dir,
+                             devices=devices, progress=progress)
+            embeddings, info = model.encode(texts), model.describe()
+        tokens = [tokenize(t, lang) for t in texts]
+        return cls(pool, lang=lang, embeddings=embeddings, tokens=tokens, embedder_info=info,
+                   index_type=index_type, embedder=model, license=license, pool_source=pool_source,
+                   started=started)
+
+    @classmethod
+    def from_embeddings(cls, pool: datasets.Dataset, embeddings: np.ndarray, *, lang: str,
+                        embedder: str = "precomputed", encoder: Any = None, index_type: str = "flat",
+                        normalize: bool = True, tokens: list[list[str]] | None = None) -> "RetrievalIndex":
+        """An index over vectors computed elsewhere (one row per pool passage, same order)."""
+        vectors = np.asarray(embeddings, dtype=np.float32)
+        if normalize:
+            vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        model = Embedder(embedder, lang=lang, encoder=encoder, cache_dir=False) if encoder is not None else None
+        info = model.describe() if model else {"embedder": embedder, "embedder_id": embedder,
+                                                "embedder_revision": None}
+        if tokens is None:
+            tokens = [tokenize(t, lang) for t in pool["text"]] if len(pool) else []
+        return cls(pool, lang=lang, embeddings=vectors, tokens=tokens, embedder_info=info,
+                   index_type=index_type, embedder=model)
+
+    # ---- lookups --------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def dense(self) -> bool:
+        return self.embeddings is not None
+
+    def row_of(self, pool_id: str) -> int:
+        try:
+            return self._row[pool_id]
+        except KeyError:
+            raise InputError(f"id {pool_id!r} is not in the retrieval pool") from None
+
+    def demo(self, i: int) -> Demo:
+        """Pool row ``i`` as a demonstration: id, text, distinct (mention, type) pairs in stored order."""
+        if self._entities is None:
+            self._entities = list(self.pool["entities"])
+        return Demo(id=self.ids[i], text=self.texts[i], pairs=tuple(distinct_mentions(self._entities[i])))
+
+    def describe(self) -> dict[str, Any]:
+        """What the index is, for cards and manifests."""
+        return {**self.embedder_info, "lang": self.lang, "metric": METRIC if self.dense else "bm25",
+                "normalization": "l2" if self.dense else None, "index_type": self.index_type if self.dense else None,
+                "dim": int(self.embeddings.shape[1]) if self.dense and len(self) else None,
+                "passages": len(self), "distinct_texts": int(self._group.max() + 1) if len(self) else 0,
+                "bm25": {"k1": K1, "b": B, "epsilon": EPSILON, "segmenter": "jieba.lcut" if self.lang == "zh"
+                         else 'text.split(" ")', "stopwords": STOPWORD_SOURCES[self.lang]},
+                "pool_source": self.pool_source, "license": self.license}
+
+    # ---- search ---------------------------------------------------------------------------------
+
+    def search(self, query_texts: Sequence[str], top_k: int, *, exclude: Sequence[int] | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k pool rows per query: (idx int64[n, top_k], scores float32[n, top_k]), -1 padded.
+
+        ``exclude[i]`` is query i's own pool row (or -1) when the query set is the pool: that row and every
+        row with identical text are skipped. Scores are cosines (dense) or BM25 scores (``bm25`` index).
+        """
+        if self.dense:
+            return self.search_embeddings(self._query_embedder().encode(list(query_texts)), top_k, exclude=exclude)
+        queries = self.bm25.query_matrix([tokenize(t, self.lang) for t in query_texts])
+        return self._bm25_search(queries, top_k, exclude)
+
+    def search_pool(self, rows: Sequence[int], top_k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Neighbours of pool rows themselves, with self-exclusion (no re-embedding: stored vectors)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.dense:
+            return self.search_embeddings(self.embeddings[rows], top_k, exclude=rows)
+        queries = self.bm25.query_matrix([self.tokens[i] for i in rows])
+        return self._bm25_search(queries, top_k, rows)
+
+    def search_embeddings(self, queries: np.ndarray, top_k: int, *, exclude: Sequence[int] | None = None
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        """Batched exact (or approximate) inner-product search of query vectors; see :meth:`search`."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        n, size = len(queries), len(self)
+        idx = np.full((n, top_k), -1, dtype=np.int64)
+        val = np.full((n, top_k), -np.inf, dtype=np.float32)
+        if size == 0 or n == 0 or top_k <= 0:
+            return idx, val
+        excl = None if exclude is None else np.asarray(exclude, dtype=np.int64)
+        k_search = min(size, top_k + self._max_group * (2 if excl is not None else 1))
+        if self.index_type == "hnsw":
+            self._faiss.hnsw.efSearch = max(64, k_search)
+        for start in range(0, n, QUERY_BLOCK):
+            stop = min(n, start + QUERY_BLOCK)
+            scores, found = self._faiss.search(queries[start:stop], k_search)
+            missing = found < 0  # approximate indexes may return fewer than asked
+            scores = np.where(missing, -np.inf, scores).astype(np.float32)
+            order = np.lexsort((np.where(missing, size, found), -scores), axis=-1)
+            found, scores = np.take_along_axis(found, order, 1), np.take_along_axis(scores, order, 1)
+            masked = found < 0
+            if excl is not None:
+                own = excl[start:stop]
+                own_group = np.where(own >= 0, self._group[np.maximum(own, 0)], -1)
+                masked |= self._group[np.maximum(found, 0)] == own_group[:, None]
+            keep = np.argsort(masked, axis=1, kind="stable")[:, :top_k]
+            width = keep.shape[1]
+            found, scores = np.take_along_axis(found, keep, 1), np.take_along_axis(scores, keep, 1)
+            dropped = np.take_along_axis(masked, keep, 1)
+            idx[start:stop, :width] = np.where(dropped, -1, found)
+            val[start:stop, :width] = np.where(dropped, -np.inf, scores)
+        return idx, val
+
+    def _bm25_search(self, queries, top_k: int, exclude) -> tuple[np.ndarray, np.ndarray]:
+        excl = None if exclude is None else np.asarray(exclude, dtype=np.int64)
+
+        def mask(start: int, stop: int) -> np.ndarray:
+            own = excl[start:stop]
+            own_group = np.where(own >= 0, self._group[np.maximum(own, 0)], -1)
+            return self._group[None, :] == own_group[:, None]
+
+        return self.bm25.top_k(queries, top_k, exclude_mask=mask if excl is not None else None)
+
+    def bm25_scores(self, query_tokens: Sequence[Sequence[str]] | None, candidates: np.ndarray, *,
+                    query_rows: Sequence[int] | None = None) -> np.ndarray:
+        """BM25 of each query against its own candidates: float32[n, K] (-inf for -1 padding).
+
+        Pass token lists, or ``query_rows`` to score pool rows by their stored tokens.
+        """
+        if query_rows is not None:
+            query_tokens = [self.tokens[i] for i in query_rows]
+        return self.bm25.scores(query_tokens, candidates)
+
+    def _query_embedder(self) -> Embedder:
+        """The embedder that made the stored vectors (loaded on first use after ``from_pretrained``)."""
+        if self._embedder is None:
+            spec = self.embedder_info.get("embedder")
+            if spec in (None, "precomputed"):
+                raise ConfigError("this index was built from precomputed vectors; pass encoder= to embed queries")
+            self._embedder = Embedder(spec, lang=self.lang, progress=False)
+        if self._embedder.id != self.embedder_info.get("embedder_id"):
+            raise ConfigError(f"query embedder {self._embedder.id!r} differs from the index's "
+                              f"{self.embedder_info.get('embedder_id')!r}")
+        return self._embedder
+
+    # ---- persistence ----------------------------------------------------------------------------
+
+    def save_pretrained(self, folder: str | Path, *, repo_id: str | None = None) -> Path:
+        """Write the index folder: pool, embeddings, FAISS index, BM25 tokens, manifest and card."""
+        return _write_index_folder(self, Path(folder), repo_id=repo_id)
+
+    @classmethod
+    def from_pretrained(cls, folder_or_repo_id: str | Path, revision: str | None = None, *,
+                        encoder: Any = None) -> "RetrievalIndex":
+        """Load a saved index from a local folder or a Hub dataset repo (``user/name``)."""
+        folder = Path(folder_or_repo_id)
+        if not folder.is_dir():
+            from raitner_hub.hub import download_artefact
+
+            folder = Path(download_artefact(str(folder_or_repo_id), repo_type="dataset", revision=revision))
+        return _read_index_folder(cls, folder, encoder=encoder)
+
+    def push_to_hub(self, repo_id: str, *, private: bool = False, revision: str | None = None,
+                    commit_message: str | None = None) -> Any:
+        """Save to a temporary folder and upload it as one commit through ``raitner_hub.hub``."""
+        from raitner_hub.hub import push_folder
+
+        with tempfile.TemporaryDirectory(prefix="raitner-index-") as tmp:
+            folder = self.save_pretrained(Path(tmp) / "index", repo_id=repo_id)
+            return push_folder(folder, repo_id, repo_type="dataset", private=private, revision=revision,
+                               commit_message=commit_message or f"Retrieval index ({len(self)} passages, "
+                                                                f"{self.embedder_info.get('embedder')})")
+
+
+def _faiss_index(embeddings: np.ndarray, index_type: str):
+    import faiss
+
+    dim = embeddings.shape[1] if embeddings.ndim == 2 and embeddings.shape[1] else 1
+    if index_type == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+    elif index_type == "ivf":
+        nlist = max(1, min(len(embeddings) // 39, int(4 * np.sqrt(max(len(embeddings), 1)))))
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.train(embeddings)
+        index.nprobe = min(nlist, 16)
+    else:
+        index = faiss.IndexFlatIP(dim)
+    if len(embeddings):
+        index.add(embeddings)
+    return index
+
+
+# ---- folder layout (what save_pretrained writes and from_pretrained reads) ---------------------------
+#   pool.parquet         the annotated pool rows (demonstrations are rendered from them)
+#   embeddings.parquet   id, vector (float32, L2-normalised); absent for a bm25 index
+#   index.faiss          the FAISS index over those vectors
+#   bm25_tokens.parquet  id, tokens (after stop-word removal); BM25 statistics are rebuilt from them
+#   manifest.json, README.md
+
+def _write_index_folder(index: RetrievalIndex, folder: Path, *, repo_id: str | None) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from raitner_hub.artefacts import staged_folder
+    from raitner_hub.cards import render_dataset_card, size_category
+    from raitner_hub.manifest import build_manifest, write_manifest
+
+    with staged_folder(folder) as tmp:
+        pq.write_table(index.pool.with_format("arrow")[:], tmp / "pool.parquet")  # honours select()/filter()
+        pq.write_table(pa.table({"id": pa.array(index.ids, pa.string()),
+                                 "tokens": pa.array(index.tokens, pa.list_(pa.string()))}),
+                       tmp / "bm25_tokens.parquet")
+        configs = [{"config_name": "pool", "data_files": "pool.parquet"}]
+        if index.dense:
+            import faiss
+
+            dim = index.embeddings.shape[1]
+            vectors = pa.FixedSizeListArray.from_arrays(pa.array(index.embeddings.ravel(), pa.float32()), dim)
+            pq.write_table(pa.table({"id": pa.array(index.ids, pa.string()), "vector": vectors}),
+                           tmp / "embeddings.parquet")
+            faiss.write_index(index._faiss, str(tmp / "index.faiss"))
+            configs.append({"config_name": "embeddings", "data_files": "embeddings.parquet"})
+        facts = index.describe()
+        counts = {"passages": len(index), "distinct_texts": facts["distinct_texts"], "dim": facts["dim"],
+                  "entities": sum(len(e) for e in index.pool["entities"]) if len(index) else 0}
+        manifest = build_manifest("retrieval_index", settings={k: v for k, v in facts.items()
+                                                               if k not in ("passages", "distinct_texts")},
+                                  inputs={"pool": index.pool_source}, counts=counts, started=index._started)
+        write_manifest(tmp, manifest)
+        card_data = {"license": index.license, "language": [index.lang], "task_categories": ["token-classification"],
+                     "tags": ["retrieval", "ra-it", "ner", "raitner-hub"], "size_categories": [size_category(len(index))],
+                     "pretty_name": f"RA-IT retrieval index ({index.lang}, {len(index)} passages)", "configs": configs}
+        card = render_dataset_card("retrieval_index", card_data, facts=facts, counts=counts, repo_id=repo_id,
+                                   pretty_name=card_data["pretty_name"])
+        card.save(str(tmp / "README.md"))
+    return folder
+
+
+def _read_index_folder(cls, folder: Path, *, encoder: Any) -> RetrievalIndex:
+    import pyarrow.parquet as pq
+
+    from raitner_hub.manifest import read_manifest
+
+    if not (folder / "manifest.json").is_file() or not (folder / "pool.parquet").is_file():
+        raise InputError("not a retrieval index folder (needs manifest.json and pool.parquet)", path=str(folder))
+    settings = read_manifest(folder)["settings"]
+    pool = datasets.Dataset(pq.read_table(folder / "pool.parquet"))
+    tokens = pq.read_table(folder / "bm25_tokens.parquet").column("tokens").to_pylist()
+    embeddings, faiss_index = None, None
+    if (folder / "embeddings.parquet").is_file():
+        column = pq.read_table(folder / "embeddings.parquet").column("vector").combine_chunks()
+        dim = column.type.list_size
+        embeddings = column.values.to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, dim)
+        if (folder / "index.faiss").is_file():
+            import faiss
+
+            faiss_index = faiss.read_index(str(folder / "index.faiss"))
+    info = {k: settings.get(k) for k in ("embedder", "embedder_id", "embedder_revision", "normalize", "dtype",
+                                         "prefix", "max_seq_length", "input") if k in settings}
+    model = None
+    if encoder is not None:
+        model = Embedder(info.get("embedder"), lang=settings["lang"], encoder=encoder, cache_dir=False, progress=False)
+        model.id = info.get("embedder_id") or model.id
+    index = cls(pool, lang=settings["lang"], embeddings=embeddings, tokens=tokens, embedder_info=info,
+                index_type=settings.get("index_type") or "flat", faiss_index=faiss_index, embedder=model,
+                license=settings.get("license") or "unknown", pool_source=settings.get("pool_source"))
+    return index
