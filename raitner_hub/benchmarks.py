@@ -1,0 +1,406 @@
+"""Evaluation benchmarks: registry, converters to ``AnnotatedPassage`` rows + a label set, Hub folder.
+
+A benchmark is a dataset of ``AnnotatedPassage`` rows whose entity labels are natural-language names
+(``raitner_hub/label_maps/<map>.json``: source type -> name, ``null`` = dropped, e.g. ``misc``) and a
+``label_set`` (the names asked, one question each, in the map's order). Splits follow paper.md §6.1 /
+RA-IT App. D.4, with substitutes where a split is not in ``../shared/data`` (each spec's ``notes``):
+
+- A test set above ``FAR_ABOVE`` (3,000) sentences is cut to ``MAX_TEST`` (2,000) with
+  ``random.seed(42); random.sample`` (MSRA's 3,442). Smaller or slightly larger sets stay whole
+  (the paper keeps MIT-Movie's 2,442 and cuts 4,3xx-sentence sets).
+- CLUENER and CMeEE have no public labelled test: ``random.seed(42); random.sample`` draws half of the
+  dev set as test (sample order), the other half (file order) is dev.
+- Not provided here: MIT-Movie test (test = 2,000 sentences held out of train by the same seeded
+  sample; train = the rest), CrossNER-science, Weibo and Yidu tests (the dev file is the test split).
+- The in-domain retrieval pool is the ``train`` split; MSRA and CMeEE have none here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import datasets
+
+from raitner_hub.errors import ConfigError, InputError
+from raitner_hub.formats import label_set, read_annotated
+from raitner_hub.records import ANNOTATED_FEATURES
+
+SEED = 42
+MAX_TEST = 2_000
+FAR_ABOVE = 3_000
+LABEL_MAPS = Path(__file__).resolve().parent / "label_maps"
+DROPPED_BY_DEFAULT = ("misc", "MISC")  # never queried (paper.md §6.1), also for benchmark files given by path
+
+
+@dataclass(frozen=True)
+class Split:
+    """Where a split comes from: a file under the benchmark folder, whole or a seeded part of it."""
+
+    file: str
+    part: str = "all"  # all | half_a (random.sample of n//2) | half_b (the rest) | holdout (MAX_TEST) | rest
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    name: str
+    lang: str
+    folder: str  # under the data root
+    splits: dict[str, Split]
+    source: str
+    license: str
+    redistributable: bool = True
+    license_note: str = ""
+    notes: str = ""
+    label_map: str = ""  # file stem in label_maps/, defaults to name
+    format: str = "auto"
+
+    def label_map_path(self) -> Path:
+        return LABEL_MAPS / f"{self.label_map or self.name}.json"
+
+
+def _crossner(domain: str, test: bool = True) -> BenchmarkSpec:
+    splits = {"train": Split("train.bio.txt")}
+    if test:
+        splits |= {"dev": Split("dev.bio.txt"), "test": Split("test.bio.txt")}
+    else:
+        splits |= {"test": Split("dev.bio.txt")}
+    return BenchmarkSpec(
+        f"crossner_{domain}", "en", f"en/crossner_{domain}", splits,
+        source="zliucr/CrossNER@2e7ba2a7798c961e3f29fbc51252c5a8d40224bf ner_data/" + domain, license="mit",
+        notes="" if test else "The CrossNER science test split is not provided: the dev file is the test split.")
+
+
+_NO_LICENSE = "No license file in the source repository; check the original terms before publishing."
+BENCHMARKS: dict[str, BenchmarkSpec] = {spec.name: spec for spec in [
+    _crossner("ai"), _crossner("literature"), _crossner("music"), _crossner("politics"),
+    _crossner("science", test=False),
+    BenchmarkSpec("mit_movie", "en", "en/mit_movie",
+                  {"test": Split("train.bio.txt", "holdout"), "train": Split("train.bio.txt", "rest")},
+                  source="andrewzamai/SLIMER@cd212dc data/MIT/movie (MIT SLS 'eng' corpus)", license="unknown",
+                  license_note=_NO_LICENSE,
+                  notes="The MIT-Movie test split is not provided: test = 2,000 train sentences drawn with "
+                        "random.seed(42); random.sample, train = the remaining 7,775. Not comparable to the paper."),
+    BenchmarkSpec("mit_restaurant", "en", "en/mit_restaurant",
+                  {"train": Split("train.bio.txt"), "test": Split("test.bio.txt")},
+                  source="andrewzamai/SLIMER@cd212dc data/MIT/restaurant (MIT SLS corpus)", license="unknown",
+                  license_note=_NO_LICENSE),
+    BenchmarkSpec("weibo", "zh", "zh/weibo", {"train": Split("train.conll"), "test": Split("dev.conll")},
+                  source="hltcoe/golden-horse@7a73c08 data/weiboNER_2nd_conll", license="unknown",
+                  license_note=_NO_LICENSE,
+                  notes="The Weibo test split is not provided: the dev file (270 messages) is the test split."),
+    BenchmarkSpec("msra", "zh", "zh/msra", {"test": Split("test.bio.txt")},
+                  source="OYE93/Chinese-NLP-Corpus@e9bb5b5 NER/MSRA/msra_test_bio.txt (SIGHAN 2006)",
+                  license="unknown", license_note=_NO_LICENSE,
+                  notes="Test cut from 3,442 to 2,000 sentences (seed 42). No train split here (no in-domain pool)."),
+    BenchmarkSpec("boson", "zh", "zh/boson",
+                  {"train": Split("train.jsonl"), "dev": Split("dev.jsonl"), "test": Split("test.jsonl")},
+                  source="Emma1066/Retrieval-Augmented-IT-OpenNER@c9cb37e data/benchmark_data/boson (RA-IT's split)",
+                  license="other", redistributable=False,
+                  license_note="BosonNLP license: free research use with attribution; it forbids giving the data "
+                               "to third parties and commercial use. Keep it private, never publish it.",
+                  notes="No offsets in the source: gold spans are every occurrence of each annotated mention.",
+                  format="boson"),
+    BenchmarkSpec("cluener", "zh", "zh/cluener",
+                  {"train": Split("train.jsonl"), "test": Split("dev.jsonl", "half_a"),
+                   "dev": Split("dev.jsonl", "half_b")},
+                  source="hemingkx/CLUENER2020@4bfd0b5 BERT-CRF/data/clue (official dev as dev.jsonl)",
+                  license="unknown", license_note=_NO_LICENSE,
+                  notes="No labelled public test: the official dev set is split in half (seed 42): test / dev."),
+    BenchmarkSpec("cmeee", "zh", "zh/cmeee_v2",
+                  {"test": Split("dev.json", "half_a"), "dev": Split("dev.json", "half_b")},
+                  source="honeyandme/knowledge@b9330e6 data/CMeEE-V2 (CBLUE CMeEE-V2 dev)", license="other",
+                  redistributable=False,
+                  license_note="CBLUE data is distributed by Tianchi under its own terms (not verified here); "
+                               "treated as not redistributable.",
+                  notes="No labelled public test: the dev set is split in half (seed 42): test / dev. V2 train is "
+                        "not here (no in-domain pool)."),
+    BenchmarkSpec("yidu", "zh", "zh/yidu_s4k_sample",
+                  {"train": Split("train_10.jsonl"), "test": Split("dev_100.jsonl")},
+                  source="cfy201696/Craig-Ai@0059d12 data/yidu-s4k (a 10 + 100 sample of Yidu-S4K, CCKS 2019)",
+                  license="other", redistributable=False,
+                  license_note="Yidu-S4K (CCKS 2019) terms not verified; treated as not redistributable.",
+                  notes="Only a sample: test = the 100-record dev sample, train = 10 records. Not comparable."),
+]}
+
+
+@dataclass
+class Benchmark:
+    """One split of a benchmark, ready to query: one question per (row, label in ``label_set``)."""
+
+    name: str
+    lang: str
+    label_set: list[str]
+    dataset: datasets.Dataset
+    split: str = "test"
+    info: dict[str, Any] = field(default_factory=dict)  # source, license, redistributable, notes
+
+
+def load_label_map(path_or_name: str | os.PathLike) -> dict[str, str | None]:
+    """A label map from ``label_maps/<name>.json`` or a JSON file: ``{"labels": {type: name|null}}`` or flat."""
+    path = Path(path_or_name)
+    if not path.is_file():
+        path = LABEL_MAPS / f"{path_or_name}.json"
+    if not path.is_file():
+        raise ConfigError(f"no label map {path_or_name!r} (a JSON file, or one of: {', '.join(available_maps())})")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    labels = data.get("labels", data) if isinstance(data, dict) else None
+    if not isinstance(labels, dict) or not all(isinstance(v, (str, type(None))) for v in labels.values()):
+        raise InputError('a label map is {"labels": {source type: natural-language name or null}}', path=str(path))
+    return labels
+
+
+def available_maps() -> list[str]:
+    return sorted(p.stem for p in LABEL_MAPS.glob("*.json"))
+
+
+def label_set_of(label_map: Mapping[str, str | None]) -> list[str]:
+    """The names asked, in the map's order, each once."""
+    return list(dict.fromkeys(v for v in label_map.values() if v))
+
+
+def relabel(ds: datasets.Dataset, label_map: Mapping[str, str | None], *, where: str,
+            strict: bool = True) -> datasets.Dataset:
+    """Rename entity labels through ``label_map`` (``None`` drops the entity). Unknown labels are an
+    error when ``strict`` (a registry map must be complete), else kept as they are."""
+    unknown = sorted({e["label"] for row in ds["entities"] for e in row} - set(label_map))
+    if unknown and strict:
+        raise InputError(f"labels not in the label map: {', '.join(unknown)}", path=where)
+
+    rows = ds.to_list()
+    for row in rows:
+        row["entities"] = [{**ent, "label": label_map.get(ent["label"], ent["label"])} for ent in row["entities"]
+                           if label_map.get(ent["label"], ent["label"]) is not None]
+    return datasets.Dataset.from_list(rows, features=ANNOTATED_FEATURES)
+
+
+def _seeded_sample(n: int, k: int) -> list[int]:
+    """``random.seed(42); random.sample(range(n), k)`` without touching the global generator."""
+    return random.Random(SEED).sample(range(n), k)
+
+
+def _take(ds: datasets.Dataset, part: str) -> datasets.Dataset:
+    n = len(ds)
+    if part == "all":
+        return ds
+    if part in ("half_a", "half_b"):
+        first = _seeded_sample(n, n // 2)
+        chosen = set(first)
+        return ds.select(first if part == "half_a" else [i for i in range(n) if i not in chosen])
+    if part in ("holdout", "rest"):
+        held = _seeded_sample(n, min(MAX_TEST, n))
+        chosen = set(held)
+        return ds.select(held if part == "holdout" else [i for i in range(n) if i not in chosen])
+    raise ValueError(f"unknown split part {part!r}")
+
+
+def cut_test(ds: datasets.Dataset) -> datasets.Dataset:
+    """Paper App. D.4: a test set far above 2,000 sentences is cut to 2,000 (seed 42), else kept."""
+    return ds.select(_seeded_sample(len(ds), MAX_TEST)) if len(ds) > FAR_ABOVE else ds
+
+
+def default_data_root() -> Path:
+    return Path(os.environ.get("RAITNER_DATA_ROOT", "../shared/data"))
+
+
+def read_split(spec: BenchmarkSpec, split: str, data_root: str | os.PathLike | None = None) -> datasets.Dataset:
+    """One split of a registry benchmark, relabelled, sampled as documented."""
+    if split not in spec.splits:
+        raise ConfigError(f"benchmark {spec.name!r} has no {split!r} split (it has: {', '.join(spec.splits)})")
+    source = spec.splits[split]
+    path = Path(data_root or default_data_root()) / spec.folder / source.file
+    if not path.is_file():
+        raise InputError("benchmark file missing (set --data-root or RAITNER_DATA_ROOT)", path=str(path))
+    ds = read_annotated(path, format=spec.format, lang=spec.lang)
+    ds = relabel(ds, load_label_map(spec.label_map_path()), where=str(path))
+    ds = _take(ds, source.part)
+    return cut_test(ds) if split == "test" and source.part == "all" else ds
+
+
+def benchmark_info(spec: BenchmarkSpec) -> dict[str, Any]:
+    return {"source": spec.source, "license": spec.license, "redistributable": spec.redistributable,
+            "license_note": spec.license_note, "notes": spec.notes, "lang": spec.lang,
+            "label_map": f"raitner_hub/label_maps/{spec.label_map_path().name}"}
+
+
+def load_benchmark(name_or_path: str | os.PathLike, split: str = "test", data_root: str | os.PathLike | None = None,
+                   *, folder: str | os.PathLike | None = None, label_map: str | os.PathLike | Mapping | None = None,
+                   lang: str | None = None, format: str = "auto") -> Benchmark:
+    """Load a benchmark split: a registry name, a benchmark file, or a config of a built benchmarks folder.
+
+    Args:
+        name_or_path: a ``BENCHMARKS`` name, or a benchmark file in any ``formats`` format.
+        split: ``test`` (default), ``train`` (the in-domain pool) or ``dev``.
+        data_root: where the registry's source files live (default ``$RAITNER_DATA_ROOT`` or ../shared/data).
+        folder: a folder written by :func:`build_benchmarks_folder` (or a downloaded snapshot of its Hub repo):
+            read the config ``name_or_path`` from its parquet files and ``benchmarks.json``.
+        label_map: for a file: a map name (e.g. ``crossner_ai``), a JSON path or a dict; without one the
+            file's labels are used as they are, except ``misc``, which is dropped.
+
+    Example:
+        >>> bench = load_benchmark("crossner_ai", data_root="../shared/data")
+        >>> bench.label_set[:3], len(bench.dataset)
+        (['organization', 'university', 'location'], 431)
+    """
+    if folder is not None:
+        return _load_from_folder(Path(folder), str(name_or_path), split)
+    name = str(name_or_path)
+    if name in BENCHMARKS:
+        spec = BENCHMARKS[name]
+        ds = read_split(spec, split, data_root)
+        return Benchmark(name, spec.lang, label_set_of(load_label_map(spec.label_map_path())), ds, split,
+                         benchmark_info(spec))
+    path = Path(name)
+    if not path.exists():
+        raise ConfigError(f"unknown benchmark {name!r}: not a file, and not one of: {', '.join(BENCHMARKS)}")
+    return _load_file(path, label_map=label_map, lang=lang, format=format, split=split)
+
+
+def _load_file(path: Path, *, label_map, lang: str | None, format: str, split: str) -> Benchmark:
+    ds = read_annotated(path, format=format, lang=lang)
+    if label_map is not None:
+        mapping = dict(label_map) if isinstance(label_map, Mapping) else load_label_map(label_map)
+        ds = relabel(ds, mapping, where=str(path), strict=False)
+        labels = label_set_of(mapping)
+    else:
+        mapping = {label: None for label in DROPPED_BY_DEFAULT}
+        ds = relabel(ds, mapping, where=str(path), strict=False)
+        labels = [label for label in label_set(ds) if label not in DROPPED_BY_DEFAULT]
+    if not labels:
+        raise InputError("the benchmark has an empty label set (no entity types; pass a label map)", path=str(path))
+    return Benchmark(path.name.split(".")[0], ds[0]["lang"], labels, ds, split,
+                     {"source": str(path), "license": "unknown", "redistributable": False,
+                      "license_note": "A local file: its terms are unknown.", "notes": ""})
+
+
+def _load_from_folder(folder: Path, name: str, split: str) -> Benchmark:
+    meta_path = folder / "benchmarks.json"
+    if not meta_path.is_file():
+        raise InputError("not a benchmarks folder (no benchmarks.json)", path=str(folder))
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if name not in meta:
+        raise ConfigError(f"unknown benchmark {name!r} in {folder}; it has: {', '.join(meta)}")
+    entry = meta[name]
+    file = folder / "data" / name / f"{split}-00000-of-00001.parquet"
+    if not file.is_file():
+        raise ConfigError(f"benchmark {name!r} has no {split!r} split in {folder} (it has: {', '.join(entry['splits'])})")
+    ds = datasets.Dataset.from_parquet(str(file), features=ANNOTATED_FEATURES)
+    return Benchmark(name, entry["lang"], list(entry["label_set"]), ds, split,
+                     {k: entry.get(k) for k in ("source", "license", "redistributable", "license_note", "notes")})
+
+
+def available_benchmarks(data_root: str | os.PathLike | None = None) -> list[str]:
+    """Registry names whose test file is present under ``data_root``."""
+    root = Path(data_root or default_data_root())
+    return [name for name, spec in BENCHMARKS.items() if (root / spec.folder / spec.splits["test"].file).is_file()]
+
+
+# ---- the benchmarks dataset repo (local folder in Hub layout) --------------------------------------------
+
+CITATIONS = {
+    "crossner": "Liu et al., CrossNER: Evaluating Cross-Domain Named Entity Recognition, AAAI 2021",
+    "mit": "Liu et al., Asgard: A portable architecture for multilingual dialogue systems, ICASSP 2013",
+    "weibo": "Peng and Dredze, EMNLP 2015; He and Sun, 2016 (revised annotation)",
+    "msra": "Levow, The Third International Chinese Language Processing Bakeoff, SIGHAN 2006",
+    "boson": "BosonNLP NER data; split of Xie et al., RA-IT, 2024",
+    "cluener": "Xu et al., CLUENER2020: Fine-grained Named Entity Recognition Dataset and Benchmark for Chinese, 2020",
+    "cmeee": "Zhang et al., CBLUE: A Chinese Biomedical Language Understanding Evaluation Benchmark, ACL 2022",
+    "yidu": "CCKS 2019 Yidu-S4K clinical NER evaluation",
+}
+
+
+def _citation(name: str) -> str:
+    return next((text for key, text in CITATIONS.items() if name.startswith(key)), "see the source")
+
+
+def build_benchmarks_folder(names: Sequence[str] | None, out: str | os.PathLike,
+                            data_root: str | os.PathLike | None = None, *, repo_id: str | None = None,
+                            command: str | None = None) -> Path:
+    """Write registry benchmarks as a Hub dataset folder: one config per benchmark, all its splits.
+
+    Layout: ``data/<name>/<split>-00000-of-00001.parquet`` (AnnotatedPassage rows), ``benchmarks.json``
+    (per benchmark: lang, label_set, label_map, splits, source, license, redistributable, notes),
+    ``README.md`` (``dataset_cards/benchmark.md.j2``; label sets also in the YAML under ``raitner``) and
+    ``manifest.json`` (``redistributable`` is false when any included benchmark forbids it).
+
+    Example:
+        >>> folder = build_benchmarks_folder(["crossner_ai"], "out/benchmarks", "../shared/data")  # doctest: +SKIP
+        >>> datasets.load_dataset(str(folder), "crossner_ai", split="test")  # doctest: +SKIP
+    """
+    from raitner_hub import __version__
+    from raitner_hub.artefacts import staged_folder
+    from raitner_hub.cards import render_dataset_card, size_category
+    from raitner_hub.manifest import build_manifest, input_fingerprint, write_manifest
+
+    started = time.time()
+    root = Path(data_root or default_data_root())
+    names = list(names or available_benchmarks(root))
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown or not names:
+        raise ConfigError(f"unknown benchmark(s) {', '.join(unknown) or '(none given)'}; "
+                          f"choose from: {', '.join(BENCHMARKS)}")
+    meta: dict[str, dict] = {}
+    inputs: dict[str, str] = {}
+    with staged_folder(out) as staging:
+        for name in names:
+            spec = BENCHMARKS[name]
+            counts = {}
+            for split in spec.splits:
+                ds = read_split(spec, split, root)
+                target = staging / "data" / name / f"{split}-00000-of-00001.parquet"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                ds.to_parquet(str(target))
+                counts[split] = len(ds)
+            for file in {s.file for s in spec.splits.values()}:
+                inputs[f"{spec.folder}/{file}"] = "sha256:" + input_fingerprint(root / spec.folder / file)
+            label_map = load_label_map(spec.label_map_path())
+            meta[name] = {**benchmark_info(spec), "label_set": label_set_of(label_map), "label_map_entries": label_map,
+                          "splits": counts, "in_domain_pool": "train" if "train" in counts else None}
+        (staging / "benchmarks.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n",
+                                                 encoding="utf-8")
+        restricted = [n for n in names if not meta[n]["redistributable"]]
+        note = "; ".join(f"{n}: {meta[n]['license_note']}" for n in restricted)
+        manifest = build_manifest(
+            "benchmarks",
+            settings={"benchmarks": names, "seed": SEED, "max_test": MAX_TEST, "far_above": FAR_ABOVE},
+            inputs=inputs, counts={n: meta[n]["splits"] for n in names}, started=started,
+            extra={"redistributable": not restricted, "license_note": note or None,
+                   "benchmarks": {n: {k: meta[n][k] for k in ("source", "license", "redistributable",
+                                                              "license_note", "label_set")} for n in names}})
+        write_manifest(staging, manifest)
+        _card(meta, names, repo_id, command, __version__, render_dataset_card, size_category).save(
+            str(staging / "README.md"))
+    return Path(out).resolve()
+
+
+def _card(meta, names, repo_id, command, version, render_dataset_card, size_category):
+    licenses = {meta[n]["license"] for n in names}
+    card_data = {
+        "license": licenses.pop() if len(licenses) == 1 else "other",
+        "language": sorted({meta[n]["lang"] for n in names}),
+        "task_categories": ["token-classification"],
+        "task_ids": ["named-entity-recognition"],
+        "size_categories": [size_category(sum(sum(meta[n]["splits"].values()) for n in names))],
+        "tags": ["ner", "open-ner", "benchmark", "raitner-hub"],
+        "pretty_name": "Open NER benchmarks (raitner-hub)",
+        "configs": [{"config_name": n, "data_files": [{"split": s, "path": f"data/{n}/{s}-*.parquet"}
+                                                      for s in meta[n]["splits"]]} for n in names],
+        "raitner": {"label_sets": {n: meta[n]["label_set"] for n in names}, "seed": SEED},
+    }
+    rows = [{"name": n, "lang": meta[n]["lang"], "splits": list(meta[n]["splits"]),
+             "rows": sum(meta[n]["splits"].values()), "labels": meta[n]["label_set"], "license": meta[n]["license"],
+             "source": meta[n]["source"], "source_revision": None,
+             "license_note": " ".join(x for x in (meta[n]["license_note"], meta[n]["notes"]) if x),
+             "citation": _citation(n)} for n in names]
+    return render_dataset_card("benchmark", card_data, pretty_name=card_data["pretty_name"], benchmarks=rows,
+                               repo_id=repo_id or "<namespace>/<benchmarks>",
+                               command=command or "raitner push-benchmarks", version=version)
+
+
+__all__ = ["BENCHMARKS", "Benchmark", "BenchmarkSpec", "Split", "available_benchmarks", "build_benchmarks_folder",
+           "cut_test", "label_set_of", "load_benchmark", "load_label_map", "read_split", "relabel"]
