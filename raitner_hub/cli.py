@@ -210,5 +210,67 @@ def export_command(
     typer.echo(f"wrote {count} conversations to {out}")
 
 
+# ---- annotate ----
+
+@command("annotate", panel=DATA, epilog="Example: raitner annotate skypile/ --lang zh --teacher-model gpt-3.5-turbo-0125 "
+         "--sample 50000 --concurrency 16 --out outputs/sky-ner --push --repo-id me/sky-ner")
+def annotate_command(
+    corpus: Annotated[str, typer.Argument(help="Raw text: jsonl/parquet/txt file, a folder of them, or a Hub dataset id.")],
+    lang: Annotated[str, typer.Option(help="zh or en (prompt annotate.<lang>.v1, mention-length rule).")],
+    out: OutOpt = Path("outputs/annotated"),
+    teacher_model: Annotated[str, typer.Option("--teacher-model", help="Model of the first teacher.")] = "gpt-3.5-turbo-0125",
+    base_url: Annotated[str, typer.Option("--base-url", help="OpenAI-compatible /v1 URL of the teachers.")] = "https://api.openai.com/v1",
+    teacher: Annotated[Optional[list[str]], typer.Option("--teacher", help="Another teacher, MODEL or MODEL@BASE_URL; repeatable (voting).")] = None,
+    min_votes: Annotated[int, typer.Option("--min-votes", help="Teachers that must agree on a (mention, type).")] = 1,
+    api_key_env: Annotated[str, typer.Option("--api-key-env", help="Environment variable holding the API key.")] = "OPENAI_API_KEY",
+    no_api_key: Annotated[bool, typer.Option("--no-api-key", help="The endpoint needs no key (local vLLM...).")] = False,
+    concurrency: Annotated[int, typer.Option(help="Parallel calls per teacher.")] = 8,
+    timeout: Annotated[float, typer.Option(help="Seconds per call before retrying.")] = 60.0,
+    max_retries: Annotated[int, typer.Option("--max-retries", help="Retries per call (429/5xx/timeouts).")] = 6,
+    backoff: Annotated[float, typer.Option(help="Backoff base in seconds (doubles per retry; 429 honours Retry-After).")] = 1.0,
+    cost_in: Annotated[float, typer.Option("--cost-in", help="USD per 1K prompt tokens (cost estimate).")] = 0.0,
+    cost_out: Annotated[float, typer.Option("--cost-out", help="USD per 1K completion tokens (cost estimate).")] = 0.0,
+    sample: Annotated[Optional[int], typer.Option(help="Annotate a seeded sample of exactly N passages (paper: 50000).")] = None,
+    sampling: Annotated[str, typer.Option(help="uniform (exactly N) or reference (keep each chunk with p=0.5, first N).")] = "uniform",
+    no_chunk: Annotated[bool, typer.Option("--no-chunk", help="One passage per document (ids kept).")] = False,
+    reference_chunks: Annotated[bool, typer.Option("--reference-chunks", help="Do not strip chunks (reference-compatible).")] = False,
+    text_field: Annotated[str, typer.Option("--text-field", help="Field/column holding the text.")] = "text",
+    split: Annotated[str, typer.Option(help="Split of a Hub corpus.")] = "train",
+    cache: Annotated[Optional[Path], typer.Option(help="Answer cache (SQLite); default ~/.cache/raitner-hub/teacher-cache.sqlite.")] = None,
+    ids: Annotated[str, typer.Option(help="chunk (stable corpus ids) or reference (ner_<lang>_{i}).")] = "chunk",
+    license: Annotated[str, typer.Option(help="Data license for the card (a Hub license id).")] = "other",
+    seed: SeedOpt = 42,
+    revision: RevisionOpt = None,
+    push: PushOpt = False,
+    repo_id: RepoIdOpt = None,
+    private: PrivateOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Label a raw corpus with LLM teachers (Sky-NER style): chunk, sample, annotate, filter, vote."""
+    from raitner_hub.annotate import AnnotateConfig, annotate_to_folder
+    from raitner_hub.teacher import parse_teacher
+
+    require_repo_id(push, repo_id)
+    key_env = None if no_api_key else api_key_env
+    specs = tuple(parse_teacher(t, base_url=base_url, key_env=key_env, cost_in=cost_in, cost_out=cost_out)
+                  for t in [teacher_model, *(teacher or [])])
+    cfg = AnnotateConfig(corpus=corpus, lang=lang, teachers=specs, min_votes=min_votes, sample=sample, seed=seed,
+                         sampling=sampling, chunk=not no_chunk, strip=not reference_chunks, text_field=text_field,
+                         split=split, revision=revision, concurrency=concurrency, timeout=timeout,
+                         max_retries=max_retries, backoff=backoff, cache=str(cache) if cache else None, ids=ids,
+                         license=license)
+    result = annotate_to_folder(cfg, out, command=_command_line(), repo_id=repo_id, progress=not quiet)
+    c = result.counts
+    dropped = sum(c["drops"].values())
+    typer.echo(f"annotated {c['passages']} passages ({c['entities']} entities, {c['types']} types, {dropped} items"
+               f" dropped by filters) -> {result.out}")
+    if push:
+        from raitner_hub import hub
+
+        pushed = hub.push_folder(result.out, repo_id, repo_type="dataset", private=private,
+                                 commit_message=f"raitner annotate ({c['passages']} passages)")
+        typer.echo(f"pushed {pushed.url}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

@@ -128,11 +128,12 @@ def _splitter(chunk_size: int):
 
 # ---- chunking -------------------------------------------------------------------------------------------
 
-def chunk_document(text: str, *, chunk_size: int = CHUNK_SIZE, strip: bool = True) -> list[Chunk]:
+def chunk_document(text: str, *, chunk_size: int = CHUNK_SIZE, strip: bool = True,
+                   keep_empty: bool = False) -> list[Chunk]:
     """Split one document into chunks with their character spans.
 
     ``strip=True`` (project rule) strips each chunk after the punctuation post-step and drops empty
-    ones; ``strip=False`` reproduces the released chunks, which may begin with ``\\n`` or a space.
+    ones (``keep_empty`` keeps them, to count them); ``strip=False`` reproduces the released chunks, which may begin with ``\\n`` or a space.
 
     Example:
         >>> [c.text for c in chunk_document("第一句。第二句。")]
@@ -162,7 +163,7 @@ def chunk_document(text: str, *, chunk_size: int = CHUNK_SIZE, strip: bool = Tru
     for piece, start, end in spans:
         if strip:
             stripped = piece.strip()
-            if not stripped:
+            if not stripped and not keep_empty:
                 continue
             start += len(piece) - len(piece.lstrip())
             end = start + len(stripped)
@@ -323,14 +324,17 @@ def iter_chunks(documents: Iterable[Document], *, lang: str, corpus: str, stats:
     for doc in documents:
         stats.documents += 1
         if chunk:
-            pieces = chunk_document(doc.text, chunk_size=chunk_size, strip=strip)
+            pieces = chunk_document(doc.text, chunk_size=chunk_size, strip=strip, keep_empty=True)
         else:
             body = doc.text.strip() if strip else doc.text
             lead = len(doc.text) - len(doc.text.lstrip()) if strip else 0
             pieces = [Chunk(body, lead, lead + len(body))]
+        if not doc.text.strip():
+            stats.empty_dropped += 1  # an empty document: nothing to chunk
+            continue
         for piece in pieces:
             if not piece.text.strip():
-                stats.empty_dropped += 1  # compat mode keeps whitespace-only chunks out too: never annotated
+                stats.empty_dropped += 1  # never annotated (compat mode drops whitespace-only chunks too)
                 continue
             chunk_id = f"chunk_{n}" if chunk else doc.id
             n += 1
