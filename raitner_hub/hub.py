@@ -1,0 +1,548 @@
+"""Every Hub call the toolkit makes: push and pull artefact folders, cards, adapters, results, Spaces.
+
+Only this module talks to the Hub, always through ``huggingface_hub`` and ``datasets`` (never raw HTTP),
+so ``HF_ENDPOINT`` and ``HF_TOKEN`` work exactly as for the Hub's own tools.
+
+Pushes are one commit per artefact and mirror the local folder: files that changed are uploaded, files
+that are gone locally are deleted (only under the pushed prefix and patterns), and nothing is committed
+when the remote already matches, so a re-run makes no empty commit. The commit is atomic on the Hub:
+after a failure the repo holds either the whole artefact or nothing from this push. Transient failures
+(5xx, timeouts, dropped connections, a concurrent commit) are retried with exponential backoff.
+
+Pulls are pinned: the revision is resolved to a commit sha first, the files are fetched at that sha,
+and ``Pulled.ref`` (``repo@sha``) is what manifests record.
+
+Errors become one-line :class:`HubError` messages naming the repo; messages are scrubbed of tokens.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, TypeVar
+
+from raitner_hub.errors import HubError
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Folders never uploaded: huggingface_hub's local-dir metadata, VCS and bytecode caches.
+_SKIP_PARTS = {".cache", ".git", "__pycache__", ".ipynb_checkpoints"}
+_TEXT_SUFFIXES = {".md", ".json", ".yaml", ".yml", ".txt", ".py", ".jinja", ".cfg", ".toml", ".csv", ".jsonl"}
+
+
+@dataclass
+class RetryPolicy:
+    """How transient failures are retried: ``attempts`` tries, sleeping ``base_delay * 2**i`` (capped)."""
+
+    attempts: int = int(os.environ.get("RAITNER_HUB_RETRIES", "5"))
+    base_delay: float = float(os.environ.get("RAITNER_HUB_RETRY_DELAY", "1.0"))
+    max_delay: float = 30.0
+
+
+RETRY = RetryPolicy()
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What a push did. ``commit_sha`` is None when the repo already matched (no commit was made)."""
+
+    repo_id: str
+    repo_type: str
+    revision: str
+    commit_sha: str | None
+    head_sha: str
+    url: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repo_id}@{self.head_sha}"
+
+
+@dataclass(frozen=True)
+class Pulled:
+    """A downloaded artefact: where it is and exactly which commit it came from."""
+
+    path: Path
+    repo_id: str
+    repo_type: str
+    revision: str | None
+    sha: str
+
+    @property
+    def ref(self) -> str:
+        """``repo@sha``, the form manifests record for inputs."""
+        return f"{self.repo_id}@{self.sha}"
+
+
+# ---- secrets and messages ----
+
+_TOKEN_RE = re.compile(r"hf_[A-Za-z0-9]{6,}")
+_AUTH_RE = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(bearer\s+)?[^\s'\",}]+|(bearer\s+)[^\s'\",}]+")
+
+
+def redact(text: str) -> str:
+    """Remove anything that looks like a Hub token or an Authorization value from ``text``."""
+    token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
+    if token:
+        text = text.replace(token, "***")
+    text = _TOKEN_RE.sub("hf_***", text)
+    return _AUTH_RE.sub(lambda m: (m.group(1) or m.group(3) or "") + (m.group(2) or "") + "***", text)
+
+
+def _endpoint() -> str:
+    from huggingface_hub import constants
+
+    return constants.ENDPOINT
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    line = " ".join(lines[:2]) if lines else ""
+    return redact(line[:limit])
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, token-free description of why a Hub call failed."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    for err in _chain(exc):
+        if isinstance(err, HfHubHTTPError) and err.response is not None:
+            status = err.response.status_code
+            detail = err.server_message or err.response.reason_phrase or ""
+            return _one_line(f"HTTP {status} {detail}".strip())
+    root = list(_chain(exc))[-1]
+    text = _one_line(str(root))
+    return f"{type(root).__name__}: {text}" if text else type(root).__name__
+
+
+def _chain(exc: BaseException) -> Iterable[BaseException]:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """5xx/408/429, a concurrent commit (409/412), timeouts and dropped or refused connections."""
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError
+
+    transient_types: tuple[type[BaseException], ...] = (httpx2.TransportError, TimeoutError, ConnectionError)
+    try:
+        import requests
+
+        transient_types += (requests.ConnectionError, requests.Timeout)
+    except ImportError:  # pragma: no cover - requests is optional for huggingface_hub 2.x
+        pass
+    for err in _chain(exc):
+        if isinstance(err, HfHubHTTPError) and err.response is not None:
+            status = err.response.status_code
+            return status >= 500 or status in (408, 409, 412, 429)
+        if isinstance(err, transient_types):
+            return True
+    return False
+
+
+def _user_error(exc: BaseException, repo_id: str, repo_type: str, revision: str | None) -> HubError | None:
+    """Map the errors a user can fix to one-line HubErrors; None for transient or unknown errors."""
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        HFValidationError,
+        RemoteEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    if isinstance(exc, HubError):
+        return exc
+    if isinstance(exc, HFValidationError):
+        return HubError(f"invalid repo id '{repo_id}': {_one_line(exc)}")
+    if isinstance(exc, RevisionNotFoundError):
+        return HubError(f"revision '{revision}' not found in {repo_id} ({repo_type} repo on {_endpoint()})")
+    if isinstance(exc, GatedRepoError):
+        return HubError(f"{repo_type} repo '{repo_id}' is gated: request access on the Hub, then set HF_TOKEN")
+    if isinstance(exc, RepositoryNotFoundError):
+        return HubError(f"{repo_type} repo '{repo_id}' not found on {_endpoint()} "
+                        "(check the id and repo type; private repos need HF_TOKEN)")
+    if isinstance(exc, RemoteEntryNotFoundError):
+        return HubError(f"file not found in {repo_id}@{revision or 'main'}: {_one_line(exc)}")
+    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
+        status = exc.response.status_code
+        if status in (401, 403):
+            return HubError(f"not allowed to access {repo_type} repo '{repo_id}' (HTTP {status}): "
+                            "set HF_TOKEN to a token with write access")
+        if status < 500 and status not in (408, 409, 412, 429):
+            return HubError(f"Hub rejected the request for {repo_type} repo '{repo_id}': {_reason(exc)}")
+    return None
+
+
+def _call(action: str, fn: Callable[[], T], *, repo_id: str, repo_type: str, revision: str | None = None) -> T:
+    """Run ``fn`` with retries on transient failures; turn failures into one-line HubErrors."""
+    attempts = max(1, RETRY.attempts)
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001 - classified below, bugs are re-raised
+            mapped = _user_error(exc, repo_id, repo_type, revision)
+            if mapped is not None:
+                raise HubError(redact(str(mapped))) from None
+            if not _is_transient(exc):
+                raise
+            reason = _reason(exc)
+            if attempt == attempts:
+                raise HubError(f"{action} failed after {attempts} attempts: {reason}") from None
+            delay = min(RETRY.max_delay, RETRY.base_delay * 2 ** (attempt - 1))
+            logger.warning("%s: %s; retrying in %.1fs (attempt %d/%d)", action, reason, delay, attempt, attempts)
+            time.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# ---- validation ----
+
+def validate_repo_id(repo_id: str, *, namespaced: bool = False) -> str:
+    """Check a repo id with the Hub's own rules; ``namespaced`` also requires ``owner/name``.
+
+    Example:
+        >>> validate_repo_id("me/sky-ner-it")
+        'me/sky-ner-it'
+    """
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id as hf_validate
+
+    try:
+        hf_validate(repo_id)
+    except HFValidationError as exc:
+        raise HubError(f"invalid repo id '{repo_id}': {_one_line(exc)}") from None
+    if namespaced and "/" not in repo_id:
+        raise HubError(f"invalid repo id '{repo_id}': expected 'owner/name', e.g. me/{repo_id}")
+    return repo_id
+
+
+def check_redistributable(folder: str | os.PathLike, *, private: bool, repo_id: str) -> None:
+    """Refuse a public push of data whose manifest says it may not be redistributed."""
+    manifest_path = Path(folder) / "manifest.json"
+    if not manifest_path.is_file():
+        return
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise HubError(f"{manifest_path}: not valid JSON ({exc})") from None
+    if isinstance(manifest, dict) and manifest.get("redistributable") is False and not private:
+        note = manifest.get("license_note") or "its license forbids redistribution"
+        raise HubError(f"refusing a public push of {Path(folder).name} to '{repo_id}': {note}; "
+                       "use --private (private=True) to keep it in a private repo")
+
+
+def _check_no_token(files: dict[str, Path]) -> None:
+    """Never upload a file that contains the Hub token (a card or manifest that captured it by mistake)."""
+    token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
+    if not token or len(token) < 8:
+        return
+    needle = token.encode()
+    for path_in_repo, path in files.items():
+        if path.suffix.lower() in _TEXT_SUFFIXES and path.stat().st_size < 20_000_000 and needle in path.read_bytes():
+            raise HubError(f"refusing to push: {path_in_repo} contains the Hub token (HF_TOKEN); remove it first")
+
+
+# ---- pushing ----
+
+def _local_files(folder: Path, allow_patterns, ignore_patterns, path_in_repo: str) -> dict[str, Path]:
+    from huggingface_hub.utils import filter_repo_objects
+
+    rel_paths = sorted(
+        p.relative_to(folder).as_posix() for p in folder.rglob("*")
+        if p.is_file() and not _SKIP_PARTS.intersection(p.relative_to(folder).parts)
+    )
+    rel_paths = list(filter_repo_objects(rel_paths, allow_patterns=allow_patterns, ignore_patterns=ignore_patterns))
+    prefix = f"{path_in_repo.strip('/')}/" if path_in_repo.strip("/") else ""
+    return {prefix + rel: folder / rel for rel in rel_paths}
+
+
+def _file_ids(path: Path) -> tuple[str, str]:
+    """(git blob sha1, sha256): the ids the Hub reports for regular and LFS files."""
+    sha1, sha256 = hashlib.sha1(), hashlib.sha256()
+    sha1.update(b"blob %d\0" % path.stat().st_size)
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            sha1.update(block)
+            sha256.update(block)
+    return sha1.hexdigest(), sha256.hexdigest()
+
+
+def _unchanged(local: Path, remote) -> bool:
+    if remote.size != local.stat().st_size:
+        return False
+    blob_sha1, sha256 = _file_ids(local)
+    return remote.lfs.sha256 == sha256 if remote.lfs is not None else remote.blob_id == blob_sha1
+
+
+def _in_scope(path: str, path_in_repo: str, allow_patterns, ignore_patterns) -> bool:
+    """Whether a remote file belongs to what this push mirrors (so it may be deleted)."""
+    prefix = f"{path_in_repo.strip('/')}/" if path_in_repo.strip("/") else ""
+    if path == ".gitattributes" or not path.startswith(prefix):
+        return False
+    rel = path[len(prefix):]
+    as_list = lambda p: [p] if isinstance(p, str) else list(p or [])  # noqa: E731
+    if allow_patterns and not any(fnmatch.fnmatch(rel, p) for p in as_list(allow_patterns)):
+        return False
+    return not any(fnmatch.fnmatch(rel, p) for p in as_list(ignore_patterns))
+
+
+def _plan(api, repo_id, repo_type, head, local, *, path_in_repo, allow_patterns, ignore_patterns, delete_missing):
+    """The operations that make the remote tree at ``head`` equal the local files (empty if it already is)."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+    from huggingface_hub.hf_api import RepoFile
+    from huggingface_hub.errors import RemoteEntryNotFoundError
+
+    try:
+        tree = api.list_repo_tree(repo_id, repo_type=repo_type, revision=head, recursive=True)
+        remote = {item.path: item for item in tree if isinstance(item, RepoFile)}
+    except RemoteEntryNotFoundError:
+        remote = {}
+    ops: list = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(file))
+                 for path, file in local.items() if path not in remote or not _unchanged(file, remote[path])]
+    if delete_missing:
+        ops += [CommitOperationDelete(path_in_repo=path) for path in sorted(remote)
+                if path not in local and _in_scope(path, path_in_repo, allow_patterns, ignore_patterns)]
+    return ops
+
+
+def push_folder(folder: str | os.PathLike, repo_id: str, *, repo_type: str = "dataset", private: bool = False,
+                revision: str | None = None, commit_message: str | None = None, allow_patterns=None,
+                ignore_patterns=None, path_in_repo: str = "", delete_missing: bool = True,
+                space_sdk: str | None = None, space_hardware: str | None = None) -> PushResult:
+    """Push an artefact folder as ONE commit; a re-push of identical content makes no commit.
+
+    Creates the repo (and the ``revision`` branch) when missing. The remote mirrors the folder: files
+    gone locally are deleted, but only under ``path_in_repo`` and within the patterns (``.gitattributes``
+    is kept). Refuses a public push when ``manifest.json`` says ``"redistributable": false``.
+
+    Example:
+        >>> result = push_folder("out/sky-ner-it", "me/sky-ner-it")  # doctest: +SKIP
+        >>> result.commit_sha is None  # doctest: +SKIP
+        False
+    """
+    from huggingface_hub import HfApi
+
+    validate_repo_id(repo_id, namespaced=True)
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise HubError(f"cannot push {folder}: not a folder")
+    check_redistributable(folder, private=private, repo_id=repo_id)
+    local = _local_files(folder, allow_patterns, ignore_patterns, path_in_repo)
+    if not local:
+        raise HubError(f"cannot push {folder} to '{repo_id}': no files to upload")
+    _check_no_token(local)
+    api = HfApi()
+    branch = revision or "main"
+    message = commit_message or f"Upload {folder.name} with raitner-hub"
+    must_be_private = _is_restricted(folder)
+
+    def attempt() -> PushResult:
+        url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True,
+                              space_sdk=space_sdk, space_hardware=space_hardware)
+        if must_be_private and not api.repo_info(repo_id, repo_type=repo_type).private:
+            raise HubError(f"refusing to push {folder.name} to '{repo_id}': the repo exists and is public, "
+                           "but this data may not be redistributed")
+        if revision is not None:
+            api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
+        head = api.repo_info(repo_id, repo_type=repo_type, revision=branch).sha
+        ops = _plan(api, repo_id, repo_type, head, local, path_in_repo=path_in_repo, allow_patterns=allow_patterns,
+                    ignore_patterns=ignore_patterns, delete_missing=delete_missing)
+        if not ops:
+            return PushResult(repo_id, repo_type, branch, None, head, str(url))
+        # parent_commit makes the Hub refuse (412) if someone committed since we diffed: we then re-plan.
+        info = api.create_commit(repo_id, ops, repo_type=repo_type, revision=branch, commit_message=message,
+                                 parent_commit=head)
+        return PushResult(repo_id, repo_type, branch, info.oid, info.oid, str(url))
+
+    result = _call(f"push of {folder.name} to {repo_type} repo '{repo_id}'", attempt, repo_id=repo_id,
+                   repo_type=repo_type, revision=branch)
+    logger.info("pushed %s -> %s (%s)", folder, result.ref, "new commit" if result.commit_sha else "unchanged")
+    return result
+
+
+def _is_restricted(folder: Path) -> bool:
+    try:
+        return json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("redistributable") is False
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def push_adapter(folder: str | os.PathLike, repo_id: str, *, private: bool = False, revision: str | None = None,
+                 commit_message: str | None = None) -> PushResult:
+    """Push a PEFT adapter folder to a model repo, after checking its base model is a Hub id.
+
+    Example:
+        >>> push_adapter("out/adapter", "me/raitner-qwen-lora")  # doctest: +SKIP
+    """
+    config_path = Path(folder) / "adapter_config.json"
+    if config_path.is_file():
+        base = json.loads(config_path.read_text(encoding="utf-8")).get("base_model_name_or_path")
+        if not base or _looks_local(base):
+            raise HubError(f"{config_path}: base_model_name_or_path is {base!r}, not a Hub repo id; "
+                           "rewrite it to the base model's repo id (e.g. Qwen/Qwen2.5-7B) before pushing")
+    return push_folder(folder, repo_id, repo_type="model", private=private, revision=revision,
+                       commit_message=commit_message or "Upload adapter with raitner-hub",
+                       ignore_patterns=["training_args.bin", "checkpoint-*/*"])
+
+
+def _looks_local(name: str) -> bool:
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id as hf_validate
+
+    if name.startswith(("/", "./", "../", "~")) or "\\" in name or name.count("/") > 1:
+        return True
+    try:
+        hf_validate(name)
+    except HFValidationError:
+        return True
+    return False
+
+
+def push_results(folder: str | os.PathLike, repo_id: str, *, path_in_repo: str | None = None,
+                 repo_type: str = "model", private: bool = False, revision: str | None = None,
+                 commit_message: str | None = None) -> PushResult:
+    """Push an evaluation report folder under ``eval_results/<folder name>/`` of a repo (one commit)."""
+    path_in_repo = path_in_repo or f"eval_results/{Path(folder).name}"
+    return push_folder(folder, repo_id, repo_type=repo_type, private=private, revision=revision,
+                       path_in_repo=path_in_repo,
+                       commit_message=commit_message or f"Add evaluation results {Path(folder).name}")
+
+
+def push_space(folder: str | os.PathLike, repo_id: str, *, private: bool = False, hardware: str | None = None,
+               revision: str | None = None) -> PushResult:
+    """Push a Gradio Space folder (``app.py``, ``README.md`` with Space YAML, ``requirements.txt``)."""
+    return push_folder(folder, repo_id, repo_type="space", private=private, revision=revision,
+                       space_sdk="gradio", space_hardware=hardware, commit_message="Update Space with raitner-hub")
+
+
+# ---- pulling ----
+
+def resolve_revision(repo_id: str, repo_type: str = "dataset", revision: str | None = None) -> str:
+    """The commit sha a branch, tag or sha points at now (``main`` when ``revision`` is None)."""
+    from huggingface_hub import HfApi
+
+    validate_repo_id(repo_id)
+    return _call(f"resolving {repo_id}@{revision or 'main'}",
+                 lambda: HfApi().repo_info(repo_id, repo_type=repo_type, revision=revision).sha,
+                 repo_id=repo_id, repo_type=repo_type, revision=revision)
+
+
+def pull_artefact(repo_id: str, *, repo_type: str = "dataset", revision: str | None = None, allow_patterns=None,
+                  cache_dir: str | os.PathLike | None = None,
+                  local_dir: str | os.PathLike | None = None) -> Pulled:
+    """Download a repo pinned to the commit ``revision`` resolves to now.
+
+    Example:
+        >>> pulled = pull_artefact("me/sky-ner-index", revision="v1")  # doctest: +SKIP
+        >>> pulled.ref  # doctest: +SKIP
+        'me/sky-ner-index@3f2a...'
+    """
+    from huggingface_hub import snapshot_download
+
+    sha = resolve_revision(repo_id, repo_type, revision)
+    path = _call(f"download of {repo_id}@{sha[:12]}",
+                 lambda: snapshot_download(repo_id, repo_type=repo_type, revision=sha, allow_patterns=allow_patterns,
+                                           cache_dir=cache_dir, local_dir=local_dir),
+                 repo_id=repo_id, repo_type=repo_type, revision=revision)
+    return Pulled(Path(path), repo_id, repo_type, revision, sha)
+
+
+def download_artefact(repo_id: str, *, repo_type: str = "dataset", revision: str | None = None,
+                      allow_patterns=None, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Like :func:`pull_artefact`, returning only the local folder (its name is the commit sha)."""
+    return pull_artefact(repo_id, repo_type=repo_type, revision=revision, allow_patterns=allow_patterns,
+                         cache_dir=cache_dir).path
+
+
+def load_dataset_config(repo_id: str, config: str | None = None, *, split: str | None = None,
+                        revision: str | None = None, cache_dir: str | os.PathLike | None = None):
+    """``datasets.load_dataset`` pinned to a commit; returns ``(dataset, sha)``.
+
+    Example:
+        >>> ds, sha = load_dataset_config("me/sky-ner-it", "ra-diverse_nn-k2", split="train")  # doctest: +SKIP
+    """
+    import datasets
+    from datasets.exceptions import DatasetNotFoundError
+
+    sha = resolve_revision(repo_id, "dataset", revision)
+
+    def load():
+        try:
+            return datasets.load_dataset(repo_id, config, split=split, revision=sha,
+                                         cache_dir=str(cache_dir) if cache_dir else None)
+        except DatasetNotFoundError as exc:
+            raise HubError(f"dataset '{repo_id}' not found on {_endpoint()}: {_one_line(exc)}") from None
+        except ValueError as exc:  # unknown config or split: the message lists what exists
+            raise HubError(f"cannot load {repo_id}@{sha[:12]} config {config!r}: {_one_line(exc)}") from None
+
+    return _call(f"loading {repo_id} config {config}", load, repo_id=repo_id, repo_type="dataset",
+                 revision=revision), sha
+
+
+# ---- cards ----
+
+def update_card(repo_id: str, mutate: Callable[[Any], None], *, repo_type: str = "model",
+                revision: str | None = None, commit_message: str | None = None) -> PushResult:
+    """Load a repo's card, let ``mutate`` edit it in place, and push it back as one commit.
+
+    The rest of the card (YAML keys, body) is kept; a repo without a README starts from an empty card.
+    If someone commits in between, the Hub refuses the commit and the whole read-edit-write is retried.
+    """
+    from huggingface_hub import DatasetCard, HfApi, ModelCard, RepoCard, hf_hub_download
+    from huggingface_hub.errors import RemoteEntryNotFoundError
+
+    validate_repo_id(repo_id)
+    card_cls = {"model": ModelCard, "dataset": DatasetCard}.get(repo_type, RepoCard)
+    api = HfApi()
+    branch = revision or "main"
+
+    def attempt() -> PushResult:
+        head = api.repo_info(repo_id, repo_type=repo_type, revision=branch).sha
+        try:
+            card = card_cls.load(hf_hub_download(repo_id, "README.md", repo_type=repo_type, revision=head))
+        except RemoteEntryNotFoundError:
+            card = card_cls("---\n{}\n---\n")
+        before = str(card)
+        mutate(card)
+        if str(card) == before:
+            return PushResult(repo_id, repo_type, branch, None, head, _repo_url(repo_id, repo_type))
+        info = api.create_commit(repo_id, [_card_op(str(card))], repo_type=repo_type, revision=branch,
+                                 commit_message=commit_message or "Update card with raitner-hub",
+                                 parent_commit=head)
+        return PushResult(repo_id, repo_type, branch, info.oid, info.oid, _repo_url(repo_id, repo_type))
+
+    return _call(f"card update of {repo_type} repo '{repo_id}'", attempt, repo_id=repo_id, repo_type=repo_type,
+                 revision=branch)
+
+
+def update_model_card(repo_id: str, mutate: Callable[[Any], None], *, revision: str | None = None,
+                      commit_message: str | None = None) -> PushResult:
+    """:func:`update_card` for a model repo (evaluation writes ``model-index`` this way).
+
+    Example:
+        >>> update_model_card("me/adapter", lambda card: card.data.__setattr__("tags", ["ner"]))  # doctest: +SKIP
+    """
+    return update_card(repo_id, mutate, repo_type="model", revision=revision, commit_message=commit_message)
+
+
+def _card_op(text: str):
+    from huggingface_hub import CommitOperationAdd
+
+    return CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=text.encode("utf-8"))
+
+
+def _repo_url(repo_id: str, repo_type: str) -> str:
+    prefix = {"model": "", "dataset": "datasets/", "space": "spaces/"}.get(repo_type, "")
+    return f"{_endpoint()}/{prefix}{repo_id}"
