@@ -17,6 +17,7 @@ RA-IT App. D.4, with substitutes where a split is not in ``../shared/data`` (eac
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -82,25 +83,25 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {spec.name: spec for spec in [
     _crossner("science", test=False),
     BenchmarkSpec("mit_movie", "en", "en/mit_movie",
                   {"test": Split("train.bio.txt", "holdout"), "train": Split("train.bio.txt", "rest")},
-                  source="andrewzamai/SLIMER@cd212dc data/MIT/movie (MIT SLS 'eng' corpus)", license="unknown",
+                  source="andrewzamai/SLIMER@cd212dc445e1b5d0c0b4ea901393fa2d0e7b8b14 data/MIT/movie (MIT SLS 'eng' corpus)", license="unknown",
                   license_note=_NO_LICENSE,
                   notes="The MIT-Movie test split is not provided: test = 2,000 train sentences drawn with "
                         "random.seed(42); random.sample, train = the remaining 7,775. Not comparable to the paper."),
     BenchmarkSpec("mit_restaurant", "en", "en/mit_restaurant",
                   {"train": Split("train.bio.txt"), "test": Split("test.bio.txt")},
-                  source="andrewzamai/SLIMER@cd212dc data/MIT/restaurant (MIT SLS corpus)", license="unknown",
+                  source="andrewzamai/SLIMER@cd212dc445e1b5d0c0b4ea901393fa2d0e7b8b14 data/MIT/restaurant (MIT SLS corpus)", license="unknown",
                   license_note=_NO_LICENSE),
     BenchmarkSpec("weibo", "zh", "zh/weibo", {"train": Split("train.conll"), "test": Split("dev.conll")},
-                  source="hltcoe/golden-horse@7a73c08 data/weiboNER_2nd_conll", license="unknown",
+                  source="hltcoe/golden-horse@7a73c08e45ed94312af4ef2d97cc35a47d029e99 data/weiboNER_2nd_conll", license="unknown",
                   license_note=_NO_LICENSE,
                   notes="The Weibo test split is not provided: the dev file (270 messages) is the test split."),
     BenchmarkSpec("msra", "zh", "zh/msra", {"test": Split("test.bio.txt")},
-                  source="OYE93/Chinese-NLP-Corpus@e9bb5b5 NER/MSRA/msra_test_bio.txt (SIGHAN 2006)",
+                  source="OYE93/Chinese-NLP-Corpus@e9bb5b5f262466af5d45bcf7ee3380f2cb994907 NER/MSRA/msra_test_bio.txt (SIGHAN 2006)",
                   license="unknown", license_note=_NO_LICENSE,
                   notes="Test cut from 3,442 to 2,000 sentences (seed 42). No train split here (no in-domain pool)."),
     BenchmarkSpec("boson", "zh", "zh/boson",
                   {"train": Split("train.jsonl"), "dev": Split("dev.jsonl"), "test": Split("test.jsonl")},
-                  source="Emma1066/Retrieval-Augmented-IT-OpenNER@c9cb37e data/benchmark_data/boson (RA-IT's split)",
+                  source="Emma1066/Retrieval-Augmented-IT-OpenNER@c9cb37efb5667fe33134d4e3aa0cc008443e900d data/benchmark_data/boson (RA-IT's split)",
                   license="other", redistributable=False,
                   license_note="BosonNLP license: free research use with attribution; it forbids giving the data "
                                "to third parties and commercial use. Keep it private, never publish it.",
@@ -109,12 +110,12 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {spec.name: spec for spec in [
     BenchmarkSpec("cluener", "zh", "zh/cluener",
                   {"train": Split("train.jsonl"), "test": Split("dev.jsonl", "half_a"),
                    "dev": Split("dev.jsonl", "half_b")},
-                  source="hemingkx/CLUENER2020@4bfd0b5 BERT-CRF/data/clue (official dev as dev.jsonl)",
+                  source="hemingkx/CLUENER2020@4bfd0b5fdd1537558f0c32dd28339af1f337afc9 BERT-CRF/data/clue (official dev as dev.jsonl)",
                   license="unknown", license_note=_NO_LICENSE,
                   notes="No labelled public test: the official dev set is split in half (seed 42): test / dev."),
     BenchmarkSpec("cmeee", "zh", "zh/cmeee_v2",
                   {"test": Split("dev.json", "half_a"), "dev": Split("dev.json", "half_b")},
-                  source="honeyandme/knowledge@b9330e6 data/CMeEE-V2 (CBLUE CMeEE-V2 dev)", license="other",
+                  source="honeyandme/knowledge@b9330e6ea0bbd206b5f57a7f36a03b2048b2fcd5 data/CMeEE-V2 (CBLUE CMeEE-V2 dev)", license="other",
                   redistributable=False,
                   license_note="CBLUE data is distributed by Tianchi under its own terms (not verified here); "
                                "treated as not redistributable.",
@@ -122,7 +123,7 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {spec.name: spec for spec in [
                         "not here (no in-domain pool)."),
     BenchmarkSpec("yidu", "zh", "zh/yidu_s4k_sample",
                   {"train": Split("train_10.jsonl"), "test": Split("dev_100.jsonl")},
-                  source="cfy201696/Craig-Ai@0059d12 data/yidu-s4k (a 10 + 100 sample of Yidu-S4K, CCKS 2019)",
+                  source="cfy201696/Craig-Ai@0059d12b6343f09cace6fb67ca6ea6d60fd1a807 data/yidu-s4k (a 10 + 100 sample of Yidu-S4K, CCKS 2019)",
                   license="other", redistributable=False,
                   license_note="Yidu-S4K (CCKS 2019) terms not verified; treated as not redistributable.",
                   notes="Only a sample: test = the 100-record dev sample, train = 10 records. Not comparable."),
@@ -216,10 +217,16 @@ def read_split(spec: BenchmarkSpec, split: str, data_root: str | os.PathLike | N
     path = Path(data_root or default_data_root()) / spec.folder / source.file
     if not path.is_file():
         raise InputError("benchmark file missing (set --data-root or RAITNER_DATA_ROOT)", path=str(path))
-    ds = read_annotated(path, format=spec.format, lang=spec.lang)
-    ds = relabel(ds, load_label_map(spec.label_map_path()), where=str(path))
-    ds = _take(ds, source.part)
+    ds = _take(_read_relabelled(str(path.resolve()), path.stat().st_mtime_ns, spec.name), source.part)
     return cut_test(ds) if split == "test" and source.part == "all" else ds
+
+
+@functools.lru_cache(maxsize=8)
+def _read_relabelled(path: str, mtime_ns: int, name: str) -> datasets.Dataset:
+    """A source file read and relabelled once per process (splits such as halves share one file)."""
+    spec = BENCHMARKS[name]
+    ds = read_annotated(path, format=spec.format, lang=spec.lang)
+    return relabel(ds, load_label_map(spec.label_map_path()), where=path)
 
 
 def benchmark_info(spec: BenchmarkSpec) -> dict[str, Any]:
@@ -263,14 +270,13 @@ def load_benchmark(name_or_path: str | os.PathLike, split: str = "test", data_ro
 
 def _load_file(path: Path, *, label_map, lang: str | None, format: str, split: str) -> Benchmark:
     ds = read_annotated(path, format=format, lang=lang)
-    if label_map is not None:
-        mapping = dict(label_map) if isinstance(label_map, Mapping) else load_label_map(label_map)
-        ds = relabel(ds, mapping, where=str(path), strict=False)
-        labels = label_set_of(mapping)
-    else:
-        mapping = {label: None for label in DROPPED_BY_DEFAULT}
-        ds = relabel(ds, mapping, where=str(path), strict=False)
-        labels = [label for label in label_set(ds) if label not in DROPPED_BY_DEFAULT]
+    user_map = {} if label_map is None else (
+        dict(label_map) if isinstance(label_map, Mapping) else load_label_map(label_map))
+    mapping = {**{label: None for label in DROPPED_BY_DEFAULT}, **user_map}
+    # labels the map does not name are kept as they are (and asked); misc is dropped unless mapped
+    asked = label_set_of(user_map) + [mapping.get(label, label) for label in label_set(ds)]
+    labels = [label for label in dict.fromkeys(asked) if label]
+    ds = relabel(ds, mapping, where=str(path), strict=False)
     if not labels:
         raise InputError("the benchmark has an empty label set (no entity types; pass a label map)", path=str(path))
     return Benchmark(path.name.split(".")[0], ds[0]["lang"], labels, ds, split,
@@ -278,11 +284,16 @@ def _load_file(path: Path, *, label_map, lang: str | None, format: str, split: s
                       "license_note": "A local file: its terms are unknown.", "notes": ""})
 
 
-def _load_from_folder(folder: Path, name: str, split: str) -> Benchmark:
-    meta_path = folder / "benchmarks.json"
+def read_benchmarks_meta(folder: str | os.PathLike) -> dict[str, dict]:
+    """``benchmarks.json`` of a built folder: per benchmark lang, label_set, splits, source, license..."""
+    meta_path = Path(folder) / "benchmarks.json"
     if not meta_path.is_file():
         raise InputError("not a benchmarks folder (no benchmarks.json)", path=str(folder))
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    return json.loads(meta_path.read_text(encoding="utf-8"))
+
+
+def _load_from_folder(folder: Path, name: str, split: str) -> Benchmark:
+    meta = read_benchmarks_meta(folder)
     if name not in meta:
         raise ConfigError(f"unknown benchmark {name!r} in {folder}; it has: {', '.join(meta)}")
     entry = meta[name]
@@ -354,7 +365,7 @@ def build_benchmarks_folder(names: Sequence[str] | None, out: str | os.PathLike,
                 ds = read_split(spec, split, root)
                 target = staging / "data" / name / f"{split}-00000-of-00001.parquet"
                 target.parent.mkdir(parents=True, exist_ok=True)
-                ds.to_parquet(str(target))
+                _to_parquet_quietly(ds, target)
                 counts[split] = len(ds)
             for file in {s.file for s in spec.splits.values()}:
                 inputs[f"{spec.folder}/{file}"] = "sha256:" + input_fingerprint(root / spec.folder / file)
@@ -378,6 +389,26 @@ def build_benchmarks_folder(names: Sequence[str] | None, out: str | os.PathLike,
     return Path(out).resolve()
 
 
+def _to_parquet_quietly(ds: datasets.Dataset, path: Path) -> None:
+    enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()  # one bar per tiny file is noise; the CLI prints one summary line
+    try:
+        ds.to_parquet(str(path))
+    finally:
+        if enabled:
+            datasets.enable_progress_bars()
+
+
+def _source_and_revision(source: str) -> dict[str, str | None]:
+    """``owner/repo@commit path (note)`` -> card fields ``source`` ("owner/repo `path` (note)") and ``source_revision``."""
+    repo, at, rest = source.partition("@")
+    if not at:
+        return {"source": source, "source_revision": None}
+    revision, _, where = rest.partition(" ")
+    path, _, note = where.partition(" ")
+    return {"source": f"{repo} `{path}`" + (f" {note}" if note else ""), "source_revision": revision}
+
+
 def _card(meta, names, repo_id, command, version, render_dataset_card, size_category):
     licenses = {meta[n]["license"] for n in names}
     card_data = {
@@ -394,7 +425,7 @@ def _card(meta, names, repo_id, command, version, render_dataset_card, size_cate
     }
     rows = [{"name": n, "lang": meta[n]["lang"], "splits": list(meta[n]["splits"]),
              "rows": sum(meta[n]["splits"].values()), "labels": meta[n]["label_set"], "license": meta[n]["license"],
-             "source": meta[n]["source"], "source_revision": None,
+             **_source_and_revision(meta[n]["source"]),
              "license_note": " ".join(x for x in (meta[n]["license_note"], meta[n]["notes"]) if x),
              "citation": _citation(n)} for n in names]
     return render_dataset_card("benchmark", card_data, pretty_name=card_data["pretty_name"], benchmarks=rows,
@@ -403,4 +434,5 @@ def _card(meta, names, repo_id, command, version, render_dataset_card, size_cate
 
 
 __all__ = ["BENCHMARKS", "Benchmark", "BenchmarkSpec", "Split", "available_benchmarks", "build_benchmarks_folder",
-           "cut_test", "label_set_of", "load_benchmark", "load_label_map", "read_split", "relabel"]
+           "cut_test", "label_set_of", "load_benchmark", "load_label_map", "read_benchmarks_meta", "read_split",
+           "relabel"]
