@@ -272,5 +272,34 @@ def annotate_command(
         typer.echo(f"pushed {pushed.url}")
 
 
+# ---- push-benchmarks ----
+
+@command("push-benchmarks", panel=HUB, epilog="Example: raitner push-benchmarks --data-root ../shared/data "
+         "--dataset crossner_ai --dataset mit_restaurant --out outputs/benchmarks --push --repo-id me/ner-benchmarks")
+def push_benchmarks_cmd(
+    data_root: Annotated[Optional[Path], typer.Option("--data-root", help="Folder with the benchmark source files (default: $RAITNER_DATA_ROOT or ../shared/data).")] = None,
+    dataset: Annotated[Optional[list[str]], typer.Option("--dataset", "-d", help="Benchmark name; repeatable. Default: every benchmark whose files are present.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (laid out as the Hub dataset repo).")] = Path("outputs/benchmarks"),
+    push: PushOpt = False,
+    repo_id: RepoIdOpt = None,
+    private: PrivateOpt = False,
+    revision: RevisionOpt = None,
+) -> None:
+    """Convert NER benchmarks (one config each, natural-language labels) into a Hub dataset folder; --push uploads it."""
+    from raitner_hub.benchmarks import build_benchmarks_folder, read_benchmarks_meta
+
+    require_repo_id(push, repo_id)
+    folder = build_benchmarks_folder(dataset, out, data_root, repo_id=repo_id, command=_command_line())
+    meta = read_benchmarks_meta(folder)
+    typer.echo(f"built {folder}: " + ", ".join(f"{n} {sum(m['splits'].values())}" for n, m in meta.items())
+               + " passages")
+    if push:
+        from raitner_hub import hub
+
+        pushed = hub.push_folder(folder, repo_id, repo_type="dataset", private=private, revision=revision,
+                                 commit_message=f"raitner push-benchmarks ({', '.join(meta)})")
+        typer.echo(f"pushed {pushed.url}" + ("" if pushed.commit_sha else " (no changes: nothing to commit)"))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
