@@ -83,25 +83,30 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {spec.name: spec for spec in [
     _crossner("science", test=False),
     BenchmarkSpec("mit_movie", "en", "en/mit_movie",
                   {"test": Split("train.bio.txt", "holdout"), "train": Split("train.bio.txt", "rest")},
-                  source="andrewzamai/SLIMER@cd212dc445e1b5d0c0b4ea901393fa2d0e7b8b14 data/MIT/movie (MIT SLS 'eng' corpus)", license="unknown",
+                  source="andrewzamai/SLIMER@cd212dc445e1b5d0c0b4ea901393fa2d0e7b8b14"
+                         " data/MIT/movie (MIT SLS 'eng' corpus)", license="unknown",
                   license_note=_NO_LICENSE,
                   notes="The MIT-Movie test split is not provided: test = 2,000 train sentences drawn with "
                         "random.seed(42); random.sample, train = the remaining 7,775. Not comparable to the paper."),
     BenchmarkSpec("mit_restaurant", "en", "en/mit_restaurant",
                   {"train": Split("train.bio.txt"), "test": Split("test.bio.txt")},
-                  source="andrewzamai/SLIMER@cd212dc445e1b5d0c0b4ea901393fa2d0e7b8b14 data/MIT/restaurant (MIT SLS corpus)", license="unknown",
+                  source="andrewzamai/SLIMER@cd212dc445e1b5d0c0b4ea901393fa2d0e7b8b14"
+                         " data/MIT/restaurant (MIT SLS corpus)", license="unknown",
                   license_note=_NO_LICENSE),
     BenchmarkSpec("weibo", "zh", "zh/weibo", {"train": Split("train.conll"), "test": Split("dev.conll")},
-                  source="hltcoe/golden-horse@7a73c08e45ed94312af4ef2d97cc35a47d029e99 data/weiboNER_2nd_conll", license="unknown",
+                  source="hltcoe/golden-horse@7a73c08e45ed94312af4ef2d97cc35a47d029e99"
+                         " data/weiboNER_2nd_conll", license="unknown",
                   license_note=_NO_LICENSE,
                   notes="The Weibo test split is not provided: the dev file (270 messages) is the test split."),
     BenchmarkSpec("msra", "zh", "zh/msra", {"test": Split("test.bio.txt")},
-                  source="OYE93/Chinese-NLP-Corpus@e9bb5b5f262466af5d45bcf7ee3380f2cb994907 NER/MSRA/msra_test_bio.txt (SIGHAN 2006)",
+                  source="OYE93/Chinese-NLP-Corpus@e9bb5b5f262466af5d45bcf7ee3380f2cb994907"
+                         " NER/MSRA/msra_test_bio.txt (SIGHAN 2006)",
                   license="unknown", license_note=_NO_LICENSE,
                   notes="Test cut from 3,442 to 2,000 sentences (seed 42). No train split here (no in-domain pool)."),
     BenchmarkSpec("boson", "zh", "zh/boson",
                   {"train": Split("train.jsonl"), "dev": Split("dev.jsonl"), "test": Split("test.jsonl")},
-                  source="Emma1066/Retrieval-Augmented-IT-OpenNER@c9cb37efb5667fe33134d4e3aa0cc008443e900d data/benchmark_data/boson (RA-IT's split)",
+                  source="Emma1066/Retrieval-Augmented-IT-OpenNER@c9cb37efb5667fe33134d4e3aa0cc008443e900d"
+                         " data/benchmark_data/boson (RA-IT's split)",
                   license="other", redistributable=False,
                   license_note="BosonNLP license: free research use with attribution; it forbids giving the data "
                                "to third parties and commercial use. Keep it private, never publish it.",
@@ -110,12 +115,14 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {spec.name: spec for spec in [
     BenchmarkSpec("cluener", "zh", "zh/cluener",
                   {"train": Split("train.jsonl"), "test": Split("dev.jsonl", "half_a"),
                    "dev": Split("dev.jsonl", "half_b")},
-                  source="hemingkx/CLUENER2020@4bfd0b5fdd1537558f0c32dd28339af1f337afc9 BERT-CRF/data/clue (official dev as dev.jsonl)",
+                  source="hemingkx/CLUENER2020@4bfd0b5fdd1537558f0c32dd28339af1f337afc9"
+                         " BERT-CRF/data/clue (official dev as dev.jsonl)",
                   license="unknown", license_note=_NO_LICENSE,
                   notes="No labelled public test: the official dev set is split in half (seed 42): test / dev."),
     BenchmarkSpec("cmeee", "zh", "zh/cmeee_v2",
                   {"test": Split("dev.json", "half_a"), "dev": Split("dev.json", "half_b")},
-                  source="honeyandme/knowledge@b9330e6ea0bbd206b5f57a7f36a03b2048b2fcd5 data/CMeEE-V2 (CBLUE CMeEE-V2 dev)", license="other",
+                  source="honeyandme/knowledge@b9330e6ea0bbd206b5f57a7f36a03b2048b2fcd5"
+                         " data/CMeEE-V2 (CBLUE CMeEE-V2 dev)", license="other",
                   redistributable=False,
                   license_note="CBLUE data is distributed by Tianchi under its own terms (not verified here); "
                                "treated as not redistributable.",
@@ -123,7 +130,8 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {spec.name: spec for spec in [
                         "not here (no in-domain pool)."),
     BenchmarkSpec("yidu", "zh", "zh/yidu_s4k_sample",
                   {"train": Split("train_10.jsonl"), "test": Split("dev_100.jsonl")},
-                  source="cfy201696/Craig-Ai@0059d12b6343f09cace6fb67ca6ea6d60fd1a807 data/yidu-s4k (a 10 + 100 sample of Yidu-S4K, CCKS 2019)",
+                  source="cfy201696/Craig-Ai@0059d12b6343f09cace6fb67ca6ea6d60fd1a807"
+                         " data/yidu-s4k (a 10 + 100 sample of Yidu-S4K, CCKS 2019)",
                   license="other", redistributable=False,
                   license_note="Yidu-S4K (CCKS 2019) terms not verified; treated as not redistributable.",
                   notes="Only a sample: test = the 100-record dev sample, train = 10 records. Not comparable."),
@@ -299,7 +307,8 @@ def _load_from_folder(folder: Path, name: str, split: str) -> Benchmark:
     entry = meta[name]
     file = folder / "data" / name / f"{split}-00000-of-00001.parquet"
     if not file.is_file():
-        raise ConfigError(f"benchmark {name!r} has no {split!r} split in {folder} (it has: {', '.join(entry['splits'])})")
+        raise ConfigError(f"benchmark {name!r} has no {split!r} split in {folder} "
+                          f"(it has: {', '.join(entry['splits'])})")
     ds = datasets.Dataset.from_parquet(str(file), features=ANNOTATED_FEATURES)
     return Benchmark(name, entry["lang"], list(entry["label_set"]), ds, split,
                      {k: entry.get(k) for k in ("source", "license", "redistributable", "license_note", "notes")})
@@ -400,7 +409,7 @@ def _to_parquet_quietly(ds: datasets.Dataset, path: Path) -> None:
 
 
 def _source_and_revision(source: str) -> dict[str, str | None]:
-    """``owner/repo@commit path (note)`` -> card fields ``source`` ("owner/repo `path` (note)") and ``source_revision``."""
+    """``owner/repo@commit path (note)`` -> card fields ``source`` (owner/repo `path` (note)), ``source_revision``."""
     repo, at, rest = source.partition("@")
     if not at:
         return {"source": source, "source_revision": None}

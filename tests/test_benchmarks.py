@@ -181,3 +181,22 @@ def test_cli_push_benchmarks(shared_data, tmp_path, hub_server):
     assert "data/weibo/test-00000-of-00001.parquet" in remote and "benchmarks.json" in remote
     bad = runner.invoke(app, ["push-benchmarks", "--data-root", str(shared_data), "-d", "nope", "--out", str(out)])
     assert bad.exit_code == 1 and "unknown benchmark(s) nope" in bad.output
+
+
+@pytest.mark.parametrize("name", ["crossner_ai", "crossner_politics", "mit_restaurant"])
+def test_gold_agrees_with_uniner_test_files(shared_data, name):
+    """Our conversion + label map reproduce UniNER's own gold answers (differences: repeated texts only)."""
+    import re
+
+    ours: dict[str, dict[str, list[str]]] = {}
+    for row in load_benchmark(name, "test", shared_data).dataset:
+        ours.setdefault(row["text"], mentions_by_label(row["entities"]))
+    items = json.loads((shared_data / BENCHMARKS[name].folder / "test.uniner.json").read_text(encoding="utf-8"))
+    preds, golds = [], []
+    for item in items:
+        text = item["conversations"][0]["value"].removeprefix("Text: ")
+        label = re.match(r"What describes (.*) in the text\?", item["conversations"][2]["value"]).group(1)
+        preds.append(ours[text].get(label, []))
+        golds.append(json.loads(item["conversations"][3]["value"]))
+    precision, recall, f1 = prf(uniner_counts(preds, golds))
+    assert recall == 100.0 and f1 >= 99.8, (precision, recall, f1)
