@@ -229,7 +229,8 @@ def load_training_data(config: TrainConfig, cache_dir: str):
     else:
         from raitner_hub.hub import load_dataset_config
 
-        splits, sha = load_dataset_config(config.dataset, config.dataset_config, revision=config.dataset_revision)
+        splits, sha = load_dataset_config(config.dataset, config.dataset_config, revision=config.dataset_revision,
+                                          cache_dir=cache_dir)
         source = {"dataset": f"{config.dataset}@{sha}", "repo_id": config.dataset, "revision": sha}
     source["config"] = config.dataset_config
     where = f"{config.dataset} [{config.dataset_config}]"
@@ -344,11 +345,11 @@ def finish(run: TrainingRun) -> Path:
     return out
 
 
-def push(folder: str | Path, config: TrainConfig):
-    """Upload an adapter folder via the Hub helper; returns what it returns (the commit/repo URL)."""
+def push(folder: str | Path, config: TrainConfig) -> str:
+    """Upload an adapter folder (one commit, via :mod:`raitner_hub.hub`); returns the repo URL."""
     from raitner_hub.hub import push_adapter
 
-    return push_adapter(Path(folder), config.repo_id, private=config.private)
+    return push_adapter(Path(folder), config.repo_id, private=config.private).url
 
 
 def main(argv: list[str] | None = None) -> int:
