@@ -42,12 +42,14 @@ def _rows(start: int, n: int) -> list[dict]:
              "strategy": "nn.v1"} for i in range(start, start + n)]
 
 
-def make_it_folder(root: Path, *, config: str = CONFIG_NAME, drop_messages: bool = False) -> Path:
+def make_it_folder(root: Path, *, config: str = CONFIG_NAME, drop_messages: bool = False,
+                   with_validation: bool = True) -> Path:
     """A dataset folder in Hub layout (what `raitner build-data` writes): data/<config>/<split>-*.parquet."""
     from datasets import Dataset
 
     root.mkdir(parents=True, exist_ok=True)
-    for split, (start, n) in {"train": (0, 24), "validation": (100, 6)}.items():
+    splits = {"train": (0, 24), "validation": (100, 6)} if with_validation else {"train": (0, 24)}
+    for split, (start, n) in splits.items():
         ds = Dataset.from_list(_rows(start, n))
         if drop_messages:
             ds = ds.rename_column("messages", "conversations")
@@ -56,7 +58,8 @@ def make_it_folder(root: Path, *, config: str = CONFIG_NAME, drop_messages: bool
     (root / "README.md").write_text(
         f"---\nconfigs:\n- config_name: {config}\n  data_files:\n"
         f"  - split: train\n    path: data/{config}/train-*\n"
-        f"  - split: validation\n    path: data/{config}/validation-*\n---\n# tiny RA-IT data\n", encoding="utf-8")
+        + (f"  - split: validation\n    path: data/{config}/validation-*\n" if with_validation else "")
+        + "---\n# tiny RA-IT data\n", encoding="utf-8")
     return root
 
 
@@ -236,6 +239,42 @@ def test_adapter_reloads_with_the_same_logits(trained):
         expected = model(input_ids=ids.to(model.device)).logits.cpu()
         got = reloaded(input_ids=ids).logits
     assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_validation_is_held_out_when_the_dataset_has_none(tmp_path):
+    from raitner_hub.train import load_training_data
+
+    data = make_it_folder(tmp_path / "train-only", with_validation=False)
+    config = tiny_config(tmp_path / "m", data, tmp_path / "out")
+    train_split, eval_split, source = load_training_data(config, str(tmp_path / "cache"))
+    assert (len(train_split), len(eval_split)) == (21, 3)  # 10 %, seeded
+    assert train_split.column_names == ["messages"] and source["languages"] == ["en"]
+    again, eval_again, _ = load_training_data(config, str(tmp_path / "cache2"))
+    assert eval_again["messages"] == eval_split["messages"]
+
+
+def test_adapter_card_matches_golden():
+    """The card template rendered from a fixed context (update tests/golden/adapter.md on purpose only)."""
+    from huggingface_hub import ModelCard
+
+    from raitner_hub.adapter_folder import render_card
+    from raitner_hub.train import TrainConfig
+
+    config = TrainConfig(base_model="Qwen/Qwen1.5-7B", dataset="me/sky-ner-it", dataset_config="ra-nn-k2",
+                         repo_id="me/sky-ner-ra-it-lora", license="other")
+    source = {"dataset": "me/sky-ner-it@" + "a" * 40, "repo_id": "me/sky-ner-it", "revision": "a" * 40,
+              "config": "ra-nn-k2", "templates": ["ra_it.zh.v1", "uniner.zh.v1"], "strategies": ["nn.v1"],
+              "languages": ["zh"]}
+    hyper = {"learning_rate": 5e-5, "num_train_epochs": 3.0, "max_steps": -1, "lora_r": 8, "lora_alpha": 16,
+             "lora_target_modules": "all-linear", "fp16": None}
+    losses = {"final_train_loss": 0.41, "final_eval_loss": 0.45, "best_eval_loss": 0.44}
+    card = render_card(config, source, "Qwen/Qwen1.5-7B", hyper, losses, "chatml.v1")
+    golden = REPO_ROOT / "tests" / "golden" / "adapter.md"
+    assert str(card) == golden.read_text(encoding="utf-8")
+    data = ModelCard(str(card)).data.to_dict()
+    assert data == {"base_model": "Qwen/Qwen1.5-7B", "library_name": "peft", "license": "other", "language": ["zh"],
+                    "datasets": ["me/sky-ner-it"], "tags": ["ra-it", "ner", "lora", "trl"],
+                    "pipeline_tag": "text-generation"}
 
 
 # ---- errors before any work ----
@@ -466,8 +505,9 @@ def test_push_then_load_from_the_hub_in_a_fresh_process(hub_server, tiny_model_d
 # ---- GPU: the shipped config, unchanged except for a short run ----
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("name", ["train_zh_qwen.yaml", "train_en_llama3.yaml"])
-def test_shipped_config_trains_on_a_gpu(name, tmp_path):
+@pytest.mark.parametrize("name, quantization", [("train_zh_qwen.yaml", None), ("train_en_llama3.yaml", None),
+                                                ("train_zh_qwen.yaml", "4bit")])
+def test_shipped_config_trains_on_a_gpu(name, quantization, tmp_path):
     """Set RAITNER_GPU_BASE_MODEL to a local copy of the base (or any causal LM) on machines without the Hub."""
     import torch
 
@@ -479,7 +519,8 @@ def test_shipped_config_trains_on_a_gpu(name, tmp_path):
     config = load_train_config(EXAMPLES / name, sft_overrides={"max_steps": 20, "eval_steps": 10, "save_steps": 10,
                                                                 "logging_steps": 5},
                                base_model=base, dataset=str(make_it_folder(tmp_path / "gpu-data")),
-                               dataset_config=CONFIG_NAME, output_dir=str(tmp_path / "gpu-adapter"))
+                               dataset_config=CONFIG_NAME, output_dir=str(tmp_path / "gpu-adapter"),
+                               quantization=quantization)
     torch.cuda.reset_peak_memory_stats()
     started = time.time()
     try:
@@ -491,6 +532,6 @@ def test_shipped_config_trains_on_a_gpu(name, tmp_path):
     seconds = time.time() - started
     manifest = json.loads((folder / "manifest.json").read_text())
     peak_gib = torch.cuda.max_memory_allocated() / 2**30
-    print(f"{name} on {torch.cuda.get_device_name()}: {config.base_model}, 20 steps, "
+    print(f"{name} ({quantization or 'lora'}) on {torch.cuda.get_device_name()}: {config.base_model}, 20 steps, "
           f"{20 / seconds:.2f} steps/s (incl. load), peak {peak_gib:.1f} GiB, losses {manifest['counts']}")
     assert manifest["counts"]["steps"] == 20 and manifest["counts"]["final_eval_loss"] is not None
