@@ -12,7 +12,8 @@ after a failure the repo holds either the whole artefact or nothing from this pu
 Pulls are pinned: the revision is resolved to a commit sha first, the files are fetched at that sha,
 and ``Pulled.ref`` (``repo@sha``) is what manifests record.
 
-Errors become one-line :class:`HubError` messages naming the repo; messages are scrubbed of tokens.
+Errors become one-line :class:`HubError` messages naming the repo, scrubbed of tokens; retry settings and
+error classification live in :mod:`raitner_hub.hub_errors` (``hub_errors.RETRY``).
 """
 
 from __future__ import annotations
@@ -22,32 +23,18 @@ import hashlib
 import json
 import logging
 import os
-import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable
 
 from raitner_hub.errors import HubError
+from raitner_hub.hub_errors import call_with_retries, endpoint, one_line, redact  # noqa: F401 - redact is API
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # Folders never uploaded: huggingface_hub's local-dir metadata, VCS and bytecode caches.
 _SKIP_PARTS = {".cache", ".git", "__pycache__", ".ipynb_checkpoints"}
 _TEXT_SUFFIXES = {".md", ".json", ".yaml", ".yml", ".txt", ".py", ".jinja", ".cfg", ".toml", ".csv", ".jsonl"}
-
-
-@dataclass
-class RetryPolicy:
-    """How transient failures are retried: ``attempts`` tries, sleeping ``base_delay * 2**i`` (capped)."""
-
-    attempts: int = int(os.environ.get("RAITNER_HUB_RETRIES", "5"))
-    base_delay: float = float(os.environ.get("RAITNER_HUB_RETRY_DELAY", "1.0"))
-    max_delay: float = 30.0
-
-
-RETRY = RetryPolicy()
 
 
 @dataclass(frozen=True)
@@ -82,131 +69,6 @@ class Pulled:
         return f"{self.repo_id}@{self.sha}"
 
 
-# ---- secrets and messages ----
-
-_TOKEN_RE = re.compile(r"hf_[A-Za-z0-9]{6,}")
-_AUTH_RE = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(bearer\s+)?[^\s'\",}]+|(bearer\s+)[^\s'\",}]+")
-
-
-def redact(text: str) -> str:
-    """Remove anything that looks like a Hub token or an Authorization value from ``text``."""
-    token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
-    if token:
-        text = text.replace(token, "***")
-    text = _TOKEN_RE.sub("hf_***", text)
-    return _AUTH_RE.sub(lambda m: (m.group(1) or m.group(3) or "") + (m.group(2) or "") + "***", text)
-
-
-def _endpoint() -> str:
-    from huggingface_hub import constants
-
-    return constants.ENDPOINT
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    line = " ".join(lines[:2]) if lines else ""
-    return redact(line[:limit])
-
-
-def _reason(exc: BaseException) -> str:
-    """A short, token-free description of why a Hub call failed."""
-    from huggingface_hub.errors import HfHubHTTPError
-
-    for err in _chain(exc):
-        if isinstance(err, HfHubHTTPError) and err.response is not None:
-            status = err.response.status_code
-            detail = err.server_message or err.response.reason_phrase or ""
-            return _one_line(f"HTTP {status} {detail}".strip())
-    root = list(_chain(exc))[-1]
-    text = _one_line(str(root))
-    return f"{type(root).__name__}: {text}" if text else type(root).__name__
-
-
-def _chain(exc: BaseException) -> Iterable[BaseException]:
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        yield exc
-        exc = exc.__cause__ or exc.__context__
-
-
-def _is_transient(exc: BaseException) -> bool:
-    """5xx/408/429, a concurrent commit (409/412), timeouts and dropped or refused connections."""
-    import httpx2
-    from huggingface_hub.errors import HfHubHTTPError
-
-    transient_types: tuple[type[BaseException], ...] = (httpx2.TransportError, TimeoutError, ConnectionError)
-    try:
-        import requests
-
-        transient_types += (requests.ConnectionError, requests.Timeout)
-    except ImportError:  # pragma: no cover - requests is optional for huggingface_hub 2.x
-        pass
-    for err in _chain(exc):
-        if isinstance(err, HfHubHTTPError) and err.response is not None:
-            status = err.response.status_code
-            return status >= 500 or status in (408, 409, 412, 429)
-        if isinstance(err, transient_types):
-            return True
-    return False
-
-
-def _user_error(exc: BaseException, repo_id: str, repo_type: str, revision: str | None) -> HubError | None:
-    """Map the errors a user can fix to one-line HubErrors; None for transient or unknown errors."""
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        HfHubHTTPError,
-        HFValidationError,
-        RemoteEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    if isinstance(exc, HubError):
-        return exc
-    if isinstance(exc, HFValidationError):
-        return HubError(f"invalid repo id '{repo_id}': {_one_line(exc)}")
-    if isinstance(exc, RevisionNotFoundError):
-        return HubError(f"revision '{revision}' not found in {repo_id} ({repo_type} repo on {_endpoint()})")
-    if isinstance(exc, GatedRepoError):
-        return HubError(f"{repo_type} repo '{repo_id}' is gated: request access on the Hub, then set HF_TOKEN")
-    if isinstance(exc, RepositoryNotFoundError):
-        return HubError(f"{repo_type} repo '{repo_id}' not found on {_endpoint()} "
-                        "(check the id and repo type; private repos need HF_TOKEN)")
-    if isinstance(exc, RemoteEntryNotFoundError):
-        return HubError(f"file not found in {repo_id}@{revision or 'main'}: {_one_line(exc)}")
-    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
-        status = exc.response.status_code
-        if status in (401, 403):
-            return HubError(f"not allowed to access {repo_type} repo '{repo_id}' (HTTP {status}): "
-                            "set HF_TOKEN to a token with write access")
-        if status < 500 and status not in (408, 409, 412, 429):
-            return HubError(f"Hub rejected the request for {repo_type} repo '{repo_id}': {_reason(exc)}")
-    return None
-
-
-def _call(action: str, fn: Callable[[], T], *, repo_id: str, repo_type: str, revision: str | None = None) -> T:
-    """Run ``fn`` with retries on transient failures; turn failures into one-line HubErrors."""
-    attempts = max(1, RETRY.attempts)
-    for attempt in range(1, attempts + 1):
-        try:
-            return fn()
-        except Exception as exc:  # noqa: BLE001 - classified below, bugs are re-raised
-            mapped = _user_error(exc, repo_id, repo_type, revision)
-            if mapped is not None:
-                raise HubError(redact(str(mapped))) from None
-            if not _is_transient(exc):
-                raise
-            reason = _reason(exc)
-            if attempt == attempts:
-                raise HubError(f"{action} failed after {attempts} attempts: {reason}") from None
-            delay = min(RETRY.max_delay, RETRY.base_delay * 2 ** (attempt - 1))
-            logger.warning("%s: %s; retrying in %.1fs (attempt %d/%d)", action, reason, delay, attempt, attempts)
-            time.sleep(delay)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 # ---- validation ----
 
 def validate_repo_id(repo_id: str, *, namespaced: bool = False) -> str:
@@ -222,7 +84,7 @@ def validate_repo_id(repo_id: str, *, namespaced: bool = False) -> str:
     try:
         hf_validate(repo_id)
     except HFValidationError as exc:
-        raise HubError(f"invalid repo id '{repo_id}': {_one_line(exc)}") from None
+        raise HubError(f"invalid repo id '{repo_id}': {one_line(exc)}") from None
     if namespaced and "/" not in repo_id:
         raise HubError(f"invalid repo id '{repo_id}': expected 'owner/name', e.g. me/{repo_id}")
     return repo_id
@@ -366,7 +228,7 @@ def push_folder(folder: str | os.PathLike, repo_id: str, *, repo_type: str = "da
                                  parent_commit=head)
         return PushResult(repo_id, repo_type, branch, info.oid, info.oid, str(url))
 
-    result = _call(f"push of {folder.name} to {repo_type} repo '{repo_id}'", attempt, repo_id=repo_id,
+    result = call_with_retries(f"push of {folder.name} to {repo_type} repo '{repo_id}'", attempt, repo_id=repo_id,
                    repo_type=repo_type, revision=branch)
     logger.info("pushed %s -> %s (%s)", folder, result.ref, "new commit" if result.commit_sha else "unchanged")
     return result
@@ -434,7 +296,7 @@ def resolve_revision(repo_id: str, repo_type: str = "dataset", revision: str | N
     from huggingface_hub import HfApi
 
     validate_repo_id(repo_id)
-    return _call(f"resolving {repo_id}@{revision or 'main'}",
+    return call_with_retries(f"resolving {repo_id}@{revision or 'main'}",
                  lambda: HfApi().repo_info(repo_id, repo_type=repo_type, revision=revision).sha,
                  repo_id=repo_id, repo_type=repo_type, revision=revision)
 
@@ -452,7 +314,7 @@ def pull_artefact(repo_id: str, *, repo_type: str = "dataset", revision: str | N
     from huggingface_hub import snapshot_download
 
     sha = resolve_revision(repo_id, repo_type, revision)
-    path = _call(f"download of {repo_id}@{sha[:12]}",
+    path = call_with_retries(f"download of {repo_id}@{sha[:12]}",
                  lambda: snapshot_download(repo_id, repo_type=repo_type, revision=sha, allow_patterns=allow_patterns,
                                            cache_dir=cache_dir, local_dir=local_dir),
                  repo_id=repo_id, repo_type=repo_type, revision=revision)
@@ -483,11 +345,11 @@ def load_dataset_config(repo_id: str, config: str | None = None, *, split: str |
             return datasets.load_dataset(repo_id, config, split=split, revision=sha,
                                          cache_dir=str(cache_dir) if cache_dir else None)
         except DatasetNotFoundError as exc:
-            raise HubError(f"dataset '{repo_id}' not found on {_endpoint()}: {_one_line(exc)}") from None
+            raise HubError(f"dataset '{repo_id}' not found on {endpoint()}: {one_line(exc)}") from None
         except ValueError as exc:  # unknown config or split: the message lists what exists
-            raise HubError(f"cannot load {repo_id}@{sha[:12]} config {config!r}: {_one_line(exc)}") from None
+            raise HubError(f"cannot load {repo_id}@{sha[:12]} config {config!r}: {one_line(exc)}") from None
 
-    return _call(f"loading {repo_id} config {config}", load, repo_id=repo_id, repo_type="dataset",
+    return call_with_retries(f"loading {repo_id} config {config}", load, repo_id=repo_id, repo_type="dataset",
                  revision=revision), sha
 
 
@@ -523,7 +385,7 @@ def update_card(repo_id: str, mutate: Callable[[Any], None], *, repo_type: str =
                                  parent_commit=head)
         return PushResult(repo_id, repo_type, branch, info.oid, info.oid, _repo_url(repo_id, repo_type))
 
-    return _call(f"card update of {repo_type} repo '{repo_id}'", attempt, repo_id=repo_id, repo_type=repo_type,
+    return call_with_retries(f"card update of {repo_type} repo '{repo_id}'", attempt, repo_id=repo_id, repo_type=repo_type,
                  revision=branch)
 
 
@@ -545,4 +407,4 @@ def _card_op(text: str):
 
 def _repo_url(repo_id: str, repo_type: str) -> str:
     prefix = {"model": "", "dataset": "datasets/", "space": "spaces/"}.get(repo_type, "")
-    return f"{_endpoint()}/{prefix}{repo_id}"
+    return f"{endpoint()}/{prefix}{repo_id}"

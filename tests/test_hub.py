@@ -20,7 +20,7 @@ import datasets
 import pytest
 from huggingface_hub import DatasetCard, EvalResult, HfApi, ModelCard
 
-from raitner_hub import hub
+from raitner_hub import hub, hub_errors
 from raitner_hub.cards import render_dataset_card, size_category
 from raitner_hub.errors import HubError
 from raitner_hub.manifest import build_manifest, write_manifest
@@ -92,7 +92,7 @@ def new_repo(name: str) -> str:
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch, hub_faults):
     """Tiny backoff so fault tests stay fast, and no faults left over from other tests."""
-    monkeypatch.setattr(hub, "RETRY", hub.RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05))
+    monkeypatch.setattr(hub_errors, "RETRY", hub_errors.RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05))
 
 
 @pytest.fixture
