@@ -301,5 +301,54 @@ def push_benchmarks_cmd(
         typer.echo(f"pushed {pushed.url}" + ("" if pushed.commit_sha else " (no changes: nothing to commit)"))
 
 
+# ---- serve, push-space ----
+
+SpaceModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model or LoRA adapter: Hub repo id or local folder.")]
+SpacePoolOpt = Annotated[Optional[str], typer.Option(
+    "--index", help="Retrieval pool: index repo id or folder, or an annotated jsonl (indexed with BM25).")]
+SpaceLangOpt = Annotated[str, typer.Option("--lang", help="en, zh or auto (from the index, else the text).")]
+
+
+@command("serve", panel=MODEL, epilog="Example: raitner serve --model me/ra-it-lora --index me/sky-ner-index")
+def serve_command(
+    model: SpaceModelOpt,
+    index: SpacePoolOpt = None,
+    lang: SpaceLangOpt = "auto",
+    host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0 exposes it to the network).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 7860,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... (default: best available).")] = None,
+) -> None:
+    """Run the Space locally: open NER with demonstrations retrieved on demand, in the browser."""
+    from raitner_hub.serve import serve
+
+    typer.echo(f"serving {model} on http://{host}:{port} (Ctrl+C stops it)")
+    serve(model, index, lang=lang, host=host, port=port, device=device, quiet=True)
+
+
+@command("push-space", panel=HUB, epilog="Example: raitner push-space --repo-id me/raitner-ner "
+         "--model me/ra-it-lora --index me/sky-ner-index")
+def push_space_command(
+    model: SpaceModelOpt,
+    repo_id: Annotated[str, typer.Option("--repo-id", help="The Space repo, e.g. me/raitner-ner.")],
+    index: SpacePoolOpt = None,
+    lang: SpaceLangOpt = "auto",
+    hardware: Annotated[Optional[str], typer.Option(
+        help="Request Space hardware (e.g. zero-a10g, a10g-small); the README suggests zero-a10g.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also keep the staged Space folder here.")] = None,
+    private: PrivateOpt = False,
+) -> None:
+    """Bundle the Space (app, this package's code, model/index defaults) and push it to a Space repo."""
+    import tempfile
+
+    from raitner_hub import hub
+    from raitner_hub.space import stage_space
+
+    hub.validate_repo_id(repo_id, namespaced=True)
+    with tempfile.TemporaryDirectory(prefix="raitner-space-") as tmp:
+        folder = stage_space(out or Path(tmp) / "space", model=model, index=index, lang=lang, hardware=hardware)
+        pushed = hub.push_space(folder, repo_id, private=private, hardware=hardware)
+    typer.echo(f"pushed Space {pushed.ref} ({pushed.url})" + ("" if pushed.commit_sha else ": no changes"))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
