@@ -94,15 +94,16 @@ class Embedder:
             Path(cache_dir or default_cache_dir()) / self.model_key[:24])
 
     def _load(self, spec: str):
+        path = minilm_path() if spec == MINILM else spec
+        hint = "offline, use --embedder minilm (English) or --embedder bm25"
+        if path.startswith((".", "/", "~")) and not Path(path).expanduser().is_dir():
+            raise ConfigError(f"cannot load embedder {spec!r} (no such folder); {hint}")
         from sentence_transformers import SentenceTransformer
 
-        path = minilm_path() if spec == MINILM else spec
         try:
-            model = SentenceTransformer(path)
+            model = SentenceTransformer(str(Path(path).expanduser()) if path.startswith("~") else path)
         except Exception as exc:  # noqa: BLE001 - any load failure is the same user-fixable problem
-            raise ConfigError(
-                f"cannot load embedder {spec!r} ({type(exc).__name__}); offline, use --embedder minilm "
-                f"(English) or --embedder bm25") from None
+            raise ConfigError(f"cannot load embedder {spec!r} ({type(exc).__name__}); {hint}") from None
         # Truncate at 512 tokens (paper), never beyond what the model's tokenizer supports.
         model.max_seq_length = min(MAX_SEQ_LENGTH, getattr(model.tokenizer, "model_max_length", MAX_SEQ_LENGTH))
         if Path(path).is_dir():

@@ -70,8 +70,8 @@ class RetrievalIndex:
         self.license, self.pool_source, self._started = license, pool_source, started or time.time()
         self._entities: list | None = None
         groups: dict[str, int] = {}
-        self._group = np.array([groups.setdefault(t, len(groups)) for t in self.texts], dtype=np.int64)
-        self._max_group = int(np.bincount(self._group).max()) if len(self._group) else 0
+        self.text_group = np.array([groups.setdefault(t, len(groups)) for t in self.texts], dtype=np.int64)
+        self.max_group = int(np.bincount(self.text_group).max()) if len(self.text_group) else 0
         self._faiss = faiss_index
         if self.embeddings is not None and self._faiss is None:
             self._faiss = _faiss_index(self.embeddings, index_type)
@@ -154,7 +154,7 @@ class RetrievalIndex:
         return {**self.embedder_info, "lang": self.lang, "metric": METRIC if self.dense else "bm25",
                 "normalization": "l2" if self.dense else None, "index_type": self.index_type if self.dense else None,
                 "dim": int(self.embeddings.shape[1]) if self.dense and len(self) else None,
-                "passages": len(self), "distinct_texts": int(self._group.max() + 1) if len(self) else 0,
+                "passages": len(self), "distinct_texts": int(self.text_group.max() + 1) if len(self) else 0,
                 "bm25": {"k1": K1, "b": B, "epsilon": EPSILON, "segmenter": "jieba.lcut" if self.lang == "zh"
                          else 'text.split(" ")', "stopwords": STOPWORD_SOURCES[self.lang]},
                 "pool_source": self.pool_source, "license": self.license}
@@ -191,7 +191,7 @@ class RetrievalIndex:
         if size == 0 or n == 0 or top_k <= 0:
             return idx, val
         excl = None if exclude is None else np.asarray(exclude, dtype=np.int64)
-        k_search = min(size, top_k + self._max_group * (2 if excl is not None else 1))
+        k_search = min(size, top_k + self.max_group * (2 if excl is not None else 1))
         if self.index_type == "hnsw":
             self._faiss.hnsw.efSearch = max(64, k_search)
         for start in range(0, n, QUERY_BLOCK):
@@ -204,8 +204,8 @@ class RetrievalIndex:
             masked = found < 0
             if excl is not None:
                 own = excl[start:stop]
-                own_group = np.where(own >= 0, self._group[np.maximum(own, 0)], -1)
-                masked |= self._group[np.maximum(found, 0)] == own_group[:, None]
+                own_group = np.where(own >= 0, self.text_group[np.maximum(own, 0)], -1)
+                masked |= self.text_group[np.maximum(found, 0)] == own_group[:, None]
             keep = np.argsort(masked, axis=1, kind="stable")[:, :top_k]
             width = keep.shape[1]
             found, scores = np.take_along_axis(found, keep, 1), np.take_along_axis(scores, keep, 1)
@@ -219,8 +219,8 @@ class RetrievalIndex:
 
         def mask(start: int, stop: int) -> np.ndarray:
             own = excl[start:stop]
-            own_group = np.where(own >= 0, self._group[np.maximum(own, 0)], -1)
-            return self._group[None, :] == own_group[:, None]
+            own_group = np.where(own >= 0, self.text_group[np.maximum(own, 0)], -1)
+            return self.text_group[None, :] == own_group[:, None]
 
         return self.bm25.top_k(queries, top_k, exclude_mask=mask if excl is not None else None)
 
