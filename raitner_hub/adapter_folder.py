@@ -22,6 +22,7 @@ SFT_FIELDS = ("learning_rate", "num_train_epochs", "max_steps", "per_device_trai
               "gradient_accumulation_steps", "lr_scheduler_type", "warmup_steps", "weight_decay", "max_grad_norm",
               "optim", "max_length", "packing", "bf16", "fp16", "assistant_only_loss", "seed")
 LORA_FIELDS = ("r", "lora_alpha", "lora_dropout", "target_modules")
+END_OF_TURN = ("<|im_end|>", "<|eot_id|>")
 _SECRET_WORDS = ("token", "api_key", "apikey", "password", "secret")
 
 
@@ -148,6 +149,14 @@ def merge_adapter(adapter_dir: Path, base_model: str, out: Path, tokenizer) -> P
 
     base = AutoModelForCausalLM.from_pretrained(base_model, dtype="auto")
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    # A base model's generation config stops on <|end_of_text|>/<|endoftext|>; the chat turns end with
+    # <|eot_id|>/<|im_end|>, so plain `generate` on the merged model would run on past the answer.
+    vocab = tokenizer.get_vocab()
+    stops = [vocab[t] for t in END_OF_TURN if t in vocab]
+    if stops and merged.generation_config is not None:
+        current = merged.generation_config.eos_token_id
+        current = [] if current is None else [current] if isinstance(current, int) else list(current)
+        merged.generation_config.eos_token_id = list(dict.fromkeys(stops + current))
     merged.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
     return out

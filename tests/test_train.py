@@ -74,6 +74,17 @@ def tiny_config(model_dir: Path, data_dir: Path, out: Path, **changes):
                              dataset_config=CONFIG_NAME, output_dir=str(out), **changes)
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread: on a shared 2-core machine, 2 spinning threads slow a tiny model 5x under load."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def trained(tiny_model_dir, tmp_path_factory):
     """One real training run (prepare -> fit -> finish), shared by the tests that inspect its results."""
@@ -425,6 +436,8 @@ def test_resume_from_checkpoint_and_merge(trained, tmp_path):
     assert (run.config.checkpoints_dir / "checkpoint-20").is_dir()
     merged = AutoModelForCausalLM.from_pretrained(folder / "merged").eval()
     assert not any("lora" in name for name, _ in merged.named_parameters())
+    im_end = run.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert im_end in list(merged.generation_config.eos_token_id)  # stops at the end of the turn
     base = AutoModelForCausalLM.from_pretrained(run.config.base_model)
     adapter = PeftModel.from_pretrained(base, str(folder)).eval()
     ids = run.tokenizer.apply_chat_template(_chat(1), return_tensors="pt", return_dict=True)["input_ids"]
@@ -448,7 +461,7 @@ with torch.no_grad():
 """
 
 
-def test_push_then_load_from_the_hub_in_a_fresh_process(hub_server, tiny_model_dir, tmp_path):
+def test_push_then_load_from_the_hub_in_a_fresh_process(hub_server, tiny_model_dir, tmp_path, one_thread):
     import uuid
 
     import torch
