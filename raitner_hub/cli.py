@@ -269,7 +269,7 @@ def annotate_command(
 
         pushed = hub.push_folder(result.out, repo_id, repo_type="dataset", private=private,
                                  commit_message=f"raitner annotate ({c['passages']} passages)")
-        typer.echo(f"pushed {pushed.url}")
+        typer.echo(f"pushed {pushed.url}" + ("" if pushed.commit_sha else " (no changes: nothing to commit)"))
 
 
 # ---- push-benchmarks ----
@@ -348,6 +348,47 @@ def push_space_command(
         folder = stage_space(out or Path(tmp) / "space", model=model, index=index, lang=lang, hardware=hardware)
         pushed = hub.push_space(folder, repo_id, private=private, hardware=hardware)
     typer.echo(f"pushed Space {pushed.ref} ({pushed.url})" + ("" if pushed.commit_sha else ": no changes"))
+
+
+# ---- index ----
+
+@command("index", panel=DATA, epilog="Example: raitner index examples/data/pile_ner_sample.en.jsonl --lang en "
+         "--embedder minilm --out outputs/pile-index --push --repo-id me/pile-ner-index")
+def index_command(
+    input: Annotated[str, typer.Argument(help="Annotated pool: a file in any supported format, or a dataset folder.")],
+    lang: Annotated[Optional[str], typer.Option(help="en or zh (default: from the data).")] = None,
+    embedder: Annotated[Optional[str], typer.Option(help="sentence-transformers id/path, 'minilm' (offline, English) or 'bm25' (no dense model). Default: GTE-large for the language.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Index folder (laid out as the Hub dataset repo).")] = Path("outputs/index"),
+    input_format: Annotated[str, typer.Option("--format", help="Input format (see formats.FORMATS).")] = "auto",
+    index_type: Annotated[str, typer.Option("--index-type", help="flat (exact), hnsw or ivf (approximate).")] = "flat",
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Embedding batch size.")] = 64,
+    device: Annotated[Optional[list[str]], typer.Option("--device", help="Embedding device; repeat for a multi-process pool (cuda:0 ...).")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Embedding cache (default $RAITNER_CACHE or ~/.cache/raitner_hub/embeddings).")] = None,
+    license: Annotated[str, typer.Option(help="Data license for the card, a Hub license id.")] = "unknown",
+    push: PushOpt = False,
+    repo_id: RepoIdOpt = None,
+    private: PrivateOpt = False,
+    revision: RevisionOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Build a retrieval index (embeddings + FAISS + BM25) over annotated passages, for RA-IT demonstrations."""
+    from raitner_hub.formats import read_annotated
+    from raitner_hub.retrieval import RetrievalIndex
+
+    require_repo_id(push, repo_id)
+    pool = read_annotated(input, format=input_format, lang=lang)
+    langs = sorted(set(pool.unique("lang"))) if len(pool) else [lang or "en"]
+    if lang is None and len(langs) != 1:
+        raise RaitnerError(f"{input}: the pool mixes languages {langs}; pass --lang")
+    index = RetrievalIndex.build(pool, lang=lang or langs[0], embedder=embedder, batch_size=batch_size,
+                                 cache_dir=str(cache_dir) if cache_dir else None, progress=not quiet, devices=device,
+                                 index_type=index_type, license=license, pool_source=input)
+    folder = index.save_pretrained(out, repo_id=repo_id)
+    facts = index.describe()
+    typer.echo(f"indexed {len(index)} passages with {facts['embedder_id'] or facts['embedder']} -> {folder}")
+    if push:
+        pushed = index.push_to_hub(repo_id, private=private, revision=revision)
+        typer.echo(f"pushed {pushed.url}" + ("" if pushed.commit_sha else " (no changes: nothing to commit)"))
 
 
 if __name__ == "__main__":  # pragma: no cover

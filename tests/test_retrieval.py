@@ -350,3 +350,26 @@ def test_exact_top128_with_self_exclusion_at_scale(n):
     brute[np.arange(50), sample] = -np.inf
     np.testing.assert_array_equal(idx[sample], np.argsort(-brute, axis=1, kind="stable")[:, :k])
     assert elapsed < 600 * (n / 50_000) ** 2 + 30  # generous: the suite shares 2 cores with other jobs
+
+
+# ---- CLI ----------------------------------------------------------------------------------------
+
+
+def test_index_command_builds_saves_and_pushes(tmp_path, hub_server):
+    from typer.testing import CliRunner
+
+    from raitner_hub.cli import app
+
+    data = tmp_path / "pool.jsonl"
+    make_pool(FRUIT_POOL).to_json(str(data), lines=True, force_ascii=False)
+    out = tmp_path / "index"
+    result = CliRunner().invoke(app, ["index", str(data), "--lang", "en", "--embedder", "bm25", "--out", str(out),
+                                      "--push", "--repo-id", "tester/cli-index", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert f"indexed 7 passages with bm25 -> {out}" in result.output and "pushed" in result.output
+    local = RetrievalIndex.from_pretrained(out)
+    remote = RetrievalIndex.from_pretrained("tester/cli-index")
+    assert local.ids == remote.ids == [f"p{i}" for i in range(7)]
+    np.testing.assert_array_equal(local.search_pool(range(7), 2)[0], remote.search_pool(range(7), 2)[0])
+    bad = CliRunner().invoke(app, ["index", str(data), "--embedder", str(tmp_path / "missing"), "--out", str(out)])
+    assert bad.exit_code == 1 and "--embedder minilm" in bad.output and "Traceback" not in bad.output
