@@ -151,6 +151,18 @@ def test_template_fallback_when_markers_are_missing(tiny_model_dir):
     with pytest.raises(ConfigError, match="needs special tokens"):
         resolve_chat_template(tok, "llama3")  # the tiny vocab has no Llama-3 header tokens
 
+    # A Llama-3 base: no chat template at all, Llama-3 header tokens in the vocabulary.
+    tok.add_special_tokens({"additional_special_tokens": ["<|begin_of_text|>", "<|start_header_id|>",
+                                                         "<|end_header_id|>", "<|eot_id|>"]})
+    tok.chat_template = None
+    source, name = resolve_chat_template(tok, model_type="llama")
+    assert name == "llama3.v1"
+    out = tok.apply_chat_template(MSGS, chat_template=source, return_dict=True, return_assistant_tokens_mask=True)
+    assert out["input_ids"][0] == tok.convert_tokens_to_ids("<|begin_of_text|>")
+    assert out["input_ids"].count(out["input_ids"][0]) == 1  # BOS once: the template writes it, encoding does not
+    marked = tok.decode([t for t, m in zip(out["input_ids"], out["assistant_masks"]) if m])
+    assert marked == "I've read this text.<|eot_id|>[]<|eot_id|>"
+
     class NoFamily:
         chat_template = "{{ messages }}"
 
