@@ -131,10 +131,12 @@ class VLLMEngine:  # pragma: no cover - needs vllm and a GPU (tests/test_predict
 
         self.lora = None
         if base_id:
-            from huggingface_hub import snapshot_download
             from vllm.lora.request import LoRARequest
 
-            local = model_id if Path(model_id).is_dir() else snapshot_download(model_id, revision=revision)
+            from raitner_hub.hub import download_artefact
+
+            local = model_id if Path(model_id).is_dir() else str(
+                download_artefact(model_id, repo_type="model", revision=revision))
             self.lora = LoRARequest("adapter", 1, local)
         self.llm = LLM(model=base_id or model_id, revision=base_revision if base_id else revision,
                        dtype=dtype or "auto", enable_prefix_caching=True, enable_lora=self.lora is not None,

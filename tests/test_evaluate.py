@@ -1,0 +1,209 @@
+"""Evaluation: three retrieval modes, report files whose numbers equal a direct metric call, model-index."""
+
+from __future__ import annotations
+
+import json
+
+import datasets
+import pytest
+
+from raitner_hub import metrics
+from raitner_hub.errors import ConfigError
+from raitner_hub.evaluate import apply_model_index, evaluate, scores_from_predictions
+from raitner_hub.predict import NER
+from raitner_hub.records import ANNOTATED_FEATURES
+
+LABELS = ["person", "location", "organization"]
+
+
+def _passage(pid: str, text: str, ents: list[tuple[str, str]]) -> dict:
+    entities = []
+    for mention, label in ents:
+        start = text.index(mention)
+        entities.append({"start": start, "end": start + len(mention), "text": mention, "label": label})
+    return {"id": pid, "text": text, "lang": "en", "source": "toy", "entities": entities, "annotator": "gold"}
+
+
+TEST_ROWS = [
+    _passage("t0", "Barack Obama visited Paris .", [("Barack Obama", "person"), ("Paris", "location")]),
+    _passage("t1", "Google opened an office in Berlin and Paris .",
+             [("Google", "organization"), ("Berlin", "location"), ("Paris", "location")]),
+    _passage("t2", "The U.S. Army met Angela Merkel .", [("U.S. Army", "organization"), ("Angela Merkel", "person")]),
+    _passage("t3", "Nothing to see here .", []),
+]
+TRAIN_ROWS = [
+    _passage("tr0", "Angela Merkel visited Rome .", [("Angela Merkel", "person"), ("Rome", "location")]),
+    _passage("tr1", "Microsoft hired engineers in Paris .", [("Microsoft", "organization"), ("Paris", "location")]),
+    _passage("tr2", "A quiet day .", []),
+]
+
+
+def _write_benchmarks(folder, names=("toy_a", "toy_b")):
+    meta = {}
+    for name in names:
+        for split, rows in (("test", TEST_ROWS), ("train", TRAIN_ROWS)):
+            path = folder / "data" / name / f"{split}-00000-of-00001.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            datasets.Dataset.from_list(rows, features=ANNOTATED_FEATURES).to_parquet(str(path))
+        meta[name] = {"lang": "en", "label_set": LABELS, "splits": {"test": len(TEST_ROWS), "train": len(TRAIN_ROWS)},
+                      "source": "toy", "license": "cc0-1.0", "redistributable": True, "license_note": "", "notes": ""}
+    (folder / "benchmarks.json").write_text(json.dumps(meta))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def bench_folder(tmp_path_factory):
+    return _write_benchmarks(tmp_path_factory.mktemp("benchmarks"))
+
+
+@pytest.fixture(scope="module")
+def ner(tiny_model_dir):
+    return NER.from_pretrained(tiny_model_dir, max_new_tokens=8)
+
+
+def _oracle(queries_seen):
+    """Answers: gold for person, a wrong + a right one for location, unparseable for organization."""
+    gold = {(r["text"], e["label"]): [] for r in TEST_ROWS for e in r["entities"]}
+    for r in TEST_ROWS:
+        for e in r["entities"]:
+            gold[(r["text"], e["label"])].append(e["text"])
+
+    def answers(items):
+        queries_seen.extend(items)
+        out = []
+        for q in items:
+            mentions = gold.get((q.text, q.label), [])
+            if q.label == "person":
+                out.append(json.dumps([m.lower() for m in mentions]))  # UniNER-correct, strict-wrong (case)
+            elif q.label == "location":
+                out.append(json.dumps(mentions[:1] + ["Atlantis"]))
+            else:
+                out.append('["Google", 1]' if mentions else "[]")
+        return out
+
+    return answers
+
+
+@pytest.fixture(scope="module")
+def pool_folder(tmp_path_factory):
+    from raitner_hub.retrieval import RetrievalIndex
+
+    pool = datasets.Dataset.from_list(
+        [_passage(f"p{i}", text, ents) for i, (text, ents) in enumerate([
+            ("Barack Obama visited Paris and Berlin .", [("Barack Obama", "person"), ("Paris", "place")]),
+            ("Google hired an engineer .", [("Google", "company")]),
+            ("Angela Merkel met the U.S. Army .", [("Angela Merkel", "person")]),
+        ])], features=ANNOTATED_FEATURES)
+    folder = tmp_path_factory.mktemp("pool") / "index"
+    RetrievalIndex.build(pool, lang="en", embedder="bm25", progress=False).save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("mode", ["none", "out-domain", "in-domain"])
+def test_report_numbers_equal_a_direct_metric_call(ner, bench_folder, pool_folder, tmp_path, monkeypatch, mode):
+    seen = []
+    monkeypatch.setattr(ner, "generate_answers", _oracle(seen))
+    extra = {"pool": pool_folder, "strategy": "nn.v1"} if mode == "out-domain" else {}
+    if mode == "in-domain":
+        extra["embedder"] = "bm25"
+    report = evaluate(ner, str(bench_folder), mode=mode, out=tmp_path / "report", seed=42, **extra)
+    folder = tmp_path / "report"
+    for name in ("results.json", "predictions.jsonl", "results.md", "results.png", "manifest.json"):
+        assert (folder / name).is_file() and (folder / name).stat().st_size > 0, name
+    assert (folder / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    results = json.loads((folder / "results.json").read_text())
+    rows = [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * len(TEST_ROWS) * len(LABELS) == len(seen)
+    assert [(r["id"], r["label"]) for r in rows[:6]] == [("t0", lab) for lab in LABELS] + [("t1", lab) for lab in LABELS]
+    recomputed = scores_from_predictions(folder / "predictions.jsonl")
+    for name in ("toy_a", "toy_b"):
+        subset = [r for r in rows if r["dataset"] == name]
+        direct = metrics.uniner_counts([r["output"] for r in subset], [r["gold"] for r in subset])
+        assert (results["datasets"][name]["uniner_p"], results["datasets"][name]["uniner_r"],
+                results["datasets"][name]["uniner_f1"]) == metrics.prf(direct)
+        assert results["datasets"][name]["unparsed"] == direct.unparsed == 2  # t1 and t2 organization
+        assert recomputed[name].as_dict() == {k: v for k, v in results["datasets"][name].items()
+                                              if k in recomputed[name].as_dict()}
+    # hand count (one dataset): gold person 2, location 3, organization 2 = 7. Predicted: person 2 (right,
+    # lowercased), location [first gold, "Atlantis"] per sentence = 2 right + 4 Atlantis, organization
+    # unparsed twice -> UniNER P = 4/8, R = 4/7
+    assert results["datasets"]["toy_a"]["uniner_p"] == 50.0 and results["datasets"]["toy_a"]["uniner_r"] == 57.14
+    # strict: the lowercased persons and each Atlantis are found nowhere (false positives): 2 right of 8
+    assert results["datasets"]["toy_a"]["strict_p"] == 25.0 and results["datasets"]["toy_a"]["strict_r"] == 28.57
+    assert report.average.uniner_f1 == results["average"]["uniner_f1"]
+    assert results["mode"] == mode and results["model"]["id"] == ner.model_id
+    demos = {d for r in rows for d in r["demos"]}
+    if mode == "none":
+        assert demos == set() and results["strategy"] is None
+    elif mode == "out-domain":
+        assert demos and demos <= {"p0", "p1", "p2"} and results["strategy"] == "nn.v1"
+        assert all(len(q.demos) == 2 for q in seen)
+    else:
+        assert demos and demos <= {"tr0", "tr1", "tr2"} and results["strategy"] == "nn.v1"
+        assert results["datasets"]["toy_a"]["pool"]["pool_size"] == len(TRAIN_ROWS)
+    # all type questions of one sentence share its demonstrations
+    by_sentence = {}
+    for q in seen:
+        by_sentence.setdefault(q.text, set()).add(q.demos)
+    assert all(len(v) == 1 for v in by_sentence.values())
+    assert "| **average** |" in (folder / "results.md").read_text()
+
+
+def test_real_model_run_counts_unparsed(ner, bench_folder, tmp_path):
+    report = evaluate(ner, str(bench_folder), datasets=["toy_b"], limit=2, out=tmp_path / "r")
+    rows = [json.loads(line) for line in (tmp_path / "r" / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * len(LABELS)
+    assert report.results["unparsed"] == sum(r["parsed"] is None for r in rows)
+    assert scores_from_predictions(tmp_path / "r" / "predictions.jsonl")["toy_b"].uniner_f1 == report.scores[0].uniner_f1
+
+
+def test_gold_as_prediction_scores_100(ner, bench_folder, tmp_path, monkeypatch):
+    gold = {(r["text"], e["label"]): [] for r in TEST_ROWS for e in r["entities"]}
+    for r in TEST_ROWS:
+        for e in r["entities"]:
+            gold[(r["text"], e["label"])].append(e["text"])
+    monkeypatch.setattr(ner, "generate_answers", lambda items: [json.dumps(gold.get((q.text, q.label), []))
+                                                                for q in items])
+    report = evaluate(ner, str(bench_folder), datasets=["toy_a"], out=tmp_path / "g")
+    assert (report.average.uniner_f1, report.average.strict_f1) == (100.0, 100.0)
+
+
+def test_benchmark_file_path_with_labels(ner, tmp_path, monkeypatch):
+    file = tmp_path / "mini.bio.txt"
+    file.write_text("Obama\tB-person\nvisited\tO\nParis\tB-location\n\nRome\tB-location\n")
+    monkeypatch.setattr(ner, "generate_answers", lambda items: ['["Paris", "Rome"]' if q.label == "location"
+                                                                else '["Obama"]' for q in items])
+    report = evaluate(ner, files=[str(file)], labels=["location", "person"], out=tmp_path / "f")
+    assert report.results["datasets"]["mini"]["label_set"] == ["location", "person"]
+    assert report.scores[0].uniner_r == 100.0 and report.scores[0].uniner_p == 50.0  # 3 right of 6 predicted
+
+
+def test_bad_input_is_a_clear_error(ner, bench_folder, tmp_path):
+    with pytest.raises(ConfigError, match="unknown dataset.*nope.*toy_a, toy_b"):
+        evaluate(ner, str(bench_folder), datasets=["nope"], out=tmp_path / "x")
+    with pytest.raises(ConfigError, match="unknown mode"):
+        evaluate(ner, str(bench_folder), mode="both", out=tmp_path / "x")
+    with pytest.raises(ConfigError, match="needs --pool"):
+        evaluate(ner, str(bench_folder), mode="out-domain", out=tmp_path / "x")
+    with pytest.raises(ConfigError, match="nothing to evaluate"):
+        evaluate(ner, out=tmp_path / "x")
+    assert not (tmp_path / "x").exists()  # nothing half-written
+
+
+def test_model_index_round_trips_and_keeps_the_card(ner, bench_folder, tmp_path, monkeypatch):
+    from huggingface_hub import ModelCard
+    from huggingface_hub.repocard_data import model_index_to_eval_results
+
+    monkeypatch.setattr(ner, "generate_answers", _oracle([]))
+    report = evaluate(ner, str(bench_folder), out=tmp_path / "m")
+    card = ModelCard("---\nlicense: apache-2.0\nbase_model: user/tinybase\ntags:\n- ner\n---\n# My adapter\n\nBody.\n")
+    apply_model_index(card, report.results, "tiny-ra-it")
+    apply_model_index(card, report.results, "tiny-ra-it")  # idempotent: replaced, not duplicated
+    parsed = ModelCard(str(card))
+    assert parsed.data.license == "apache-2.0" and parsed.data.base_model == "user/tinybase"
+    assert "# My adapter" in str(parsed) and "Body." in str(parsed)
+    name, results = model_index_to_eval_results(parsed.data.to_dict()["model-index"])
+    assert name == "tiny-ra-it" and len(results) == 2 * 4
+    f1 = {(r.dataset_name, r.metric_name): r.metric_value for r in results}
+    assert f1[("toy_a", "UniNER micro-F1")] == report.results["datasets"]["toy_a"]["uniner_f1"]
+    assert all(r.task_type == "token-classification" and r.dataset_split == "test" for r in results)
