@@ -347,10 +347,13 @@ def build_demo(predictor: Any, index: Any = None, *, presets: dict[str, Preset] 
         highlighted = gr.HighlightedText(label="Entities", show_legend=True, combine_adjacent=False,
                                          elem_id="highlighted")
         with gr.Row():
-            table = gr.Dataframe(headers=["start", "end", "text", "label"], label="Entities (offsets index the text)",
-                                 interactive=False, wrap=True)
-            demos = gr.Dataframe(headers=["rank", "id", "text", "entities"], label="Retrieved demonstrations",
-                                 interactive=False, wrap=True)
+            with gr.Column(scale=2):
+                table = gr.Dataframe(headers=["start", "end", "text", "label"], interactive=False, wrap=True,
+                                     label="Entities (offsets index the text)", elem_id="entity-table")
+            with gr.Column(scale=3):
+                demos = gr.Dataframe(headers=["rank", "id", "text", "entities"], interactive=False, wrap=True,
+                                     label="Retrieved demonstrations (shown to the model before the questions)",
+                                     column_widths=["9%", "16%", "40%", "35%"], elem_id="demo-table")
         inputs = [text, types, lang, use_retrieval, strategy, k, pool_file]
         examples = [[p.example, p.types, p.lang] for p in presets.values() if p.example]
         if examples:
