@@ -365,6 +365,7 @@ def index_command(
     device: Annotated[Optional[list[str]], typer.Option("--device", help="Embedding device; repeat for a multi-process pool (cuda:0 ...).")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Embedding cache (default $RAITNER_CACHE or ~/.cache/raitner_hub/embeddings).")] = None,
     license: Annotated[str, typer.Option(help="Data license for the card, a Hub license id.")] = "unknown",
+    restricted: Annotated[bool, typer.Option("--restricted", help="The pool's license forbids redistribution (e.g. Boson): only private pushes.")] = False,
     push: PushOpt = False,
     repo_id: RepoIdOpt = None,
     private: PrivateOpt = False,
@@ -382,13 +383,94 @@ def index_command(
         raise RaitnerError(f"{input}: the pool mixes languages {langs}; pass --lang")
     index = RetrievalIndex.build(pool, lang=lang or langs[0], embedder=embedder, batch_size=batch_size,
                                  cache_dir=str(cache_dir) if cache_dir else None, progress=not quiet, devices=device,
-                                 index_type=index_type, license=license, pool_source=input)
+                                 index_type=index_type, license=license, pool_source=input,
+                                 redistributable=not restricted)
     folder = index.save_pretrained(out, repo_id=repo_id)
     facts = index.describe()
     typer.echo(f"indexed {len(index)} passages with {facts['embedder_id'] or facts['embedder']} -> {folder}")
     if push:
         pushed = index.push_to_hub(repo_id, private=private, revision=revision)
         typer.echo(f"pushed {pushed.url}" + ("" if pushed.commit_sha else " (no changes: nothing to commit)"))
+
+
+# ---- predict, evaluate ----
+
+ModelArg = Annotated[str, typer.Argument(help="Model or LoRA adapter: Hub repo id or local folder.")]
+BackendOpt = Annotated[str, typer.Option("--backend", help="auto (vLLM when installed and a GPU is present), hf or vllm.")]
+DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="cpu, cuda, cuda:1 ... (default: best available).")]
+ChatTemplateOpt = Annotated[Optional[str], typer.Option(
+    "--chat-template", help="Chat template for a model without one: chatml, llama3 or a .jinja file.")]
+MaxNewOpt = Annotated[int, typer.Option("--max-new-tokens", help="Generation limit per answer (greedy decoding).")]
+
+
+@command("predict", panel=MODEL, epilog='Example: raitner predict me/ra-it-lora --text "Obama visited Paris." '
+         "--labels person,location")
+def predict_command(
+    model: ModelArg,
+    text: Annotated[str, typer.Option("--text", "-t", help="The passage to tag.")],
+    labels: Annotated[str, typer.Option("--labels", "-l", help="Entity types, comma-separated.")],
+    index: Annotated[Optional[str], typer.Option("--index", help="Retrieval index repo or folder: add retrieved examples.")] = None,
+    strategy: Annotated[str, typer.Option("--strategy", help="Retrieval strategy with --index.")] = "nn.v1",
+    revision: RevisionOpt = None,
+    backend: BackendOpt = "auto",
+    device: DeviceOpt = None,
+    chat_template: ChatTemplateOpt = None,
+    max_new_tokens: MaxNewOpt = 256,
+) -> None:
+    """Tag one passage; prints the entities as JSON ({start, end, text, label, score})."""
+    import json
+
+    from raitner_hub.predict import NER
+
+    ner = NER.from_pretrained(model, index, revision=revision, backend=backend, device=device,
+                              chat_template=chat_template, max_new_tokens=max_new_tokens, strategy=strategy)
+    entities = ner.predict(text, [part for part in labels.split(",")], demos="auto" if index else None)
+    typer.echo(json.dumps(entities, ensure_ascii=False))
+
+
+@command("evaluate", panel=MODEL, epilog="Example: raitner evaluate me/ra-it-lora --benchmarks me/ner-benchmarks "
+         "--dataset crossner_ai --mode in-domain --out outputs/eval-in --push")
+def evaluate_command(
+    model: ModelArg,
+    benchmarks: Annotated[Optional[str], typer.Option("--benchmarks", "-b", help="Benchmarks dataset repo or folder (raitner push-benchmarks).")] = None,
+    dataset: Annotated[Optional[list[str]], typer.Option("--dataset", "-d", help="Benchmark config; repeatable. Default: all.")] = None,
+    file: Annotated[Optional[list[Path]], typer.Option("--file", help="A benchmark file by path (BIO, jsonl...); repeatable.")] = None,
+    labels: Annotated[Optional[str], typer.Option("--labels", help="With --file: the types to ask, comma-separated.")] = None,
+    label_map: Annotated[Optional[str], typer.Option("--label-map", help="With --file: a label map name or JSON file.")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="none | out-domain (needs --pool) | in-domain (benchmark train split).")] = "none",
+    pool: Annotated[Optional[str], typer.Option("--pool", help="Retrieval index repo or folder of the training data (out-domain).")] = None,
+    strategy: Annotated[Optional[str], typer.Option("--strategy", help="Default: bm25_filter.v1 (out-domain), nn.v1 (in-domain).")] = None,
+    k: Annotated[int, typer.Option("--k", help="Examples per sentence.")] = 2,
+    in_domain_pool_size: Annotated[Optional[int], typer.Option("--in-domain-pool-size", help="Sample N train rows as the in-domain pool (default: all).")] = None,
+    embedder: Annotated[Optional[str], typer.Option("--embedder", help="In-domain index embedder: id/path, minilm or bm25.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N test sentences per benchmark.")] = None,
+    out: OutOpt = Path("outputs/eval"),
+    push: PushOpt = False,
+    repo_id: RepoIdOpt = None,
+    revision: RevisionOpt = None,
+    seed: SeedOpt = 42,
+    backend: BackendOpt = "auto",
+    device: DeviceOpt = None,
+    chat_template: ChatTemplateOpt = None,
+    max_new_tokens: MaxNewOpt = 256,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Questions decoded together.")] = 32,
+) -> None:
+    """Zero-shot NER evaluation (UniNER and strict F1) in one retrieval mode; --push adds model-index to the card."""
+    from raitner_hub.evaluate import evaluate, push_report
+
+    target = repo_id or (None if Path(model).exists() else model)
+    if push and not target:
+        raise RaitnerError("--push needs a Hub model repo: give a repo id as MODEL or --repo-id")
+    report = evaluate(model, benchmarks, datasets=dataset, files=[str(f) for f in file or []],
+                      labels=labels.split(",") if labels else None, label_map=label_map, mode=mode, pool=pool,
+                      strategy=strategy, k=k, in_domain_pool_size=in_domain_pool_size, embedder=embedder, limit=limit,
+                      seed=seed, out=out, revision=revision, backend=backend, device=device,
+                      chat_template=chat_template, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    avg = report.average
+    typer.echo(f"{mode}: UniNER F1 {avg.uniner_f1:.2f}, strict F1 {avg.strict_f1:.2f} (average of {len(report.scores)}; "
+               f"{avg.n} questions, {avg.unparsed} unparsed) -> {report.folder}")
+    if push:
+        typer.echo(f"pushed {push_report(report, target)} and model-index")
 
 
 if __name__ == "__main__":  # pragma: no cover

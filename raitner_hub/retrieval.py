@@ -51,7 +51,7 @@ class RetrievalIndex:
     def __init__(self, pool: datasets.Dataset, *, lang: str, embeddings: np.ndarray | None,
                  tokens: list[list[str]], embedder_info: dict[str, Any], index_type: str = "flat",
                  faiss_index: Any = None, embedder: Embedder | None = None, license: str = "unknown",
-                 pool_source: str | None = None, started: float | None = None):
+                 pool_source: str | None = None, started: float | None = None, redistributable: bool = True):
         if index_type not in INDEX_TYPES:
             raise ConfigError(f"unknown index_type {index_type!r}; known: {', '.join(INDEX_TYPES)}")
         self.pool, self.lang, self.index_type = pool, lang, index_type
@@ -68,6 +68,7 @@ class RetrievalIndex:
         self.bm25 = BM25(tokens)
         self.embedder_info, self._embedder = embedder_info, embedder
         self.license, self.pool_source, self._started = license, pool_source, started or time.time()
+        self.redistributable = redistributable  # False: the pool's license forbids sharing (public pushes refused)
         self._entities: list | None = None
         groups: dict[str, int] = {}
         self.text_group = np.array([groups.setdefault(t, len(groups)) for t in self.texts], dtype=np.int64)
@@ -82,7 +83,7 @@ class RetrievalIndex:
     def build(cls, pool: datasets.Dataset, *, lang: str, embedder: str | None = None, batch_size: int = 64,
               cache_dir: str | None = None, progress: bool = True, encoder: Any = None,
               devices: Sequence[str] | None = None, index_type: str = "flat", license: str = "unknown",
-              pool_source: str | None = None) -> "RetrievalIndex":
+              pool_source: str | None = None, redistributable: bool = True) -> "RetrievalIndex":
         """Embed (cached) and tokenise a pool of ``AnnotatedPassage`` rows.
 
         Args:
@@ -94,6 +95,8 @@ class RetrievalIndex:
             devices: several devices (``["cuda:0", "cuda:1"]``) run sentence-transformers' process pool.
             index_type: ``flat`` (exact, default), ``hnsw`` or ``ivf`` (approximate).
             pool_source: where the pool came from (``repo@revision`` or a path), recorded in the manifest.
+            redistributable: False when the pool's license forbids sharing it (e.g. Boson): the index
+                folder contains the pool, so ``hub.push_folder`` then refuses a public push.
         """
         started = time.time()
         for column in ("id", "text", "entities"):
@@ -110,7 +113,7 @@ class RetrievalIndex:
         tokens = [tokenize(t, lang) for t in texts]
         return cls(pool, lang=lang, embeddings=embeddings, tokens=tokens, embedder_info=info,
                    index_type=index_type, embedder=model, license=license, pool_source=pool_source,
-                   started=started)
+                   started=started, redistributable=redistributable)
 
     @classmethod
     def from_embeddings(cls, pool: datasets.Dataset, embeddings: np.ndarray, *, lang: str,
@@ -306,7 +309,6 @@ def _write_index_folder(index: RetrievalIndex, folder: Path, *, repo_id: str | N
     import pyarrow.parquet as pq
 
     from raitner_hub.artefacts import staged_folder
-    from raitner_hub.cards import render_dataset_card, size_category
     from raitner_hub.manifest import build_manifest, write_manifest
 
     with staged_folder(folder) as tmp:
@@ -329,15 +331,23 @@ def _write_index_folder(index: RetrievalIndex, folder: Path, *, repo_id: str | N
                   "entities": sum(len(e) for e in index.pool["entities"]) if len(index) else 0}
         manifest = build_manifest("retrieval_index", settings={k: v for k, v in facts.items()
                                                                if k not in ("passages", "distinct_texts")},
-                                  inputs={"pool": index.pool_source}, counts=counts, started=index._started)
+                                  inputs={"pool": index.pool_source}, counts=counts, started=index._started,
+                                  extra={"redistributable": index.redistributable})
         write_manifest(tmp, manifest)
-        card_data = {"license": index.license, "language": [index.lang], "task_categories": ["token-classification"],
-                     "tags": ["retrieval", "ra-it", "ner", "raitner-hub"], "size_categories": [size_category(len(index))],
-                     "pretty_name": f"RA-IT retrieval index ({index.lang}, {len(index)} passages)", "configs": configs}
-        card = render_dataset_card("retrieval_index", card_data, facts=facts, counts=counts, repo_id=repo_id,
-                                   pretty_name=card_data["pretty_name"])
-        card.save(str(tmp / "README.md"))
+        index_card(facts, counts, configs=configs, repo_id=repo_id).save(str(tmp / "README.md"))
     return folder
+
+
+def index_card(facts: dict[str, Any], counts: dict[str, Any], *, configs: list[dict], repo_id: str | None):
+    """The README card of an index folder (``dataset_cards/retrieval_index.md.j2``)."""
+    from raitner_hub.cards import render_dataset_card, size_category
+
+    pretty_name = f"RA-IT retrieval index ({facts['lang']}, {counts['passages']} passages)"
+    card_data = {"license": facts.get("license") or "unknown", "language": [facts["lang"]],
+                 "task_categories": ["token-classification"], "tags": ["retrieval", "ra-it", "ner", "raitner-hub"],
+                 "size_categories": [size_category(counts["passages"])], "pretty_name": pretty_name, "configs": configs}
+    return render_dataset_card("retrieval_index", card_data, facts=facts, counts=counts, repo_id=repo_id,
+                               pretty_name=pretty_name)
 
 
 def _read_index_folder(cls, folder: Path, *, encoder: Any) -> RetrievalIndex:
@@ -347,7 +357,8 @@ def _read_index_folder(cls, folder: Path, *, encoder: Any) -> RetrievalIndex:
 
     if not (folder / "manifest.json").is_file() or not (folder / "pool.parquet").is_file():
         raise InputError("not a retrieval index folder (needs manifest.json and pool.parquet)", path=str(folder))
-    settings = read_manifest(folder)["settings"]
+    manifest = read_manifest(folder)
+    settings = manifest["settings"]
     pool = datasets.Dataset(pq.read_table(folder / "pool.parquet"))
     tokens = pq.read_table(folder / "bm25_tokens.parquet").column("tokens").to_pylist()
     embeddings, faiss_index = None, None
@@ -367,5 +378,6 @@ def _read_index_folder(cls, folder: Path, *, encoder: Any) -> RetrievalIndex:
         model.id = info.get("embedder_id") or model.id
     index = cls(pool, lang=settings["lang"], embeddings=embeddings, tokens=tokens, embedder_info=info,
                 index_type=settings.get("index_type") or "flat", faiss_index=faiss_index, embedder=model,
-                license=settings.get("license") or "unknown", pool_source=settings.get("pool_source"))
+                license=settings.get("license") or "unknown", pool_source=settings.get("pool_source"),
+                redistributable=manifest.get("redistributable", True) is not False)
     return index

@@ -16,6 +16,7 @@ from raitner_hub.bm25 import BM25, stopwords, tokenize
 from raitner_hub.errors import ConfigError, RaitnerError
 from raitner_hub.records import ANNOTATED_FEATURES
 from raitner_hub.retrieval import RetrievalIndex
+from tests.conftest import REPO_ROOT
 from tests.fixtures.hash_embedder import HashingEncoder
 
 # Word-overlap cosines are known by construction (4 words each): 3 shared -> 0.75, 2 -> 0.5.
@@ -373,3 +374,49 @@ def test_index_command_builds_saves_and_pushes(tmp_path, hub_server):
     np.testing.assert_array_equal(local.search_pool(range(7), 2)[0], remote.search_pool(range(7), 2)[0])
     bad = CliRunner().invoke(app, ["index", str(data), "--embedder", str(tmp_path / "missing"), "--out", str(out)])
     assert bad.exit_code == 1 and "--embedder minilm" in bad.output and "Traceback" not in bad.output
+
+
+# ---- card and restricted pools -------------------------------------------------------------------
+
+GOLDEN_CARD = REPO_ROOT / "tests" / "golden" / "retrieval_index.md"
+CARD_FACTS = {"embedder": "thenlper/gte-large-zh", "embedder_id": "thenlper/gte-large-zh", "embedder_revision": "abc123",
+              "normalize": "l2", "dtype": "float32", "prefix": "", "max_seq_length": 512, "input": "passage text",
+              "lang": "zh", "metric": "cosine (inner product of L2-normalised vectors)", "normalization": "l2",
+              "index_type": "flat", "dim": 1024, "passages": 5000, "distinct_texts": 4990,
+              "bm25": {"k1": 1.5, "b": 0.75, "epsilon": 0.25, "segmenter": "jieba.lcut",
+                       "stopwords": "HIT Chinese stopwords (goto456/stopwords)"},
+              "pool_source": "me/sky-ner@0123abc", "license": "apache-2.0"}
+
+
+def render_golden_card():
+    from raitner_hub.retrieval import index_card
+
+    counts = {"passages": 5000, "distinct_texts": 4990, "dim": 1024, "entities": 61234}
+    configs = [{"config_name": "pool", "data_files": "pool.parquet"},
+               {"config_name": "embeddings", "data_files": "embeddings.parquet"}]
+    return index_card(CARD_FACTS, counts, configs=configs, repo_id="me/sky-ner-index")
+
+
+def test_index_card_matches_golden_and_round_trips():
+    """Update tests/golden/retrieval_index.md on purpose only."""
+    from huggingface_hub import DatasetCard
+
+    card = render_golden_card()
+    assert str(card) == GOLDEN_CARD.read_text(encoding="utf-8")
+    data = DatasetCard(str(card)).data.to_dict()
+    assert data["license"] == "apache-2.0" and data["language"] == ["zh"]
+    assert data["task_categories"] == ["token-classification"] and {"retrieval", "ra-it"} <= set(data["tags"])
+    assert [c["config_name"] for c in data["configs"]] == ["pool", "embeddings"]
+
+
+def test_restricted_pool_is_recorded_and_public_push_refused(tmp_path, hub_server):
+    from raitner_hub.errors import HubError
+
+    index = RetrievalIndex.build(make_pool(FRUIT_POOL), lang="en", embedder="bm25", progress=False,
+                                 redistributable=False)
+    folder = index.save_pretrained(tmp_path / "idx")
+    assert json.loads((folder / "manifest.json").read_text())["redistributable"] is False
+    assert RetrievalIndex.from_pretrained(folder).redistributable is False
+    with pytest.raises(RaitnerError):
+        index.push_to_hub("tester/restricted-index")
+    index.push_to_hub("tester/restricted-index-private", private=True)
