@@ -467,6 +467,8 @@ def annotate_to_folder(config: AnnotateConfig, out: str | Path, *, command: str 
         >>> annotate_to_folder(config, "outputs/sky-ner").counts["entities"]
         41234
     """
+    import pyarrow.parquet as pq
+
     from raitner_hub.artefacts import staged_folder
     from raitner_hub.manifest import build_manifest, write_manifest
 
@@ -479,7 +481,8 @@ def annotate_to_folder(config: AnnotateConfig, out: str | Path, *, command: str 
     counts["corpus"] = {k: v for k, v in facts["corpus"].items() if k != "settings"}
     with staged_folder(out) as staging:
         (staging / "data").mkdir()
-        annotated.to_parquet(str(staging / "data" / "train-00000-of-00001.parquet"))
+        # pyarrow directly: same file (schema metadata keeps the Features), no progress bar under --quiet
+        pq.write_table(annotated.data.table, str(staging / "data" / "train-00000-of-00001.parquet"))
         _card(config, facts, input_ref, repo_id, command).save(str(staging / "README.md"))
         manifest = build_manifest(
             "annotated", settings=config.describe(), inputs={"corpus": input_ref}, counts=counts, started=started,

@@ -402,3 +402,35 @@ def test_bad_options_are_config_errors(tmp_path, fake_teacher):
     result = run_cli(str(tiny_corpus(tmp_path)), "--lang", "zh", "--base-url", fake_teacher.base_url, "--no-api-key",
                      "--min-votes", "2", "--out", str(tmp_path / "out"))
     assert result.exit_code == 1 and "--min-votes must be between 1 and the number of teachers (1)" in result.output
+
+
+# ---- the Hub at both ends -----------------------------------------------------------------------------------
+
+def test_stream_corpus_from_hub_and_push_annotated(tmp_path, hub_server, fake_teacher):
+    import uuid
+
+    from huggingface_hub import HfApi
+
+    corpus_repo, out_repo = f"user/raw-{uuid.uuid4().hex[:8]}", f"user/sky-ner-{uuid.uuid4().hex[:8]}"
+    api = HfApi()
+    api.create_repo(corpus_repo, repo_type="dataset")
+    api.upload_file(path_or_fileobj=tiny_corpus(tmp_path, 5).read_bytes(), path_in_repo="data/train.jsonl",
+                    repo_id=corpus_repo, repo_type="dataset")
+    fake_teacher.default = lambda passage, model: '[{"北京": "地点"}]'
+    result = run_cli(corpus_repo, "--lang", "zh", "--base-url", fake_teacher.base_url, "--no-api-key", "--no-chunk",
+                     "--cache", str(tmp_path / "c.sqlite"), "--out", str(tmp_path / "out"), "-q",
+                     "--push", "--repo-id", out_repo)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].startswith("annotated 5 passages (5 entities, 1 types")
+    remote = hub_server.files(out_repo, "dataset")
+    assert {"README.md", "manifest.json", "data/train-00000-of-00001.parquet"} <= set(remote)
+    manifest = json.loads(remote["manifest.json"])
+    assert manifest["inputs"]["corpus"] == f"{corpus_repo}@main"
+    ds = datasets.load_dataset(out_repo, split="train", cache_dir=str(tmp_path / "hf"))
+    assert ds["id"] == [f"d{i}" for i in range(5)] and ds[0]["entities"][0]["text"] == "北京"
+
+
+def test_reference_ids_renumber_rows(tmp_path, fake_teacher):
+    cfg = config(fake_teacher, tiny_corpus(tmp_path, 3), tmp_path, chunk=False, ids="reference")
+    ds, _ = annotate_corpus(cfg, progress=False)
+    assert ds["id"] == ["ner_zh_0", "ner_zh_1", "ner_zh_2"] and ds["source"][0] == "tiny.jsonl:d0[0:7]"
