@@ -269,7 +269,208 @@ def annotate_command(
 
         pushed = hub.push_folder(result.out, repo_id, repo_type="dataset", private=private,
                                  commit_message=f"raitner annotate ({c['passages']} passages)")
-        typer.echo(f"pushed {pushed.url}")
+        typer.echo(f"pushed {pushed.url}" + ("" if pushed.commit_sha else " (no changes: nothing to commit)"))
+
+
+# ---- push-benchmarks ----
+
+@command("push-benchmarks", panel=HUB, epilog="Example: raitner push-benchmarks --data-root ../shared/data "
+         "--dataset crossner_ai --dataset mit_restaurant --out outputs/benchmarks --push --repo-id me/ner-benchmarks")
+def push_benchmarks_cmd(
+    data_root: Annotated[Optional[Path], typer.Option("--data-root", help="Folder with the benchmark source files (default: $RAITNER_DATA_ROOT or ../shared/data).")] = None,
+    dataset: Annotated[Optional[list[str]], typer.Option("--dataset", "-d", help="Benchmark name; repeatable. Default: every benchmark whose files are present.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (laid out as the Hub dataset repo).")] = Path("outputs/benchmarks"),
+    push: PushOpt = False,
+    repo_id: RepoIdOpt = None,
+    private: PrivateOpt = False,
+    revision: RevisionOpt = None,
+) -> None:
+    """Convert NER benchmarks (one config each, natural-language labels) into a Hub dataset folder; --push uploads it."""
+    from raitner_hub.benchmarks import build_benchmarks_folder, read_benchmarks_meta
+
+    require_repo_id(push, repo_id)
+    folder = build_benchmarks_folder(dataset, out, data_root, repo_id=repo_id, command=_command_line())
+    meta = read_benchmarks_meta(folder)
+    typer.echo(f"built {folder}: " + ", ".join(f"{n} {sum(m['splits'].values())}" for n, m in meta.items())
+               + " passages")
+    if push:
+        from raitner_hub import hub
+
+        pushed = hub.push_folder(folder, repo_id, repo_type="dataset", private=private, revision=revision,
+                                 commit_message=f"raitner push-benchmarks ({', '.join(meta)})")
+        typer.echo(f"pushed {pushed.url}" + ("" if pushed.commit_sha else " (no changes: nothing to commit)"))
+
+
+# ---- serve, push-space ----
+
+SpaceModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model or LoRA adapter: Hub repo id or local folder.")]
+SpacePoolOpt = Annotated[Optional[str], typer.Option(
+    "--index", help="Retrieval pool: index repo id or folder, or an annotated jsonl (indexed with BM25).")]
+SpaceLangOpt = Annotated[str, typer.Option("--lang", help="en, zh or auto (from the index, else the text).")]
+
+
+@command("serve", panel=MODEL, epilog="Example: raitner serve --model me/ra-it-lora --index me/sky-ner-index")
+def serve_command(
+    model: SpaceModelOpt,
+    index: SpacePoolOpt = None,
+    lang: SpaceLangOpt = "auto",
+    host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0 exposes it to the network).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 7860,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... (default: best available).")] = None,
+) -> None:
+    """Run the Space locally: open NER with demonstrations retrieved on demand, in the browser."""
+    from raitner_hub.serve import serve
+
+    typer.echo(f"serving {model} on http://{host}:{port} (Ctrl+C stops it)")
+    serve(model, index, lang=lang, host=host, port=port, device=device, quiet=True)
+
+
+@command("push-space", panel=HUB, epilog="Example: raitner push-space --repo-id me/raitner-ner "
+         "--model me/ra-it-lora --index me/sky-ner-index")
+def push_space_command(
+    model: SpaceModelOpt,
+    repo_id: Annotated[str, typer.Option("--repo-id", help="The Space repo, e.g. me/raitner-ner.")],
+    index: SpacePoolOpt = None,
+    lang: SpaceLangOpt = "auto",
+    hardware: Annotated[Optional[str], typer.Option(
+        help="Request Space hardware (e.g. zero-a10g, a10g-small); the README suggests zero-a10g.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also keep the staged Space folder here.")] = None,
+    private: PrivateOpt = False,
+) -> None:
+    """Bundle the Space (app, this package's code, model/index defaults) and push it to a Space repo."""
+    import tempfile
+
+    from raitner_hub import hub
+    from raitner_hub.space import stage_space
+
+    hub.validate_repo_id(repo_id, namespaced=True)
+    with tempfile.TemporaryDirectory(prefix="raitner-space-") as tmp:
+        folder = stage_space(out or Path(tmp) / "space", model=model, index=index, lang=lang, hardware=hardware)
+        pushed = hub.push_space(folder, repo_id, private=private, hardware=hardware)
+    typer.echo(f"pushed Space {pushed.ref} ({pushed.url})" + ("" if pushed.commit_sha else ": no changes"))
+
+
+# ---- index ----
+
+@command("index", panel=DATA, epilog="Example: raitner index examples/data/pile_ner_sample.en.jsonl --lang en "
+         "--embedder minilm --out outputs/pile-index --push --repo-id me/pile-ner-index")
+def index_command(
+    input: Annotated[str, typer.Argument(help="Annotated pool: a file in any supported format, or a dataset folder.")],
+    lang: Annotated[Optional[str], typer.Option(help="en or zh (default: from the data).")] = None,
+    embedder: Annotated[Optional[str], typer.Option(help="sentence-transformers id/path, 'minilm' (offline, English) or 'bm25' (no dense model). Default: GTE-large for the language.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Index folder (laid out as the Hub dataset repo).")] = Path("outputs/index"),
+    input_format: Annotated[str, typer.Option("--format", help="Input format (see formats.FORMATS).")] = "auto",
+    index_type: Annotated[str, typer.Option("--index-type", help="flat (exact), hnsw or ivf (approximate).")] = "flat",
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Embedding batch size.")] = 64,
+    device: Annotated[Optional[list[str]], typer.Option("--device", help="Embedding device; repeat for a multi-process pool (cuda:0 ...).")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Embedding cache (default $RAITNER_CACHE or ~/.cache/raitner_hub/embeddings).")] = None,
+    license: Annotated[str, typer.Option(help="Data license for the card, a Hub license id.")] = "unknown",
+    restricted: Annotated[bool, typer.Option("--restricted", help="The pool's license forbids redistribution (e.g. Boson): only private pushes.")] = False,
+    push: PushOpt = False,
+    repo_id: RepoIdOpt = None,
+    private: PrivateOpt = False,
+    revision: RevisionOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Build a retrieval index (embeddings + FAISS + BM25) over annotated passages, for RA-IT demonstrations."""
+    from raitner_hub.formats import read_annotated
+    from raitner_hub.retrieval import RetrievalIndex
+
+    require_repo_id(push, repo_id)
+    pool = read_annotated(input, format=input_format, lang=lang)
+    langs = sorted(set(pool.unique("lang"))) if len(pool) else [lang or "en"]
+    if lang is None and len(langs) != 1:
+        raise RaitnerError(f"{input}: the pool mixes languages {langs}; pass --lang")
+    index = RetrievalIndex.build(pool, lang=lang or langs[0], embedder=embedder, batch_size=batch_size,
+                                 cache_dir=str(cache_dir) if cache_dir else None, progress=not quiet, devices=device,
+                                 index_type=index_type, license=license, pool_source=input,
+                                 redistributable=not restricted)
+    folder = index.save_pretrained(out, repo_id=repo_id)
+    facts = index.describe()
+    typer.echo(f"indexed {len(index)} passages with {facts['embedder_id'] or facts['embedder']} -> {folder}")
+    if push:
+        pushed = index.push_to_hub(repo_id, private=private, revision=revision)
+        typer.echo(f"pushed {pushed.url}" + ("" if pushed.commit_sha else " (no changes: nothing to commit)"))
+
+
+# ---- predict, evaluate ----
+
+ModelArg = Annotated[str, typer.Argument(help="Model or LoRA adapter: Hub repo id or local folder.")]
+BackendOpt = Annotated[str, typer.Option("--backend", help="auto (vLLM when installed and a GPU is present), hf or vllm.")]
+DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="cpu, cuda, cuda:1 ... (default: best available).")]
+ChatTemplateOpt = Annotated[Optional[str], typer.Option(
+    "--chat-template", help="Chat template for a model without one: chatml, llama3 or a .jinja file.")]
+MaxNewOpt = Annotated[int, typer.Option("--max-new-tokens", help="Generation limit per answer (greedy decoding).")]
+
+
+@command("predict", panel=MODEL, epilog='Example: raitner predict me/ra-it-lora --text "Obama visited Paris." '
+         "--labels person,location")
+def predict_command(
+    model: ModelArg,
+    text: Annotated[str, typer.Option("--text", "-t", help="The passage to tag.")],
+    labels: Annotated[str, typer.Option("--labels", "-l", help="Entity types, comma-separated.")],
+    index: Annotated[Optional[str], typer.Option("--index", help="Retrieval index repo or folder: add retrieved examples.")] = None,
+    strategy: Annotated[str, typer.Option("--strategy", help="Retrieval strategy with --index.")] = "nn.v1",
+    revision: RevisionOpt = None,
+    backend: BackendOpt = "auto",
+    device: DeviceOpt = None,
+    chat_template: ChatTemplateOpt = None,
+    max_new_tokens: MaxNewOpt = 256,
+) -> None:
+    """Tag one passage; prints the entities as JSON ({start, end, text, label, score})."""
+    import json
+
+    from raitner_hub.predict import NER
+
+    ner = NER.from_pretrained(model, index, revision=revision, backend=backend, device=device,
+                              chat_template=chat_template, max_new_tokens=max_new_tokens, strategy=strategy)
+    entities = ner.predict(text, [part for part in labels.split(",")], demos="auto" if index else None)
+    typer.echo(json.dumps(entities, ensure_ascii=False))
+
+
+@command("evaluate", panel=MODEL, epilog="Example: raitner evaluate me/ra-it-lora --benchmarks me/ner-benchmarks "
+         "--dataset crossner_ai --mode in-domain --out outputs/eval-in --push")
+def evaluate_command(
+    model: ModelArg,
+    benchmarks: Annotated[Optional[str], typer.Option("--benchmarks", "-b", help="Benchmarks dataset repo or folder (raitner push-benchmarks).")] = None,
+    dataset: Annotated[Optional[list[str]], typer.Option("--dataset", "-d", help="Benchmark config; repeatable. Default: all.")] = None,
+    file: Annotated[Optional[list[Path]], typer.Option("--file", help="A benchmark file by path (BIO, jsonl...); repeatable.")] = None,
+    labels: Annotated[Optional[str], typer.Option("--labels", help="With --file: the types to ask, comma-separated.")] = None,
+    label_map: Annotated[Optional[str], typer.Option("--label-map", help="With --file: a label map name or JSON file.")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="none | out-domain (needs --pool) | in-domain (benchmark train split).")] = "none",
+    pool: Annotated[Optional[str], typer.Option("--pool", help="Retrieval index repo or folder of the training data (out-domain).")] = None,
+    strategy: Annotated[Optional[str], typer.Option("--strategy", help="Default: bm25_filter.v1 (out-domain), nn.v1 (in-domain).")] = None,
+    k: Annotated[int, typer.Option("--k", help="Examples per sentence.")] = 2,
+    in_domain_pool_size: Annotated[Optional[int], typer.Option("--in-domain-pool-size", help="Sample N train rows as the in-domain pool (default: all).")] = None,
+    embedder: Annotated[Optional[str], typer.Option("--embedder", help="In-domain index embedder: id/path, minilm or bm25.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N test sentences per benchmark.")] = None,
+    out: OutOpt = Path("outputs/eval"),
+    push: PushOpt = False,
+    repo_id: RepoIdOpt = None,
+    revision: RevisionOpt = None,
+    seed: SeedOpt = 42,
+    backend: BackendOpt = "auto",
+    device: DeviceOpt = None,
+    chat_template: ChatTemplateOpt = None,
+    max_new_tokens: MaxNewOpt = 256,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Questions decoded together.")] = 32,
+) -> None:
+    """Zero-shot NER evaluation (UniNER and strict F1) in one retrieval mode; --push adds model-index to the card."""
+    from raitner_hub.evaluate import evaluate, push_report
+
+    target = repo_id or (None if Path(model).exists() else model)
+    if push and not target:
+        raise RaitnerError("--push needs a Hub model repo: give a repo id as MODEL or --repo-id")
+    report = evaluate(model, benchmarks, datasets=dataset, files=[str(f) for f in file or []],
+                      labels=labels.split(",") if labels else None, label_map=label_map, mode=mode, pool=pool,
+                      strategy=strategy, k=k, in_domain_pool_size=in_domain_pool_size, embedder=embedder, limit=limit,
+                      seed=seed, out=out, revision=revision, backend=backend, device=device,
+                      chat_template=chat_template, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    avg = report.average
+    typer.echo(f"{mode}: UniNER F1 {avg.uniner_f1:.2f}, strict F1 {avg.strict_f1:.2f} (average of {len(report.scores)}; "
+               f"{avg.n} questions, {avg.unparsed} unparsed) -> {report.folder}")
+    if push:
+        typer.echo(f"pushed {push_report(report, target)} and model-index")
 
 
 if __name__ == "__main__":  # pragma: no cover
