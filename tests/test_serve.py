@@ -157,6 +157,36 @@ def test_parse_types():
     assert parse_types("") == [] and parse_types(None) == [] and parse_types(" , ") == []
 
 
+def test_gpu_decorator_only_with_a_real_spaces_package(monkeypatch):
+    import types
+
+    from raitner_hub.serve import gpu
+
+    def fn():
+        return 1
+
+    monkeypatch.setitem(sys.modules, "spaces", types.ModuleType("spaces"))  # e.g. the checkout's spaces/ folder
+    assert gpu(fn) is fn
+    zero_gpu = types.ModuleType("spaces")
+    zero_gpu.GPU = lambda f: ("on-gpu", f)
+    monkeypatch.setitem(sys.modules, "spaces", zero_gpu)
+    assert gpu(fn) == ("on-gpu", fn)
+
+
+def test_stage_space_lists_only_hub_repos_in_the_card(tiny_model_dir, tmp_path):
+    from huggingface_hub import SpaceCard
+
+    from raitner_hub.space import stage_space
+
+    folder = stage_space(tmp_path / "space", model=str(tiny_model_dir), index="me/pool-index", hardware="a10g-small")
+    card = SpaceCard.load(folder / "README.md").data
+    assert card.models == [] and card.datasets == ["me/pool-index"] and card.suggested_hardware == "a10g-small"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["artefact"] == "space" and manifest["settings"]["model"] == str(tiny_model_dir)
+    assert (folder / "raitner_hub" / "stopwords").is_dir() and (folder / "raitner_hub" / "dataset_cards").is_dir()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging leftovers
+
+
 # ---- the launched app -----------------------------------------------------------------------------------
 
 def test_retrieval_on_returns_the_nearest_pool_passages(tiny_app, pool_index):
