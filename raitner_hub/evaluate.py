@@ -52,8 +52,21 @@ class EvalReport:
 
 # ---- benchmarks ----------------------------------------------------------------------------------------
 
+def _quietly(fn, *args, **kwargs):
+    """Run ``fn`` without datasets' per-file progress bars (the CLI prints one summary line)."""
+    import datasets
+
+    enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        if enabled:
+            datasets.enable_progress_bars()
+
+
 def _load_benchmarks(source: str | None, names: Sequence[str] | None, files: Sequence[str], labels, label_map,
-                     split: str):
+                     split: str, with_train: bool):
     """(benchmarks, provenance): configs of a benchmarks repo/folder, and/or benchmark files by path."""
     from raitner_hub.benchmarks import load_benchmark, read_benchmarks_meta
 
@@ -75,11 +88,11 @@ def _load_benchmarks(source: str | None, names: Sequence[str] | None, files: Seq
         if unknown:
             raise ConfigError(f"unknown dataset(s) {', '.join(unknown)} in {source}; it has: {', '.join(meta)}")
         for name in names or list(meta):
-            bench = load_benchmark(name, split, folder=folder)
-            train = load_benchmark(name, "train", folder=folder) if "train" in meta[name].get("splits", {}) else None
-            loaded.append((bench, train))
+            bench = _quietly(load_benchmark, name, split, folder=folder)
+            has_train = with_train and "train" in meta[name].get("splits", {})
+            loaded.append((bench, _quietly(load_benchmark, name, "train", folder=folder) if has_train else None))
     for file in files:
-        bench = load_benchmark(str(file), split, label_map=label_map)
+        bench = _quietly(load_benchmark, str(file), split, label_map=label_map)
         if labels:
             bench.label_set = list(dict.fromkeys(labels))
         loaded.append((bench, None))
@@ -149,7 +162,8 @@ def evaluate(model_or_adapter, benchmarks: str | None = None, *, datasets: Seque
         raise ConfigError("--mode out-domain needs --pool (a retrieval index repo or folder of the training data)")
     strategy = strategy or DEFAULT_STRATEGY.get(mode)
     top_k = top_k or DEFAULT_TOP_K.get(mode)
-    loaded, provenance = _load_benchmarks(benchmarks, datasets, files, labels, label_map, split)
+    loaded, provenance = _load_benchmarks(benchmarks, datasets, files, labels, label_map, split,
+                                          with_train=mode == "in-domain")
     pool_index = None
     if mode == "out-domain":
         from raitner_hub.retrieval import RetrievalIndex
@@ -319,3 +333,15 @@ def apply_model_index(card, results: dict, model_name: str, source_url: str | No
             if (r.dataset_type, r.dataset_config, r.dataset_split, r.metric_name) not in keys]
     card.data.eval_results = kept + new
     card.data.model_name = card.data.model_name or model_name
+
+
+def push_report(report: EvalReport, repo_id: str, *, revision: str | None = None) -> str:
+    """Upload the report under ``eval_results/<folder>/`` of the model repo and merge ``model-index`` into
+    its card (the rest of the card is kept). Returns the URL of the pushed report folder."""
+    from raitner_hub import hub
+
+    pushed = hub.push_results(report.folder, repo_id, revision=revision)
+    url = f"{pushed.url}/tree/{revision or 'main'}/eval_results/{report.folder.name}"
+    hub.update_model_card(repo_id, lambda card: apply_model_index(card, report.results, repo_id.split("/")[-1], url),
+                          revision=revision, commit_message=f"Add model-index results ({report.results['mode']})")
+    return url

@@ -207,3 +207,95 @@ def test_model_index_round_trips_and_keeps_the_card(ner, bench_folder, tmp_path,
     f1 = {(r.dataset_name, r.metric_name): r.metric_value for r in results}
     assert f1[("toy_a", "UniNER micro-F1")] == report.results["datasets"]["toy_a"]["uniner_f1"]
     assert all(r.task_type == "token-classification" and r.dataset_split == "test" for r in results)
+
+
+# ---- CLI ----
+
+def test_cli_predict_and_evaluate(tiny_model_dir, bench_folder, tmp_path):
+    from typer.testing import CliRunner
+
+    from raitner_hub.cli import app
+
+    runner = CliRunner()
+    text = "Barack Obama visited Paris ."
+    result = runner.invoke(app, ["predict", str(tiny_model_dir), "--text", text, "--labels", "person,location",
+                                 "--max-new-tokens", "4", "--backend", "hf"])
+    assert result.exit_code == 0, result.output
+    entities = json.loads(result.output.strip().splitlines()[-1])
+    assert isinstance(entities, list) and all(text[e["start"]:e["end"]] == e["text"] for e in entities)
+    result = runner.invoke(app, ["evaluate", str(tiny_model_dir), "--benchmarks", str(bench_folder), "--dataset", "toy_a",
+                                 "--limit", "1", "--max-new-tokens", "4", "--out", str(tmp_path / "cli")])
+    assert result.exit_code == 0, result.output
+    summary = result.output.strip().splitlines()[-1]
+    assert summary.startswith("none: UniNER F1 ") and summary.endswith(str(tmp_path / "cli"))
+    assert (tmp_path / "cli" / "results.json").is_file()
+    result = runner.invoke(app, ["evaluate", str(tiny_model_dir), "--benchmarks", str(bench_folder), "--dataset", "nope",
+                                 "--out", str(tmp_path / "bad")])
+    assert result.exit_code == 1 and "error: unknown dataset(s) nope" in result.output
+    assert "Traceback" not in result.output
+    result = runner.invoke(app, ["predict", str(tiny_model_dir), "--text", "x", "--labels", ","])
+    assert result.exit_code == 1 and "label set is empty" in result.output
+
+
+# ---- end to end on the loopback Hub ----
+
+def test_trained_adapter_from_the_hub_three_modes_and_model_index(hub_server, tiny_model_dir, bench_folder,
+                                                                   pool_folder, tmp_path):
+    """tiny trained adapter -> `raitner evaluate` (3 modes, 2 benchmarks, from the Hub) -> model-index."""
+    import uuid
+
+    from huggingface_hub import HfApi, ModelCard
+    from huggingface_hub.repocard_data import model_index_to_eval_results
+    from typer.testing import CliRunner
+
+    from raitner_hub.cli import app
+
+    try:
+        from raitner_hub import hub
+        from raitner_hub.train import write_config
+        from tests.test_train import make_it_folder, tiny_config
+    except ImportError as exc:  # pragma: no cover - only while the Hub/training pieces are missing
+        pytest.skip(f"needs the Hub and training helpers' modules: {exc}")
+    from raitner_hub.retrieval import RetrievalIndex
+
+    suffix = uuid.uuid4().hex[:8]
+    base_repo, adapter_repo = f"user/tinybase-{suffix}", f"user/tiny-lora-{suffix}"
+    bench_repo, pool_repo = f"user/bench-{suffix}", f"user/pool-{suffix}"
+    api = HfApi()
+    api.create_repo(base_repo)
+    api.upload_folder(folder_path=str(tiny_model_dir), repo_id=base_repo)
+    config = tiny_config(tiny_model_dir, make_it_folder(tmp_path / "it"), tmp_path / "adapter",
+                         base_model_repo_id=base_repo, sft={"max_steps": 2, "eval_steps": 2, "save_steps": 2})
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", "--config", str(write_config(config, tmp_path / "cfg.yaml")),
+                                 "--push", "--repo-id", adapter_repo])
+    assert result.exit_code == 0, result.output
+    card_before = hub_server.files(adapter_repo)["README.md"].decode()
+    hub.push_folder(bench_folder, bench_repo, repo_type="dataset")
+    RetrievalIndex.from_pretrained(pool_folder).push_to_hub(pool_repo)
+
+    common = ["--benchmarks", bench_repo, "--dataset", "toy_a", "--dataset", "toy_b", "--limit", "2",
+              "--max-new-tokens", "6", "--backend", "hf", "--push"]
+    for mode, extra in (("none", []), ("out-domain", ["--pool", pool_repo]), ("in-domain", ["--embedder", "bm25"])):
+        result = runner.invoke(app, ["evaluate", adapter_repo, "--mode", mode, "--out", str(tmp_path / f"eval-{mode}"),
+                                     *extra, *common])
+        assert result.exit_code == 0, result.output
+        assert "and model-index" in result.output.strip().splitlines()[-1]
+
+    files = hub_server.files(adapter_repo)
+    for mode in ("none", "out-domain", "in-domain"):
+        pushed = json.loads(files[f"eval_results/eval-{mode}/results.json"])
+        local = json.loads((tmp_path / f"eval-{mode}" / "results.json").read_text())
+        assert pushed["datasets"] == local["datasets"] and pushed["mode"] == mode
+        assert pushed["model"]["id"] == adapter_repo and len(pushed["benchmarks"]["revision"]) == 40
+        (tmp_path / f"p-{mode}.jsonl").write_bytes(files[f"eval_results/eval-{mode}/predictions.jsonl"])
+        recomputed = scores_from_predictions(tmp_path / f"p-{mode}.jsonl")
+        assert {n: s.uniner_f1 for n, s in recomputed.items()} == {n: d["uniner_f1"] for n, d in pushed["datasets"].items()}
+        assert {n: s.strict_f1 for n, s in recomputed.items()} == {n: d["strict_f1"] for n, d in pushed["datasets"].items()}
+    card = ModelCard(files["README.md"].decode())
+    name, results = model_index_to_eval_results(card.data.to_dict()["model-index"])
+    assert name == adapter_repo.split("/")[-1]
+    assert len(results) == 3 * 2 * 4  # modes x datasets x metrics
+    assert {r.dataset_type for r in results} == {bench_repo} and all(r.source_url for r in results)
+    assert card.data.base_model == base_repo  # the rest of the card is kept
+    assert card.text.strip() == ModelCard(card_before).text.strip()
