@@ -181,10 +181,11 @@ def build_data(config: BuildConfig, *, command: str | None = None, repo_id: str 
     with staged_folder(config.out) as staging:
         for name, ds in variants.items():
             counts[name] = {}
+            row_ids = ds["id"]
             for split, keep in split_ids.items():
                 if not keep:
                     continue
-                part = ds.filter(lambda row: row["id"] in keep, load_from_cache_file=False)
+                part = ds.select([i for i, row_id in enumerate(row_ids) if row_id in keep])
                 path = staging / "data" / name / f"{split}-00000-of-00001.parquet"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 part.to_parquet(str(path))
