@@ -62,7 +62,8 @@ def main() -> int:
 
         def naive():
             return [ner.tokenizer.decode(t, skip_special_tokens=True) for t in
-                    greedy_naive(model, full, stop_ids=ner.stop_ids, pad_id=ner.pad_id, max_new_tokens=args.max_new_tokens)]
+                    greedy_naive(model, full, stop_ids=ner.stop_ids, pad_id=ner.pad_id,
+                                 max_new_tokens=args.max_new_tokens)]
 
         ours_out, base_out = ner.generate_answers(items[:8]), naive()[:8]  # warm-up
         best_naive = best_ours = float("inf")
@@ -76,7 +77,8 @@ def main() -> int:
         assert ours_out == base_out, "shared-prefix outputs differ from naive greedy generation"
         n = len(items)
         print(f"[{name}] naive: {best_naive:.3f} s ({n / best_naive:.1f} q/s)  shared-prefix batched: "
-              f"{best_ours:.3f} s ({n / best_ours:.1f} q/s)  ratio: {best_naive / best_ours:.1f}x  outputs identical: yes")
+              f"{best_ours:.3f} s ({n / best_ours:.1f} q/s)  ratio: {best_naive / best_ours:.1f}x  "
+              "outputs identical: yes")
     return 0
 
 

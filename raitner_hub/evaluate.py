@@ -23,7 +23,6 @@ into a model card.
 from __future__ import annotations
 
 import json
-import logging
 import random
 import time
 from dataclasses import dataclass, field
@@ -33,7 +32,6 @@ from typing import Any, Sequence
 from raitner_hub.errors import ConfigError
 from raitner_hub.records import mentions_by_label
 
-log = logging.getLogger(__name__)
 MODES = ("none", "out-domain", "in-domain")
 DEFAULT_STRATEGY = {"out-domain": "bm25_filter.v1", "in-domain": "nn.v1"}
 DEFAULT_TOP_K = {"out-domain": 128, "in-domain": 8}
@@ -130,7 +128,8 @@ def _demos_for(bench, train, texts: list[str], *, mode: str, pool_index, strateg
 # ---- the run -------------------------------------------------------------------------------------------
 
 def evaluate(model_or_adapter, benchmarks: str | None = None, *, datasets: Sequence[str] | None = None,
-             files: Sequence[str] = (), labels: Sequence[str] | None = None, label_map=None, mode: str = "none", pool=None, limit: int | None = None,
+             files: Sequence[str] = (), labels: Sequence[str] | None = None, label_map=None,
+             mode: str = "none", pool=None, limit: int | None = None,
              k: int = 2, strategy: str | None = None, top_k: int | None = None,
              in_domain_pool_size: int | None = None, embedder: str | None = None, seed: int = 42,
              split: str = "test", out: str | Path = "eval_report", revision: str | None = None,
@@ -313,7 +312,8 @@ def eval_results(results: dict, source_url: str | None = None) -> list:
     suffix = "" if results["mode"] == "none" else f" ({MODE_TITLES[results['mode']]})"
     out = []
     for name, s in results["datasets"].items():
-        for metric_type, key, metric in (("f1", "uniner_f1", "UniNER micro-F1"), ("precision", "uniner_p", "UniNER micro-precision"),
+        for metric_type, key, metric in (("f1", "uniner_f1", "UniNER micro-F1"),
+                                         ("precision", "uniner_p", "UniNER micro-precision"),
                                          ("recall", "uniner_r", "UniNER micro-recall"),
                                          ("f1", "strict_f1", "Strict span micro-F1")):
             out.append(EvalResult(task_type="token-classification", task_name="Named Entity Recognition",

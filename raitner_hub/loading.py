@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import logging
 from pathlib import Path
 from typing import Sequence
 
 from raitner_hub.errors import ConfigError, HubError
 
-log = logging.getLogger(__name__)
 BACKENDS = ("auto", "hf", "vllm")
 
 
@@ -93,7 +91,8 @@ def load(model_id: str, *, revision: str | None = None, device: str | None = Non
         raise ConfigError(f"model {model_id} has no chat template; pass --chat-template chatml|llama3|FILE.jinja")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if backend == "vllm":
-        return None, tokenizer, VLLMEngine(model_id, base_id, revision=revision, base_revision=base_revision, dtype=dtype)
+        engine = VLLMEngine(model_id, base_id, revision=revision, base_revision=base_revision, dtype=dtype)
+        return None, tokenizer, engine
     torch_dtype = _dtype(dtype, device)
     from transformers import AutoModelForCausalLM
 

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from raitner_hub import prompts
-from raitner_hub.errors import ConfigError, InputError, RaitnerError
+from raitner_hub.errors import ConfigError, InputError
 from raitner_hub.records import Prediction, align_mentions
 
 log = logging.getLogger(__name__)
@@ -40,13 +40,6 @@ class Query:
     text: str
     label: str
     demos: tuple[prompts.Demo, ...] = ()
-
-
-@dataclass
-class _Prompted:
-    template: prompts.ConversationTemplate
-    demo_template: prompts.DemoTemplate
-    queries: list[int] = field(default_factory=list)  # positions in the caller's item list
 
 
 def chunk_text(text: str, max_chars: int) -> list[tuple[int, str]]:
@@ -84,7 +77,7 @@ def chunk_text(text: str, max_chars: int) -> list[tuple[int, str]]:
 
 def _check_labels(labels: Sequence[str]) -> list[str]:
     if isinstance(labels, str):
-        labels = [part for part in labels.split(",")]
+        labels = labels.split(",")
     cleaned = list(dict.fromkeys(label.strip() for label in labels))
     if not cleaned or any(not label for label in cleaned):
         raise InputError("label set is empty (or has an empty name): pass at least one entity type, "
@@ -282,4 +275,4 @@ def _dedupe_sorted(entities: list[Prediction]) -> list[Prediction]:
 
 NERPredictor = NER
 
-__all__ = ["NER", "NERPredictor", "Query", "chunk_text", "RaitnerError"]
+__all__ = ["NER", "NERPredictor", "Query", "chunk_text"]

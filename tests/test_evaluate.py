@@ -51,6 +51,17 @@ def _write_benchmarks(folder, names=("toy_a", "toy_b")):
     return folder
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: on a shared 2-core machine, 2 spinning threads slow a tiny model several times."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def bench_folder(tmp_path_factory):
     return _write_benchmarks(tmp_path_factory.mktemp("benchmarks"))
@@ -114,7 +125,8 @@ def test_report_numbers_equal_a_direct_metric_call(ner, bench_folder, pool_folde
     results = json.loads((folder / "results.json").read_text())
     rows = [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 2 * len(TEST_ROWS) * len(LABELS) == len(seen)
-    assert [(r["id"], r["label"]) for r in rows[:6]] == [("t0", lab) for lab in LABELS] + [("t1", lab) for lab in LABELS]
+    expected_order = [("t0", lab) for lab in LABELS] + [("t1", lab) for lab in LABELS]
+    assert [(r["id"], r["label"]) for r in rows[:6]] == expected_order
     recomputed = scores_from_predictions(folder / "predictions.jsonl")
     for name in ("toy_a", "toy_b"):
         subset = [r for r in rows if r["dataset"] == name]
@@ -154,7 +166,8 @@ def test_real_model_run_counts_unparsed(ner, bench_folder, tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "r" / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 2 * len(LABELS)
     assert report.results["unparsed"] == sum(r["parsed"] is None for r in rows)
-    assert scores_from_predictions(tmp_path / "r" / "predictions.jsonl")["toy_b"].uniner_f1 == report.scores[0].uniner_f1
+    recomputed = scores_from_predictions(tmp_path / "r" / "predictions.jsonl")["toy_b"]
+    assert recomputed.uniner_f1 == report.scores[0].uniner_f1
 
 
 def test_gold_as_prediction_scores_100(ner, bench_folder, tmp_path, monkeypatch):
@@ -223,13 +236,15 @@ def test_cli_predict_and_evaluate(tiny_model_dir, bench_folder, tmp_path):
     assert result.exit_code == 0, result.output
     entities = json.loads(result.output.strip().splitlines()[-1])
     assert isinstance(entities, list) and all(text[e["start"]:e["end"]] == e["text"] for e in entities)
-    result = runner.invoke(app, ["evaluate", str(tiny_model_dir), "--benchmarks", str(bench_folder), "--dataset", "toy_a",
+    result = runner.invoke(app, ["evaluate", str(tiny_model_dir), "--benchmarks", str(bench_folder),
+                                 "--dataset", "toy_a",
                                  "--limit", "1", "--max-new-tokens", "4", "--out", str(tmp_path / "cli")])
     assert result.exit_code == 0, result.output
     summary = result.output.strip().splitlines()[-1]
     assert summary.startswith("none: UniNER F1 ") and summary.endswith(str(tmp_path / "cli"))
     assert (tmp_path / "cli" / "results.json").is_file()
-    result = runner.invoke(app, ["evaluate", str(tiny_model_dir), "--benchmarks", str(bench_folder), "--dataset", "nope",
+    result = runner.invoke(app, ["evaluate", str(tiny_model_dir), "--benchmarks", str(bench_folder),
+                                 "--dataset", "nope",
                                  "--out", str(tmp_path / "bad")])
     assert result.exit_code == 1 and "error: unknown dataset(s) nope" in result.output
     assert "Traceback" not in result.output
@@ -290,8 +305,10 @@ def test_trained_adapter_from_the_hub_three_modes_and_model_index(hub_server, ti
         assert pushed["model"]["id"] == adapter_repo and len(pushed["benchmarks"]["revision"]) == 40
         (tmp_path / f"p-{mode}.jsonl").write_bytes(files[f"eval_results/eval-{mode}/predictions.jsonl"])
         recomputed = scores_from_predictions(tmp_path / f"p-{mode}.jsonl")
-        assert {n: s.uniner_f1 for n, s in recomputed.items()} == {n: d["uniner_f1"] for n, d in pushed["datasets"].items()}
-        assert {n: s.strict_f1 for n, s in recomputed.items()} == {n: d["strict_f1"] for n, d in pushed["datasets"].items()}
+        assert ({n: s.uniner_f1 for n, s in recomputed.items()}
+                == {n: d["uniner_f1"] for n, d in pushed["datasets"].items()})
+        assert ({n: s.strict_f1 for n, s in recomputed.items()}
+                == {n: d["strict_f1"] for n, d in pushed["datasets"].items()})
     card = ModelCard(files["README.md"].decode())
     name, results = model_index_to_eval_results(card.data.to_dict()["model-index"])
     assert name == adapter_repo.split("/")[-1]

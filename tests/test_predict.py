@@ -42,16 +42,41 @@ def noisy_ner(tiny_model_dir):
         for param in model.parameters():
             if param.dim() > 1:
                 param.normal_(0, 0.25)
-    ner = NER(model, tokenizer, model_id="tiny", max_new_tokens=16, lang="en")
+    ner = NER(model, tokenizer, model_id="tiny", max_new_tokens=12, lang="en")
     # A random model rarely emits <|im_end|>: also stop on a token it emits often, so rows finish at
     # different steps (the path where finished rows leave the batch).
-    probe = _naive_outputs(ner, [Query(PASSAGES[0], label) for label in LABEL_SETS[0]])
+    conv = prompts.conversation_template("en")
+    group = split_shared_prefix([ner._render_ids(prompts.render_query(PASSAGES[0], label, conv))
+                                 for label in LABEL_SETS[0]])
+    probe = greedy_shared_prefix(model, [group], stop_ids=ner.stop_ids, pad_id=ner.pad_id, max_new_tokens=12)[0]
     counts = {}
     for tokens in probe:
         for token in tokens[2:]:
             counts[token] = counts.get(token, 0) + 1
     ner.stop_ids = sorted({*ner.stop_ids, max(counts, key=counts.get)})
     return ner
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: on a shared 2-core machine, 2 spinning threads slow a tiny model several times."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def naive_reference(noisy_ner):
+    """Naive one-question-per-call greedy outputs (``model.generate``), with and without demonstrations."""
+    out = {}
+    for with_demos in (False, True):
+        items = [Query(text, label, DEMOS if with_demos else ()) for text, labels in zip(PASSAGES, LABEL_SETS)
+                 for label in labels]
+        out[with_demos] = (items, _naive_outputs(noisy_ner, items))
+    return out
 
 
 def _naive_outputs(ner: NER, items: list[Query]) -> list[list[int]]:
@@ -66,11 +91,9 @@ def _naive_outputs(ner: NER, items: list[Query]) -> list[list[int]]:
 
 @pytest.mark.parametrize("with_demos", [False, True])
 @pytest.mark.parametrize("batch_size", [32, 3])
-def test_shared_prefix_equals_naive_greedy(noisy_ner, with_demos, batch_size):
-    noisy_ner.batch_size = batch_size
-    items = [Query(text, label, DEMOS if with_demos else ()) for text, labels in zip(PASSAGES, LABEL_SETS)
-             for label in labels]
-    naive = _naive_outputs(noisy_ner, items)
+def test_shared_prefix_equals_naive_greedy(noisy_ner, naive_reference, with_demos, batch_size, monkeypatch):
+    monkeypatch.setattr(noisy_ner, "batch_size", batch_size)
+    items, naive = naive_reference[with_demos]
     answers = noisy_ner.generate_answers(items)
     assert answers == [noisy_ner.tokenizer.decode(t, skip_special_tokens=True) for t in naive]
     # token for token, and the outputs really differ between questions (not a degenerate model)
@@ -92,9 +115,9 @@ def test_decoding_groups_directly_match_naive(noisy_ner):
         if len(labels) > 1:  # the shared part covers the whole rendered prefix
             assert list(groups[-1].prefix[: len(rendered)]) == rendered
     ours = greedy_shared_prefix(noisy_ner.model, groups, stop_ids=noisy_ner.stop_ids, pad_id=noisy_ner.pad_id,
-                                max_new_tokens=10, batch_size=4)
+                                max_new_tokens=6, batch_size=4)
     naive = [greedy_naive(noisy_ner.model, full, stop_ids=noisy_ner.stop_ids, pad_id=noisy_ner.pad_id,
-                          max_new_tokens=10) for full in fulls]
+                          max_new_tokens=6) for full in fulls]
     assert ours == naive
 
 
@@ -129,7 +152,8 @@ def test_answers_map_to_all_occurrences_and_unparsed_is_counted(noisy_ner, monke
 def test_chunk_text_covers_text_with_offsets():
     rng = random.Random(0)
     for _ in range(200):
-        words = [rng.choice(["a", "bb", "Paris.", "x" * 30, "你好。", "\n", "end!"]) for _ in range(rng.randint(0, 40))]
+        vocab = ["a", "bb", "Paris.", "x" * 30, "你好。", "\n", "end!"]
+        words = [rng.choice(vocab) for _ in range(rng.randint(0, 40))]
         text = " ".join(words)
         size = rng.randint(5, 60)
         pieces = chunk_text(text, size)
