@@ -237,3 +237,36 @@ def test_vllm_backend_matches_hf(tiny_model_dir):  # pragma: no cover - GPU mach
     vl = NER.from_pretrained(tiny_model_dir, backend="vllm", dtype="float32", max_new_tokens=8)
     items = [Query(text, label) for text, labels in zip(PASSAGES, LABEL_SETS) for label in labels]
     assert vl.generate_answers(items) == hf.generate_answers(items)
+
+
+def test_auto_demos_are_retrieved_once_per_distinct_text(noisy_ner, monkeypatch):
+    import importlib
+
+    import datasets
+
+    from raitner_hub.records import ANNOTATED_FEATURES
+    from raitner_hub.retrieval import RetrievalIndex
+
+    pool = datasets.Dataset.from_list([
+        {"id": f"p{i}", "text": text, "lang": "en", "source": "toy", "annotator": "gold",
+         "entities": [{"start": 0, "end": len(text.split()[0]), "text": text.split()[0], "label": "person"}]}
+        for i, text in enumerate(["Obama visited Paris .", "Merkel visited Rome .", "Google hired Obama ."])],
+        features=ANNOTATED_FEATURES)
+    monkeypatch.setattr(noisy_ner, "index", RetrievalIndex.build(pool, lang="en", embedder="bm25", progress=False))
+    augment = importlib.import_module("raitner_hub.augment")  # (raitner_hub.augment is also a function name)
+    calls, seen = [], []
+    real = augment.retrieve_demos
+    monkeypatch.setattr(augment, "retrieve_demos", lambda index, texts, **kw: calls.append(list(texts))
+                        or real(index, texts, **kw))
+    monkeypatch.setattr(noisy_ner, "generate_answers", lambda items: seen.extend(items) or ["[]"] * len(items))
+    texts = ["Obama visited Berlin .", "Obama visited Berlin .", "Merkel met Google ."]
+    assert noisy_ner.predict_batch(texts, [["person", "location"]] * 3, demos="auto") == [[], [], []]
+    assert calls == [["Obama visited Berlin .", "Merkel met Google ."]]  # one call, distinct texts
+    by_text = {}
+    for item in seen:
+        by_text.setdefault(item.text, set()).add(item.demos)
+    assert all(len(demos) == 1 for demos in by_text.values())  # shared by all questions of a text
+    assert all(len(next(iter(d))) == 2 for d in by_text.values())  # k = 2 demonstrations (nn.v1)
+    with pytest.raises(ConfigError, match="needs a retrieval index"):
+        monkeypatch.setattr(noisy_ner, "index", None)
+        noisy_ner.predict("x", ["person"], demos="auto")
