@@ -174,9 +174,9 @@ def augment(it_dataset: datasets.Dataset, index: "RetrievalIndex", *, strategy: 
     """
     spec = get_strategy(strategy)
     _check(spec, k, top_k, len(index), excluding_self=query_is_pool, mixed_ratio=mixed_ratio)
-    ids = list(it_dataset["id"]) if len(it_dataset) else []
+    ids = it_dataset["id"][:] if len(it_dataset) else []  # [:] reads the column at once (list() iterates rows)
     if query_is_pool:
-        rows = np.array([index.row_of(sid) for sid in it_dataset["source_id"]] if ids else [], dtype=np.int64)
+        rows = np.array([index.row_of(sid) for sid in it_dataset["source_id"][:]] if ids else [], dtype=np.int64)
         chosen = select_demos(index, spec, ids, k=k, top_k=top_k, seed=seed, bm25_threshold=bm25_threshold,
                               mixed_ratio=mixed_ratio, query_rows=rows)
     else:

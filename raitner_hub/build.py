@@ -81,7 +81,7 @@ def build_datasets(config: BuildConfig, *, progress: bool = True) -> tuple[dict[
     vanilla = build_conversations(annotated, seed=config.seed, template=conversation_template(lang).name)
     variants = {VANILLA: vanilla}
     facts: dict[str, Any] = {"lang": lang, "passages": len(annotated),
-                             "entities": sum(len(e) for e in annotated["entities"])}
+                             "entities": sum(len(e) for e in annotated["entities"][:])}
     if config.strategies:
         from raitner_hub.augment import augment, config_name
         from raitner_hub.retrieval import RetrievalIndex
@@ -99,7 +99,7 @@ def build_datasets(config: BuildConfig, *, progress: bool = True) -> tuple[dict[
                          bm25_threshold=config.bm25_threshold, mixed_ratio=config.mixed_ratio, query_is_pool=True,
                          progress=progress)
             variants[name] = ds
-            fallbacks[name] = sum(1 for d in ds["demos"] if not d)
+            fallbacks[name] = sum(1 for d in ds["demos"][:] if not d)
         facts["rows_without_demos"] = fallbacks
     return variants, facts
 
@@ -174,14 +174,14 @@ def build_data(config: BuildConfig, *, command: str | None = None, repo_id: str 
     input_ref = f"{config.input}#sha256:{input_fingerprint(config.input)}" if Path(config.input).exists() \
         else config.input
     variants, facts = build_datasets(config, progress=progress)
-    ids = variants[VANILLA]["id"]
+    ids = variants[VANILLA]["id"][:]  # [:] reads the whole column (iterating a Column goes row by row)
     train_ids, val_ids = split_train_validation(ids, fraction=config.validation_fraction, seed=config.seed)
     split_ids = {"train": train_ids, "validation": val_ids}
     counts: dict[str, dict[str, int]] = {}
     with staged_folder(config.out) as staging:
         for name, ds in variants.items():
             counts[name] = {}
-            row_ids = ds["id"]
+            row_ids = ds["id"][:]
             for split, keep in split_ids.items():
                 if not keep:
                     continue

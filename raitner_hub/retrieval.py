@@ -55,8 +55,8 @@ class RetrievalIndex:
         if index_type not in INDEX_TYPES:
             raise ConfigError(f"unknown index_type {index_type!r}; known: {', '.join(INDEX_TYPES)}")
         self.pool, self.lang, self.index_type = pool, lang, index_type
-        self.ids: list[str] = list(pool["id"]) if len(pool) else []
-        self.texts: list[str] = list(pool["text"]) if len(pool) else []
+        self.ids: list[str] = pool["id"][:] if len(pool) else []  # [:]: whole column (list() iterates rows)
+        self.texts: list[str] = pool["text"][:] if len(pool) else []
         self._row = {pid: i for i, pid in enumerate(self.ids)}
         if len(self._row) != len(self.ids):
             dup = next(pid for i, pid in enumerate(self.ids) if self._row[pid] != i)
@@ -102,7 +102,7 @@ class RetrievalIndex:
         for column in ("id", "text", "entities"):
             if column not in pool.column_names:
                 raise InputError(f"the retrieval pool needs an {column!r} column (AnnotatedPassage rows)")
-        texts = list(pool["text"]) if len(pool) else []
+        texts = pool["text"][:] if len(pool) else []
         if embedder == BM25_ONLY and encoder is None:
             model, embeddings = None, None
             info = {"embedder": BM25_ONLY, "embedder_id": None, "embedder_revision": None}
@@ -149,7 +149,7 @@ class RetrievalIndex:
     def demo(self, i: int) -> Demo:
         """Pool row ``i`` as a demonstration: id, text, distinct (mention, type) pairs in stored order."""
         if self._entities is None:
-            self._entities = list(self.pool["entities"])
+            self._entities = self.pool["entities"][:]
         return Demo(id=self.ids[i], text=self.texts[i], pairs=tuple(distinct_mentions(self._entities[i])))
 
     def describe(self) -> dict[str, Any]:

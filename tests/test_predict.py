@@ -28,6 +28,8 @@ DEMOS = (
     prompts.Demo("d2", "Nothing here", ()),
 )
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.fixture(scope="module")
 def noisy_ner(tiny_model_dir):
@@ -56,16 +58,6 @@ def noisy_ner(tiny_model_dir):
     ner.stop_ids = sorted({*ner.stop_ids, max(counts, key=counts.get)})
     return ner
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a shared 2-core machine, 2 spinning threads slow a tiny model several times."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -74,16 +74,6 @@ def tiny_config(model_dir: Path, data_dir: Path, out: Path, **changes):
                              dataset_config=CONFIG_NAME, output_dir=str(out), **changes)
 
 
-@pytest.fixture
-def one_thread():
-    """One torch thread: on a shared 2-core machine, 2 spinning threads slow a tiny model 5x under load."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def trained(tiny_model_dir, tmp_path_factory):
