@@ -153,6 +153,20 @@ def _card(config: BuildConfig, counts: dict[str, dict[str, int]], facts: dict, c
     )
 
 
+def resolve_input(config: BuildConfig) -> tuple[BuildConfig, str]:
+    """A local input is fingerprinted (``path#sha256:...``); a Hub dataset id (``user/name[@revision]``) is
+    pulled pinned to the commit its revision resolves to, recorded as ``user/name@sha``."""
+    if Path(config.input).exists():
+        return config, f"{config.input}#sha256:{input_fingerprint(config.input)}"
+    repo_id, _, revision = config.input.partition("@")
+    if repo_id.count("/") != 1:
+        raise InputError("no such file or folder", path=config.input)
+    from raitner_hub import hub
+
+    pulled = hub.pull_artefact(repo_id, repo_type="dataset", revision=revision or None)
+    return dataclasses.replace(config, input=str(pulled.path)), pulled.ref
+
+
 def build_data(config: BuildConfig, *, command: str | None = None, repo_id: str | None = None,
                progress: bool = True) -> BuildResult:
     """Build vanilla + RA-IT datasets and write them as a Hub dataset repo folder.
@@ -171,8 +185,7 @@ def build_data(config: BuildConfig, *, command: str | None = None, repo_id: str 
         ['pilener_812', 'pilener_95']
     """
     started = time.time()
-    input_ref = f"{config.input}#sha256:{input_fingerprint(config.input)}" if Path(config.input).exists() \
-        else config.input
+    config, input_ref = resolve_input(config)
     variants, facts = build_datasets(config, progress=progress)
     ids = variants[VANILLA]["id"][:]  # [:] reads the whole column (iterating a Column goes row by row)
     train_ids, val_ids = split_train_validation(ids, fraction=config.validation_fraction, seed=config.seed)

@@ -58,7 +58,8 @@ class BuildConfig:
     """Settings of ``raitner build-data`` (annotated passages -> vanilla + RA-IT datasets).
 
     Attributes:
-        input: annotated data: a file in any format ``formats.read_annotated`` reads, or a dataset folder.
+        input: annotated data: a file in any format ``formats.read_annotated`` reads, a dataset folder, or
+            a Hub dataset id ``user/name[@revision]`` (pulled pinned to a commit, recorded as ``repo@sha``).
         out: output folder, laid out as a Hub dataset repo.
         lang: ``en`` or ``zh``; inferred from the data when None.
         input_format: a ``formats`` format name, or ``auto``.
