@@ -19,6 +19,7 @@ set, entries stripped, so whitespace tokens survive.
 from __future__ import annotations
 
 import functools
+import logging
 import importlib.resources
 from typing import Sequence
 
@@ -41,6 +42,7 @@ def tokenize(text: str, lang: str) -> list[str]:
     if lang == "zh":
         import jieba
 
+        jieba.setLogLevel(logging.WARNING)  # its dictionary-loading chatter would drown the one summary line
         tokens = jieba.lcut(text, cut_all=False, HMM=True)
     else:
         tokens = text.split(" ")

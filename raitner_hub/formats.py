@@ -45,6 +45,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -238,6 +239,12 @@ def read_annotated(path: PathLike, *, format: str = "auto", lang: str | None = N
         rows = list(READERS[fmt](path, lang=lang))
     if not rows:
         raise InputError(f"no passages in {path}")
+    if lang is None and fmt != "annotated":
+        # A third-party file is one language; per-row detection is settled by majority so that noise rows
+        # ("??????", a bare number) do not split e.g. the Sky-NER sample into zh and en.
+        majority = Counter(row["lang"] for row in rows).most_common(1)[0][0]
+        for row in rows:
+            row["lang"] = majority
     seen: set[str] = set()
     for row in rows:
         if row["id"] in seen:

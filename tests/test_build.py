@@ -180,3 +180,27 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, content, extra, mess
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
     assert not out.exists() and not list(tmp_path.glob(".never*"))
+
+
+def test_full_sky_ner_sample_end_to_end(shared_data, tmp_path):
+    """The whole shared Sky-NER sample (938 passages, one text carrying two annotations)."""
+    src = shared_data / "zh" / "sky_ner_sample" / "sky_ner_examples_from_ra_it_rag.jsonl"
+    result = build_data(BuildConfig(input=str(src), out=str(tmp_path / "sky-full"), embedder="bm25",
+                                    strategies=("nn.v1", "bm25_filter.v1")), progress=False)
+    assert sum(result.configs["vanilla"].values()) == 938
+    rows = load_config(result.out, "ra-nn-k2", tmp_path)["train"]
+    for row in rows:
+        assert row["id"] not in row["demos"] and len(row["demos"]) == 2
+    fallback = result.manifest["counts"]["rows_without_demos"]["ra-bm25_filter-k2"]
+    assert 0 < fallback < 938
+
+
+@pytest.mark.slow
+def test_full_pile_ner_sample_with_minilm(shared_data, tmp_path, minilm_path):
+    """The whole shared English Pile-NER subset (882 passages) with the offline embedder."""
+    src = shared_data / "en" / "pile_ner_slimer_subset" / "validation_nodef.jsonl"
+    result = build_data(BuildConfig(input=str(src), out=str(tmp_path / "pile-full"), embedder=minilm_path,
+                                    strategies=("nn.v1", "diverse_nn.v1")), progress=False)
+    assert sum(result.configs["vanilla"].values()) == 882
+    rows = load_config(result.out, "ra-diverse_nn-k2", tmp_path)["train"]
+    assert all(row["id"] not in row["demos"] and len(row["demos"]) == 2 for row in rows)
