@@ -13,6 +13,7 @@ demonstrations, so a vanilla/RA-IT comparison isolates retrieval augmentation.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import random
@@ -184,6 +185,24 @@ def build_data(config: BuildConfig, *, command: str | None = None, repo_id: str 
         >>> datasets.load_dataset(str(result.out), "ra-diverse_nn-k2")["train"][0]["demos"]
         ['pilener_812', 'pilener_95']
     """
+    with _progress_bars(progress):
+        return _build_data(config, command=command, repo_id=repo_id, progress=progress)
+
+
+@contextlib.contextmanager
+def _progress_bars(enabled: bool):
+    """``--quiet`` also silences the bars ``datasets`` draws for map / to_parquet."""
+    was_enabled = datasets.is_progress_bar_enabled()
+    if not enabled:
+        datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
+
+
+def _build_data(config: BuildConfig, *, command: str | None, repo_id: str | None, progress: bool) -> BuildResult:
     started = time.time()
     config, input_ref = resolve_input(config)
     variants, facts = build_datasets(config, progress=progress)
