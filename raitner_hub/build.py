@@ -183,7 +183,7 @@ def build_data(config: BuildConfig, *, command: str | None = None, repo_id: str 
         >>> result = build_data(BuildConfig(input="examples/data/pile_ner_sample.en.jsonl",
         ...                                 out="outputs/pile-it", embedder="minilm"))
         >>> datasets.load_dataset(str(result.out), "ra-diverse_nn-k2")["train"][0]["demos"]
-        ['pilener_812', 'pilener_95']
+        ['pilener_43490', 'pilener_42352']
     """
     with _progress_bars(progress):
         return _build_data(config, command=command, repo_id=repo_id, progress=progress)
