@@ -74,6 +74,11 @@ def require_repo_id(push: bool, repo_id: str | None) -> None:
         raise RaitnerError("--push needs --repo-id (e.g. --repo-id me/my-dataset)")
 
 
+def report_push(pushed) -> None:
+    """The one line every ``--push`` prints: where it went, or that nothing changed."""
+    typer.echo(f"pushed {pushed.url}" + ("" if pushed.commit_sha else " (no changes: nothing to commit)"))
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"raitner-hub {__version__}")
@@ -147,7 +152,7 @@ def build_data_cmd(
     if push:
         pushed = hub.push_folder(result.out, repo_id, repo_type="dataset", private=private, revision=revision,
                                  commit_message=f"raitner build-data ({summary})")
-        typer.echo(f"pushed {pushed.url}" + ("" if pushed.commit_sha else " (no changes: nothing to commit)"))
+        report_push(pushed)
 
 
 # ---- train ----
@@ -269,7 +274,7 @@ def annotate_command(
 
         pushed = hub.push_folder(result.out, repo_id, repo_type="dataset", private=private,
                                  commit_message=f"raitner annotate ({c['passages']} passages)")
-        typer.echo(f"pushed {pushed.url}" + ("" if pushed.commit_sha else " (no changes: nothing to commit)"))
+        report_push(pushed)
 
 
 # ---- push-benchmarks ----
@@ -298,7 +303,7 @@ def push_benchmarks_cmd(
 
         pushed = hub.push_folder(folder, repo_id, repo_type="dataset", private=private, revision=revision,
                                  commit_message=f"raitner push-benchmarks ({', '.join(meta)})")
-        typer.echo(f"pushed {pushed.url}" + ("" if pushed.commit_sha else " (no changes: nothing to commit)"))
+        report_push(pushed)
 
 
 # ---- serve, push-space ----
@@ -390,7 +395,7 @@ def index_command(
     typer.echo(f"indexed {len(index)} passages with {facts['embedder_id'] or facts['embedder']} -> {folder}")
     if push:
         pushed = index.push_to_hub(repo_id, private=private, revision=revision)
-        typer.echo(f"pushed {pushed.url}" + ("" if pushed.commit_sha else " (no changes: nothing to commit)"))
+        report_push(pushed)
 
 
 # ---- predict, evaluate ----
