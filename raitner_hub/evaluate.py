@@ -92,7 +92,11 @@ def _load_benchmarks(source: str | None, names: Sequence[str] | None, files: Seq
     for file in files:
         bench = _quietly(load_benchmark, str(file), split, label_map=label_map)
         if labels:
-            bench.label_set = list(dict.fromkeys(labels))
+            # `--labels "person, location"`: a name with a stray space would match no gold label.
+            asked = list(dict.fromkeys(label.strip() for label in labels if label.strip()))
+            if not asked:
+                raise ConfigError(f"--labels names no entity type: {','.join(labels)!r}")
+            bench.label_set = asked
         loaded.append((bench, None))
     if not loaded:
         raise ConfigError("nothing to evaluate: give --benchmarks REPO_OR_FOLDER and/or --file PATH")

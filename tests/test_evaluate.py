@@ -183,6 +183,19 @@ def test_benchmark_file_path_with_labels(ner, tmp_path, monkeypatch):
     assert report.scores[0].uniner_r == 100.0 and report.scores[0].uniner_p == 50.0  # 3 right of 6 predicted
 
 
+def test_file_labels_are_stripped(ner, tmp_path, monkeypatch):
+    # `--labels "location, person"` splits to " person": it must still match the gold label.
+    file = tmp_path / "mini.bio.txt"
+    file.write_text("Obama\tB-person\nvisited\tO\nParis\tB-location\n")
+    monkeypatch.setattr(ner, "generate_answers", lambda items: ['["Obama"]' if q.label == "person" else "[]"
+                                                                for q in items])
+    report = evaluate(ner, files=[str(file)], labels=["location", " person", ""], out=tmp_path / "f")
+    assert report.results["datasets"]["mini"]["label_set"] == ["location", "person"]
+    assert report.scores[0].uniner_p == 100.0 and report.scores[0].uniner_r == 50.0
+    with pytest.raises(ConfigError, match="--labels names no entity type"):
+        evaluate(ner, files=[str(file)], labels=[" ", ""], out=tmp_path / "g")
+
+
 def test_bad_input_is_a_clear_error(ner, bench_folder, tmp_path):
     with pytest.raises(ConfigError, match="unknown dataset.*nope.*toy_a, toy_b"):
         evaluate(ner, str(bench_folder), datasets=["nope"], out=tmp_path / "x")
