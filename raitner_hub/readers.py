@@ -13,6 +13,7 @@ Use ``formats.read_annotated`` (auto-detection, one Dataset) unless you need a r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -113,6 +114,18 @@ def require_field(row: dict, key: str, path: PathLike, line: int | str) -> Any:
     if key not in row:
         raise InputError(f"missing field {key!r}", path=str(path), line=line)
     return row[key]
+
+
+@contextlib.contextmanager
+def _entity_fields(fmt: str, path: PathLike, line: int | str | None) -> Iterator[None]:
+    """Turn a malformed entity structure (missing key, wrong type) into one InputError line."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"malformed {fmt} entities ({type(exc).__name__}: {exc})", path=str(path),
+                         line=line) from None
 
 
 def _span_entities(text: str, spans: Iterable[tuple[int, int, str, str]], where: str) -> list[Entity]:
@@ -240,10 +253,11 @@ def read_cluener(path: PathLike, *, lang: str | None = None, source: str | None 
     source = source or default_source(path)
     for i, (n, row) in enumerate(read_jsonl_rows(path)):
         text = str(require_field(row, "text", path, n))
-        spans = [(s, e + 1, mention, label) for label, mentions in (row.get("label") or {}).items()
-                 for mention, offsets in mentions.items() for s, e in offsets]
-        yield _offset_passage(str(row.get("id", f"{source}_{i}")), text, lang, source, "cluener",
-                              _span_entities(text, spans, f"{path}:{n}"))
+        with _entity_fields("cluener", path, n):
+            spans = [(s, e + 1, mention, label) for label, mentions in (row.get("label") or {}).items()
+                     for mention, offsets in mentions.items() for s, e in offsets]
+            entities = _span_entities(text, spans, f"{path}:{n}")
+        yield _offset_passage(str(row.get("id", f"{source}_{i}")), text, lang, source, "cluener", entities)
 
 
 def read_cmeee(path: PathLike, *, lang: str | None = None, source: str | None = None) -> Iterator[AnnotatedPassage]:
@@ -251,10 +265,13 @@ def read_cmeee(path: PathLike, *, lang: str | None = None, source: str | None = 
     source = source or default_source(path)
     for i, row in enumerate(read_json_array(path)):
         where = f"{path}: item {i}"
+        if not isinstance(row, dict):
+            raise InputError(f"expected a JSON object, got {type(row).__name__}", path=str(path), line=f"item {i}")
         text = str(require_field(row, "text", path, f"item {i}"))
-        spans = [(e["start_idx"], e["end_idx"] + 1, e["entity"], e["type"]) for e in row.get("entities", [])]
-        yield _offset_passage(str(row.get("id", f"{source}_{i}")), text, lang, source, "cmeee",
-                              _span_entities(text, spans, where))
+        with _entity_fields("cmeee", path, f"item {i}"):
+            spans = [(e["start_idx"], e["end_idx"] + 1, e["entity"], e["type"]) for e in row.get("entities", [])]
+            entities = _span_entities(text, spans, where)
+        yield _offset_passage(str(row.get("id", f"{source}_{i}")), text, lang, source, "cmeee", entities)
 
 
 def read_yidu(path: PathLike, *, lang: str | None = None, source: str | None = None) -> Iterator[AnnotatedPassage]:
@@ -262,10 +279,11 @@ def read_yidu(path: PathLike, *, lang: str | None = None, source: str | None = N
     source = source or default_source(path)
     for i, (n, row) in enumerate(read_jsonl_rows(path)):
         text = str(require_field(row, "text", path, n))
-        spans = [(e["entity_index"]["begin"], e["entity_index"]["end"], e["entity"], e["entity_type"])
-                 for e in row.get("entity_list", [])]
-        yield _offset_passage(str(row.get("id", f"{source}_{i}")), text, lang, source, "yidu",
-                              _span_entities(text, spans, f"{path}:{n}"))
+        with _entity_fields("yidu", path, n):
+            spans = [(e["entity_index"]["begin"], e["entity_index"]["end"], e["entity"], e["entity_type"])
+                     for e in row.get("entity_list", [])]
+            entities = _span_entities(text, spans, f"{path}:{n}")
+        yield _offset_passage(str(row.get("id", f"{source}_{i}")), text, lang, source, "yidu", entities)
 
 
 # ---- mention strings without offsets -------------------------------------------------------------------
@@ -282,7 +300,8 @@ def read_boson(path: PathLike, *, lang: str | None = None, source: str | None = 
     source = source or default_source(path)
     for i, (n, row) in enumerate(read_jsonl_rows(path)):
         text = str(require_field(row, "sentence", path, n))
-        entities, missing = _aligned(text, ((m, t) for m, t in (row.get("label") or {}).items()))
+        with _entity_fields("boson", path, n):
+            entities, missing = _aligned(text, [(m, t) for m, t in (row.get("label") or {}).items()])
         yield AnnotatedPassage(id=_own_id(row.get("id"), source, i), text=text, lang=lang or "zh", source=source,
                                entities=entities, annotator=annotator_json("boson", source, unaligned=missing))
 
@@ -292,7 +311,8 @@ def read_sky_ner(path: PathLike, *, lang: str | None = None, source: str | None 
     source = source or default_source(path)
     for i, (n, row) in enumerate(read_jsonl_rows(path)):
         text = str(require_field(row, "text", path, n))
-        pairs = [(str(e["mention"]), str(e["type"])) for e in row.get("entities", [])]
+        with _entity_fields("sky_ner", path, n):
+            pairs = [(str(e["mention"]), str(e["type"])) for e in row.get("entities", [])]
         entities, missing = _aligned(text, pairs)
         yield AnnotatedPassage(id=_own_id(row.get("id"), source, i), text=text, lang=lang or detect_lang(text),
                                source=source, entities=entities,
@@ -354,6 +374,8 @@ def _conversation(item: dict, where: str, path: PathLike) -> tuple[str, str, lis
         raise InputError(f"{where}missing 'conversations' list", path=str(path))
     patterns = _template_patterns()
     for t, turn in enumerate(turns):
+        if not isinstance(turn, dict):
+            raise InputError(f"{where}turn {t} is not an object with 'from' and 'value'", path=str(path))
         value = str(turn.get("value", ""))
         match = next(((lang, prefix) for lang, prefix, _ in patterns if value.startswith(prefix)), None)
         if match is None and value.startswith("文本："):  # the prefix without its space
@@ -366,6 +388,8 @@ def _conversation(item: dict, where: str, path: PathLike) -> tuple[str, str, lis
     qa = []
     rest = turns[t + 2:]  # after the text turn and its acknowledgement
     for q, a in zip(rest[0::2], rest[1::2]):
+        if not isinstance(q, dict) or not isinstance(a, dict):
+            raise InputError(f"{where}a turn is not an object with 'from' and 'value'", path=str(path))
         question = str(q.get("value", ""))
         label = next((m.group(1) for _, _, rx in patterns if (m := rx.fullmatch(question))), None)
         if label is None:

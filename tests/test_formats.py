@@ -403,3 +403,21 @@ def test_other_errors(tmp_path):
     bad = _write(tmp_path, "bad.json", json.dumps(conv))
     with pytest.raises(InputError, match=r"item 0: answer is not a JSON list of strings"):
         read_annotated(bad)
+
+
+@pytest.mark.parametrize("name, fmt, content, where", [
+    ("c.jsonl", "cluener", '{"text": "abc", "label": {"X": ["a"]}}\n', ":1: malformed cluener entities"),
+    ("m.json", "cmeee", '[{"text": "abc", "entities": [{"start_idx": 0}]}]', ":item 0: malformed cmeee entities"),
+    ("m2.json", "cmeee", '[["abc"]]', ":item 0: expected a JSON object"),
+    ("y.jsonl", "yidu", '{"text": "abc", "entity_list": [{"entity": "a"}]}\n', ":1: malformed yidu entities"),
+    ("s.jsonl", "sky_ner", '{"id": "1", "text": "abc", "entities": [{"mention": "a"}]}\n',
+     ":1: malformed sky_ner entities"),
+    ("b.jsonl", "boson", '{"sentence": "abc", "label": ["a"]}\n', ":1: malformed boson entities"),
+    ("u.json", "uniner", '[{"conversations": ["Text: abc"]}]', ": item 0: turn 0 is not an object"),
+])
+def test_malformed_entity_structures_are_one_line_errors(tmp_path, name, fmt, content, where):
+    path = _write(tmp_path, name, content)
+    with pytest.raises(InputError) as err:
+        read_annotated(path, format=fmt)
+    assert str(err.value).startswith(f"{path}{where}")
+    assert "\n" not in str(err.value)
