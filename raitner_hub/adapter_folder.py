@@ -147,7 +147,8 @@ def merge_adapter(adapter_dir: Path, base_model: str, out: Path, tokenizer) -> P
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    base = AutoModelForCausalLM.from_pretrained(base_model, dtype="auto")
+    base = AutoModelForCausalLM.from_pretrained(base_model, dtype="auto", use_safetensors=True,
+                                                trust_remote_code=False)
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     # A base model's generation config stops on <|end_of_text|>/<|endoftext|>; the chat turns end with
     # <|eot_id|>/<|im_end|>, so plain `generate` on the merged model would run on past the answer.

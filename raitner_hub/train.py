@@ -158,8 +158,17 @@ def build_args(config: TrainConfig):
     _check_known_keys(config.lora, LoraConfig, "lora")
     if config.quantization not in QUANTIZATIONS:
         raise ConfigError(f"quantization: {config.quantization!r} is not one of null, 4bit")
+    init_kwargs = config.sft.get("model_init_kwargs") or {}
+    if not isinstance(init_kwargs, dict):
+        raise ConfigError(f"sft.model_init_kwargs: expected a mapping, got {type(init_kwargs).__name__}")
+    if config.sft.get("trust_remote_code") or init_kwargs.get("trust_remote_code"):
+        raise ConfigError("sft: trust_remote_code is not allowed (raitner-hub never runs a repo's own code)")
+    if init_kwargs.get("use_safetensors") is False:
+        raise ConfigError("sft.model_init_kwargs: use_safetensors must stay true (weights load from safetensors only)")
     sft = {"assistant_only_loss": True, "seed": config.seed, "data_seed": config.seed, "report_to": "none",
-           **config.sft, "output_dir": str(config.checkpoints_dir)}
+           **config.sft, "output_dir": str(config.checkpoints_dir),
+           # TRL loads the base model from its id with these: never pickles, never remote code.
+           "model_init_kwargs": {**init_kwargs, "use_safetensors": True, "trust_remote_code": False}}
     lora = {"task_type": "CAUSAL_LM", **config.lora}
     try:
         sft_args = SFTConfig(**sft)

@@ -314,6 +314,21 @@ def test_unknown_sft_key_fails_before_loading_anything(tmp_path):
         prepare(bad_lora)
 
 
+def test_remote_code_and_pickles_are_refused(tmp_path):
+    from raitner_hub.train import build_args, prepare
+
+    for sft, message in (({"trust_remote_code": True}, "trust_remote_code is not allowed"),
+                         ({"model_init_kwargs": {"trust_remote_code": True}}, "trust_remote_code is not allowed"),
+                         ({"model_init_kwargs": {"use_safetensors": False}}, "use_safetensors must stay true")):
+        config = tiny_config(tmp_path / "no-model", tmp_path / "no-data", tmp_path / "out", sft=sft)
+        with pytest.raises(ConfigError, match=message):
+            prepare(config)
+    config = tiny_config(tmp_path / "no-model", tmp_path / "no-data", tmp_path / "out",
+                         sft={"model_init_kwargs": {"dtype": "float32"}})
+    assert build_args(config)[0].model_init_kwargs == {"dtype": "float32", "use_safetensors": True,
+                                                       "trust_remote_code": False}
+
+
 def test_base_model_not_found(tiny_model_dir, tmp_path):
     from raitner_hub.train import prepare
 
