@@ -94,8 +94,9 @@ def build_datasets(config: BuildConfig, *, progress: bool = True) -> tuple[dict[
         facts["retrieval"] = index.describe() if hasattr(index, "describe") else {"embedder": embedder}
         fallbacks = {}
         for strategy in config.strategies:
-            params = {"mixed_ratio": config.mixed_ratio} if strategy.startswith("mixed") else {}
-            name = config_name(strategy, config.k, **params)
+            # config_name encodes each parameter only where the strategy uses it and it is not the default.
+            name = config_name(strategy, config.k, mixed_ratio=config.mixed_ratio, top_k=config.top_k,
+                               bm25_threshold=config.bm25_threshold)
             ds = augment(vanilla, index, strategy=strategy, k=config.k, top_k=config.top_k, seed=config.seed,
                          bm25_threshold=config.bm25_threshold, mixed_ratio=config.mixed_ratio, query_is_pool=True,
                          progress=progress)

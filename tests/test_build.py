@@ -204,3 +204,10 @@ def test_full_pile_ner_sample_with_minilm(shared_data, tmp_path, minilm_path):
     assert sum(result.configs["vanilla"].values()) == 882
     rows = load_config(result.out, "ra-diverse_nn-k2", tmp_path)["train"]
     assert all(row["id"] not in row["demos"] and len(row["demos"]) == 2 for row in rows)
+
+
+def test_non_default_top_k_and_threshold_are_in_the_config_names(tmp_path):
+    config = BuildConfig(input=str(ZH_SAMPLE), out=str(tmp_path / "it"), embedder="bm25", sample=40,
+                         strategies=("diverse_nn.v1", "bm25_filter.v1", "nn.v1"), top_k=8, bm25_threshold=5.0)
+    result = build_data(config, progress=False)
+    assert set(result.configs) == {"vanilla", "ra-diverse_nn-top8-k2", "ra-bm25_filter-bm5-k2", "ra-nn-k2"}
