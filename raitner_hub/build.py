@@ -26,13 +26,13 @@ import datasets
 
 from raitner_hub.artefacts import staged_folder
 from raitner_hub.config import BuildConfig
+from raitner_hub.embedder import DEFAULT_EMBEDDERS
 from raitner_hub.errors import ConfigError, InputError
 from raitner_hub.instruct import build_conversations, split_train_validation
 from raitner_hub.manifest import build_manifest, input_fingerprint, write_manifest
 from raitner_hub.prompts import conversation_template, demo_template, template_hash
 
 VANILLA = "vanilla"
-DEFAULT_EMBEDDERS = {"en": "thenlper/gte-large", "zh": "thenlper/gte-large-zh"}
 
 
 @dataclass
@@ -91,7 +91,7 @@ def build_datasets(config: BuildConfig, *, progress: bool = True) -> tuple[dict[
         index = RetrievalIndex.build(annotated, lang=lang, embedder=embedder, cache_dir=config.cache_dir,
                                      progress=progress)
         facts["embedder"] = embedder
-        facts["retrieval"] = index.describe() if hasattr(index, "describe") else {"embedder": embedder}
+        facts["retrieval"] = index.describe()
         fallbacks = {}
         for strategy in config.strategies:
             # config_name encodes each parameter only where the strategy uses it and it is not the default.
