@@ -102,10 +102,28 @@ def load(model_id: str, *, revision: str | None = None, device: str | None = Non
         if cfg:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, model_id, revision=revision).merge_and_unload()
+            adapter = _safetensors_adapter(model_id, revision)  # a local folder (a Hub adapter is downloaded)
+            model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
     except OSError as exc:
         raise HubError(f"cannot load model {model_id}: {str(exc).splitlines()[0]}") from None
     return model.to(device).eval(), tokenizer, None
+
+
+def _safetensors_adapter(model_id: str, revision: str | None) -> str:
+    """The adapter folder (local, or its Hub download) after checking it holds ``adapter_model.safetensors``.
+
+    PEFT silently falls back to unpickling ``adapter_model.bin`` when there is no safetensors file.
+    """
+    folder = Path(model_id)
+    if not folder.is_dir():
+        from raitner_hub.hub import download_artefact
+
+        folder = download_artefact(model_id, repo_type="model", revision=revision,
+                                   allow_patterns=["adapter_config.json", "adapter_model.safetensors"])
+    if not (folder / "adapter_model.safetensors").is_file():
+        raise ConfigError(f"adapter {model_id} has no adapter_model.safetensors (pickled adapter weights are "
+                          "never loaded); re-save it with save_pretrained(safe_serialization=True)")
+    return model_id if folder == Path(model_id) else str(folder)
 
 
 def _dtype(dtype: str | None, device: str):

@@ -213,6 +213,51 @@ def test_adapter_folder_loads_base_plus_adapter(tiny_model_dir, tmp_path):
         assert not torch.allclose(ner.model(ids).logits, plain, atol=1e-5)  # the adapter was applied
 
 
+def test_hub_adapter_loads_and_a_pickled_one_is_refused(hub_server, tiny_model_dir, tmp_path):
+    import uuid
+
+    import torch
+    from huggingface_hub import HfApi
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    suffix = uuid.uuid4().hex[:8]
+    base_repo, good, bad = f"user/base-{suffix}", f"user/lora-{suffix}", f"user/lora-bin-{suffix}"
+    api = HfApi()
+    api.create_repo(base_repo)
+    api.upload_folder(folder_path=str(tiny_model_dir), repo_id=base_repo)
+    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                                LoraConfig(r=4, target_modules=["q_proj"], init_lora_weights=False))
+    for repo, safe in ((good, True), (bad, False)):
+        folder = tmp_path / repo.split("/")[1]
+        peft_model.save_pretrained(folder, safe_serialization=safe)
+        config = json.loads((folder / "adapter_config.json").read_text())
+        (folder / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": base_repo}))
+        api.create_repo(repo)
+        api.upload_folder(folder_path=str(folder), repo_id=repo)
+    ner = NER.from_pretrained(good, max_new_tokens=4)
+    expected = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                                         tmp_path / good.split("/")[1]).eval()
+    ids = torch.tensor([[5, 6, 7, 8]])
+    with torch.no_grad():
+        assert torch.allclose(ner.model(ids).logits, expected(ids).logits, atol=1e-5)
+    with pytest.raises(ConfigError, match=f"adapter {bad} has no adapter_model.safetensors"):
+        NER.from_pretrained(bad, max_new_tokens=4)
+
+
+def test_pickled_adapter_is_refused(tiny_model_dir, tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    adapter = tmp_path / "adapter"
+    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                                LoraConfig(r=4, target_modules=["q_proj"]))
+    peft_model.save_pretrained(adapter, safe_serialization=False)  # adapter_model.bin only: PEFT would unpickle it
+    assert not (adapter / "adapter_model.safetensors").exists()
+    with pytest.raises(ConfigError, match="has no adapter_model.safetensors"):
+        NER.from_pretrained(adapter, max_new_tokens=4)
+
+
 def test_unknown_backend_is_a_clear_error(tiny_model_dir):
     with pytest.raises(ConfigError, match="unknown backend"):
         NER.from_pretrained(tiny_model_dir, backend="onnx")
