@@ -32,7 +32,8 @@ import datasets
 
 from raitner_hub.errors import ConfigError, InputError
 from raitner_hub.records import ANNOTATED_FEATURES, AnnotatedPassage, align_mentions
-from raitner_hub.teacher import Answer, AnswerCache, CallStats, TeacherSpec, collect_answers, default_cache_path
+from raitner_hub.teacher import (Answer, AnswerCache, CallStats, TeacherSpec, collect_answers, default_cache_path,
+                                 scrub_urls)
 
 MAX_MENTION_LENGTH = 20  # zh: characters; en: space-separated words (paper.md §2.3 filter 3)
 JUNK_TYPES = frozenset({"实体", "实体类别", "其他", "无", "无类别", "未定义", "entity_type", "entity type", "entity",
@@ -452,7 +453,8 @@ def _card(config: AnnotateConfig, facts: dict[str, Any], input_ref: str, repo_id
     return render_dataset_card(
         "sky_ner", card_data, pretty_name=card_data["pretty_name"], repo_id=repo_id, lang=config.lang,
         facts=facts, config=config.describe(), input_ref=input_ref, prompt_name=prompt.name,
-        prompt_hash=template_hash(prompt), command=command, drop_reasons=DROP_REASONS,
+        prompt_hash=template_hash(prompt), command=scrub_urls(command) if command else command,
+        drop_reasons=DROP_REASONS,
         max_mention_length=MAX_MENTION_LENGTH, junk_types=sorted(JUNK_TYPES))
 
 

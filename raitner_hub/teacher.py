@@ -19,6 +19,7 @@ import dataclasses
 import email.utils
 import os
 import random
+import re
 import sqlite3
 import threading
 import time
@@ -67,6 +68,11 @@ def public_url(url: str) -> str:
     parts = urlsplit(url.strip())
     netloc = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+def scrub_urls(text: str) -> str:
+    """Every http(s) URL in ``text`` through :func:`public_url` (a command line may carry keys in URLs)."""
+    return re.sub(r"https?://[^\s'\"]+", lambda m: public_url(m.group(0)), text)
 
 
 def parse_teacher(value: str, *, base_url: str, key_env: str | None, cost_in: float = 0.0,

@@ -434,3 +434,13 @@ def test_reference_ids_renumber_rows(tmp_path, fake_teacher):
     cfg = config(fake_teacher, tiny_corpus(tmp_path, 3), tmp_path, chunk=False, ids="reference")
     ds, _ = annotate_corpus(cfg, progress=False)
     assert ds["id"] == ["ner_zh_0", "ner_zh_1", "ner_zh_2"] and ds["source"][0] == "tiny.jsonl:d0[0:7]"
+
+
+def test_urls_in_the_recorded_command_lose_their_credentials(tmp_path, fake_teacher):
+    command = ("raitner annotate tiny.jsonl --base-url 'http://me:sk-userinfo-secret@127.0.0.1/v1?api_key=sk-query'"
+               " --teacher other@https://host/v1?key=sk-teacher-secret")
+    result = annotate_to_folder(config(fake_teacher, tiny_corpus(tmp_path, 2), tmp_path), tmp_path / "out",
+                                command=command, progress=False)
+    card = (result.out / "README.md").read_text(encoding="utf-8")
+    assert "raitner annotate tiny.jsonl --base-url 'http://127.0.0.1/v1' --teacher other@https://host/v1" in card
+    assert "sk-" not in card
