@@ -457,7 +457,7 @@ def evaluate_command(
     backend: BackendOpt = "auto",
     device: DeviceOpt = None,
     chat_template: ChatTemplateOpt = None,
-    max_new_tokens: MaxNewOpt = 256,
+    max_new_tokens: MaxNewOpt = 1024,  # RA-IT's evaluation setting (paper.md §6.2); evaluate.MAX_NEW_TOKENS
     batch_size: Annotated[int, typer.Option("--batch-size", help="Questions decoded together.")] = 32,
 ) -> None:
     """Zero-shot NER evaluation (UniNER and strict F1) in one retrieval mode; --push adds model-index to the card."""

@@ -36,6 +36,7 @@ MODES = ("none", "out-domain", "in-domain")
 DEFAULT_STRATEGY = {"out-domain": "bm25_filter.v1", "in-domain": "nn.v1"}
 DEFAULT_TOP_K = {"out-domain": 128, "in-domain": 8}
 MODE_TITLES = {"none": "no examples", "out-domain": "out-of-domain examples", "in-domain": "in-domain examples"}
+MAX_NEW_TOKENS = 1024  # RA-IT's evaluation scripts (paper.md §6.2; UniNER used 256)
 
 
 @dataclass
@@ -173,7 +174,7 @@ def evaluate(model_or_adapter, benchmarks: str | None = None, *, datasets: Seque
 
         pool_index = pool if isinstance(pool, RetrievalIndex) else RetrievalIndex.from_pretrained(str(pool))
     ner = model_or_adapter if isinstance(model_or_adapter, NER) else NER.from_pretrained(
-        model_or_adapter, revision=revision, **predictor_options)
+        model_or_adapter, revision=revision, **{"max_new_tokens": MAX_NEW_TOKENS, **predictor_options})
 
     scores, rows, per_dataset, templates, user_lang = [], [], {}, set(), ner.lang
     for bench, train in loaded:

@@ -321,3 +321,21 @@ def test_trained_adapter_from_the_hub_three_modes_and_model_index(hub_server, ti
     assert {r.dataset_type for r in results} == {bench_repo} and all(r.source_url for r in results)
     assert card.data.base_model == base_repo  # the rest of the card is kept
     assert card.text.strip() == ModelCard(card_before).text.strip()
+
+
+def test_default_generation_limit_is_ra_its_1024(ner, bench_folder, tmp_path, monkeypatch):
+    # paper.md §6.2: RA-IT evaluates with max_tokens 1,024 (a longer answer would be cut and scored as unparsed).
+    from raitner_hub.predict import NER
+
+    seen = {}
+
+    def fake_from_pretrained(model, revision=None, **options):
+        seen.update(options)
+        return ner
+
+    monkeypatch.setattr(NER, "from_pretrained", staticmethod(fake_from_pretrained))
+    monkeypatch.setattr(ner, "generate_answers", lambda items: ["[]" for _ in items])
+    evaluate("some/model", str(bench_folder), datasets=["toy_a"], out=tmp_path / "d")
+    assert seen["max_new_tokens"] == 1024
+    evaluate("some/model", str(bench_folder), datasets=["toy_a"], out=tmp_path / "e", max_new_tokens=7)
+    assert seen["max_new_tokens"] == 7
