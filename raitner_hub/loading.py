@@ -150,11 +150,8 @@ class VLLMEngine:  # pragma: no cover - needs vllm and a GPU (tests/test_predict
         if base_id:
             from vllm.lora.request import LoRARequest
 
-            from raitner_hub.hub import download_artefact
-
-            local = model_id if Path(model_id).is_dir() else str(
-                download_artefact(model_id, repo_type="model", revision=revision))
-            self.lora = LoRARequest("adapter", 1, local)
+            # Same check as the HF path: vLLM, too, would fall back to unpickling adapter_model.bin.
+            self.lora = LoRARequest("adapter", 1, _safetensors_adapter(model_id, revision))
         self.llm = LLM(model=base_id or model_id, revision=base_revision if base_id else revision,
                        dtype=dtype or "auto", enable_prefix_caching=True, enable_lora=self.lora is not None,
                        max_lora_rank=64, trust_remote_code=False)
