@@ -421,6 +421,15 @@ def annotate_corpus(config: AnnotateConfig, *, progress: bool = True) -> tuple[d
     return annotated, facts
 
 
+def pin_corpus_revision(config: AnnotateConfig) -> AnnotateConfig:
+    """A Hub corpus is read at the commit its revision resolves to now, and recorded as ``repo@sha``."""
+    if Path(config.corpus).exists() or config.corpus.count("/") != 1:
+        return config
+    from raitner_hub import hub
+
+    return dataclasses.replace(config, revision=hub.resolve_revision(config.corpus, "dataset", config.revision))
+
+
 def _input_ref(config: AnnotateConfig) -> str:
     from raitner_hub.manifest import input_fingerprint
 
@@ -475,6 +484,7 @@ def annotate_to_folder(config: AnnotateConfig, out: str | Path, *, command: str 
     from raitner_hub.manifest import build_manifest, write_manifest
 
     started = time.time()
+    config = pin_corpus_revision(config)
     annotated, facts = annotate_corpus(config, progress=progress)
     input_ref = _input_ref(config)
     counts = {key: facts[key] for key in ("passages", "passages_with_entities", "entities", "distinct_pairs",

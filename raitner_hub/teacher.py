@@ -267,7 +267,8 @@ class TeacherClient:
                 delay, last = None, f"cannot connect ({type(exc.__cause__ or exc).__name__})"
             except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
                 raise TeacherError(f"{self._where()}: {exc.status_code} {'unauthorized' if exc.status_code == 401 else 'forbidden'}"
-                                   f" (check the key in ${self.spec.key_env})") from None
+                                   + (f" (check the key in ${self.spec.key_env})" if self.spec.key_env
+                                      else " (the endpoint wants a key: pass --api-key-env VAR)")) from None
             except openai.NotFoundError:
                 raise TeacherError(f"{self._where()}: 404 not found (check --base-url and the model name)") from None
             except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:

@@ -409,7 +409,7 @@ def test_bad_options_are_config_errors(tmp_path, fake_teacher):
 def test_stream_corpus_from_hub_and_push_annotated(tmp_path, hub_server, fake_teacher):
     import uuid
 
-    from huggingface_hub import HfApi
+    from huggingface_hub import DatasetCard, HfApi
 
     corpus_repo, out_repo = f"user/raw-{uuid.uuid4().hex[:8]}", f"user/sky-ner-{uuid.uuid4().hex[:8]}"
     api = HfApi()
@@ -425,7 +425,9 @@ def test_stream_corpus_from_hub_and_push_annotated(tmp_path, hub_server, fake_te
     remote = hub_server.files(out_repo, "dataset")
     assert {"README.md", "manifest.json", "data/train-00000-of-00001.parquet"} <= set(remote)
     manifest = json.loads(remote["manifest.json"])
-    assert manifest["inputs"]["corpus"] == f"{corpus_repo}@main"
+    pinned = api.dataset_info(corpus_repo).sha  # the corpus is read and recorded at a commit, not a branch
+    assert manifest["inputs"]["corpus"] == f"{corpus_repo}@{pinned}"
+    assert DatasetCard(remote["README.md"].decode()).data.source_datasets == [f"{corpus_repo}@{pinned}"]
     ds = datasets.load_dataset(out_repo, split="train", cache_dir=str(tmp_path / "hf"))
     assert ds["id"] == [f"d{i}" for i in range(5)] and ds[0]["entities"][0]["text"] == "北京"
 
