@@ -18,7 +18,6 @@ error classification live in :mod:`raitner_hub.hub_errors` (``hub_errors.RETRY``
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 import logging
@@ -153,11 +152,11 @@ def _in_scope(path: str, path_in_repo: str, allow_patterns, ignore_patterns) -> 
     prefix = f"{path_in_repo.strip('/')}/" if path_in_repo.strip("/") else ""
     if path == ".gitattributes" or not path.startswith(prefix):
         return False
+    from huggingface_hub.utils import filter_repo_objects
+
+    # The same pattern semantics as the local file list (_local_files), e.g. for "dir/" patterns.
     rel = path[len(prefix):]
-    as_list = lambda p: [p] if isinstance(p, str) else list(p or [])  # noqa: E731
-    if allow_patterns and not any(fnmatch.fnmatch(rel, p) for p in as_list(allow_patterns)):
-        return False
-    return not any(fnmatch.fnmatch(rel, p) for p in as_list(ignore_patterns))
+    return bool(list(filter_repo_objects([rel], allow_patterns=allow_patterns, ignore_patterns=ignore_patterns)))
 
 
 def _plan(api, repo_id, repo_type, head, local, *, path_in_repo, allow_patterns, ignore_patterns, delete_missing):

@@ -353,7 +353,10 @@ def collect_answers(spec: TeacherSpec, prompt: AnnotationPrompt, passages: Mappi
                 continue
             if answer is None:
                 continue
-            cache.store(spec.cache_key, prompt.name, futures[future], answer)
+            if answer.status != "rejected":
+                # A 400/422 may come from a misconfigured request rather than the passage: never cache it,
+                # so a re-run with the request fixed asks again instead of reusing an empty annotation.
+                cache.store(spec.cache_key, prompt.name, futures[future], answer)
             answers[futures[future]] = answer
             if on_answer:
                 on_answer(stats)

@@ -263,6 +263,18 @@ def test_5xx_is_retried_with_backoff(tmp_path, fake_teacher):
     assert all(row["entities"] for row in ds)
 
 
+def test_rejected_requests_are_not_cached_and_are_asked_again(tmp_path, fake_teacher):
+    fake_teacher.default = lambda passage, model: '[{"北京": "地点"}]'
+    fake_teacher.bad_requests_first = 2
+    cfg = config(fake_teacher, tiny_corpus(tmp_path), tmp_path, chunk=False)
+    ds, facts = annotate_corpus(cfg, progress=False)
+    assert facts["calls"]["teacher-a"]["rejected"] == 2
+    assert sum(1 for row in ds if not row["entities"]) == 2  # empty for now, counted
+    ds, facts = annotate_corpus(cfg, progress=False)  # same cache: only the two rejected passages are asked
+    assert facts["calls"]["teacher-a"]["calls"] == 2 and facts["calls"]["teacher-a"]["cached"] == 4
+    assert all(row["entities"] for row in ds)
+
+
 def dataclass_replace(cfg, **changes):
     import dataclasses
     return dataclasses.replace(cfg, **changes)
