@@ -35,21 +35,15 @@ def main() -> int:
     args = parser.parse_args()
 
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from raitner_hub import prompts
     from raitner_hub.decoding import greedy_naive
     from raitner_hub.predict import NER, Query
-    from tests.fixtures.tiny_model import build_tiny_model
+    from tests.fixtures.tiny_model import build_tiny_model, load_noisy_tiny_model
 
     folder = build_tiny_model(Path(tempfile.mkdtemp(prefix="bench-tiny-")) / "tiny")
-    model = AutoModelForCausalLM.from_pretrained(folder).eval()
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for param in model.parameters():
-            if param.dim() > 1:
-                param.normal_(0, 0.25)
-    ner = NER(model, AutoTokenizer.from_pretrained(folder), model_id="tiny", lang="en",
+    model, tokenizer = load_noisy_tiny_model(folder)
+    ner = NER(model, tokenizer, model_id="tiny", lang="en",
               max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
     demos = (prompts.Demo("d1", " ".join(WORDS[:25]), (("Barack Obama", "person"), ("Paris", "location"))),
              prompts.Demo("d2", " ".join(WORDS[10:40]), (("Google", "organization"),)))

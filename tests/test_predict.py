@@ -34,16 +34,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def noisy_ner(tiny_model_dir):
     """The tiny model with larger random weights, so greedy outputs vary (and some stop early)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from tests.fixtures.tiny_model import load_noisy_tiny_model
 
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for param in model.parameters():
-            if param.dim() > 1:
-                param.normal_(0, 0.25)
+    model, tokenizer = load_noisy_tiny_model(tiny_model_dir)
     ner = NER(model, tokenizer, model_id="tiny", max_new_tokens=12, lang="en")
     # A random model rarely emits <|im_end|>: also stop on a token it emits often, so rows finish at
     # different steps (the path where finished rows leave the batch).
