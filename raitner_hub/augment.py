@@ -78,8 +78,9 @@ def config_name(strategy: str, k: int, **params) -> str:
     return f"ra-{stem}-k{k}"
 
 
-def _check(spec: Strategy, k: int, top_k: int, pool_size: int, *, excluding_self: bool,
-           mixed_ratio: float) -> None:
+def check_settings(spec: Strategy, k: int, top_k: int, pool_size: int, *, excluding_self: bool,
+                   mixed_ratio: float) -> None:
+    """Reject settings no pool of ``pool_size`` passages can satisfy (callers check before costly work)."""
     available = pool_size - 1 if excluding_self else pool_size
     if k < 1:
         raise ConfigError(f"k={k}: need at least one demonstration (use the vanilla data for none)")
@@ -173,7 +174,7 @@ def augment(it_dataset: datasets.Dataset, index: "RetrievalIndex", *, strategy: 
         (['ner_zh_17', 'ner_zh_4'], 'nn.v1', 'uniner.zh.v1+ra_it.zh.v1')
     """
     spec = get_strategy(strategy)
-    _check(spec, k, top_k, len(index), excluding_self=query_is_pool, mixed_ratio=mixed_ratio)
+    check_settings(spec, k, top_k, len(index), excluding_self=query_is_pool, mixed_ratio=mixed_ratio)
     ids = it_dataset["id"][:] if len(it_dataset) else []  # [:] reads the column at once (list() iterates rows)
     if query_is_pool:
         rows = np.array([index.row_of(sid) for sid in it_dataset["source_id"][:]] if ids else [], dtype=np.int64)
@@ -233,7 +234,7 @@ def retrieve_demos(index: "RetrievalIndex", query_texts: Sequence[str], *, strat
         [Demo(id='ner_zh_3', text='...', pairs=(('北京', '地点'),))]
     """
     spec = get_strategy(strategy)
-    _check(spec, k, top_k, len(index), excluding_self=False, mixed_ratio=mixed_ratio)
+    check_settings(spec, k, top_k, len(index), excluding_self=False, mixed_ratio=mixed_ratio)
     unique = list(dict.fromkeys(query_texts))
     chosen = select_demos(index, spec, unique, k=k, top_k=top_k, seed=seed, bm25_threshold=bm25_threshold,
                           mixed_ratio=mixed_ratio, query_texts=unique)

@@ -43,16 +43,14 @@ class BuildResult:
 
 
 def _check_config(config: BuildConfig, n_passages: int) -> None:
-    from raitner_hub.augment import STRATEGIES
+    """Fail on impossible settings before anything is embedded (the same checks ``augment`` applies)."""
+    from raitner_hub.augment import check_settings, get_strategy
 
-    unknown = [s for s in config.strategies if s not in STRATEGIES]
-    if unknown:
-        raise ConfigError(f"unknown strategy {unknown[0]!r}; known: {', '.join(sorted(STRATEGIES))}")
-    if config.strategies and config.k >= n_passages:
-        raise ConfigError(f"k={config.k} is larger than the pool ({n_passages} passages; a passage is never"
-                          " its own demonstration)")
-    if config.k < 1 or config.top_k < config.k:
-        raise ConfigError(f"need 1 <= k <= top_k, got k={config.k}, top_k={config.top_k}")
+    for strategy in config.strategies:
+        check_settings(get_strategy(strategy), config.k, config.top_k, n_passages, excluding_self=True,
+                       mixed_ratio=config.mixed_ratio)
+    if config.top_k < config.k:
+        raise ConfigError(f"need k <= top_k, got k={config.k}, top_k={config.top_k}")
     if not 0.0 <= config.validation_fraction < 1.0:
         raise ConfigError(f"validation_fraction must be in [0, 1), got {config.validation_fraction}")
 
