@@ -91,7 +91,7 @@ def run_size(size: int, baseline_queries: int, dim: int) -> dict:
     """One pool size, in this process: ours for all rows, the baseline on a subset, equality, memory."""
     import datasets
 
-    from raitner_hub.augment import augment
+    from raitner_hub.augment import augment_dataset
     from raitner_hub.instruct import build_conversations
     from raitner_hub.retrieval import RetrievalIndex
     from reference_baseline import reference_build
@@ -110,7 +110,7 @@ def run_size(size: int, baseline_queries: int, dim: int) -> dict:
     t1 = time.perf_counter()
     index = RetrievalIndex.from_embeddings(pool, embeddings, lang="en")
     t2 = time.perf_counter()
-    ra = augment(vanilla, index, strategy=STRATEGY, k=K, top_k=TOP_K, seed=SEED, bm25_threshold=THRESHOLD)
+    ra = augment_dataset(vanilla, index, strategy=STRATEGY, k=K, top_k=TOP_K, seed=SEED, bm25_threshold=THRESHOLD)
     # (progress bars are off globally above, so augment's own bar is silent)
     t3 = time.perf_counter()
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

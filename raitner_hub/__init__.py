@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _SUBMOD_ATTRS = {
-    "augment": ["augment", "retrieve_demos", "STRATEGIES"],
+    "augment": ["augment_dataset", "retrieve_demos", "STRATEGIES"],
     "build": ["build_data", "BuildResult"],
     "config": ["BuildConfig", "load_config"],
     "errors": ["RaitnerError", "InputError", "ConfigError", "HubError", "TeacherError"],
-    "evaluate": ["evaluate"],
+    "evaluate": ["evaluate_model"],
     "formats": ["read_annotated"],
     "instruct": ["build_conversations"],
     "predict": ["NER"],
     "retrieval": ["RetrievalIndex"],
-    "train": ["train"],
+    "train": ["train_adapter"],
 }
 _ATTR_TO_MODULE = {attr: module for module, attrs in _SUBMOD_ATTRS.items() for attr in attrs}
 
@@ -44,13 +44,13 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from raitner_hub.augment import STRATEGIES, augment, retrieve_demos
+    from raitner_hub.augment import STRATEGIES, augment_dataset, retrieve_demos
     from raitner_hub.build import BuildResult, build_data
     from raitner_hub.config import BuildConfig, load_config
     from raitner_hub.errors import ConfigError, HubError, InputError, RaitnerError, TeacherError
-    from raitner_hub.evaluate import evaluate
+    from raitner_hub.evaluate import evaluate_model
     from raitner_hub.formats import read_annotated
     from raitner_hub.instruct import build_conversations
     from raitner_hub.predict import NER
     from raitner_hub.retrieval import RetrievalIndex
-    from raitner_hub.train import train
+    from raitner_hub.train import train_adapter

@@ -152,7 +152,7 @@ def select_demos(index: "RetrievalIndex", spec: Strategy, keys: Sequence[str], *
     return out
 
 
-def augment(it_dataset: datasets.Dataset, index: "RetrievalIndex", *, strategy: str = "diverse_nn.v1", k: int = 2,
+def augment_dataset(it_dataset: datasets.Dataset, index: "RetrievalIndex", *, strategy: str = "diverse_nn.v1", k: int = 2,
             top_k: int = 128, seed: int = 42, bm25_threshold: float = 20.0, mixed_ratio: float = 0.5,
             query_is_pool: bool = True, demo_template_name: str | None = None,
             progress: bool = True) -> datasets.Dataset:
@@ -169,7 +169,7 @@ def augment(it_dataset: datasets.Dataset, index: "RetrievalIndex", *, strategy: 
         query_is_pool: False when the rows are not pool passages (their text is read from the chat).
 
     Example:
-        >>> ra = augment(vanilla, index, strategy="nn.v1", k=2)
+        >>> ra = augment_dataset(vanilla, index, strategy="nn.v1", k=2)
         >>> ra[0]["demos"], ra[0]["strategy"], ra[0]["template"]
         (['ner_zh_17', 'ner_zh_4'], 'nn.v1', 'uniner.zh.v1+ra_it.zh.v1')
     """

@@ -82,7 +82,7 @@ def build_datasets(config: BuildConfig, *, progress: bool = True) -> tuple[dict[
     facts: dict[str, Any] = {"lang": lang, "passages": len(annotated),
                              "entities": sum(len(e) for e in annotated["entities"][:])}
     if config.strategies:
-        from raitner_hub.augment import augment, config_name
+        from raitner_hub.augment import augment_dataset, config_name
         from raitner_hub.retrieval import RetrievalIndex
 
         embedder = config.embedder or DEFAULT_EMBEDDERS[lang]
@@ -95,7 +95,7 @@ def build_datasets(config: BuildConfig, *, progress: bool = True) -> tuple[dict[
             # config_name encodes each parameter only where the strategy uses it and it is not the default.
             name = config_name(strategy, config.k, mixed_ratio=config.mixed_ratio, top_k=config.top_k,
                                bm25_threshold=config.bm25_threshold)
-            ds = augment(vanilla, index, strategy=strategy, k=config.k, top_k=config.top_k, seed=config.seed,
+            ds = augment_dataset(vanilla, index, strategy=strategy, k=config.k, top_k=config.top_k, seed=config.seed,
                          bm25_threshold=config.bm25_threshold, mixed_ratio=config.mixed_ratio, query_is_pool=True,
                          progress=progress)
             variants[name] = ds

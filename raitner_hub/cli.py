@@ -176,7 +176,7 @@ def train_command(
     """Fine-tune a LoRA/QLoRA adapter with TRL on vanilla or RA-IT conversations."""
     import subprocess
 
-    from raitner_hub import train as training
+    import raitner_hub.train as training
 
     require_repo_id(push, repo_id)
     cfg = training.load_train_config(
@@ -461,12 +461,12 @@ def evaluate_command(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Questions decoded together.")] = 32,
 ) -> None:
     """Zero-shot NER evaluation (UniNER and strict F1) in one retrieval mode; --push adds model-index to the card."""
-    from raitner_hub.evaluate import evaluate, push_report
+    from raitner_hub.evaluate import evaluate_model, push_report
 
     target = repo_id or (None if Path(model).exists() else model)
     if push and not target:
         raise RaitnerError("--push needs a Hub model repo: give a repo id as MODEL or --repo-id")
-    report = evaluate(model, benchmarks, datasets=dataset, files=[str(f) for f in file or []],
+    report = evaluate_model(model, benchmarks, datasets=dataset, files=[str(f) for f in file or []],
                       labels=labels.split(",") if labels else None, label_map=label_map, mode=mode, pool=pool,
                       strategy=strategy, k=k, in_domain_pool_size=in_domain_pool_size, embedder=embedder, limit=limit,
                       seed=seed, out=out, revision=revision, backend=backend, device=device,

@@ -132,7 +132,7 @@ def _demos_for(bench, train, texts: list[str], *, mode: str, pool_index, strateg
 
 # ---- the run -------------------------------------------------------------------------------------------
 
-def evaluate(model_or_adapter, benchmarks: str | None = None, *, datasets: Sequence[str] | None = None,
+def evaluate_model(model_or_adapter, benchmarks: str | None = None, *, datasets: Sequence[str] | None = None,
              files: Sequence[str] = (), labels: Sequence[str] | None = None, label_map=None,
              mode: str = "none", pool=None, limit: int | None = None,
              k: int = 2, strategy: str | None = None, top_k: int | None = None,
@@ -150,7 +150,7 @@ def evaluate(model_or_adapter, benchmarks: str | None = None, *, datasets: Seque
         limit: the first N sentences of each test split only.
 
     Example:
-        >>> report = evaluate("me/ra-it-lora", "me/ner-benchmarks", datasets=["crossner_ai"],
+        >>> report = evaluate_model("me/ra-it-lora", "me/ner-benchmarks", datasets=["crossner_ai"],
         ...                   mode="none", out="eval/none")  # doctest: +SKIP
         >>> report.average.uniner_f1  # doctest: +SKIP
     """

@@ -13,8 +13,8 @@ entry point. Checkpoints go to ``sft.output_dir`` (default ``<output_dir>-checkp
 ``resume_from_checkpoint: true`` can find them); the adapter folder itself is written atomically.
 
 Example:
-    >>> from raitner_hub.train import load_train_config, train     # doctest: +SKIP
-    >>> folder = train(load_train_config("examples/train_tiny.yaml"))  # doctest: +SKIP
+    >>> from raitner_hub.train import load_train_config, train_adapter     # doctest: +SKIP
+    >>> folder = train_adapter(load_train_config("examples/train_tiny.yaml"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -329,11 +329,11 @@ def fit(run: TrainingRun) -> None:
     run.trainer.train(resume_from_checkpoint=run.config.resume_from_checkpoint or None)
 
 
-def train(config: TrainConfig) -> Path:
+def train_adapter(config: TrainConfig) -> Path:
     """Train an adapter and write its folder (adapter, tokenizer, chat template, manifest, card, loss.png).
 
     Example:
-        >>> folder = train(load_train_config("examples/train_tiny.yaml", max_steps=5))  # doctest: +SKIP
+        >>> folder = train_adapter(load_train_config("examples/train_tiny.yaml", max_steps=5))  # doctest: +SKIP
     """
     run = prepare(config)
     try:
@@ -369,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         config = load_train_config(argv[0])
-        folder = train(config)
+        folder = train_adapter(config)
         from accelerate import PartialState
 
         if PartialState().is_main_process:

@@ -9,7 +9,7 @@ import pytest
 
 from raitner_hub import metrics
 from raitner_hub.errors import ConfigError
-from raitner_hub.evaluate import apply_model_index, evaluate, scores_from_predictions
+from raitner_hub.evaluate import apply_model_index, evaluate_model, scores_from_predictions
 from raitner_hub.predict import NER
 from raitner_hub.records import ANNOTATED_FEATURES
 
@@ -109,7 +109,7 @@ def test_report_numbers_equal_a_direct_metric_call(ner, bench_folder, pool_folde
     extra = {"pool": pool_folder, "strategy": "nn.v1"} if mode == "out-domain" else {}
     if mode == "in-domain":
         extra["embedder"] = "bm25"
-    report = evaluate(ner, str(bench_folder), mode=mode, out=tmp_path / "report", seed=42, **extra)
+    report = evaluate_model(ner, str(bench_folder), mode=mode, out=tmp_path / "report", seed=42, **extra)
     folder = tmp_path / "report"
     for name in ("results.json", "predictions.jsonl", "results.md", "results.png", "manifest.json"):
         assert (folder / name).is_file() and (folder / name).stat().st_size > 0, name
@@ -154,7 +154,7 @@ def test_report_numbers_equal_a_direct_metric_call(ner, bench_folder, pool_folde
 
 
 def test_real_model_run_counts_unparsed(ner, bench_folder, tmp_path):
-    report = evaluate(ner, str(bench_folder), datasets=["toy_b"], limit=2, out=tmp_path / "r")
+    report = evaluate_model(ner, str(bench_folder), datasets=["toy_b"], limit=2, out=tmp_path / "r")
     rows = [json.loads(line) for line in (tmp_path / "r" / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 2 * len(LABELS)
     assert report.results["unparsed"] == sum(r["parsed"] is None for r in rows)
@@ -169,7 +169,7 @@ def test_gold_as_prediction_scores_100(ner, bench_folder, tmp_path, monkeypatch)
             gold[(r["text"], e["label"])].append(e["text"])
     monkeypatch.setattr(ner, "generate_answers", lambda items: [json.dumps(gold.get((q.text, q.label), []))
                                                                 for q in items])
-    report = evaluate(ner, str(bench_folder), datasets=["toy_a"], out=tmp_path / "g")
+    report = evaluate_model(ner, str(bench_folder), datasets=["toy_a"], out=tmp_path / "g")
     assert (report.average.uniner_f1, report.average.strict_f1) == (100.0, 100.0)
 
 
@@ -178,7 +178,7 @@ def test_benchmark_file_path_with_labels(ner, tmp_path, monkeypatch):
     file.write_text("Obama\tB-person\nvisited\tO\nParis\tB-location\n\nRome\tB-location\n")
     monkeypatch.setattr(ner, "generate_answers", lambda items: ['["Paris", "Rome"]' if q.label == "location"
                                                                 else '["Obama"]' for q in items])
-    report = evaluate(ner, files=[str(file)], labels=["location", "person"], out=tmp_path / "f")
+    report = evaluate_model(ner, files=[str(file)], labels=["location", "person"], out=tmp_path / "f")
     assert report.results["datasets"]["mini"]["label_set"] == ["location", "person"]
     assert report.scores[0].uniner_r == 100.0 and report.scores[0].uniner_p == 50.0  # 3 right of 6 predicted
 
@@ -189,22 +189,22 @@ def test_file_labels_are_stripped(ner, tmp_path, monkeypatch):
     file.write_text("Obama\tB-person\nvisited\tO\nParis\tB-location\n")
     monkeypatch.setattr(ner, "generate_answers", lambda items: ['["Obama"]' if q.label == "person" else "[]"
                                                                 for q in items])
-    report = evaluate(ner, files=[str(file)], labels=["location", " person", ""], out=tmp_path / "f")
+    report = evaluate_model(ner, files=[str(file)], labels=["location", " person", ""], out=tmp_path / "f")
     assert report.results["datasets"]["mini"]["label_set"] == ["location", "person"]
     assert report.scores[0].uniner_p == 100.0 and report.scores[0].uniner_r == 50.0
     with pytest.raises(ConfigError, match="--labels names no entity type"):
-        evaluate(ner, files=[str(file)], labels=[" ", ""], out=tmp_path / "g")
+        evaluate_model(ner, files=[str(file)], labels=[" ", ""], out=tmp_path / "g")
 
 
 def test_bad_input_is_a_clear_error(ner, bench_folder, tmp_path):
     with pytest.raises(ConfigError, match="unknown dataset.*nope.*toy_a, toy_b"):
-        evaluate(ner, str(bench_folder), datasets=["nope"], out=tmp_path / "x")
+        evaluate_model(ner, str(bench_folder), datasets=["nope"], out=tmp_path / "x")
     with pytest.raises(ConfigError, match="unknown mode"):
-        evaluate(ner, str(bench_folder), mode="both", out=tmp_path / "x")
+        evaluate_model(ner, str(bench_folder), mode="both", out=tmp_path / "x")
     with pytest.raises(ConfigError, match="needs --pool"):
-        evaluate(ner, str(bench_folder), mode="out-domain", out=tmp_path / "x")
+        evaluate_model(ner, str(bench_folder), mode="out-domain", out=tmp_path / "x")
     with pytest.raises(ConfigError, match="nothing to evaluate"):
-        evaluate(ner, out=tmp_path / "x")
+        evaluate_model(ner, out=tmp_path / "x")
     assert not (tmp_path / "x").exists()  # nothing half-written
 
 
@@ -213,7 +213,7 @@ def test_model_index_round_trips_and_keeps_the_card(ner, bench_folder, tmp_path,
     from huggingface_hub.repocard_data import model_index_to_eval_results
 
     monkeypatch.setattr(ner, "generate_answers", _oracle([]))
-    report = evaluate(ner, str(bench_folder), out=tmp_path / "m")
+    report = evaluate_model(ner, str(bench_folder), out=tmp_path / "m")
     card = ModelCard("---\nlicense: apache-2.0\nbase_model: user/tinybase\ntags:\n- ner\n---\n# My adapter\n\nBody.\n")
     apply_model_index(card, report.results, "tiny-ra-it")
     apply_model_index(card, report.results, "tiny-ra-it")  # idempotent: replaced, not duplicated
@@ -335,7 +335,7 @@ def test_default_generation_limit_is_ra_its_1024(ner, bench_folder, tmp_path, mo
 
     monkeypatch.setattr(NER, "from_pretrained", staticmethod(fake_from_pretrained))
     monkeypatch.setattr(ner, "generate_answers", lambda items: ["[]" for _ in items])
-    evaluate("some/model", str(bench_folder), datasets=["toy_a"], out=tmp_path / "d")
+    evaluate_model("some/model", str(bench_folder), datasets=["toy_a"], out=tmp_path / "d")
     assert seen["max_new_tokens"] == 1024
-    evaluate("some/model", str(bench_folder), datasets=["toy_a"], out=tmp_path / "e", max_new_tokens=7)
+    evaluate_model("some/model", str(bench_folder), datasets=["toy_a"], out=tmp_path / "e", max_new_tokens=7)
     assert seen["max_new_tokens"] == 7

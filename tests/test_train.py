@@ -440,14 +440,14 @@ def test_resume_from_checkpoint_and_merge(trained, tmp_path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from raitner_hub.train import train
+    from raitner_hub.train import train_adapter
 
     run, _ = trained
     config = dataclasses.replace(run.config, resume_from_checkpoint=True, output_dir=str(tmp_path / "resumed"),
                                  merge=True,
                                  sft={**run.config.sft, "output_dir": str(run.config.checkpoints_dir),
                                       "max_steps": 20})
-    folder = train(config)
+    folder = train_adapter(config)
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["counts"]["steps"] == 20
     assert (run.config.checkpoints_dir / "checkpoint-20").is_dir()
@@ -541,7 +541,7 @@ def test_shipped_config_trains_on_a_gpu(name, quantization, tmp_path):
     """Set RAITNER_GPU_BASE_MODEL to a local copy of the base (or any causal LM) on machines without the Hub."""
     import torch
 
-    from raitner_hub.train import load_train_config, train
+    from raitner_hub.train import load_train_config, train_adapter
 
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU")
@@ -554,7 +554,7 @@ def test_shipped_config_trains_on_a_gpu(name, quantization, tmp_path):
     torch.cuda.reset_peak_memory_stats()
     started = time.time()
     try:
-        folder = train(config)
+        folder = train_adapter(config)
     except ConfigError as exc:
         if "cannot be loaded" in str(exc):
             pytest.skip(str(exc))
