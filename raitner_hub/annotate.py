@@ -24,14 +24,14 @@ import dataclasses
 import json
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import datasets
 
 from raitner_hub.config import AnnotateConfig
-from raitner_hub.errors import ConfigError, InputError
+from raitner_hub.errors import InputError
 from raitner_hub.records import ANNOTATED_FEATURES, AnnotatedPassage, align_mentions
 from raitner_hub.teacher import (Answer, AnswerCache, CallStats, TeacherSpec, collect_answers, default_cache_path,
                                  scrub_urls)

@@ -26,14 +26,29 @@ from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 from raitner_hub import __version__
 from raitner_hub import config as configs
 from raitner_hub.errors import ConfigError, RaitnerError
 
+
+def _untyped_flags(command, ctx) -> None:
+    """A flag takes no value: show none (Typer labels every option with its type, flags as <bool>)."""
+    for param in command.get_params(ctx):
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+
+
+class _Group(TyperGroup):
+    def format_help(self, ctx, formatter) -> None:
+        _untyped_flags(self, ctx)
+        super().format_help(ctx, formatter)
+
+
 app = typer.Typer(
     name="raitner",
+    cls=_Group,
     help="RA-IT for open NER on the Hugging Face Hub: build data, index, train, evaluate, serve.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals may hold tokens
@@ -184,10 +199,9 @@ class _Command(TyperCommand):
     without a ``<bool>`` type label."""
 
     def format_help(self, ctx, formatter) -> None:
+        _untyped_flags(self, ctx)
         fields = {f.name: f for cls in CONFIGS.get(self.name, {}).values() for f in cli_fields(cls)}
         for param in self.get_params(ctx):
-            if getattr(param, "is_flag", False):
-                param.metavar = ""
             field = fields.get(param.name)
             if field is not None and _spec(field)["choices"] and "One of:" not in (param.help or ""):
                 param.help = f"{param.help} One of: {', '.join(choices_of(field))}."
@@ -369,7 +383,9 @@ def export_command(
     dataset_config: Annotated[Optional[str], typer.Option(
         "--dataset-config", "--config", help="Dataset config (variant) of a folder: vanilla, ra-diverse_nn-k2, ...")] = None,
     split: Annotated[str, typer.Option(help="Split to export.")] = "train",
-    format: Annotated[str, typer.Option("--format", help="uniner (ShareGPT conversations) or jsonl (ITExample rows).")] = "uniner",
+    format: Annotated[str, typer.Option("--format", help="uniner (ShareGPT conversations) or jsonl (ITExample rows).",
+                                        autocompletion=lambda incomplete: [
+                                            f for f in ("uniner", "jsonl") if f.startswith(incomplete)])] = "uniner",
 ) -> None:
     """Write IT conversations in the UniNER/ShareGPT format used by UniNER, RA-IT and LLaMA-Factory."""
     from raitner_hub.formats import export_it

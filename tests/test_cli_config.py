@@ -75,6 +75,8 @@ def test_help_lists_choices_and_flags_have_no_type():
     out = runner.invoke(app, ["evaluate", "--help"], env={"COLUMNS": "200"}).output
     assert "One of: none, out-domain, in-domain." in out and "One of: auto, hf, vllm." in out
     assert "[default: 1024]" in out
+    out = runner.invoke(app, ["--help"], env={"COLUMNS": "200"}).output
+    assert "--install-completion" in out and "<bool>" not in out
 
 
 def test_choices_complete_in_the_shell():
