@@ -36,6 +36,9 @@ def from_dict(cls: type[C], data: dict[str, Any], *, where: str = "config") -> C
     unknown = sorted(set(data) - names)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(names))}")
+    # YAML has lists; the configs hold tuples (frozen, hashable, and what the CLI gives for repeated flags)
+    tuples = {f.name for f in dataclasses.fields(cls) if str(f.type).startswith("tuple")}
+    data = {k: tuple(v) if k in tuples and isinstance(v, list) else v for k, v in data.items()}
     try:
         return cls(**data)
     except TypeError as exc:  # a missing required field

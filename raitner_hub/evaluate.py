@@ -246,7 +246,7 @@ def run(inputs: EvalInputs, config: EvaluateConfig, *, progress: bool = False) -
 def _progress(items: list, enabled: bool):
     from tqdm.auto import tqdm
 
-    return tqdm(items, desc="evaluating", unit="benchmark", disable=not enabled)
+    return tqdm(items, desc="evaluating", unit="benchmark", disable=not enabled or len(items) < 2, leave=False)
 
 
 def write_report(scored: EvalRun, inputs: EvalInputs, config: EvaluateConfig, *, started: float) -> EvalReport:

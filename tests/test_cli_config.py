@@ -133,3 +133,60 @@ def test_command_parameters_are_checked_for_clashes():
             pass
     app.registered_commands[:] = [c for c in app.registered_commands if c.name != "clash-test"]
     CONFIGS.pop("clash-test", None)
+
+
+def test_precedence_field_default_then_yaml_then_given_flags(tmp_path, monkeypatch):
+    import raitner_hub.retrieval as retrieval
+    from raitner_hub.errors import RaitnerError
+
+    seen = []
+
+    def record(config, **kwargs):
+        seen.append(config)
+        raise RaitnerError("stop here")
+
+    monkeypatch.setattr(retrieval, "build_index_folder", record)
+    path = tmp_path / "index.yaml"
+    path.write_text("input: a.jsonl\nbatch_size: 8\nlicense: cc0-1.0\nrestricted: true\ndevices: [cpu]\n",
+                    encoding="utf-8")
+    result = runner.invoke(app, ["index", "--config", str(path), "--batch-size", "64"])
+    assert result.exit_code == 1 and result.output.strip() == "error: stop here"
+    cfg = seen[-1]
+    # a flag given on the command line wins even when it equals the default; the YAML beats the defaults
+    assert (cfg.input, cfg.batch_size, cfg.license, cfg.restricted, cfg.devices) == ("a.jsonl", 64, "cc0-1.0", True,
+                                                                                       ("cpu",))
+    assert (cfg.index_type, cfg.out, cfg.input_format) == ("flat", "outputs/index", "auto")  # field defaults
+    runner.invoke(app, ["index", "b.jsonl", "-c", str(path), "--device", "cuda:0", "--device", "cuda:1"])
+    assert (seen[-1].input, seen[-1].devices, seen[-1].batch_size) == ("b.jsonl", ("cuda:0", "cuda:1"), 8)
+
+
+def test_annotate_yaml_fills_both_of_its_configs(tmp_path, fake_teacher):
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"id": f"d{i}", "text": f"张三在北京工作。第{i}天。"}, ensure_ascii=False) + "\n"
+                              for i in range(3)), encoding="utf-8")
+    path = tmp_path / "annotate.yaml"
+    path.write_text(f"corpus: {corpus}\nlang: zh\nchunk: false\nbase_url: {fake_teacher.base_url}\n"
+                    f"no_api_key: true\ncache: {tmp_path / 'c.sqlite'}\nout: {tmp_path / 'yaml-out'}\n",
+                    encoding="utf-8")
+    result = runner.invoke(app, ["annotate", "--config", str(path), "--out", str(tmp_path / "flag-out"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("annotated 3 passages") and str(tmp_path / "flag-out") in result.output
+    assert not (tmp_path / "yaml-out").exists()
+    manifest = json.loads((tmp_path / "flag-out" / "manifest.json").read_text())
+    assert len(fake_teacher.requests) == 3 and manifest["settings"]["chunk"] is False
+
+
+def test_quiet_progress_silences_the_libraries_and_restores_them():
+    import datasets
+    from huggingface_hub.utils import are_progress_bars_disabled
+
+    from raitner_hub.progress import quiet_progress
+
+    datasets.enable_progress_bars()
+    before = (datasets.is_progress_bar_enabled(), are_progress_bars_disabled())
+    assert before[0]
+    with quiet_progress(True):
+        assert not datasets.is_progress_bar_enabled() and are_progress_bars_disabled()
+    assert (datasets.is_progress_bar_enabled(), are_progress_bars_disabled()) == before
+    with quiet_progress(False):
+        assert (datasets.is_progress_bar_enabled(), are_progress_bars_disabled()) == before
