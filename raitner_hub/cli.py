@@ -159,6 +159,8 @@ def _parameter(cls: type, field: dataclasses.Field, helps: dict[str, str]) -> in
     default = field_default(field)
     required = default is dataclasses.MISSING
     text = helps.get(field.name, "").replace("[", "\\[")  # [@revision] is text, not rich markup
+    if spec["invert"]:  # the field reads as the positive setting; the flag switches it off
+        text = f"Turn off {field.name}: {text[:1].lower()}{text[1:]}"
     if repeatable:
         text += " Repeatable."
     if required:
@@ -178,7 +180,7 @@ def _parameter(cls: type, field: dataclasses.Field, helps: dict[str, str]) -> in
         info = typer.Argument(help=text, show_default=not required, metavar=field.name.upper(),
                               autocompletion=complete)
     else:
-        info = typer.Option(*names, help=text, show_default=not required and default not in (None, False),
+        info = typer.Option(*names, help=text, show_default=not required and default is not None and default is not False,
                             autocompletion=complete)
     return inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=default,
                              annotation=Annotated[annotation, info])

@@ -191,9 +191,8 @@ class AnnotateConfig:
         sample: annotate a seeded sample of exactly this many passages (paper: 50,000); None = all.
         seed: seeds the sample.
         sampling: ``uniform`` (exactly N, project rule) or ``reference`` (keep each chunk with p = 0.5, first N).
-        chunk: chunk documents into 256 o200k tokens; False (``--no-chunk``) = one passage per document, ids kept.
-        strip: strip chunks and drop empties (project rule); False (``--reference-chunks``) = the
-            reference's chunks verbatim.
+        chunk: chunk documents into 256 o200k tokens (off: one passage per document, ids kept).
+        strip: strip chunks and drop empties (project rule; off: the reference's chunks verbatim).
         dedup: drop exact-duplicate passages.
         text_field: the field/column holding the text.
         id_field: the field/column holding document ids.
@@ -256,7 +255,7 @@ class TeacherOptions:
     Attributes:
         teacher_model: model of the first teacher.
         base_url: OpenAI-compatible /v1 URL of the teachers.
-        teacher: another teacher, ``MODEL`` or ``MODEL@BASE_URL``; repeatable (voting).
+        teacher: another teacher, ``MODEL`` or ``MODEL@BASE_URL`` (several vote).
         api_key_env: environment variable holding the API key.
         no_api_key: the endpoint needs no key (local vLLM...).
         cost_in: USD per 1K prompt tokens (cost estimate).

@@ -46,7 +46,7 @@ def test_every_cli_default_equals_its_config_field_default(name):
                 assert param.default is None, (name, field.name)
             else:
                 assert cli_value(field, param.default) == default, (name, field.name, param.default)
-            assert param.help.startswith(helps[field.name].replace("[", "\\[")), (name, field.name)
+            assert helps[field.name][1:].replace("[", "\\[") in param.help, (name, field.name)  # documented once
 
 
 @pytest.mark.parametrize("name", sorted(k for k, v in CONFIGS.items() if v))
@@ -190,3 +190,9 @@ def test_quiet_progress_silences_the_libraries_and_restores_them():
     assert (datasets.is_progress_bar_enabled(), are_progress_bars_disabled()) == before
     with quiet_progress(False):
         assert (datasets.is_progress_bar_enabled(), are_progress_bars_disabled()) == before
+
+
+@pytest.mark.parametrize("name", sorted(c.name for c in app.registered_commands))
+def test_no_flag_is_declared_twice(name):
+    flags = [f for p in typer.main.get_command(app).commands[name].params for f in (*p.opts, *p.secondary_opts)]
+    assert len(flags) == len(set(flags)), sorted(f for f in flags if flags.count(f) > 1)
