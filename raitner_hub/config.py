@@ -284,7 +284,7 @@ class IndexConfig:
         input_format: a ``formats`` format name, or ``auto``.
         index_type: ``flat`` (exact), ``hnsw`` or ``ivf`` (approximate).
         batch_size: embedding batch size.
-        devices: embedding devices; repeat for a multi-process pool (``cuda:0`` ...).
+        devices: embedding devices, several for a multi-process pool (``cuda:0`` ...).
         cache_dir: embedding cache; None = ``$RAITNER_CACHE`` or the default user cache.
         license: the data license for the card (a Hub license id).
         restricted: the pool's license forbids redistribution (e.g. Boson): only private pushes.
@@ -394,8 +394,8 @@ class EvaluateConfig:
     Attributes:
         model: model or LoRA adapter: Hub repo id or local folder.
         benchmarks: benchmarks dataset repo or folder (``raitner push-benchmarks``).
-        datasets: benchmark configs to score; repeatable. None = all.
-        files: benchmark files by path (BIO, jsonl...); repeatable.
+        datasets: benchmark configs to score; None = all.
+        files: benchmark files by path (BIO, jsonl...).
         labels: with ``files``: the types to ask (comma-separated on the command line); None = all found.
         label_map: with ``files``: a label map name or JSON file for their tags.
         mode: ``none`` | ``out-domain`` (needs ``pool``) | ``in-domain`` (the benchmark's train split).
@@ -495,7 +495,7 @@ class BenchmarksConfig:
 
     Attributes:
         data_root: folder with the benchmark source files; None = ``$RAITNER_DATA_ROOT`` or ``../shared/data``.
-        datasets: benchmark names; repeatable. None = every benchmark whose files are present.
+        datasets: benchmark names; None = every benchmark whose files are present.
         out: output folder, laid out as the Hub dataset repo.
     """
 
