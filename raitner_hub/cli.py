@@ -235,7 +235,7 @@ def _build_configs(ctx: typer.Context, classes: dict[str, type], values: dict[st
             if field_default(field) is dataclasses.MISSING and data.get(field.name) is None:
                 what = "argument" if _spec(field)["argument"] else "option"
                 name = field.name.upper() if _spec(field)["argument"] else _flag(field)
-                raise typer.BadParameter(f"missing {what} {name} (give it, or set {field.name} in --config)")
+                ctx.fail(f"Missing {what} '{name}' (give it, or set {field.name}: in --config).")
         built[pname] = configs.from_dict(cls, data, where=where)
     return built
 

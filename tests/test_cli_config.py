@@ -61,11 +61,11 @@ def test_every_command_takes_config_and_unknown_keys_fail_before_work(name, tmp_
 
 def test_missing_required_setting_is_a_usage_error(tmp_path):
     result = runner.invoke(app, ["index"])
-    assert result.exit_code == 2 and "missing argument INPUT" in result.output
+    assert result.exit_code == 2 and "Missing argument 'INPUT'" in result.output
     path = tmp_path / "t.yaml"
     path.write_text("dataset: d\n", encoding="utf-8")
     result = runner.invoke(app, ["train", "--config", str(path)])
-    assert result.exit_code == 2 and "missing option --base-model" in result.output
+    assert result.exit_code == 2 and "Missing option '--base-model'" in result.output
 
 
 def test_help_lists_choices_and_flags_have_no_type():
@@ -182,14 +182,25 @@ def test_quiet_progress_silences_the_libraries_and_restores_them():
 
     from raitner_hub.progress import quiet_progress
 
+    from transformers.utils import logging as transformers_logging
+
+    import warnings
+
     datasets.enable_progress_bars()
-    before = (datasets.is_progress_bar_enabled(), are_progress_bars_disabled())
-    assert before[0]
+    with warnings.catch_warnings():  # it also asks the Hub client, which the test env keeps quiet
+        warnings.simplefilter("ignore")
+        transformers_logging.enable_progress_bar()
+
+    def state():
+        return datasets.is_progress_bar_enabled(), are_progress_bars_disabled(), transformers_logging.is_progress_bar_enabled()
+
+    before = state()
+    assert before[0] and before[2]
     with quiet_progress(True):
-        assert not datasets.is_progress_bar_enabled() and are_progress_bars_disabled()
-    assert (datasets.is_progress_bar_enabled(), are_progress_bars_disabled()) == before
+        assert state() == (False, True, False)
+    assert state() == before
     with quiet_progress(False):
-        assert (datasets.is_progress_bar_enabled(), are_progress_bars_disabled()) == before
+        assert state() == before
 
 
 @pytest.mark.parametrize("name", sorted(c.name for c in app.registered_commands))

@@ -271,7 +271,7 @@ def test_adapter_card_matches_golden():
     from huggingface_hub import ModelCard
 
     from raitner_hub.adapter_folder import render_card
-    from raitner_hub.train import TrainConfig
+    from raitner_hub.config import TrainConfig
 
     config = TrainConfig(base_model="Qwen/Qwen1.5-7B", dataset="me/sky-ner-it", dataset_config="ra-nn-k2",
                          repo_id="me/sky-ner-ra-it-lora", license="other")
