@@ -124,6 +124,7 @@ def choices_of(field: dataclasses.Field) -> tuple[str, ...]:
 def _cli_type(cls: type, field: dataclasses.Field) -> tuple[Any, bool]:
     """(the option's value type, repeatable?) from the field's type."""
     spec = _spec(field)
+    # (config.py names TeacherSpec for type checkers only: importing teacher.py would slow every command)
     hint = typing.get_type_hints(cls, localns={"TeacherSpec": Any})[field.name]
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     optional = type(None) in typing.get_args(hint)
