@@ -9,8 +9,12 @@ Options come from the stage configs (:mod:`raitner_hub.config`): a command param
 config dataclass (``cfg: BuildConfig``) is expanded into one option per field, whose help is the field's
 docstring entry and whose default is the field's default, plus ``--config FILE.yaml``. Precedence: field
 default < YAML < flags given on the command line; an unknown YAML key is a one-line error before any work.
-**Adding an option = adding a field** (with ``config.cli(...)`` metadata only for a flag name, a short flag,
-choices or an inverted flag). Options that are not stage settings (where to push: ``--push``,
+**Adding an option = adding a field** (with ``config.option(...)`` only for a flag name, a short flag,
+choices or an inverted flag), e.g. in ``BuildConfig``::
+
+    negatives: str = option("none", choices=("none", "sampled"))   # + its line under ``Attributes:``
+
+and ``raitner build-data --negatives sampled`` exists, with help, default, completion and YAML key. Options that are not stage settings (where to push: ``--push``,
 ``--repo-id``, ``--private``, ``--revision``; ``--quiet``) are declared once below and shared.
 """
 
@@ -275,6 +279,7 @@ def command(name: str, *, panel: str, **kwargs) -> Callable:
             return fn(**built, **values)
 
         run.__signature__ = inspect.Signature(params + own)
+        run.__annotations__ = {p.name: p.annotation for p in params + own}  # resolved, not fn's strings
         del run.__wrapped__  # Typer must read the generated signature, not fn's
         return app.command(name, rich_help_panel=panel, cls=_Command, **kwargs)(handles_errors(run))
 

@@ -92,7 +92,8 @@ def cli(*, flag: str | None = None, short: str | None = None, argument: bool = F
                     "invert": invert, "parse": parse, "type": type, "hidden": hidden}}
 
 
-def _option(default: Any = dataclasses.MISSING, **spelling: Any) -> Any:
+def option(default: Any = dataclasses.MISSING, **spelling: Any) -> Any:
+    """A field with a default and its CLI spelling: ``top_k: int = option(128, flag="--top-k")``."""
     return dataclasses.field(default=default, metadata=cli(**spelling))
 
 
@@ -160,16 +161,16 @@ class BuildConfig:
         cache_dir: embedding cache; None = the default user cache.
     """
 
-    input: str = _option(argument=True)
-    out: str = _option("outputs/it-data", short="-o")
-    lang: str | None = _option(None, choices=LANGS)
-    input_format: str = _option("auto", flag="--format", choices=("auto", "raitner_hub.formats:FORMATS"))
-    strategies: tuple[str, ...] = _option(("diverse_nn.v1",), flag="--strategy", short="-s",
+    input: str = option(argument=True)
+    out: str = option("outputs/it-data", short="-o")
+    lang: str | None = option(None, choices=LANGS)
+    input_format: str = option("auto", flag="--format", choices=("auto", "raitner_hub.formats:FORMATS"))
+    strategies: tuple[str, ...] = option(("diverse_nn.v1",), flag="--strategy", short="-s",
                                           choices=("raitner_hub.augment:STRATEGIES", "none"))
     k: int = 2
     top_k: int = 128
     seed: int = 42
-    embedder: str | None = _option(None, suggest=EMBEDDER_PRESETS)
+    embedder: str | None = option(None, suggest=EMBEDDER_PRESETS)
     validation_fraction: float = 0.1
     sample: int | None = None
     mixed_ratio: float = 0.5
@@ -208,16 +209,16 @@ class AnnotateConfig:
         out: the output folder, laid out as a Hub dataset repo.
     """
 
-    corpus: str = _option(argument=True)
-    lang: str = _option(choices=LANGS)
-    teachers: tuple[TeacherSpec, ...] = _option((), hidden=True)
+    corpus: str = option(argument=True)
+    lang: str = option(choices=LANGS)
+    teachers: tuple[TeacherSpec, ...] = option((), hidden=True)
     min_votes: int = 1
     sample: int | None = None
     seed: int = 42
-    sampling: str = _option("uniform", choices=("raitner_hub.corpus:SAMPLING_SCHEMES",))
-    chunk: bool = _option(True, flag="--no-chunk", invert=True)
-    strip: bool = _option(True, flag="--reference-chunks", invert=True)
-    dedup: bool = _option(True, flag="--no-dedup", invert=True)
+    sampling: str = option("uniform", choices=("raitner_hub.corpus:SAMPLING_SCHEMES",))
+    chunk: bool = option(True, flag="--no-chunk", invert=True)
+    strip: bool = option(True, flag="--reference-chunks", invert=True)
+    dedup: bool = option(True, flag="--no-dedup", invert=True)
     text_field: str = "text"
     id_field: str = "id"
     split: str = "train"
@@ -227,9 +228,9 @@ class AnnotateConfig:
     max_retries: int = 6
     backoff: float = 1.0
     cache: str | None = None
-    ids: str = _option("chunk", choices=ID_SCHEMES)
+    ids: str = option("chunk", choices=ID_SCHEMES)
     license: str = "other"
-    out: str = _option("outputs/annotated", short="-o")
+    out: str = option("outputs/annotated", short="-o")
 
     def check(self) -> None:
         if self.lang not in ("zh", "en"):
@@ -290,14 +291,14 @@ class IndexConfig:
         restricted: the pool's license forbids redistribution (e.g. Boson): only private pushes.
     """
 
-    input: str = _option(argument=True)
-    lang: str | None = _option(None, choices=LANGS)
-    embedder: str | None = _option(None, suggest=EMBEDDER_PRESETS)
-    out: str = _option("outputs/index", short="-o")
-    input_format: str = _option("auto", flag="--format", choices=("auto", "raitner_hub.formats:FORMATS"))
-    index_type: str = _option("flat", choices=("raitner_hub.retrieval:INDEX_TYPES",))
+    input: str = option(argument=True)
+    lang: str | None = option(None, choices=LANGS)
+    embedder: str | None = option(None, suggest=EMBEDDER_PRESETS)
+    out: str = option("outputs/index", short="-o")
+    input_format: str = option("auto", flag="--format", choices=("auto", "raitner_hub.formats:FORMATS"))
+    index_type: str = option("flat", choices=("raitner_hub.retrieval:INDEX_TYPES",))
     batch_size: int = 64
-    devices: tuple[str, ...] | None = _option(None, flag="--device")
+    devices: tuple[str, ...] | None = option(None, flag="--device")
     cache_dir: str | None = None
     license: str = "unknown"
     restricted: bool = False
@@ -330,19 +331,19 @@ class TrainConfig:
         license: the card's license (e.g. ``llama3``, ``other``).
     """
 
-    base_model: str = _option(flag="--base-model")
-    dataset: str = _option()
+    base_model: str = option(flag="--base-model")
+    dataset: str = option()
     dataset_config: str = "vanilla"
     dataset_revision: str | None = None
-    output_dir: str = _option("adapter", flag="--out", short="-o")
+    output_dir: str = option("adapter", flag="--out", short="-o")
     seed: int = 42
     sft: dict[str, Any] = dataclasses.field(default_factory=dict, metadata=cli(hidden=True))
     lora: dict[str, Any] = dataclasses.field(default_factory=dict, metadata=cli(hidden=True))
-    quantization: str | None = _option(None, choices=("4bit",))
+    quantization: str | None = option(None, choices=("4bit",))
     chat_template: str = "auto"
     base_model_repo_id: str | None = None
     validation_fraction: float = 0.1
-    resume_from_checkpoint: bool | str | None = _option(None, flag="--resume", type=str, parse=resume_value)
+    resume_from_checkpoint: bool | str | None = option(None, flag="--resume", type=str, parse=resume_value)
     merge: bool = False
     push: bool = False
     repo_id: str | None = None
@@ -375,13 +376,13 @@ class PredictConfig:
         max_new_tokens: generation limit per answer (greedy decoding).
     """
 
-    model: str = _option(argument=True)
-    text: str = _option(short="-t")
-    labels: tuple[str, ...] = _option(short="-l", type=str, parse=split_labels)
+    model: str = option(argument=True)
+    text: str = option(short="-t")
+    labels: tuple[str, ...] = option(short="-l", type=str, parse=split_labels)
     index: str | None = None
-    strategy: str = _option("nn.v1", choices=("raitner_hub.augment:STRATEGIES",))
+    strategy: str = option("nn.v1", choices=("raitner_hub.augment:STRATEGIES",))
     revision: str | None = None
-    backend: str = _option("auto", choices=("raitner_hub.loading:BACKENDS",))
+    backend: str = option("auto", choices=("raitner_hub.loading:BACKENDS",))
     device: str | None = None
     chat_template: str | None = None
     max_new_tokens: int = 256
@@ -419,25 +420,25 @@ class EvaluateConfig:
         predictor: more ``NER.from_pretrained`` options (``dtype``, ``max_chars`` ...), YAML only.
     """
 
-    model: str = _option(argument=True)
-    benchmarks: str | None = _option(None, short="-b")
-    datasets: tuple[str, ...] | None = _option(None, flag="--dataset", short="-d")
-    files: tuple[str, ...] = _option((), flag="--file")
-    labels: tuple[str, ...] | None = _option(None, type=str, parse=split_labels)
+    model: str = option(argument=True)
+    benchmarks: str | None = option(None, short="-b")
+    datasets: tuple[str, ...] | None = option(None, flag="--dataset", short="-d")
+    files: tuple[str, ...] = option((), flag="--file")
+    labels: tuple[str, ...] | None = option(None, type=str, parse=split_labels)
     label_map: str | None = None
-    mode: str = _option("none", choices=("raitner_hub.evaluate:MODES",))
+    mode: str = option("none", choices=("raitner_hub.evaluate:MODES",))
     pool: str | None = None
-    strategy: str | None = _option(None, choices=("raitner_hub.augment:STRATEGIES",))
+    strategy: str | None = option(None, choices=("raitner_hub.augment:STRATEGIES",))
     k: int = 2
     top_k: int | None = None
     in_domain_pool_size: int | None = None
-    embedder: str | None = _option(None, suggest=EMBEDDER_PRESETS)
+    embedder: str | None = option(None, suggest=EMBEDDER_PRESETS)
     limit: int | None = None
     seed: int = 42
     split: str = "test"
-    out: str = _option("outputs/eval", short="-o")
+    out: str = option("outputs/eval", short="-o")
     revision: str | None = None
-    backend: str = _option("auto", choices=("raitner_hub.loading:BACKENDS",))
+    backend: str = option("auto", choices=("raitner_hub.loading:BACKENDS",))
     device: str | None = None
     chat_template: str | None = None
     max_new_tokens: int = 1024
@@ -458,9 +459,9 @@ class ServeConfig:
         device: ``cpu``, ``cuda``, ``cuda:1`` ... (None: best available).
     """
 
-    model: str = _option(short="-m")
+    model: str = option(short="-m")
     index: str | None = None
-    lang: str = _option("auto", choices=("auto", *LANGS))
+    lang: str = option("auto", choices=("auto", *LANGS))
     host: str = "127.0.0.1"
     port: int = 7860
     device: str | None = None
@@ -480,12 +481,12 @@ class SpaceConfig:
         private: create the Space as private.
     """
 
-    model: str = _option(short="-m")
-    repo_id: str = _option()
+    model: str = option(short="-m")
+    repo_id: str = option()
     index: str | None = None
-    lang: str = _option("auto", choices=("auto", *LANGS))
+    lang: str = option("auto", choices=("auto", *LANGS))
     hardware: str | None = None
-    out: str | None = _option(None, short="-o")
+    out: str | None = option(None, short="-o")
     private: bool = False
 
 
@@ -500,5 +501,5 @@ class BenchmarksConfig:
     """
 
     data_root: str | None = None
-    datasets: tuple[str, ...] | None = _option(None, flag="--dataset", short="-d")
-    out: str = _option("outputs/benchmarks", short="-o")
+    datasets: tuple[str, ...] | None = option(None, flag="--dataset", short="-d")
+    out: str = option("outputs/benchmarks", short="-o")

@@ -207,3 +207,32 @@ def test_quiet_progress_silences_the_libraries_and_restores_them():
 def test_no_flag_is_declared_twice(name):
     flags = [f for p in typer.main.get_command(app).commands[name].params for f in (*p.opts, *p.secondary_opts)]
     assert len(flags) == len(set(flags)), sorted(f for f in flags if flags.count(f) > 1)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _ToyConfig:
+    """A stage config as another helper would extend it.
+
+    Attributes:
+        negatives: how to add negative questions.
+    """
+
+    negatives: str = cli.configs.option("none", choices=("none", "sampled"))
+
+
+def test_adding_a_field_adds_the_option_its_help_default_and_yaml_key(tmp_path):
+    @cli.command("toy-test", panel=cli.DATA)
+    def toy(cfg: _ToyConfig) -> None:
+        typer.echo(f"negatives={cfg.negatives}")
+
+    try:
+        assert runner.invoke(app, ["toy-test"]).output.strip() == "negatives=none"
+        assert runner.invoke(app, ["toy-test", "--negatives", "sampled"]).output.strip() == "negatives=sampled"
+        path = tmp_path / "toy.yaml"
+        path.write_text("negatives: sampled\n", encoding="utf-8")
+        assert runner.invoke(app, ["toy-test", "-c", str(path)]).output.strip() == "negatives=sampled"
+        help_text = runner.invoke(app, ["toy-test", "--help"], env={"COLUMNS": "200"}).output
+        assert "how to add negative questions. One of: none, sampled. [default: none]" in help_text
+    finally:
+        app.registered_commands[:] = [c for c in app.registered_commands if c.name != "toy-test"]
+        CONFIGS.pop("toy-test", None)
