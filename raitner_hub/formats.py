@@ -260,7 +260,7 @@ def pool_language(pool: datasets.Dataset, lang: str | None, *, where: PathLike) 
     """
     if lang:
         return lang
-    langs = sorted(set(pool.unique("lang")))
+    langs = sorted(set(pool["lang"]))  # (Dataset.unique ignores a select(): a --sample subset would count all rows)
     if len(langs) != 1:
         raise ConfigError(f"{where}: mixed languages {langs}; pass --lang")
     return langs[0]
