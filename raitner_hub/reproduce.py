@@ -390,7 +390,7 @@ def run_stage(plan: Plan, stage: Stage, log: Callable[[str], None] = print) -> d
     rec = plan.record(stage) if (plan.record(stage) or {}).get("key") == stage.key else None
     started = time.time()
     _update_record(plan, stage, status="running", started_at=_now(), pid=os.getpid(),
-                   runs=(rec or {}).get("runs", 0) + 1)
+                   devices=os.environ.get("CUDA_VISIBLE_DEVICES"), runs=(rec or {}).get("runs", 0) + 1)
     runner = {"benchmarks": _run_benchmarks, "build": _run_build, "pool": _run_pool, "train": _run_train,
               "evaluate": _run_evaluate, "table": _run_table}[stage.kind]
     try:
@@ -844,12 +844,12 @@ def push_run(plan: Plan, log) -> dict[str, str]:
         elif stage.kind == "train":
             build = by_id[stage.deps[0]]
             repo = repo_name(recipe, stage)
-            result = hub.push_adapter(folder / "adapter", repo, private=recipe.private)
+            hub.push_adapter(folder / "adapter", repo, private=recipe.private,
+                             commit_message=f"raitner reproduce {recipe.name}: {stage.id}")
             data_ref = refs[build.id]
-            hub.update_model_card(repo, lambda card, d=data_ref, s=stage: _link_provenance(card, d, s),
-                                  commit_message="Link the training data (raitner reproduce)")
-            refs[stage.id] = hub.resolve_revision(repo, "model")
-            refs[stage.id] = f"{repo}@{refs[stage.id]}"
+            linked = hub.update_model_card(repo, lambda card, d=data_ref, s=stage: _link_provenance(card, d, s),
+                                           commit_message="Link the training data (raitner reproduce)")
+            refs[stage.id] = linked.ref
         elif stage.kind == "evaluate":
             train = next(by_id[d] for d in stage.deps if by_id[d].kind == "train")
             report_dir = folder / stage.meta["mode"]

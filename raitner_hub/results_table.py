@@ -81,7 +81,7 @@ def assemble(recipe: Recipe, reports: Sequence[tuple[dict, dict]], facts: dict, 
             "mode": mode.mode, "strategy": mode.strategy, "k": mode.k, "pool_size": mode.pool_size},
             "rows": rows, "differences": differences}
     return {
-        "recipe": recipe.name, "description": recipe.description, "base_model": recipe.base_model,
+        "recipe": recipe.name, "description": recipe.description, "base_model": _public_model(recipe),
         "lang": recipe.lang, "sizes": list(recipe.data.sizes), "seeds": list(recipe.data.seeds),
         "arms": [{"name": a.name, "strategy": a.strategy, "k": a.k, "paper": a.paper} for a in recipe.arms],
         "benchmarks": order, "benchmark_facts": facts, "metrics": list(METRICS),
@@ -89,6 +89,13 @@ def assemble(recipe: Recipe, reports: Sequence[tuple[dict, dict]], facts: dict, 
         "paper": paper_results.describe(recipe.paper_table) if recipe.paper_table else None,
         "notes": list(notes), "modes": modes,
     }
+
+
+def _public_model(recipe: Recipe) -> str:
+    """The base model as tables and cards may show it: a Hub id, never a local absolute path."""
+    if not Path(recipe.base_model).is_dir():
+        return recipe.base_model
+    return recipe.base_model_repo_id or f"{Path(recipe.base_model).name} (a local folder)"
 
 
 def _titles(results: dict) -> list[str]:
@@ -177,7 +184,7 @@ def results_card(recipe: Recipe, results: dict):
     card_data = {"language": [recipe.lang], "tags": ["ner", "open-ner", "ra-it", "raitner-hub", "evaluation",
                                                     "reproduction"],
                  "pretty_name": f"RA-IT reproduction results: {recipe.name}",
-                 "raitner": {"recipe": recipe.name, "base_model": recipe.base_model, "seeds": list(recipe.data.seeds),
+                 "raitner": {"recipe": recipe.name, "base_model": results["base_model"], "seeds": list(recipe.data.seeds),
                              "sizes": list(recipe.data.sizes), "benchmarks": results["benchmarks"]}}
     namespace = recipe.namespace or "<namespace>"
     return render_dataset_card("reproduce_results", card_data, pretty_name=card_data["pretty_name"],

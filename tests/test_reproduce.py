@@ -21,7 +21,7 @@ RAITNER = str(Path(sys.executable).with_name("raitner"))
 RECIPES = REPO / "recipes"
 
 
-def _run(args, *, cwd=REPO, env=None, timeout=1200, **kwargs):
+def _run(args, *, cwd=REPO, env=None, timeout=2000, **kwargs):
     return subprocess.run([RAITNER, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})}, **kwargs)
 
@@ -165,6 +165,7 @@ def smoke_run(tiny_model_dir, tmp_path_factory):
     return run_dir, result, time.time() - started
 
 
+@pytest.mark.timeout(2400)  # the fixture runs the whole grid: ~3 min on an idle 2-core CPU, far more under load
 def test_smoke_recipe_end_to_end_fills_every_cell(smoke_run):
     run_dir, result, seconds = smoke_run
     print(f"smoke run: {seconds:.0f} s")
@@ -205,6 +206,7 @@ def test_smoke_recipe_end_to_end_fills_every_cell(smoke_run):
     assert str(Path.home()) not in json.dumps(records) or str(Path.home()) == "/"
 
 
+@pytest.mark.timeout(2400)
 def test_second_run_with_nothing_changed_does_no_work(smoke_run, tiny_model_dir):
     run_dir, _, _ = smoke_run
     before = _records(run_dir)
@@ -217,6 +219,7 @@ def test_second_run_with_nothing_changed_does_no_work(smoke_run, tiny_model_dir)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)
 def test_sigkill_during_training_resumes_with_the_same_results(smoke_run, tiny_model_dir, tmp_path):
     reference = json.loads((smoke_run[0] / "results.json").read_text())
     run_dir = tmp_path / "killed"
@@ -252,6 +255,7 @@ def test_sigkill_during_training_resumes_with_the_same_results(smoke_run, tiny_m
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)
 def test_changed_learning_rate_reruns_training_and_evaluation_only(smoke_run, tiny_model_dir, tmp_path):
     import shutil
 
@@ -267,3 +271,64 @@ def test_changed_learning_rate_reruns_training_and_evaluation_only(smoke_run, ti
         else:
             assert rec["key"] != before[stage_id]["key"] and rec["runs"] == 1
     assert "ran 25 stage(s), 5 already done" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2400)
+def test_push_names_every_artefact_and_links_provenance(hub_server, tiny_model_dir, tmp_path):
+    """A one-cell grid with --push: data, adapters (card -> data repo@sha and base model), reports, table."""
+    import uuid
+
+    from huggingface_hub import HfApi
+
+    ns = f"user{uuid.uuid4().hex[:6]}"
+    base_repo = f"{ns}/tiny-base"
+    api = HfApi()
+    api.create_repo(base_repo)
+    api.upload_folder(folder_path=str(tiny_model_dir), repo_id=base_repo)
+    run_dir = tmp_path / "pushed"
+    result = _run(_smoke_args(tiny_model_dir, run_dir, "--set", "data.sizes=[40]", "--set", "data.seeds=[42]",
+                              "--set", "evaluation.modes=[{mode: none}]", "--set", f"namespace={ns}",
+                              "--set", f"base_model_repo_id={base_repo}", "--push"),
+                  env={"OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    pushed = json.loads((run_dir / "pushed.json").read_text())
+    data_ref = pushed["build/40-s42"]
+    assert data_ref.startswith(f"{ns}/smoke-40-s42-data@")
+    data_files = hub_server.files(f"{ns}/smoke-40-s42-data", repo_type="dataset")
+    assert "data/ra-nn-k2/train-00000-of-00001.parquet" in data_files
+    for arm in ("vanilla", "ra-it"):
+        files = hub_server.files(f"{ns}/smoke-40-s42-{arm}")
+        card = files["README.md"].decode()
+        assert f"base_model: {base_repo}" in card and f"datasets:\n- {ns}/smoke-40-s42-data" in card
+        assert data_ref in card and "eval_results/none/results.json" in files and "model-index" in card
+        assert json.loads(files["adapter_config.json"])["base_model_name_or_path"] == base_repo
+    table = hub_server.files(f"{ns}/smoke-results", repo_type="dataset")
+    assert {"results.json", "results.md", "results.png", "README.md"} <= set(table)
+    assert "| 40 | vanilla (Vanilla) |" in table["README.md"].decode()
+    assert os.environ["HF_TOKEN"].encode() not in b"".join(table.values())
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2400)
+def test_parallel_stages_run_in_workers_pinned_to_disjoint_devices(tiny_model_dir, tmp_path):
+    """--parallel 2 with two (pretend) GPUs: the builds run in two worker processes at once, each with its
+    own CUDA_VISIBLE_DEVICES; a stage's device set is never one another stage holds at the same time."""
+    from datetime import datetime
+
+    run_dir = tmp_path / "parallel"
+    result = _run(_smoke_args(tiny_model_dir, run_dir, "--only", "build", "--parallel", "2"),
+                  env={**SMOKE_ENV, "CUDA_VISIBLE_DEVICES": "0,1"})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    records = _records(run_dir)
+    builds = [r for r in records.values() if r["kind"] == "build"]
+    assert len(builds) == 4 and all(r["status"] == "done" for r in builds)
+    assert {r["devices"] for r in records.values()} == {"0", "1"}
+    spans = [(datetime.fromisoformat(r["started_at"][:-1]), datetime.fromisoformat(r["finished_at"][:-1]),
+              r["devices"]) for r in records.values()]
+    for a in spans:
+        for b in spans:
+            if a is not b and a[0] < b[1] and b[0] < a[1]:
+                assert a[2] != b[2]
+    refused = _run(_smoke_args(tiny_model_dir, tmp_path / "cpu", "--parallel", "2"), env={"CUDA_VISIBLE_DEVICES": ""})
+    assert refused.returncode == 1 and "needs GPUs" in refused.stderr
