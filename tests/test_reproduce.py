@@ -69,7 +69,7 @@ def test_set_overrides_reach_every_arm_and_the_training_block(tmp_path):
 
 
 def test_training_steps_follow_the_train_config():
-    from raitner_hub.reproduce import base_train_config, training_steps
+    from raitner_hub.reproduce_plan import base_train_config, training_steps
 
     config = base_train_config(load_recipe(RECIPES / "paper-en.yaml"))
     # 5K x 0.9 = 4,500 rows / batch 8 = 563 steps per epoch x 3 epochs
