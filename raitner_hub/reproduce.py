@@ -194,7 +194,7 @@ def _run_train(plan: Plan, stage: Stage, log) -> dict:
     n = plan.recipe.train.num_processes
     if n > 1:  # what `raitner train --num-processes N` does
         resolved = training.write_config(config, config.checkpoints_dir / "train-config.yaml")
-        if subprocess.call(training.launch_command(resolved, n)) != 0:
+        if subprocess.call(training.launch_command(resolved, n, cpu=bool(config.sft.get("use_cpu")))) != 0:
             raise RaitnerError(f"accelerate launch failed for {stage.id} (config: {resolved})")
         folder = Path(config.output_dir)
     else:

@@ -166,6 +166,10 @@ def bar_chart(results: dict, path: Path) -> Path:
             ax.bar(xs, [row["scores"][n]["uniner_f1"]["mean"] for n in names], width=width,
                    yerr=[row["scores"][n]["uniner_f1"]["std"] for n in names], capsize=2,
                    label=f"{row['arm']} {row['size'] if row['size'] is not None else 'all'}")
+            if row["paper"]:  # the paper's value of the same cell, a black diamond on the bar
+                marks = [(x, row["paper"][n]) for x, n in zip(xs, names) if row["paper"].get(n) is not None]
+                ax.scatter([x for x, _ in marks], [v for _, v in marks], marker="D", color="black", s=16,
+                           zorder=3, label="paper" if i == 0 else None)
         ax.set_xticks(list(range(len(names))), titles, rotation=30, ha="right")
         ax.set_ylim(0, 100)
         ax.set_ylabel("UniNER F1 (%)")

@@ -249,7 +249,9 @@ def test_sigkill_during_training_resumes_with_the_same_results(smoke_run, tiny_m
     for stage_id, rec in finished.items():  # no finished stage ran again
         assert after[stage_id] == rec
     killed = after["train/40-s42-ra-it"]
-    assert killed["runs"] == 2 and killed["status"] == "done" and killed["facts"]["resumed_from"] == "checkpoint-2"
+    # killed at or after checkpoint-2 (a later one may have landed before the signal): resumed, not restarted
+    assert killed["runs"] == 2 and killed["status"] == "done"
+    assert killed["facts"]["resumed_from"] in ("checkpoint-2", "checkpoint-4")
     assert f"ran {30 - len(finished)} stage(s), {len(finished)} already done" in result.stdout
     assert json.loads((run_dir / "results.json").read_text())["modes"] == reference["modes"]
 
