@@ -235,8 +235,10 @@ def _run_table(plan: Plan, stage: Stage, log) -> dict:
         (staging / "results.md").write_text(markdown(results), encoding="utf-8")
         bar_chart(results, staging / "results.png")
         results_card(plan.recipe, results).save(str(staging / "README.md"))
-    for name in ("results.json", "results.md", "results.png"):
-        shutil.copyfile(plan.output_dir(stage) / name, plan.run_dir / name)
+    for name in ("results.json", "results.md", "results.png"):  # copies at the run folder's top, each atomic
+        tmp = plan.run_dir / f".{name}.{os.getpid()}.tmp"
+        shutil.copyfile(plan.output_dir(stage) / name, tmp)
+        os.replace(tmp, plan.run_dir / name)
     return {"cells": sum(len(r["scores"]) for m in results["modes"].values() for r in m["rows"])}
 
 

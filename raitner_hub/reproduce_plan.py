@@ -286,6 +286,8 @@ def make_plan(recipe: Recipe, run_dir: str | os.PathLike) -> Plan:
                 for mode in recipe.evaluation.modes:
                     deps = (train_id, "benchmarks") + ((pool_id,) if mode.mode == "out-domain" else ())
                     ev = recipe.evaluation
+                    # device and batch size change speed, not answers (greedy decoding; batched decoding is
+                    # token-identical to one question per call), so they are not part of the key
                     settings = {**dataclasses.asdict(mode), "seed": seed, "limit": recipe.benchmarks.limit,
                                 "names": list(recipe.benchmarks.names), "max_new_tokens": ev.max_new_tokens,
                                 "backend": ev.backend, "chat_template": ev.chat_template}
