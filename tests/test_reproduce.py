@@ -96,6 +96,43 @@ def test_paper_en_dry_run_prints_the_real_plan(shared_data, tmp_path):
     assert out.count(" todo ") == 32 and not (tmp_path / "run").exists()
 
 
+def test_shipped_recipes_plan_offline(shared_data, monkeypatch, tmp_path):
+    from raitner_hub.reproduce import _select
+    from raitner_hub.reproduce_plan import make_plan
+
+    monkeypatch.setenv("RAITNER_DATA_ROOT", str(shared_data))
+    zh = make_plan(load_recipe(RECIPES / "paper-zh.yaml"), tmp_path / "zh")
+    assert (zh.count("train"), zh.benchmark_evaluations) == (12, 72)
+    assert any(n.startswith("ontonotes4 is not built") for n in zh.notes)
+    assert any(n.startswith("peoples_daily is not built") for n in zh.notes)
+    modes = make_plan(load_recipe(RECIPES / "inference-modes-en.yaml"), tmp_path / "modes")
+    assert (modes.count("pool"), modes.count("train"), modes.count("evaluate")) == (2, 4, 28)
+    out_domain = modes.by_id()["evaluate/5k-s42-ra-it/out-domain-bm25_filter.v1"]
+    assert out_domain.deps == ("train/5k-s42-ra-it", "benchmarks", "pool/5k-s42")
+    strategies = make_plan(load_recipe(RECIPES / "strategies-en.yaml"), tmp_path / "s")
+    assert strategies.count("build") == 2 and strategies.count("train") == 12  # one build holds every strategy
+    assert {s.meta["dataset_config"] for s in strategies.stages if s.kind == "train"} == {
+        "vanilla", "ra-nn-k2", "ra-diverse_nn-k2", "ra-random-k2", "ra-bm25_filter-k2", "ra-diverse_nn_bm25-k2"}
+    # --only: a kind or an id glob, plus what it needs and is not done
+    picked = [s.id for s in _select(modes, ["evaluate/5k-s67-vanilla/none"])]
+    assert picked == ["benchmarks", "build/5k-s67", "train/5k-s67-vanilla", "evaluate/5k-s67-vanilla/none"]
+    with pytest.raises(ConfigError, match="matches no stage"):
+        _select(modes, ["trian"])
+
+
+def test_an_incomplete_checkpoint_is_never_resumed(tmp_path):
+    from raitner_hub.reproduce import last_complete_checkpoint
+
+    for step, complete in ((2, True), (4, False)):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        if complete:
+            (folder / "trainer_state.json").write_text("{}")
+    assert last_complete_checkpoint(tmp_path) == tmp_path / "checkpoint-2"
+    assert not (tmp_path / "checkpoint-4").exists()  # a kill cut it short: removed
+    assert last_complete_checkpoint(tmp_path / "none") is None
+
+
 def test_gpu_sets_never_share_a_device():
     from raitner_hub.reproduce import gpu_sets
 
