@@ -48,7 +48,6 @@ from raitner_hub.reproduce_plan import (KINDS, Plan, Stage, _cost_text, _data_ro
                                         describe_plan, make_plan)
 
 
-
 @dataclasses.dataclass
 class ReproduceResult:
     run_dir: Path
