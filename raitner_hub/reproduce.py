@@ -464,6 +464,14 @@ def _check_push(recipe: Recipe) -> None:
     if not recipe.namespace:
         raise ConfigError("--push needs a namespace: set `namespace:` in the recipe or --set namespace=me")
     validate_repo_id(f"{recipe.namespace}/{recipe.name}-results", namespaced=True)
+    from raitner_hub.benchmarks import BENCHMARKS
+
+    # evaluation reports hold every test sentence (predictions.jsonl): a benchmark whose license forbids
+    # redistribution (Boson, CMeEE...) may only go to private repos
+    restricted = [n for n in recipe.benchmarks.names if not BENCHMARKS[n].redistributable]
+    if restricted and not recipe.private:
+        raise ConfigError(f"--push: {', '.join(restricted)} may not be redistributed and the evaluation reports "
+                          "contain their text; push privately (--set private=true) or drop them")
     local = [recipe.base_model_of(a) for a in recipe.arms if Path(recipe.base_model_of(a)).is_dir()]
     if local and not recipe.base_model_repo_id:
         raise ConfigError(f"--push: base model {local[0]} is a local folder; set base_model_repo_id to its Hub id "

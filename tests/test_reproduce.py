@@ -120,6 +120,18 @@ def test_shipped_recipes_plan_offline(shared_data, monkeypatch, tmp_path):
         _select(modes, ["trian"])
 
 
+def test_push_is_checked_before_any_work():
+    from raitner_hub.reproduce import _check_push
+
+    with pytest.raises(ConfigError, match="needs a namespace"):
+        _check_push(load_recipe(RECIPES / "paper-en.yaml"))
+    with pytest.raises(ConfigError, match="boson, cmeee, yidu may not be redistributed"):
+        _check_push(load_recipe(RECIPES / "paper-zh.yaml", ["namespace=me", "private=false"]))
+    _check_push(load_recipe(RECIPES / "paper-zh.yaml", ["namespace=me"]))  # private: true in the recipe
+    with pytest.raises(ConfigError, match="is a local folder; set base_model_repo_id"):
+        _check_push(load_recipe(RECIPES / "smoke.yaml", ["namespace=me", f"base_model={REPO / 'examples'}"]))
+
+
 def test_an_incomplete_checkpoint_is_never_resumed(tmp_path):
     from raitner_hub.reproduce import last_complete_checkpoint
 
