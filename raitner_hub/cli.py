@@ -570,5 +570,30 @@ def evaluate_command(
             typer.echo(f"pushed {push_report(report, target)} and model-index")
 
 
+# ---- reproduce ----
+
+@command("reproduce", panel=MODEL, epilog="Example: raitner reproduce recipes/paper-en.yaml --dry-run; "
+         "raitner reproduce recipes/smoke.yaml --set base_model=path/to/model --set train.sft.learning_rate=1e-4")
+def reproduce_command(
+    recipe: Annotated[Path, typer.Argument(help="A recipe YAML (recipes/paper-en.yaml, recipes/smoke.yaml...).")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: runs/<recipe name>).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a recipe value, KEY=VALUE (train.sft.learning_rate=1e-4, base_model=ID); repeatable.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (what is done, what each stage costs) and stop.")] = False,
+    only: Annotated[Optional[list[str]], typer.Option("--only", help="Only these stages: a kind (build, train...) or an id glob ('train/5k-*'); what they need runs too. Repeatable.")] = None,
+    push: Annotated[bool, typer.Option("--push", help="Push every artefact to the recipe's namespace and the table as a dataset repo.")] = False,
+    parallel: Annotated[int, typer.Option("--parallel", help="Run up to N independent stages at once, each on its own GPU set (GPUs only).")] = 1,
+    num_processes: Annotated[Optional[int], typer.Option("--num-processes", help="Processes per training (accelerate launch), as raitner train.")] = None,
+) -> None:
+    """Run a recipe's whole experiment (data, training, evaluation, table) as one resumable command."""
+    from raitner_hub.recipe import load_recipe
+    from raitner_hub.reproduce import reproduce
+
+    overrides = [*(set_ or []), *([f"train.num_processes={num_processes}"] if num_processes else [])]
+    result = reproduce(load_recipe(recipe, overrides), out, dry_run=dry_run, only=only, push=push,
+                       parallel=parallel, log=typer.echo)
+    if not dry_run:
+        typer.echo(f"ran {len(result.ran)} stage(s), {len(result.skipped)} already done -> {result.run_dir}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
