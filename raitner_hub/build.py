@@ -2,7 +2,8 @@
 
 The pipeline, one direction::
 
-    read_annotated -> (seeded subset) -> build_conversations (negatives, question order)
+    read_annotated -> build_conversations on the whole input (negatives: kept or drawn; question order)
+                   -> (seeded subset of passages, with their questions)
                    -> RetrievalIndex.build (pool = the whole set, as in the paper)
                    -> augment per strategy (query set = pool: the query and identical texts excluded)
                    -> one split by passage id shared by every config -> parquet + card + manifest
@@ -40,6 +41,7 @@ class BuildResult:
     out: Path
     configs: dict[str, dict[str, int]]  # config -> split -> rows
     manifest: dict[str, Any]
+    facts: dict[str, Any] = dataclasses.field(default_factory=dict)  # negatives, dropped_conversations, ...
 
 
 def _check_config(config: BuildConfig, n_passages: int) -> None:
@@ -55,31 +57,38 @@ def _check_config(config: BuildConfig, n_passages: int) -> None:
         raise ConfigError(f"validation_fraction must be in [0, 1), got {config.validation_fraction}")
 
 
-def _subset(annotated: datasets.Dataset, n: int | None, seed: int) -> datasets.Dataset:
-    """The paper's subsets: ``random.seed(s); random.sample(full, n)`` (paper.md §2.4)."""
-    if n is None or n >= len(annotated):
-        return annotated
-    rng = random.Random(seed)
-    return annotated.select(rng.sample(range(len(annotated)), n))
+def _subset_rows(total: int, n: int | None, seed: int) -> list[int] | None:
+    """The paper's subsets: ``random.seed(s); random.sample(full, n)`` (paper.md §2.4); None = all rows."""
+    if n is None or n >= total:
+        return None
+    return random.Random(seed).sample(range(total), n)
 
 
 def build_datasets(config: BuildConfig, *, progress: bool = True) -> tuple[dict[str, datasets.Dataset], dict]:
     """Build every config in memory: ``{config_name: Dataset[ITExample]}`` and facts for the card/manifest."""
-    from raitner_hub.formats import read_annotated
+    from raitner_hub.formats import ReadReport, read_annotated
+    from raitner_hub.instruct import resolve_negatives
 
-    annotated = read_annotated(config.input, format=config.input_format, lang=config.lang)
+    report = ReadReport()
+    annotated = read_annotated(config.input, format=config.input_format, lang=config.lang, report=report)
     if len(annotated) == 0:
         raise InputError("no passages", path=config.input)
-    annotated = _subset(annotated, config.sample, config.seed)
     langs = sorted(set(annotated.unique("lang")))
     lang = config.lang or (langs[0] if len(langs) == 1 else None)
     if lang is None:
         raise ConfigError(f"{config.input}: mixed languages {langs}; pass --lang")
-    _check_config(config, len(annotated))
+    negatives = resolve_negatives(config.negatives, annotated)
+    rows = _subset_rows(len(annotated), config.sample, config.seed)
+    _check_config(config, len(annotated) if rows is None else len(rows))
 
-    vanilla = build_conversations(annotated, seed=config.seed, template=conversation_template(lang).name)
+    # Negatives are drawn on the whole input, then the subset inherits them (paper.md §2.4).
+    vanilla = build_conversations(annotated, seed=config.seed, template=conversation_template(lang).name,
+                                  negatives=negatives)
+    if rows is not None:
+        annotated, vanilla = annotated.select(rows), vanilla.select(rows)
     variants = {VANILLA: vanilla}
-    facts: dict[str, Any] = {"lang": lang, "passages": len(annotated),
+    facts: dict[str, Any] = {"lang": lang, "passages": len(annotated), "negatives": negatives,
+                             "dropped_conversations": report.dropped,
                              "entities": sum(len(e) for e in annotated["entities"][:])}
     if config.strategies:
         from raitner_hub.augment import augment_dataset, config_name
@@ -132,6 +141,7 @@ def _card(config: BuildConfig, counts: dict[str, dict[str, int]], facts: dict, c
             "conversation_template": conversation_template(lang).name,
             "demonstration_template": demo_template(lang).name,
             "strategies": list(config.strategies),
+            "negatives": facts["negatives"],
             "k": config.k,
             "top_k": config.top_k,
             "embedder": facts.get("embedder"),
@@ -181,7 +191,7 @@ def build_data(config: BuildConfig, *, command: str | None = None, repo_id: str 
         >>> from raitner_hub.config import BuildConfig
         >>> result = build_data(BuildConfig(input="examples/data/pile_ner_sample.en.jsonl",
         ...                                 out="outputs/pile-it", embedder="minilm"))
-        >>> datasets.load_dataset(str(result.out), "ra-diverse_nn-k2")["train"][0]["demos"]
+        >>> datasets.load_dataset(str(result.out), "ra-nn-k2")["train"][0]["demos"]
         ['pilener_43490', 'pilener_42352']
     """
     with _progress_bars(progress):
@@ -225,17 +235,19 @@ def _build_data(config: BuildConfig, *, command: str | None, repo_id: str | None
         card.save(staging / "README.md")
         manifest = build_manifest(
             "it_dataset",
-            settings={**dataclasses.asdict(config), "strategies": list(config.strategies)},
+            settings={**dataclasses.asdict(config), "strategies": list(config.strategies),
+                      "negatives": facts["negatives"]},
             inputs={"annotated": input_ref},
             counts={"configs": counts, **{k: v for k, v in facts.items() if k in ("passages", "entities",
-                                                                                  "rows_without_demos")}},
+                                                                                  "rows_without_demos",
+                                                                                  "dropped_conversations")}},
             started=started,
             extra={"templates": {"conversation": conversation_template(facts["lang"]).name,
                                  "demonstrations": demo_template(facts["lang"]).name},
                    "retrieval": facts.get("retrieval"), "command": command},
         )
         write_manifest(staging, manifest)
-    return BuildResult(out=Path(config.out).resolve(), configs=counts, manifest=manifest)
+    return BuildResult(out=Path(config.out).resolve(), configs=counts, manifest=manifest, facts=facts)
 
 
 def render_example(out: str | Path, config_name: str, split: str = "train", row: int = 0) -> str:

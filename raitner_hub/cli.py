@@ -114,7 +114,8 @@ def build_data_cmd(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: outputs/it-data).")] = None,
     lang: Annotated[Optional[str], typer.Option(help="en or zh (default: inferred).")] = None,
     input_format: Annotated[Optional[str], typer.Option("--format", help="Input format (see formats.FORMATS); default: auto.")] = None,
-    strategy: Annotated[Optional[list[str]], typer.Option("--strategy", "-s", help="RA-IT strategy; repeatable. Default: diverse_nn.v1. 'none' builds vanilla only.")] = None,
+    strategy: Annotated[Optional[list[str]], typer.Option("--strategy", "-s", help="RA-IT strategy; repeatable. Default: nn.v1 (the paper's main setting). 'none' builds vanilla only.")] = None,
+    negatives: Annotated[Optional[str], typer.Option("--negatives", help="keep (the input's own questions, negatives included), resample or none. Default: keep when the input has questions, else resample.")] = None,
     k: Annotated[Optional[int], typer.Option(help="Demonstrations per conversation (default 2).")] = None,
     top_k: Annotated[Optional[int], typer.Option("--top-k", help="Candidates K for diverse / BM25 strategies (default 128).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed for every random step (default 42).")] = None,
@@ -135,7 +136,8 @@ def build_data_cmd(
 
     require_repo_id(push, repo_id)
     strategies = None if strategy is None else tuple(s for s in strategy if s != "none")
-    flags = dict(input=input, out=str(out) if out else None, lang=lang, input_format=input_format, strategies=strategies, k=k,
+    flags = dict(input=input, out=str(out) if out else None, lang=lang, input_format=input_format, strategies=strategies,
+                 negatives=negatives, k=k,
                  top_k=top_k, seed=seed, embedder=embedder, sample=sample, mixed_ratio=mixed_ratio, license=license)
     cfg = load_config(config, BuildConfig, **flags) if config else from_dict(
         BuildConfig, {key: value for key, value in flags.items() if value is not None}, where="options")
@@ -145,7 +147,9 @@ def build_data_cmd(
         hub.validate_repo_id(repo_id)
     result = build_data(cfg, command=_command_line(), repo_id=repo_id, progress=not quiet)
     summary = ", ".join(f"{name} {sum(splits.values())}" for name, splits in result.configs.items())
-    typer.echo(f"built {result.out}: {summary} conversations")
+    dropped = result.facts.get("dropped_conversations")
+    typer.echo(f"built {result.out}: {summary} conversations (negatives: {result.facts.get('negatives')}"
+               + (f"; dropped {dropped} input conversations with an unparseable answer" if dropped else "") + ")")
     if not quiet:
         shown = next((name for name in result.configs if name != "vanilla"), "vanilla")
         typer.echo(render_example(result.out, shown))
