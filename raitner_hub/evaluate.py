@@ -1,6 +1,7 @@
 """Zero-shot evaluation on NER benchmarks (paper.md §6) in three retrieval modes, written as a report folder.
 
-Protocol: for every test sentence and every label of the benchmark's label set (in order), one chat
+Protocol: for every test sentence and every label of the benchmark's label set (in order; a conversation
+file's passage: its own questions, as UniNER scores its test files), one chat
 (prefix + question, answer slot open), greedy decoding; the raw outputs are scored with both metrics of
 :mod:`raitner_hub.metrics` (UniNER set-F1 and strict span F1) and unparseable answers are counted.
 
@@ -30,7 +31,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from raitner_hub.errors import ConfigError
-from raitner_hub.records import mentions_by_label
 
 MODES = ("none", "out-domain", "in-domain")
 DEFAULT_STRATEGY = {"out-domain": "bm25_filter.v1", "in-domain": "nn.v1"}
@@ -98,6 +98,7 @@ def _load_benchmarks(source: str | None, names: Sequence[str] | None, files: Seq
             if not asked:
                 raise ConfigError(f"--labels names no entity type: {','.join(labels)!r}")
             bench.label_set = asked
+            bench.info["labels_given"] = True
         loaded.append((bench, None))
     if not loaded:
         raise ConfigError("nothing to evaluate: give --benchmarks REPO_OR_FOLDER and/or --file PATH")
@@ -187,10 +188,12 @@ def evaluate_model(model_or_adapter, benchmarks: str | None = None, *, datasets:
         ner.lang = bench.lang  # the benchmark's language picks the templates
         conv, demo_tmpl = ner.templates_for(texts[0] if texts else "")
         templates.add((conv.name, demo_tmpl.name))
-        queries = [Query(p["text"], label, demos.get(p["text"], ())) for p in passages for label in bench.label_set]
+        asked = [_questions(p, bench) for p in passages]
+        queries = [Query(p["text"], label, demos.get(p["text"], ())) for p, labels in zip(passages, asked)
+                   for label in labels]
         outputs = ner.generate_answers(queries)
         uniner, strict = metrics.Counts(), metrics.Counts()
-        for query, output, passage in zip(queries, outputs, (p for p in passages for _ in bench.label_set)):
+        for query, output, passage in zip(queries, outputs, (p for p, labels in zip(passages, asked) for _ in labels)):
             row = question_row(bench.name, passage, query.label, output, [d.id for d in query.demos])
             uniner = uniner + metrics.uniner_counts([output], [row["gold"]])
             strict = strict + _strict(row)
@@ -229,14 +232,27 @@ def evaluate_model(model_or_adapter, benchmarks: str | None = None, *, datasets:
     return EvalReport(Path(out).resolve(), scores, average, results)
 
 
+def _questions(passage: dict, bench) -> list[str]:
+    """The types asked about a passage: a conversation file's own questions, in its order (UniNER scores
+    every item of its test files), unless ``--labels`` chose them; else the benchmark's label set."""
+    from raitner_hub.readers import input_questions
+
+    qa = None if bench.info.get("labels_given") else input_questions(passage)
+    return bench.label_set if qa is None else list(dict.fromkeys(label for label, _ in qa))
+
+
 def question_row(dataset: str, passage: dict, label: str, output: str, demo_ids: list[str]) -> dict:
-    """One ``predictions.jsonl`` row: everything both metrics need to be recomputed from the file."""
+    """One ``predictions.jsonl`` row: everything both metrics need to be recomputed from the file.
+
+    Gold is the passage's own answer where the benchmark file asked questions (UniNER's test files: their
+    answer lists, as UniNER scores them), else the distinct mentions of its entities of that type."""
     from raitner_hub.metrics import answers_to_entities, parse_answer
+    from raitner_hub.readers import gold_answers
 
     parsed = parse_answer(output)
     entities, unfound = answers_to_entities(passage["text"], {label: parsed or []})
     return {"dataset": dataset, "id": passage["id"], "label": label, "output": output, "parsed": parsed,
-            "gold": mentions_by_label(passage["entities"]).get(label, []),
+            "gold": gold_answers(passage).get(label, []),
             "gold_entities": [dict(e) for e in passage["entities"] if e["label"] == label],
             "entities": [dict(e) for e in entities], "unfound": unfound.get(label, 0), "demos": demo_ids}
 
