@@ -52,8 +52,9 @@ def default_source(path: PathLike) -> str:
 
 
 def annotator_json(fmt: str, source: str, **extra: Any) -> str:
-    return json.dumps({"format": fmt, "source": source, **{k: v for k, v in extra.items() if v}},
-                      ensure_ascii=False)
+    # an empty ``qa`` is kept: a conversation that asked nothing must not be asked the whole label set
+    return json.dumps({"format": fmt, "source": source,
+                       **{k: v for k, v in extra.items() if v or (k == "qa" and v is not None)}}, ensure_ascii=False)
 
 
 def labels_queried(passage: AnnotatedPassage) -> list[str]:
