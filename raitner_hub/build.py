@@ -165,9 +165,19 @@ def _card(config: BuildConfig, counts: dict[str, dict[str, int]], facts: dict, c
 
 def resolve_input(config: BuildConfig) -> tuple[BuildConfig, str]:
     """A local input is fingerprinted (``path#sha256:...``); a Hub dataset id (``user/name[@revision]``) is
-    pulled pinned to the commit its revision resolves to, recorded as ``user/name@sha``."""
+    pulled pinned to the commit its revision resolves to, recorded as ``user/name@sha``; a Hub split in the
+    token-classification layout (``org/name[@revision]:config:split``) is read pinned the same way."""
     if Path(config.input).exists():
         return config, f"{config.input}#sha256:{input_fingerprint(config.input)}"
+    from raitner_hub.formats import parse_hub_source
+
+    spec = parse_hub_source(config.input)
+    if spec is not None:  # one split of a Hub dataset in the token-classification layout: read pinned
+        from raitner_hub import hub
+
+        sha = hub.resolve_revision(spec["repo"], "dataset", spec["revision"])
+        pinned = f"{spec['repo']}@{sha}:{spec['config'] or ''}:{spec['split'] or 'train'}"
+        return dataclasses.replace(config, input=pinned), pinned
     repo_id, _, revision = config.input.partition("@")
     if repo_id.count("/") != 1:
         raise InputError("no such file or folder", path=config.input)
