@@ -418,6 +418,24 @@ def available_benchmarks(data_root: str | os.PathLike | None = None, *, variants
             and (root / spec.folder / spec.splits["test"].file).is_file()]
 
 
+def load_benchmark_specs(path: str | os.PathLike) -> list[BenchmarkSpec]:
+    """Benchmark specs from a YAML/JSON file: a list of ``BenchmarkSpec.from_dict`` mappings (or ``{benchmarks:
+    [...]}``), e.g. a Hub source in the token-classification layout with its label map."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"benchmark spec file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    items = data.get("benchmarks") if isinstance(data, dict) else data
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise ConfigError(f"{path}: expected a list of benchmark specs (mappings)")
+    return [BenchmarkSpec.from_dict(item) for item in items]
+
+
 # ---- the benchmarks dataset repo (local folder in Hub layout) --------------------------------------------
 
 CITATIONS = {
@@ -572,5 +590,6 @@ def _card(meta, names, repo_id, command, version, render_dataset_card, size_cate
 
 
 __all__ = ["BENCHMARKS", "Benchmark", "BenchmarkSpec", "Split", "available_benchmarks", "build_benchmarks_folder",
-           "cut_test", "gold_mentions", "label_set_of", "load_benchmark", "load_label_map", "read_benchmarks_meta",
+           "cut_test", "gold_mentions", "label_set_of", "load_benchmark", "load_benchmark_specs", "load_label_map",
+           "read_benchmarks_meta",
            "read_split", "relabel"]

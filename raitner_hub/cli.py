@@ -288,6 +288,7 @@ def annotate_command(
 def push_benchmarks_cmd(
     data_root: Annotated[Optional[Path], typer.Option("--data-root", help="Folder with the benchmark source files (default: $RAITNER_DATA_ROOT or ../shared/data).")] = None,
     dataset: Annotated[Optional[list[str]], typer.Option("--dataset", "-d", help="Benchmark name; repeatable. Default: every benchmark whose files are present.")] = None,
+    spec: Annotated[Optional[Path], typer.Option("--spec", help="YAML/JSON list of extra benchmark specs, e.g. a Hub source (hub: org/name, hub_config, label_map, splits).")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (laid out as the Hub dataset repo).")] = Path("outputs/benchmarks"),
     push: PushOpt = False,
     repo_id: RepoIdOpt = None,
@@ -295,10 +296,11 @@ def push_benchmarks_cmd(
     revision: RevisionOpt = None,
 ) -> None:
     """Convert NER benchmarks (one config each, natural-language labels) into a Hub dataset folder; --push uploads it."""
-    from raitner_hub.benchmarks import build_benchmarks_folder, read_benchmarks_meta
+    from raitner_hub.benchmarks import build_benchmarks_folder, load_benchmark_specs, read_benchmarks_meta
 
     require_repo_id(push, repo_id)
-    folder = build_benchmarks_folder(dataset, out, data_root, repo_id=repo_id, command=_command_line())
+    specs = load_benchmark_specs(spec) if spec else ()
+    folder = build_benchmarks_folder(dataset, out, data_root, repo_id=repo_id, command=_command_line(), specs=specs)
     meta = read_benchmarks_meta(folder)
     typer.echo(f"built {folder}: " + ", ".join(f"{n} {sum(m['splits'].values())}" for n, m in meta.items())
                + " passages")

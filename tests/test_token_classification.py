@@ -181,3 +181,17 @@ def test_cli_build_data_from_a_hub_split(hub_cross_ner, tmp_path, hub_server):
     manifest = json.loads((out / "manifest.json").read_text())
     sha = hub_server.repo(hub_cross_ner, "dataset").branches["main"]
     assert manifest["inputs"]["annotated"] == f"{hub_cross_ner}@{sha}:ai:train"
+
+
+def test_cli_push_benchmarks_with_a_hub_spec(hub_cross_ner, shared_data, tmp_path, hub_server):
+    spec_file = tmp_path / "specs.yaml"
+    spec_file.write_text(f"- name: cross_ner_ai\n  lang: en\n  hub: {hub_cross_ner}\n  hub_config: ai\n"
+                         "  label_map: crossner_ai\n  license: mit\n  splits: {test: test, train: train}\n")
+    out = tmp_path / "bench"
+    proc = subprocess.run([sys.executable, "-m", "raitner_hub", "push-benchmarks", "--spec", str(spec_file),
+                           "--data-root", str(shared_data), "--out", str(out)],
+                          capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == f"built {out.resolve()}: cross_ner_ai 531 passages"
+    loaded = datasets.load_dataset(str(out), split="test", cache_dir=str(tmp_path / "cache"))  # default config
+    assert len(loaded) == 431
