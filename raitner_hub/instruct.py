@@ -39,7 +39,7 @@ NEGATIVES = ("keep", "resample", "none")
 
 def has_questions(annotated: datasets.Dataset) -> bool:
     """True when the input recorded its own questions (conversation formats): ``keep`` is then the default."""
-    return any(input_questions({"annotator": a}) is not None for a in annotated["annotator"][:])
+    return any(input_questions({"annotator": a, "entities": []}) is not None for a in annotated["annotator"][:])
 
 
 def resolve_negatives(negatives: str | bool | None, annotated: datasets.Dataset) -> str:

@@ -76,11 +76,19 @@ def _annotator(passage: AnnotatedPassage) -> dict:
 
 def input_questions(passage: AnnotatedPassage) -> list[tuple[str, list[str]]] | None:
     """The questions a conversation-format input asked about this passage, ``[(type, answer), ...]`` in its
-    order (negatives have ``[]``), exactly as the file wrote them; None when the input had no questions."""
-    qa = _annotator(passage).get("qa")
-    if not isinstance(qa, list):
-        return None
-    return [(str(label), [str(m) for m in answer]) for label, answer in qa]
+    order (negatives have ``[]``), exactly as the file wrote them (``qa``; else ``labels_queried`` with the
+    entities' mentions as answers); None when the input had no questions."""
+    data = _annotator(passage)
+    qa = data.get("qa")
+    if isinstance(qa, list):
+        return [(str(label), [str(m) for m in answer]) for label, answer in qa]
+    asked = data.get("labels_queried")
+    if isinstance(asked, list):  # rows written before ``qa`` existed: the asked types, answers from the entities
+        from raitner_hub.records import mentions_by_label
+
+        answers = mentions_by_label(passage["entities"])
+        return [(str(label), answers.get(label, [])) for label in asked]
+    return None
 
 
 def gold_answers(passage: AnnotatedPassage) -> dict[str, list[str]]:

@@ -331,3 +331,31 @@ def test_sample_inherits_the_negatives_of_the_full_build(tmp_path):
         assert row["messages"] == whole[pid]["messages"]
         negatives += sum(m["content"] == "[]" for m in row["messages"][3::2])
     assert negatives > 0
+
+
+def test_slimer_rows_keep_their_questions(shared_data, tmp_path):
+    """SLIMER's Pile-NER rows: every (passage, type) question and answer, in question order, negatives as given."""
+    src = shared_data / "en" / "pile_ner_slimer_subset" / "validation_nodef.jsonl"
+    rows = [json.loads(line) for line in src.read_text(encoding="utf-8").splitlines()]
+    expected: dict[str, list] = {}
+    for row in sorted(rows, key=lambda r: [int(x) for x in r["doc_question_pairID"].split(":")]):
+        passage = row["doc_question_pairID"].split(":")[0]
+        expected.setdefault(f"pilener_{passage}", []).append(
+            (f"What describes {row['tagName']} in the text?", json.loads(row["output"])))
+    result = build_data(BuildConfig(input=str(src), out=str(tmp_path / "slimer"), strategies=()), progress=False)
+    built = all_rows(result.out, "vanilla", tmp_path)
+    assert result.facts["negatives"] == "keep" and len(built) == 882
+    for pid, row in built.items():
+        got = [(q["content"], json.loads(a["content"])) for q, a in zip(row["messages"][2::2], row["messages"][3::2])]
+        assert got == expected[pid]
+    assert sum(a == [] for qa in expected.values() for _, a in qa) == 1320 - 717  # the source's negatives
+
+
+def test_bundled_sample_keeps_slimers_asked_types(tmp_path):
+    """Rows that record labels_queried (the bundled SLIMER sample) keep those questions by default."""
+    rows = [json.loads(line) for line in EN_SAMPLE.read_text(encoding="utf-8").splitlines()]
+    result = build_data(BuildConfig(input=str(EN_SAMPLE), out=str(tmp_path / "en"), strategies=()), progress=False)
+    built = all_rows(result.out, "vanilla", tmp_path)
+    assert result.facts["negatives"] == "keep"
+    for row in rows:
+        assert built[row["id"]]["labels_queried"] == json.loads(row["annotator"])["labels_queried"]
