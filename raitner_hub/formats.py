@@ -14,7 +14,8 @@ re-exported here. Formats (``FORMATS``):
 ``boson``          jsonl ``{"id", "sentence", "label": {mention: type}}`` (no offsets: aligned)
 ``sky_ner``        jsonl ``{"id", "text", "entities": [{"mention", "type"}]}`` (no offsets: aligned)
 ``slimer``         SLIMER Pile-NER jsonl, one row per (passage, type): grouped into one passage
-``uniner``         UniNER/ShareGPT conversation JSON (en or zh), one or many types per item: grouped by text
+``uniner``         UniNER/ShareGPT conversation JSON (en or zh), one or many types per item: one passage per
+                   sentence (items grouped by text until a type repeats), its questions kept in ``qa``
 ``annotated``      our own ``AnnotatedPassage`` rows (jsonl or parquet), or a Hub-layout dataset folder
 ``token_classification``  the Hub's NER layout: ``tokens`` + ``ner_tags`` (``Sequence(ClassLabel)``
                    names in the features; IOB1 or IOB2), as parquet, arrow, jsonl (string tags), a
