@@ -141,7 +141,7 @@ def _card(config: BuildConfig, counts: dict[str, dict[str, int]], facts: dict, c
             "conversation_template": conversation_template(lang).name,
             "demonstration_template": demo_template(lang).name,
             "strategies": list(config.strategies),
-            "negatives": facts["negatives"],
+            "negatives": facts.get("negatives"),
             "k": config.k,
             "top_k": config.top_k,
             "embedder": facts.get("embedder"),
