@@ -195,3 +195,15 @@ def test_cli_push_benchmarks_with_a_hub_spec(hub_cross_ner, shared_data, tmp_pat
     assert proc.stdout.splitlines()[0] == f"built {out.resolve()}: cross_ner_ai 531 passages"
     loaded = datasets.load_dataset(str(out), split="test", cache_dir=str(tmp_path / "cache"))  # default config
     assert len(loaded) == 431
+
+
+def test_cli_index_from_a_hub_split(hub_cross_ner, tmp_path, hub_server):
+    out = tmp_path / "index"
+    proc = subprocess.run([sys.executable, "-m", "raitner_hub", "index", f"{hub_cross_ner}:ai:train", "--embedder",
+                           "bm25", "--out", str(out), "--quiet"], capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("indexed 100 passages")
+    from raitner_hub.retrieval import RetrievalIndex
+
+    index = RetrievalIndex.from_pretrained(str(out))
+    assert len(index) == 100
