@@ -99,10 +99,22 @@ def _load_benchmarks(source: str | None, names: Sequence[str] | None, files: Seq
                 raise ConfigError(f"--labels names no entity type: {','.join(labels)!r}")
             bench.label_set = asked
             bench.info["labels_given"] = True
-        loaded.append((bench, None))
+        loaded.append((bench, _train_of_hub_file(str(file), label_map) if with_train else None))
     if not loaded:
         raise ConfigError("nothing to evaluate: give --benchmarks REPO_OR_FOLDER and/or --file PATH")
     return loaded, provenance
+
+
+def _train_of_hub_file(file: str, label_map):
+    """The in-domain pool of a Hub split given as ``--file org/name:config:test``: its ``train`` split."""
+    from raitner_hub.benchmarks import load_benchmark
+    from raitner_hub.formats import parse_hub_source
+
+    spec = None if Path(file).exists() else parse_hub_source(file)
+    if spec is None:
+        return None
+    at = f"@{spec['revision']}" if spec["revision"] else ""
+    return _quietly(load_benchmark, f"{spec['repo']}{at}:{spec['config'] or ''}:train", "train", label_map=label_map)
 
 
 # ---- demonstrations ------------------------------------------------------------------------------------

@@ -207,3 +207,20 @@ def test_cli_index_from_a_hub_split(hub_cross_ner, tmp_path, hub_server):
 
     index = RetrievalIndex.from_pretrained(str(out))
     assert len(index) == 100
+
+
+def test_evaluate_a_hub_split_with_its_train_split_as_in_domain_pool(hub_cross_ner, tiny_model_dir, tmp_path,
+                                                                    monkeypatch):
+    from raitner_hub.evaluate import evaluate_model
+    from raitner_hub.predict import NER
+
+    ner = NER.from_pretrained(tiny_model_dir, max_new_tokens=8)
+    seen = []
+    monkeypatch.setattr(ner, "generate_answers", lambda items: seen.extend(items) or ["[]"] * len(items))
+    report = evaluate_model(ner, files=[f"{hub_cross_ner}:ai:test"], label_map="crossner_ai", mode="in-domain",
+                            embedder="bm25", limit=5, out=tmp_path / "r")
+    name = f"{hub_cross_ner.split('/')[1]}_ai_test"
+    assert report.results["datasets"][name]["pool"]["pool_size"] == 100
+    assert len(seen) == 5 * 13 and all(len(q.demos) == 2 for q in seen)
+    train_ids = {row["id"] for row in read_annotated(f"{hub_cross_ner}:ai:train")}
+    assert all({d.id for d in q.demos} <= train_ids for q in seen)
