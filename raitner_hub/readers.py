@@ -113,11 +113,12 @@ def relabel_annotator(annotator: str, mapping: dict[str, str | None]) -> str:
         return annotator
     if not isinstance(data, dict) or not ({"labels_queried", "qa"} & set(data)):
         return annotator
-    rename = lambda label: mapping.get(label, label)  # noqa: E731
     if "labels_queried" in data:
-        data["labels_queried"] = list(dict.fromkeys(rename(l) for l in data["labels_queried"] if rename(l)))
+        renamed = (mapping.get(label, label) for label in data["labels_queried"])
+        data["labels_queried"] = list(dict.fromkeys(label for label in renamed if label))
     if "qa" in data:
-        data["qa"] = [[rename(label), answer] for label, answer in data["qa"] if rename(label)]
+        data["qa"] = [[mapping.get(label, label), answer] for label, answer in data["qa"]
+                      if mapping.get(label, label)]
     return json.dumps(data, ensure_ascii=False)
 
 
