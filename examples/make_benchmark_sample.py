@@ -2,14 +2,16 @@
 
     python examples/make_benchmark_sample.py [--shared ../shared/data]
 
-The first sentences of each split of two CrossNER domains, copied byte for byte (BIO, token first), laid
-out like the data root so ``raitner push-benchmarks --data-root examples/data/benchmarks`` reads it with the
-registry's own specs. Deterministic: the first N sentences in file order, no seed involved.
+The first sentences of each split of two CrossNER domains, copied byte for byte (BIO, token first), and the
+first test conversations of UniNER's ``test.uniner.json`` (the registry's default test gold), laid out like the
+data root so ``raitner push-benchmarks --data-root examples/data/benchmarks`` reads it with the registry's own
+specs. Deterministic: the first N sentences in file order, no seed involved.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -34,6 +36,11 @@ def main() -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(first_sentences(source.read_text(encoding="utf-8"), n), encoding="utf-8")
             print(f"{target.relative_to(HERE.parent)}: {n} sentences")
+        uniner = json.loads((args.shared / "en" / domain / "test.uniner.json").read_text(encoding="utf-8"))
+        target = OUT / "en" / domain / "test.uniner.json"
+        target.write_text(json.dumps(uniner[:SENTENCES["test.bio.txt"]], ensure_ascii=False, indent=1) + "\n",
+                          encoding="utf-8")
+        print(f"{target.relative_to(HERE.parent)}: {SENTENCES['test.bio.txt']} conversations")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 The pipeline, one direction::
 
-    read_annotated -> (seeded subset) -> build_conversations (negatives, question order)
+    read_annotated -> build_conversations on the whole input (negatives: kept or drawn; question order)
+                   -> (seeded subset of passages, with their questions)
                    -> RetrievalIndex.build (pool = the whole set, as in the paper)
                    -> augment per strategy (query set = pool: the query and identical texts excluded)
                    -> one split by passage id shared by every config -> parquet + card + manifest
@@ -40,6 +41,7 @@ class BuildResult:
     out: Path
     configs: dict[str, dict[str, int]]  # config -> split -> rows
     manifest: dict[str, Any]
+    facts: dict[str, Any] = dataclasses.field(default_factory=dict)  # negatives, dropped_conversations, ...
 
 
 def _check_config(config: BuildConfig, n_passages: int) -> None:
@@ -55,28 +57,36 @@ def _check_config(config: BuildConfig, n_passages: int) -> None:
         raise ConfigError(f"validation_fraction must be in [0, 1), got {config.validation_fraction}")
 
 
-def _subset(annotated: datasets.Dataset, n: int | None, seed: int) -> datasets.Dataset:
-    """The paper's subsets: ``random.seed(s); random.sample(full, n)`` (paper.md §2.4)."""
-    if n is None or n >= len(annotated):
-        return annotated
-    rng = random.Random(seed)
-    return annotated.select(rng.sample(range(len(annotated)), n))
+def _subset_rows(total: int, n: int | None, seed: int) -> list[int] | None:
+    """The paper's subsets: ``random.seed(s); random.sample(full, n)`` (paper.md §2.4); None = all rows."""
+    if n is None or n >= total:
+        return None
+    return random.Random(seed).sample(range(total), n)
 
 
 def build_datasets(config: BuildConfig, *, progress: bool = True) -> tuple[dict[str, datasets.Dataset], dict]:
     """Build every config in memory: ``{config_name: Dataset[ITExample]}`` and facts for the card/manifest."""
-    from raitner_hub.formats import pool_language, read_annotated
+    from raitner_hub.formats import ReadReport, pool_language, read_annotated
+    from raitner_hub.instruct import resolve_negatives
 
-    annotated = read_annotated(config.input, format=config.input_format, lang=config.lang)
+    report = ReadReport()
+    annotated = read_annotated(config.input, format=config.input_format, lang=config.lang, report=report)
     if len(annotated) == 0:
         raise InputError("no passages", path=config.input)
-    annotated = _subset(annotated, config.sample, config.seed)
-    lang = pool_language(annotated, config.lang, where=config.input)
-    _check_config(config, len(annotated))
+    rows = _subset_rows(len(annotated), config.sample, config.seed)
+    # The language of the rows that are built (a subset may hold one language of a mixed file).
+    lang = pool_language(annotated if rows is None else annotated.select(rows), config.lang, where=config.input)
+    negatives = resolve_negatives(config.negatives, annotated)
+    _check_config(config, len(annotated) if rows is None else len(rows))
 
-    vanilla = build_conversations(annotated, seed=config.seed, template=conversation_template(lang).name)
+    # Negatives are drawn on the whole input, then the subset inherits them (paper.md §2.4).
+    vanilla = build_conversations(annotated, seed=config.seed, template=conversation_template(lang).name,
+                                  negatives=negatives)
+    if rows is not None:
+        annotated, vanilla = annotated.select(rows), vanilla.select(rows)
     variants = {VANILLA: vanilla}
-    facts: dict[str, Any] = {"lang": lang, "passages": len(annotated),
+    facts: dict[str, Any] = {"lang": lang, "passages": len(annotated), "negatives": negatives,
+                             "dropped_conversations": report.dropped,
                              "entities": sum(len(e) for e in annotated["entities"][:])}
     if config.strategies:
         from raitner_hub.augment import augment_dataset, config_name
@@ -129,6 +139,7 @@ def _card(config: BuildConfig, counts: dict[str, dict[str, int]], facts: dict, c
             "conversation_template": conversation_template(lang).name,
             "demonstration_template": demo_template(lang).name,
             "strategies": list(config.strategies),
+            "negatives": facts.get("negatives"),
             "k": config.k,
             "top_k": config.top_k,
             "embedder": facts.get("embedder"),
@@ -137,8 +148,8 @@ def _card(config: BuildConfig, counts: dict[str, dict[str, int]], facts: dict, c
             "input": input_ref,
         },
     }
-    if "@" in input_ref:  # a Hub input, pinned to the revision that was read
-        card_data["source_datasets"] = [input_ref]
+    if "@" in input_ref:  # a Hub input, pinned to the revision that was read (without :config:split)
+        card_data["source_datasets"] = [input_ref.split(":")[0]]
     conv, demo = conversation_template(lang), demo_template(lang)
     return render_dataset_card(
         "it_dataset", card_data,
@@ -152,9 +163,19 @@ def _card(config: BuildConfig, counts: dict[str, dict[str, int]], facts: dict, c
 
 def resolve_input(config: BuildConfig) -> tuple[BuildConfig, str]:
     """A local input is fingerprinted (``path#sha256:...``); a Hub dataset id (``user/name[@revision]``) is
-    pulled pinned to the commit its revision resolves to, recorded as ``user/name@sha``."""
+    pulled pinned to the commit its revision resolves to, recorded as ``user/name@sha``; a Hub split in the
+    token-classification layout (``org/name[@revision]:config:split``) is read pinned the same way."""
     if Path(config.input).exists():
         return config, f"{config.input}#sha256:{input_fingerprint(config.input)}"
+    from raitner_hub.formats import parse_hub_source
+
+    spec = parse_hub_source(config.input)
+    if spec is not None:  # one split of a Hub dataset in the token-classification layout: read pinned
+        from raitner_hub import hub
+
+        sha = hub.resolve_revision(spec["repo"], "dataset", spec["revision"])
+        pinned = f"{spec['repo']}@{sha}:{spec['config'] or ''}:{spec['split'] or 'train'}"
+        return dataclasses.replace(config, input=pinned), pinned
     repo_id, _, revision = config.input.partition("@")
     if repo_id.count("/") != 1:
         raise InputError("no such file or folder", path=config.input)
@@ -178,7 +199,7 @@ def build_data(config: BuildConfig, *, command: str | None = None, repo_id: str 
         >>> from raitner_hub.config import BuildConfig
         >>> result = build_data(BuildConfig(input="examples/data/pile_ner_sample.en.jsonl",
         ...                                 out="outputs/pile-it", embedder="minilm"))
-        >>> datasets.load_dataset(str(result.out), "ra-diverse_nn-k2")["train"][0]["demos"]
+        >>> datasets.load_dataset(str(result.out), "ra-nn-k2")["train"][0]["demos"]
         ['pilener_43490', 'pilener_42352']
     """
     with _progress_bars(progress):
@@ -222,17 +243,19 @@ def _build_data(config: BuildConfig, *, command: str | None, repo_id: str | None
         card.save(staging / "README.md")
         manifest = build_manifest(
             "it_dataset",
-            settings={**dataclasses.asdict(config), "strategies": list(config.strategies)},
+            settings={**dataclasses.asdict(config), "strategies": list(config.strategies),
+                      "negatives": facts["negatives"]},
             inputs={"annotated": input_ref},
             counts={"configs": counts, **{k: v for k, v in facts.items() if k in ("passages", "entities",
-                                                                                  "rows_without_demos")}},
+                                                                                  "rows_without_demos",
+                                                                                  "dropped_conversations")}},
             started=started,
             extra={"templates": {"conversation": conversation_template(facts["lang"]).name,
                                  "demonstrations": demo_template(facts["lang"]).name},
                    "retrieval": facts.get("retrieval"), "command": command},
         )
         write_manifest(staging, manifest)
-    return BuildResult(out=Path(config.out).resolve(), configs=counts, manifest=manifest)
+    return BuildResult(out=Path(config.out).resolve(), configs=counts, manifest=manifest, facts=facts)
 
 
 def render_example(out: str | Path, config_name: str, split: str = "train", row: int = 0) -> str:

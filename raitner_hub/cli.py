@@ -347,7 +347,9 @@ def build_data_cmd(
     with quiet_progress(quiet):
         result = build_data(cfg, command=_command_line(), repo_id=repo_id, progress=not quiet)
         summary = ", ".join(f"{name} {sum(splits.values())}" for name, splits in result.configs.items())
-        typer.echo(f"built {result.out}: {summary} conversations")
+        dropped = result.facts.get("dropped_conversations")
+        typer.echo(f"built {result.out}: {summary} conversations (negatives: {result.facts.get('negatives')}"
+                   + (f"; dropped {dropped} input conversations with an unparseable answer" if dropped else "") + ")")
         if not quiet:
             shown = next((name for name in result.configs if name != "vanilla"), "vanilla")
             typer.echo(render_example(result.out, shown))
@@ -451,13 +453,14 @@ def push_benchmarks_cmd(
     quiet: QuietOpt = False,
 ) -> None:
     """Convert NER benchmarks (one config each, natural-language labels) into a Hub dataset folder; --push uploads it."""
-    from raitner_hub.benchmarks import build_benchmarks_folder, read_benchmarks_meta
+    from raitner_hub.benchmarks import build_benchmarks_folder, load_benchmark_specs, read_benchmarks_meta
     from raitner_hub.progress import quiet_progress
 
     require_repo_id(push, repo_id)
     with quiet_progress(quiet):
+        specs = load_benchmark_specs(cfg.spec) if cfg.spec else ()
         folder = build_benchmarks_folder(cfg.datasets, cfg.out, cfg.data_root, repo_id=repo_id,
-                                         command=_command_line())
+                                         command=_command_line(), specs=specs)
         meta = read_benchmarks_meta(folder)
         typer.echo(f"built {folder}: " + ", ".join(f"{n} {sum(m['splits'].values())}" for n, m in meta.items())
                    + " passages")

@@ -141,20 +141,26 @@ class BuildConfig:
     """Settings of ``raitner build-data`` (annotated passages -> vanilla + RA-IT datasets).
 
     Attributes:
-        input: annotated data: a file in any format ``formats.read_annotated`` reads, a dataset folder, or
-            a Hub dataset id ``user/name[@revision]`` (pulled pinned to a commit, recorded as ``repo@sha``).
+        input: annotated data: a file in any format ``formats.read_annotated`` reads, a dataset folder, a
+            Hub dataset id ``user/name[@revision]`` (pulled pinned to a commit, recorded as ``repo@sha``), or
+            one split of a Hub dataset in the token-classification layout, ``org/name[@revision]:config:split``.
         out: output folder, laid out as a Hub dataset repo.
         lang: ``en`` or ``zh``; inferred from the data when None.
         input_format: a ``formats`` format name, or ``auto``.
         strategies: RA-IT strategies (``augment.STRATEGIES`` names), one dataset config each; the
-            ``vanilla`` config is always built (``none``: vanilla only).
+            ``vanilla`` config is always built (``none``: vanilla only). Default: ``nn.v1``, the paper's
+            main setting.
+        negatives: ``keep`` (the input's own questions, negatives included, in its order), ``resample``
+            (draw negative types once over the whole input) or ``none``; None = ``keep`` when the input
+            has questions (conversation formats), else ``resample``.
         k: demonstrations per conversation (paper: 2).
         top_k: candidates K for diverse strategies and the BM25 filter (paper: 128).
         seed: seeds negatives, question order, the split, sampling and every strategy draw.
         embedder: sentence-transformers id or path, ``minilm`` (offline English) or ``bm25``
             (no dense model); None = the paper's GTE-large for the language.
         validation_fraction: held-out share (paper: 0.1).
-        sample: build from a seeded random subset of this many passages (paper: 5K, 10K, ...).
+        sample: build from a seeded random subset of this many passages (paper: 5K, 10K, ...), drawn
+            after the negatives, so a passage asks the same questions in every subset.
         mixed_ratio: share of NN rows for ``mixed.v1``.
         bm25_threshold: minimum BM25 score for the BM25-filter strategies (paper: 20).
         license: the data license recorded in the card (a Hub license id).
@@ -165,8 +171,9 @@ class BuildConfig:
     out: str = option("outputs/it-data", short="-o")
     lang: str | None = option(None, choices=LANGS)
     input_format: str = option("auto", flag="--format", choices=("auto", "raitner_hub.formats:FORMATS"))
-    strategies: tuple[str, ...] = option(("diverse_nn.v1",), flag="--strategy", short="-s",
+    strategies: tuple[str, ...] = option(("nn.v1",), flag="--strategy", short="-s",
                                           choices=("raitner_hub.augment:STRATEGIES", "none"))
+    negatives: str | None = option(None, choices=("keep", "resample", "none"))
     k: int = 2
     top_k: int = 128
     seed: int = 42
@@ -497,9 +504,12 @@ class BenchmarksConfig:
     Attributes:
         data_root: folder with the benchmark source files; None = ``$RAITNER_DATA_ROOT`` or ``../shared/data``.
         datasets: benchmark names; None = every benchmark whose files are present.
+        spec: a YAML/JSON list of extra benchmark specs, e.g. a Hub source in the token-classification
+            layout (``hub: org/name``, ``hub_config``, ``label_map``, ``splits``).
         out: output folder, laid out as the Hub dataset repo.
     """
 
     data_root: str | None = None
     datasets: tuple[str, ...] | None = option(None, flag="--dataset", short="-d")
+    spec: str | None = None
     out: str = option("outputs/benchmarks", short="-o")

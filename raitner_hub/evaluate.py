@@ -1,6 +1,7 @@
 """Zero-shot evaluation on NER benchmarks (paper.md §6) in three retrieval modes, written as a report folder.
 
-Protocol: for every test sentence and every label of the benchmark's label set (in order), one chat
+Protocol: for every test sentence and every label of the benchmark's label set (in order; a conversation
+file's passage: its own questions, as UniNER scores its test files), one chat
 (prefix + question, answer slot open), greedy decoding; the raw outputs are scored with both metrics of
 :mod:`raitner_hub.metrics` (UniNER set-F1 and strict span F1) and unparseable answers are counted.
 
@@ -32,7 +33,6 @@ from typing import Any, Sequence
 
 from raitner_hub.config import EvaluateConfig
 from raitner_hub.errors import ConfigError
-from raitner_hub.records import mentions_by_label
 
 MODES = ("none", "out-domain", "in-domain")
 DEFAULT_STRATEGY = {"out-domain": "bm25_filter.v1", "in-domain": "nn.v1"}
@@ -99,10 +99,23 @@ def _load_benchmarks(source: str | None, names: Sequence[str] | None, files: Seq
             if not asked:
                 raise ConfigError(f"--labels names no entity type: {','.join(labels)!r}")
             bench.label_set = asked
-        loaded.append((bench, None))
+            bench.info["labels_given"] = True
+        loaded.append((bench, _train_of_hub_file(str(file), label_map) if with_train else None))
     if not loaded:
         raise ConfigError("nothing to evaluate: give --benchmarks REPO_OR_FOLDER and/or --file PATH")
     return loaded, provenance
+
+
+def _train_of_hub_file(file: str, label_map):
+    """The in-domain pool of a Hub split given as ``--file org/name:config:test``: its ``train`` split."""
+    from raitner_hub.benchmarks import load_benchmark
+    from raitner_hub.formats import parse_hub_source
+
+    spec = None if Path(file).exists() else parse_hub_source(file)
+    if spec is None:
+        return None
+    at = f"@{spec['revision']}" if spec["revision"] else ""
+    return _quietly(load_benchmark, f"{spec['repo']}{at}:{spec['config'] or ''}:train", "train", label_map=label_map)
 
 
 # ---- demonstrations ------------------------------------------------------------------------------------
@@ -224,11 +237,13 @@ def run(inputs: EvalInputs, config: EvaluateConfig, *, progress: bool = False) -
             ner.lang = bench.lang  # the benchmark's language picks the templates
             conv, demo_tmpl = ner.templates_for(texts[0] if texts else "")
             out.templates.add((conv.name, demo_tmpl.name))
-            queries = [Query(p["text"], label, demos.get(p["text"], ())) for p in passages
-                       for label in bench.label_set]
+            asked = [_questions(p, bench) for p in passages]
+            queries = [Query(p["text"], label, demos.get(p["text"], ())) for p, labels in zip(passages, asked)
+                       for label in labels]
             outputs = ner.generate_answers(queries)
             uniner, strict = metrics.Counts(), metrics.Counts()
-            for query, output, passage in zip(queries, outputs, (p for p in passages for _ in bench.label_set)):
+            for query, output, passage in zip(queries, outputs,
+                                              (p for p, labels in zip(passages, asked) for _ in labels)):
                 row = question_row(bench.name, passage, query.label, output, [d.id for d in query.demos])
                 uniner = uniner + metrics.uniner_counts([output], [row["gold"]])
                 strict = strict + _strict(row)
@@ -308,14 +323,27 @@ def evaluate_model(model_or_adapter=None, benchmarks: str | None = None, *, conf
     return write_report(run(inputs, cfg, progress=progress), inputs, cfg, started=started)
 
 
+def _questions(passage: dict, bench) -> list[str]:
+    """The types asked about a passage: a conversation file's own questions, in its order (UniNER scores
+    every item of its test files), unless ``--labels`` chose them; else the benchmark's label set."""
+    from raitner_hub.readers import input_questions
+
+    qa = None if bench.info.get("labels_given") else input_questions(passage)
+    return bench.label_set if qa is None else list(dict.fromkeys(label for label, _ in qa))
+
+
 def question_row(dataset: str, passage: dict, label: str, output: str, demo_ids: list[str]) -> dict:
-    """One ``predictions.jsonl`` row: everything both metrics need to be recomputed from the file."""
+    """One ``predictions.jsonl`` row: everything both metrics need to be recomputed from the file.
+
+    Gold is the passage's own answer where the benchmark file asked questions (UniNER's test files: their
+    answer lists, as UniNER scores them), else the distinct mentions of its entities of that type."""
     from raitner_hub.metrics import answers_to_entities, parse_answer
+    from raitner_hub.readers import gold_answers
 
     parsed = parse_answer(output)
     entities, unfound = answers_to_entities(passage["text"], {label: parsed or []})
     return {"dataset": dataset, "id": passage["id"], "label": label, "output": output, "parsed": parsed,
-            "gold": mentions_by_label(passage["entities"]).get(label, []),
+            "gold": gold_answers(passage).get(label, []),
             "gold_entities": [dict(e) for e in passage["entities"] if e["label"] == label],
             "entities": [dict(e) for e in entities], "unfound": unfound.get(label, 0), "demos": demo_ids}
 

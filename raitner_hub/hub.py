@@ -352,6 +352,20 @@ def load_dataset_config(repo_id: str, config: str | None = None, *, split: str |
                  revision=revision), sha
 
 
+def load_hub_split(repo_id: str, config: str | None = None, split: str = "train", *,
+                   revision: str | None = None, cache_dir: str | os.PathLike | None = None):
+    """One split of a Hub dataset (any layout ``datasets`` reads), pinned to the commit ``revision`` resolves
+    to; returns ``(dataset, "repo@sha")`` for provenance.
+
+    Example:
+        >>> ds, ref = load_hub_split("DFKI-SLT/cross_ner", "ai", "test")  # doctest: +SKIP
+        >>> ds.features["ner_tags"].feature.names[:2], ref  # doctest: +SKIP
+        (['O', 'B-academicjournal'], 'DFKI-SLT/cross_ner@...')
+    """
+    ds, sha = load_dataset_config(repo_id, config, split=split, revision=revision, cache_dir=cache_dir)
+    return ds, f"{repo_id}@{sha}"
+
+
 # ---- cards ----
 
 def update_card(repo_id: str, mutate: Callable[[Any], None], *, repo_type: str = "model",

@@ -143,7 +143,7 @@ def _run_build(plan: Plan, stage: Stage, log) -> dict:
 
 def _run_pool(plan: Plan, stage: Stage, log) -> dict:
     """The out-domain pool: an index over the training subset, as ``raitner index`` builds it."""
-    from raitner_hub.build import _subset, resolve_input
+    from raitner_hub.build import _subset_rows, resolve_input
     from raitner_hub.config import BuildConfig
     from raitner_hub.formats import read_annotated
     from raitner_hub.retrieval import RetrievalIndex
@@ -151,7 +151,9 @@ def _run_pool(plan: Plan, stage: Stage, log) -> dict:
     data, s = plan.recipe.data, stage.settings
     source = data.source + (f"@{data.revision}" if data.revision else "")
     resolved, ref = resolve_input(BuildConfig(input=source, lang=s["lang"]))
-    pool = _subset(read_annotated(resolved.input, format=s["format"], lang=s["lang"]), s["sample"], s["seed"])
+    annotated = read_annotated(resolved.input, format=s["format"], lang=s["lang"])
+    rows = _subset_rows(len(annotated), s["sample"], s["seed"])
+    pool = annotated if rows is None else annotated.select(rows)
     index = RetrievalIndex.build(pool, lang=s["lang"], embedder=s["embedder"], progress=False,
                                  pool_source=f"{ref} (sample {s['sample']}, seed {s['seed']})",
                                  license=data.license)

@@ -102,7 +102,7 @@ def test_build_data_from_yaml_with_a_flag_override_in_a_fresh_process(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     counts = {name: sum(splits.values()) for name, splits in manifest["counts"]["configs"].items()}
     assert counts == {"vanilla": 299, "ra-nn-k1": 299}  # the YAML's strategy, the flag's k
-    assert proc.stdout.strip().splitlines() == [f"built {out}: vanilla 299, ra-nn-k1 299 conversations"]
+    assert proc.stdout.strip().splitlines() == [f"built {out}: vanilla 299, ra-nn-k1 299 conversations (negatives: resample)"]
     settings = manifest["settings"]
     assert (settings["k"], settings["seed"], settings["strategies"], settings["embedder"]) == (1, 7, ["nn.v1"], "bm25")
 

@@ -362,3 +362,26 @@ def test_evaluate_in_three_parts_equals_evaluate_model(ner, bench_folder, tmp_pa
         assert report.results["average"] == parts.results["average"]
     assert (tmp_path / "parts" / "predictions.jsonl").read_text() == (tmp_path / "whole" / "predictions.jsonl").read_text()
     assert ner.lang == lang_before  # the benchmark's language was set for the run only
+
+
+@pytest.mark.parametrize("rel", ["en/crossner_ai/test.uniner.json", "zh/sky_ner_sample/sky_10_samples.it_conversation.json"])
+def test_file_of_conversations_scores_every_question(ner, shared_data, tmp_path, monkeypatch, rel):
+    """evaluate --file on a UniNER file asks what the file asks, repeated sentences included (as UniNER):
+    questions = the file's question turns; gold answers as outputs score 100."""
+    items = json.loads((shared_data / rel).read_text(encoding="utf-8"))
+    turns = [(item["conversations"][0]["value"].split(" ", 1)[1], q["value"], json.loads(a["value"]))
+             for item in items for q, a in zip(item["conversations"][2::2], item["conversations"][3::2])]
+    from raitner_hub.formats import read_annotated
+    from raitner_hub.readers import gold_answers
+
+    gold = {}
+    for row in read_annotated(shared_data / rel):
+        for label, answer in gold_answers(row).items():
+            gold[(row["text"], label)] = answer
+    monkeypatch.setattr(ner, "generate_answers", lambda items: [json.dumps(gold[(q.text, q.label)]) for q in items])
+    report = evaluate_model(ner, files=[str(shared_data / rel)], out=tmp_path / "u")
+    rows = [json.loads(line) for line in (tmp_path / "u" / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == len(turns) == report.scores[0].n
+    assert sorted(json.dumps(r["gold"], ensure_ascii=False) for r in rows) == sorted(
+        json.dumps(a, ensure_ascii=False) for _, _, a in turns)
+    assert report.scores[0].uniner_f1 == 100.0
