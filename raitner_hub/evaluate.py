@@ -198,7 +198,7 @@ def evaluate_model(model_or_adapter, benchmarks: str | None = None, *, datasets:
         score = metrics.DatasetScores.from_counts(bench.name, uniner, strict, n=len(queries))
         scores.append(score)
         per_dataset[bench.name] = {**score.as_dict(), "lang": bench.lang, "split": bench.split,
-                                   "sentences": len(passages), "label_set": bench.label_set,
+                                   "sentences": len(passages), "split_size": len(bench.dataset), "label_set": bench.label_set,
                                    "pool": pool_info, "source": bench.info.get("source")}
     ner.lang = user_lang
     average = metrics.average(scores)
@@ -305,9 +305,34 @@ def bar_chart(results: dict, path: Path) -> Path:
 
 # ---- model-index ---------------------------------------------------------------------------------------
 
+# Display names of the paper's benchmarks (model-index ``dataset.name``; the config name stays the id).
+DATASET_NAMES = {
+    "crossner_ai": "CrossNER AI", "crossner_literature": "CrossNER Literature", "crossner_music": "CrossNER Music",
+    "crossner_politics": "CrossNER Politics", "crossner_science": "CrossNER Science", "mit_movie": "MIT Movie",
+    "mit_restaurant": "MIT Restaurant", "weibo": "Weibo NER", "msra": "MSRA NER", "boson": "Boson NER",
+    "cluener": "CLUENER", "cmeee": "CMeEE", "yidu": "Yidu-S4K",
+}
+# (metric type, results key, metric name): the paper's UniNER metric under the conventional ``f1`` /
+# ``precision`` / ``recall`` types, the strict span metric under its own type so the two never collide.
+METRICS = (("f1", "uniner_f1", "UniNER micro-F1"), ("precision", "uniner_p", "UniNER micro-precision"),
+           ("recall", "uniner_r", "UniNER micro-recall"), ("span_f1", "strict_f1", "Strict span micro-F1"))
+
+
+def dataset_display_name(name: str) -> str:
+    """``crossner_ai`` -> ``CrossNER AI``; an unknown name is title-cased."""
+    return DATASET_NAMES.get(name) or name.replace("_", " ").strip().title()
+
+
+def scored_split(split: str, sentences: int, split_size: int | None) -> str:
+    """The split as scored: ``test`` when whole, ``test[:N]`` (datasets' slice syntax) when ``--limit`` cut it."""
+    return split if split_size is not None and sentences >= split_size else f"{split}[:{sentences}]"
+
+
 def eval_results(results: dict, source_url: str | None = None) -> list:
     """``huggingface_hub.EvalResult`` entries (token-classification) for every dataset and metric.
 
+    ``dataset.type`` is the benchmarks repo id, ``dataset.config`` the benchmark, ``dataset.split`` what
+    was scored (``test[:N]`` for a ``--limit`` run: a subset is never published as the whole split).
     ``source_url`` (e.g. the pushed report folder) is linked as the results' source when given.
     """
     from huggingface_hub import EvalResult
@@ -317,13 +342,13 @@ def eval_results(results: dict, source_url: str | None = None) -> list:
     suffix = "" if results["mode"] == "none" else f" ({MODE_TITLES[results['mode']]})"
     out = []
     for name, s in results["datasets"].items():
-        for metric_type, key, metric in (("f1", "uniner_f1", "UniNER micro-F1"),
-                                         ("precision", "uniner_p", "UniNER micro-precision"),
-                                         ("recall", "uniner_r", "UniNER micro-recall"),
-                                         ("f1", "strict_f1", "Strict span micro-F1")):
+        split = scored_split(s["split"], s["sentences"],
+                             s.get("split_size", s["sentences"] if results.get("limit") is None else None))
+        for metric_type, key, metric in METRICS:
             out.append(EvalResult(task_type="token-classification", task_name="Named Entity Recognition",
-                                  dataset_type=dataset_type, dataset_name=name, dataset_config=name,
-                                  dataset_split=s["split"], dataset_revision=results["benchmarks"]["revision"],
+                                  dataset_type=dataset_type, dataset_name=dataset_display_name(name),
+                                  dataset_config=name, dataset_split=split,
+                                  dataset_revision=results["benchmarks"]["revision"],
                                   metric_type=metric_type, metric_value=s[key], metric_name=metric + suffix,
                                   source_name="raitner-hub evaluate" if source_url else None,
                                   source_url=source_url))
