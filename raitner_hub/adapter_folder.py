@@ -126,8 +126,10 @@ def render_card(config, source: dict[str, Any], base_id: str, hyper: dict[str, A
     card_data: dict[str, Any] = {"library_name": "peft", "tags": CARD_TAGS, "pipeline_tag": "text-generation"}
     if not Path(base_id).is_absolute():
         card_data["base_model"] = base_id
-    if config.license:
-        card_data["license"] = config.license
+    from raitner_hub.licenses import license_card_data
+
+    card_data.update(license_card_data(config.license, getattr(config, "license_name", None),
+                                       getattr(config, "license_link", None)))
     if source.get("languages"):
         card_data["language"] = source["languages"]
     if source.get("repo_id"):

@@ -278,9 +278,12 @@ class AnnotateConfig:
     backoff: float = 1.0
     cache: str | None = None
     ids: str = "chunk"
-    license: str = "other"
+    license: str = "unknown"  # the corpus's terms are the user's to state; "other" needs a name and link
 
     def check(self) -> None:
+        from raitner_hub.licenses import check_license
+
+        check_license(self.license)
         if self.lang not in ("zh", "en"):
             raise ConfigError(f"--lang must be zh or en, got {self.lang!r}")
         if not self.teachers:

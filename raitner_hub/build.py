@@ -202,7 +202,10 @@ def _progress_bars(enabled: bool):
 
 
 def _build_data(config: BuildConfig, *, command: str | None, repo_id: str | None, progress: bool) -> BuildResult:
+    from raitner_hub.licenses import check_license
+
     started = time.time()
+    check_license(config.license)  # before anything is read or embedded
     config, input_ref = resolve_input(config)
     variants, facts = build_datasets(config, progress=progress)
     ids = variants[VANILLA]["id"][:]  # [:] reads the whole column (iterating a Column goes row by row)

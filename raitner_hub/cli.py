@@ -243,7 +243,7 @@ def annotate_command(
     split: Annotated[str, typer.Option(help="Split of a Hub corpus.")] = "train",
     cache: Annotated[Optional[Path], typer.Option(help="Answer cache (SQLite); default ~/.cache/raitner-hub/teacher-cache.sqlite.")] = None,
     ids: Annotated[str, typer.Option(help="chunk (stable corpus ids) or reference (ner_<lang>_{i}).")] = "chunk",
-    license: Annotated[str, typer.Option(help="Data license for the card (a Hub license id).")] = "other",
+    license: Annotated[str, typer.Option(help="Data license for the card (a Hub license id).")] = "unknown",
     seed: SeedOpt = 42,
     revision: RevisionOpt = None,
     push: PushOpt = False,
@@ -381,7 +381,10 @@ def index_command(
     from raitner_hub.formats import read_annotated
     from raitner_hub.retrieval import RetrievalIndex
 
+    from raitner_hub.licenses import check_license
+
     require_repo_id(push, repo_id)
+    check_license(license)  # before the pool is read or embedded
     pool = read_annotated(input, format=input_format, lang=lang)
     langs = sorted(set(pool.unique("lang"))) if len(pool) else [lang or "en"]
     if lang is None and len(langs) != 1:

@@ -98,7 +98,10 @@ class RetrievalIndex:
             redistributable: False when the pool's license forbids sharing it (e.g. Boson): the index
                 folder contains the pool, so ``hub.push_folder`` then refuses a public push.
         """
+        from raitner_hub.licenses import check_license
+
         started = time.time()
+        check_license(license)
         for column in ("id", "text", "entities"):
             if column not in pool.column_names:
                 raise InputError(f"the retrieval pool needs an {column!r} column (AnnotatedPassage rows)")

@@ -60,7 +60,8 @@ class TrainConfig:
         resume_from_checkpoint: ``true`` (latest in the checkpoint folder) or a checkpoint path.
         merge: also write merged full weights to ``<output_dir>/merged``.
         push, repo_id, private: upload the adapter folder to the Hub after training.
-        license: the card's license (e.g. ``llama3``, ``other``).
+        license: the card's license, a Hub license id (e.g. ``llama3``; ``other`` needs ``license_name`` and
+            ``license_link``, as Qwen1.5's ``tongyi-qianwen``).
     """
 
     base_model: str
@@ -81,6 +82,8 @@ class TrainConfig:
     repo_id: str | None = None
     private: bool = False
     license: str | None = None
+    license_name: str | None = None
+    license_link: str | None = None
 
     @property
     def checkpoints_dir(self) -> Path:
@@ -161,6 +164,10 @@ def build_args(config: TrainConfig):
     init_kwargs = config.sft.get("model_init_kwargs") or {}
     if not isinstance(init_kwargs, dict):
         raise ConfigError(f"sft.model_init_kwargs: expected a mapping, got {type(init_kwargs).__name__}")
+    if config.sft.get("push_to_hub") or config.sft.get("hub_model_id"):
+        # TRL would upload its own card and training_args.bin, bypassing our card, checks and manifest.
+        raise ConfigError("sft.push_to_hub / sft.hub_model_id: not supported; push the finished adapter with "
+                          "--push --repo-id ME/NAME (or push: true and repo_id in the config)")
     if config.sft.get("trust_remote_code") or init_kwargs.get("trust_remote_code"):
         raise ConfigError("sft: trust_remote_code is not allowed (raitner-hub never runs a repo's own code)")
     if init_kwargs.get("use_safetensors") is False:
@@ -183,6 +190,11 @@ def build_args(config: TrainConfig):
 
 def _check_environment(config: TrainConfig) -> None:
     import torch
+
+    from raitner_hub.licenses import check_license
+
+    check_license(config.license, license_name=config.license_name, license_link=config.license_link,
+                  where="license")
 
     if config.quantization == "4bit":
         if not torch.cuda.is_available():
