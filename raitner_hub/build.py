@@ -140,8 +140,8 @@ def _card(config: BuildConfig, counts: dict[str, dict[str, int]], facts: dict, c
             "input": input_ref,
         },
     }
-    if "@" in input_ref:  # a Hub input, pinned to the revision that was read
-        card_data["source_datasets"] = [input_ref]
+    if "@" in input_ref:  # a Hub input: the bare id (the Hub links it); the pinned sha is in raitner.input
+        card_data["source_datasets"] = [input_ref.split("@")[0]]
     conv, demo = conversation_template(lang), demo_template(lang)
     return render_dataset_card(
         "it_dataset", card_data,

@@ -156,7 +156,7 @@ def evaluate_model(model_or_adapter, benchmarks: str | None = None, *, datasets:
     """
     from raitner_hub import metrics
     from raitner_hub.artefacts import staged_folder
-    from raitner_hub.manifest import build_manifest, write_manifest
+    from raitner_hub.manifest import build_manifest, scrub_paths, write_manifest
     from raitner_hub.predict import NER, Query
 
     started = time.time()
@@ -212,7 +212,8 @@ def evaluate_model(model_or_adapter, benchmarks: str | None = None, *, datasets:
         "unparsed": sum(s.unparsed for s in scores), "predictor_stats": dict(ner.stats),
     }
     with staged_folder(out) as stage:
-        (stage / "results.json").write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        # published as is by push_report: local paths (model folder, benchmark files) made relative/basenames
+        (stage / "results.json").write_text(json.dumps(scrub_paths(results), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         with open(stage / "predictions.jsonl", "w", encoding="utf-8") as fh:
             for row in rows:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")

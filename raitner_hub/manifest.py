@@ -13,6 +13,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -69,6 +70,39 @@ def input_fingerprint(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+# An absolute local path inside free text: "/" or "~/" not preceded by a word character, ".", ":" or "/"
+# (so "me/repo", "./rel", "http://host/x" and "a/b" are left alone).
+_ABS_PATH_RE = re.compile(r"(?<![\w.:/~-])(?:~(?=/)|/(?=[^\s/]))[^\s'\"`()\[\]<>{},;|]*")
+
+
+def public_path(path: str) -> str:
+    """A local path as it may be published: relative when under the working directory, else its basename
+    (``<local>`` when it has none). The user's home and filesystem layout never reach a card or manifest."""
+    expanded = Path(os.path.expanduser(path))
+    try:
+        relative = expanded.resolve().relative_to(Path.cwd().resolve())
+        return relative.as_posix() if str(relative) != "." else "."
+    except (ValueError, OSError):
+        return expanded.name or "<local>"
+
+
+def scrub_paths(obj: Any) -> Any:
+    """``obj`` (str, or dicts/lists of them) with every absolute local path replaced by :func:`public_path`.
+
+    The one scrubber for everything published: manifests (:func:`build_manifest`), cards
+    (:mod:`raitner_hub.cards`) and report files.
+    """
+    if isinstance(obj, str):
+        return _ABS_PATH_RE.sub(lambda m: public_path(m.group(0)), obj)
+    if isinstance(obj, os.PathLike):
+        return scrub_paths(os.fspath(obj))
+    if isinstance(obj, dict):
+        return {key: scrub_paths(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [scrub_paths(item) for item in obj]
+    return obj
+
+
 def _check_no_secrets(obj: Any, where: str = "") -> None:
     if isinstance(obj, dict):
         for key, value in obj.items():
@@ -98,6 +132,7 @@ def build_manifest(kind: str, *, settings: dict[str, Any], inputs: dict[str, Any
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **(extra or {}),
     }
+    manifest = scrub_paths(manifest)  # the recorded command, inputs and --out name no local absolute path
     _check_no_secrets(manifest)
     return manifest
 

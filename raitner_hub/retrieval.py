@@ -319,7 +319,8 @@ def _write_index_folder(index: RetrievalIndex, folder: Path, *, repo_id: str | N
         pq.write_table(pa.table({"id": pa.array(index.ids, pa.string()),
                                  "tokens": pa.array(index.tokens, pa.list_(pa.string()))}),
                        tmp / "bm25_tokens.parquet")
-        configs = [{"config_name": "pool", "data_files": "pool.parquet"}]
+        # default: `load_dataset(repo)` with no config name loads the pool
+        configs = [{"config_name": "pool", "data_files": "pool.parquet", "default": True}]
         if index.dense:
             import faiss
 

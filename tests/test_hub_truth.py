@@ -79,3 +79,143 @@ def test_train_config_license_and_trl_push_are_checked_before_loading(tmp_path):
         prepare(TrainConfig(**base, sft=cpu, license="other"))
     with pytest.raises(ConfigError, match="sft.push_to_hub.*--push --repo-id"):
         prepare(TrainConfig(**base, sft={**cpu, "push_to_hub": True}))
+
+
+# ---- no local absolute path in any card or manifest ----
+
+def _published_text(folder: Path) -> dict[str, str]:
+    return {p.name: p.read_text(encoding="utf-8") for p in folder.iterdir()
+            if p.name in ("README.md", "manifest.json", "results.json")}
+
+
+def _assert_no_local_paths(folder: Path, *local: Path) -> dict[str, str]:
+    files = _published_text(folder)
+    assert {"README.md", "manifest.json"} & set(files), files.keys()
+    for name, text in files.items():
+        for path in (*local, Path.home()):
+            assert str(path) not in text, f"{name} publishes {path}"
+    return files
+
+
+def test_scrubber_rules(tmp_path, monkeypatch):
+    from raitner_hub.manifest import public_path, scrub_paths
+
+    monkeypatch.chdir(tmp_path)
+    assert public_path(str(tmp_path / "outputs" / "it")) == "outputs/it"  # under the cwd: relative
+    assert public_path("/home/someone/data/pile.jsonl") == "pile.jsonl"  # elsewhere: the name
+    assert public_path("/") == "<local>"
+    line = f"raitner build-data /home/someone/x.jsonl --out {tmp_path}/o --repo-id me/it http://h:8/v1 ./rel"
+    assert scrub_paths(line) == "raitner build-data x.jsonl --out o --repo-id me/it http://h:8/v1 ./rel"
+    assert scrub_paths({"a": ["/srv/a/b.txt#sha256:00", 3, None]}) == {"a": ["b.txt#sha256:00", 3, None]}
+
+
+def test_build_data_and_index_publish_no_local_path(tmp_path):
+    from raitner_hub.build import build_data
+    from raitner_hub.config import BuildConfig
+    from raitner_hub.formats import read_annotated
+    from raitner_hub.retrieval import RetrievalIndex
+
+    data = tmp_path / "private" / "pile.jsonl"
+    data.parent.mkdir()
+    data.write_bytes(SAMPLE_EN.read_bytes())
+    out = tmp_path / "private" / "it"
+    command = f"raitner build-data {data} --embedder bm25 --out {out}"
+    build_data(BuildConfig(input=str(data), out=str(out), embedder="bm25", strategies=("nn.v1",), sample=40),
+               command=command, progress=False)
+    files = _assert_no_local_paths(out, tmp_path)
+    assert "raitner build-data pile.jsonl --embedder bm25 --out it" in files["README.md"]
+    assert json.loads(files["manifest.json"])["settings"]["out"] == "it"
+    index_out = tmp_path / "private" / "index"
+    RetrievalIndex.build(read_annotated(str(data)), lang="en", embedder="bm25", progress=False,
+                         pool_source=str(data)).save_pretrained(index_out)
+    files = _assert_no_local_paths(index_out, tmp_path)
+    assert json.loads(files["manifest.json"])["inputs"]["pool"] == "pile.jsonl"
+
+
+def test_annotate_publishes_no_local_path(tmp_path, fake_teacher):
+    from raitner_hub.annotate import AnnotateConfig, annotate_to_folder
+    from raitner_hub.teacher import TeacherSpec
+
+    corpus = tmp_path / "private" / "raw.jsonl"
+    corpus.parent.mkdir()
+    corpus.write_text("".join(json.dumps({"id": f"d{i}", "text": f"Paris is nice {i} ."}) + "\n" for i in range(3)))
+    fake_teacher.default = lambda passage, model: '[{"Paris": "location"}]'
+    config = AnnotateConfig(corpus=str(corpus), lang="en", chunk=False, cache=str(tmp_path / "c.sqlite"),
+                            teachers=(TeacherSpec(model="t", base_url=fake_teacher.base_url, key_env=None),))
+    out = tmp_path / "private" / "annotated"
+    annotate_to_folder(config, out, command=f"raitner annotate {corpus} --lang en --out {out}", progress=False)
+    files = _assert_no_local_paths(out, tmp_path)
+    assert json.loads(files["manifest.json"])["settings"]["corpus"] == "raw.jsonl"
+
+
+def test_train_card_and_manifest_publish_no_local_path(tmp_path):
+    from raitner_hub.adapter_folder import render_card
+    from raitner_hub.manifest import build_manifest
+    from raitner_hub.train import TrainConfig
+
+    base = tmp_path / "models" / "tiny-base"
+    config = TrainConfig(base_model=str(base), dataset=str(tmp_path / "it"), output_dir=str(tmp_path / "adapter"))
+    source = {"dataset": "it#sha256:00", "repo_id": None, "revision": None, "config": "vanilla", "templates": [],
+              "strategies": []}
+    card = str(render_card(config, source, str(base), {"learning_rate": 1e-4}, {}, "chatml.v1"))
+    manifest = json.dumps(build_manifest("adapter", settings={"base_model": str(base), "out": config.output_dir},
+                                         inputs={"dataset": config.dataset}, counts={}, started=0.0))
+    for text in (card, manifest):
+        assert str(tmp_path) not in text and "tiny-base" in text
+
+
+def test_evaluate_report_publishes_no_local_path(tmp_path, tiny_model_dir):
+    from raitner_hub.evaluate import evaluate_model
+    from raitner_hub.predict import NER
+
+    bench = tmp_path / "private" / "bench.jsonl"
+    bench.parent.mkdir()
+    bench.write_text(json.dumps({"id": "t0", "text": "Obama visited Paris .", "lang": "en", "entities": [
+        {"start": 0, "end": 5, "text": "Obama", "label": "person"}]}) + "\n")
+    ner = NER.from_pretrained(tiny_model_dir, max_new_tokens=2)
+    ner.generate_answers = lambda queries: ["[]" for _ in queries]
+    out = tmp_path / "private" / "report"
+    evaluate_model(ner, files=[str(bench)], out=out)
+    files = _assert_no_local_paths(out, tmp_path, Path(tiny_model_dir))
+    results = json.loads(files["results.json"])
+    assert results["benchmarks"]["files"] == ["bench.jsonl"]
+
+
+# ---- cards: source_datasets, annotations_creators, the paper link, default configs ----
+
+def test_every_card_links_the_paper():
+    for golden in sorted((REPO_ROOT / "tests" / "golden").glob("*.md")):
+        assert "https://arxiv.org/abs/2406.17305" in golden.read_text(encoding="utf-8"), golden.name
+
+
+def test_source_datasets_are_bare_ids_and_teacher_labels_are_machine_generated():
+    from raitner_hub.annotate import AnnotateConfig, _card as annotated_card
+    from raitner_hub.build import _card as it_card
+    from raitner_hub.config import BuildConfig
+    from raitner_hub.teacher import TeacherSpec
+
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    config = AnnotateConfig(corpus="me/corpus", lang="en", teachers=(TeacherSpec(model="gpt"),))
+    facts = {"teachers": ["gpt"], "corpus": {"documents": 1, "chunks": 1, "duplicates_dropped": 0, "empty_dropped": 0,
+                                             "length_counter": "x", "settings": {}},
+             "passages": 1, "passages_with_entities": 1, "entities": 1, "distinct_pairs": 1, "types": 1,
+             "top_types": [], "calls": {}, "drops": {}}
+    card = annotated_card(config, facts, f"me/corpus@{sha}", "me/ner", None)
+    assert card.data.source_datasets == ["me/corpus"] and card.data.raitner["input"] == f"me/corpus@{sha}"
+    assert card.data.annotations_creators == ["machine-generated"]
+    counts = {"vanilla": {"train": 1}}
+    card = it_card(BuildConfig(input="me/ner", strategies=()), counts, {"lang": "en", "passages": 1, "entities": 1},
+                   None, f"me/ner@{sha}", "me/ner-it")
+    assert card.data.source_datasets == ["me/ner"] and card.data.raitner["input"] == f"me/ner@{sha}"
+
+
+def test_index_folder_loads_with_no_config_name(tmp_path):
+    import datasets
+
+    from raitner_hub.formats import read_annotated
+    from raitner_hub.retrieval import RetrievalIndex
+
+    pool = read_annotated(str(SAMPLE_EN)).select(range(10))
+    folder = RetrievalIndex.build(pool, lang="en", embedder="bm25", progress=False).save_pretrained(tmp_path / "i")
+    loaded = datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "cache"))
+    assert list(loaded) == ["train"] and loaded["train"]["id"] == pool["id"][:]
