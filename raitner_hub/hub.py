@@ -171,11 +171,33 @@ def _plan(api, repo_id, repo_type, head, local, *, path_in_repo, allow_patterns,
     except RemoteEntryNotFoundError:
         remote = {}
     ops: list = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(file))
-                 for path, file in local.items() if path not in remote or not _unchanged(file, remote[path])]
+                 for path, file in local.items() if path not in remote or not _unchanged(file, remote[path])
+                 and not _same_manifest(api, repo_id, repo_type, head, path, file)]
     if delete_missing:
         ops += [CommitOperationDelete(path_in_repo=path) for path in sorted(remote)
                 if path not in local and _in_scope(path, path_in_repo, allow_patterns, ignore_patterns)]
     return ops
+
+
+def _same_manifest(api, repo_id: str, repo_type: str, head: str, path: str, local: Path) -> bool:
+    """A ``manifest.json`` that differs from the remote one only in its run's timestamp and wall time.
+
+    Re-running the same build writes the same data and card; only those facts change, and they are no
+    reason for a new commit (the remote manifest, which describes the same artefact, is kept).
+    """
+    if Path(path).name != "manifest.json":
+        return False
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from raitner_hub.manifest import same_artefact
+
+    try:
+        remote = json.loads(Path(hf_hub_download(repo_id, path, repo_type=repo_type, revision=head)).read_text("utf-8"))
+        mine = json.loads(local.read_text(encoding="utf-8"))
+    except (OSError, ValueError, HfHubHTTPError):
+        return False
+    return same_artefact(mine, remote)
 
 
 def push_folder(folder: str | os.PathLike, repo_id: str, *, repo_type: str = "dataset", private: bool = False,

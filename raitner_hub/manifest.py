@@ -137,6 +137,18 @@ def build_manifest(kind: str, *, settings: dict[str, Any], inputs: dict[str, Any
     return manifest
 
 
+# Facts of a run that differ between two runs producing the same artefact: not a change worth a commit.
+VOLATILE_KEYS = ("created_at", "wall_time_s")
+
+
+def same_artefact(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two manifests describe the same artefact (equal once :data:`VOLATILE_KEYS` are ignored)."""
+    def strip(m: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in m.items() if k not in VOLATILE_KEYS}
+
+    return isinstance(a, dict) and isinstance(b, dict) and strip(a) == strip(b)
+
+
 def write_manifest(folder: str | os.PathLike, manifest: dict[str, Any]) -> Path:
     path = Path(folder) / "manifest.json"
     path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=False) + "\n", encoding="utf-8")

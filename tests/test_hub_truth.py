@@ -219,3 +219,35 @@ def test_index_folder_loads_with_no_config_name(tmp_path):
     folder = RetrievalIndex.build(pool, lang="en", embedder="bm25", progress=False).save_pretrained(tmp_path / "i")
     loaded = datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "cache"))
     assert list(loaded) == ["train"] and loaded["train"]["id"] == pool["id"][:]
+
+
+# ---- an identical re-push makes no commit ----
+
+def test_rebuilding_and_repushing_identical_data_makes_no_commit(tmp_path, hub_server):
+    import uuid
+
+    from raitner_hub import hub
+    from raitner_hub.build import build_data
+    from raitner_hub.config import BuildConfig
+
+    repo_id = f"user/same-{uuid.uuid4().hex[:8]}"
+    config = BuildConfig(input=str(SAMPLE_EN), out=str(tmp_path / "it"), embedder="bm25", strategies=("nn.v1",),
+                         sample=40)
+    build_data(config, command="raitner build-data sample.jsonl", progress=False)
+    first = hub.push_folder(tmp_path / "it", repo_id, repo_type="dataset")
+    manifest_before = json.loads((tmp_path / "it" / "manifest.json").read_text())
+    import time
+
+    time.sleep(1.1)  # a later build: another created_at and wall time, nothing else
+    build_data(config, command="raitner build-data sample.jsonl", progress=False)
+    manifest_after = json.loads((tmp_path / "it" / "manifest.json").read_text())
+    assert manifest_after["created_at"] != manifest_before["created_at"]
+    second = hub.push_folder(tmp_path / "it", repo_id, repo_type="dataset")
+    assert first.commit_sha is not None and second.commit_sha is None and second.head_sha == first.head_sha
+    # a real change (another sample) is still pushed, manifest included
+    build_data(BuildConfig(**{**config.__dict__, "sample": 30}), command="raitner build-data sample.jsonl",
+               progress=False)
+    third = hub.push_folder(tmp_path / "it", repo_id, repo_type="dataset")
+    assert third.commit_sha is not None
+    pushed = json.loads(hub_server.files(repo_id, "dataset")["manifest.json"])
+    assert pushed["settings"]["sample"] == 30
