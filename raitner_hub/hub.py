@@ -312,11 +312,44 @@ def push_space(folder: str | os.PathLike, repo_id: str, *, private: bool = False
 
 # ---- pulling ----
 
+def offline() -> bool:
+    """``HF_HUB_OFFLINE=1``: every read comes from the local cache, no request is made (as huggingface_hub)."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def cached_revision(repo_id: str, repo_type: str = "dataset", revision: str | None = None,
+                    cache_dir: str | os.PathLike | None = None) -> str | None:
+    """The commit sha the local cache holds for ``revision`` (a sha is itself), or None if it holds none."""
+    from huggingface_hub import constants
+
+    folder = Path(cache_dir or constants.HF_HUB_CACHE) / f"{repo_type}s--{repo_id.replace('/', '--')}"
+    rev = revision or "main"
+    if len(rev) == 40 and all(c in "0123456789abcdef" for c in rev):
+        return rev if (folder / "snapshots" / rev).is_dir() else None
+    ref = folder / "refs" / rev
+    return ref.read_text(encoding="utf-8").strip() if ref.is_file() else None
+
+
+def _offline_error(repo_id: str, repo_type: str, revision: str | None) -> HubError:
+    return HubError(f"HF_HUB_OFFLINE=1 and {repo_type} repo '{repo_id}'@{revision or 'main'} is not in the local "
+                    "cache: download it once online (or unset HF_HUB_OFFLINE)")
+
+
 def resolve_revision(repo_id: str, repo_type: str = "dataset", revision: str | None = None) -> str:
-    """The commit sha a branch, tag or sha points at now (``main`` when ``revision`` is None)."""
+    """The commit sha a branch, tag or sha points at now (``main`` when ``revision`` is None).
+
+    Offline (``HF_HUB_OFFLINE=1``) it is the sha the local cache recorded, at once, without a request.
+    """
     from huggingface_hub import HfApi
 
     validate_repo_id(repo_id)
+    if offline():
+        sha = cached_revision(repo_id, repo_type, revision)
+        if sha is None:
+            raise _offline_error(repo_id, repo_type, revision)
+        return sha
     return call_with_retries(f"resolving {repo_id}@{revision or 'main'}",
                  lambda: HfApi().repo_info(repo_id, repo_type=repo_type, revision=revision).sha,
                  repo_id=repo_id, repo_type=repo_type, revision=revision)
@@ -334,12 +367,45 @@ def pull_artefact(repo_id: str, *, repo_type: str = "dataset", revision: str | N
     """
     from huggingface_hub import snapshot_download
 
+    if offline():
+        validate_repo_id(repo_id)
+        sha = cached_revision(repo_id, repo_type, revision, cache_dir=cache_dir)
+        if sha is None:
+            raise _offline_error(repo_id, repo_type, revision)
+        try:  # huggingface_hub serves the cached snapshot (local_files_only) without any request
+            path = snapshot_download(repo_id, repo_type=repo_type, revision=sha, allow_patterns=allow_patterns,
+                                     cache_dir=cache_dir, local_dir=local_dir)
+        except Exception:  # noqa: BLE001 - LocalEntryNotFoundError & co: the files asked for are not cached
+            raise _offline_error(repo_id, repo_type, revision) from None
+        return Pulled(Path(path), repo_id, repo_type, revision, sha)
     sha = resolve_revision(repo_id, repo_type, revision)
     path = call_with_retries(f"download of {repo_id}@{sha[:12]}",
                  lambda: snapshot_download(repo_id, repo_type=repo_type, revision=sha, allow_patterns=allow_patterns,
                                            cache_dir=cache_dir, local_dir=local_dir),
                  repo_id=repo_id, repo_type=repo_type, revision=revision)
+    if local_dir is None:
+        _remember_ref(repo_id, repo_type, revision, sha, cache_dir)
     return Pulled(Path(path), repo_id, repo_type, revision, sha)
+
+
+def _remember_ref(repo_id: str, repo_type: str, revision: str | None, sha: str, cache_dir) -> None:
+    """Record ``revision -> sha`` in the cache's ``refs/`` as huggingface_hub does for a branch download.
+
+    Pulls fetch by sha (pinned), which leaves ``refs/main`` unwritten; without it an offline run
+    (``HF_HUB_OFFLINE=1``) could not tell which cached snapshot ``main`` is.
+    """
+    from huggingface_hub import constants
+
+    rev = revision or "main"
+    if rev == sha:
+        return
+    ref = Path(cache_dir or constants.HF_HUB_CACHE) / f"{repo_type}s--{repo_id.replace('/', '--')}" / "refs" / rev
+    try:
+        if not ref.is_file() or ref.read_text(encoding="utf-8").strip() != sha:
+            ref.parent.mkdir(parents=True, exist_ok=True)
+            ref.write_text(sha, encoding="utf-8")
+    except OSError:  # a read-only cache: offline use then needs the sha, nothing else breaks
+        pass
 
 
 def download_artefact(repo_id: str, *, repo_type: str = "dataset", revision: str | None = None,

@@ -107,6 +107,7 @@ def _user_error(exc: BaseException, repo_id: str, repo_type: str, revision: str 
         GatedRepoError,
         HfHubHTTPError,
         HFValidationError,
+        OfflineModeIsEnabled,
         RemoteEntryNotFoundError,
         RepositoryNotFoundError,
         RevisionNotFoundError,
@@ -114,6 +115,9 @@ def _user_error(exc: BaseException, repo_id: str, repo_type: str, revision: str 
 
     if isinstance(exc, HubError):
         return exc
+    if any(isinstance(err, OfflineModeIsEnabled) for err in _chain(exc)):  # never retried: no request may be made
+        return HubError(f"HF_HUB_OFFLINE=1: {repo_type} repo '{repo_id}' needs the Hub for this "
+                        "(unset HF_HUB_OFFLINE, or use what is already in the cache)")
     if isinstance(exc, HFValidationError):
         return HubError(f"invalid repo id '{repo_id}': {one_line(exc)}")
     if isinstance(exc, RevisionNotFoundError):

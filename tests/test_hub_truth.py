@@ -251,3 +251,55 @@ def test_rebuilding_and_repushing_identical_data_makes_no_commit(tmp_path, hub_s
     assert third.commit_sha is not None
     pushed = json.loads(hub_server.files(repo_id, "dataset")["manifest.json"])
     assert pushed["settings"]["sample"] == 30
+
+
+# ---- offline with a warm cache (issue 12, item 5) ----
+
+OFFLINE_SCRIPT = """
+import json, sys, time
+started = time.time()
+from raitner_hub.predict import NER
+from raitner_hub.retrieval import RetrievalIndex
+ner = NER.from_pretrained(sys.argv[1], index=sys.argv[2], max_new_tokens=2)
+index = RetrievalIndex.from_pretrained(sys.argv[2])
+from raitner_hub.errors import HubError
+try:
+    RetrievalIndex.from_pretrained("user/never-downloaded")
+    missing = None
+except HubError as exc:
+    missing = str(exc)
+print(json.dumps({"seconds": time.time() - started, "passages": len(index), "attached": len(ner.index),
+                  "missing": missing}))
+"""
+
+
+def test_offline_with_a_warm_cache_loads_at_once(tmp_path, hub_server, tiny_model_dir):
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    from huggingface_hub import HfApi
+
+    from raitner_hub.formats import read_annotated
+    from raitner_hub.predict import NER
+    from raitner_hub.retrieval import RetrievalIndex
+
+    suffix = uuid.uuid4().hex[:8]
+    model_repo, index_repo = f"user/offline-model-{suffix}", f"user/offline-index-{suffix}"
+    HfApi().create_repo(model_repo)
+    HfApi().upload_folder(folder_path=str(tiny_model_dir), repo_id=model_repo)
+    pool = read_annotated(str(SAMPLE_EN)).select(range(8))
+    RetrievalIndex.build(pool, lang="en", embedder="bm25", progress=False).push_to_hub(index_repo)
+    NER.from_pretrained(model_repo, index=index_repo, max_new_tokens=2)  # the warm-up download, online
+    hub_server.clear_log()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAITNER_HUB_RETRIES": "5", "RAITNER_HUB_RETRY_DELAY": "3"}
+    proc = subprocess.run([sys.executable, "-c", OFFLINE_SCRIPT, model_repo, index_repo], env=env,
+                          capture_output=True, text=True, timeout=300, cwd=str(REPO_ROOT))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    facts = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert facts["passages"] == facts["attached"] == 8
+    assert hub_server.requests == []  # not one request: everything came from the cache
+    # a repo that was never downloaded: one clear line at once, no retries
+    assert facts["missing"].startswith("HF_HUB_OFFLINE=1 and dataset repo 'user/never-downloaded'@main is not in")
+    assert "retrying" not in proc.stderr
