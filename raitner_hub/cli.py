@@ -39,6 +39,24 @@ ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
 
+def _use_token(value: str | None) -> str | None:
+    """``--token``: used for every Hub call of this run, as ``HF_TOKEN`` would be (and scrubbed like it)."""
+    if value:
+        import os
+
+        os.environ["HF_TOKEN"] = value
+    return value
+
+
+TokenOpt = Annotated[Optional[str], typer.Option(
+    "--token", callback=_use_token, show_default=False,
+    help="Hub token for this run (default: HF_TOKEN, else the token saved by `hf auth login`).")]
+CommitMessageOpt = Annotated[Optional[str], typer.Option(
+    "--commit-message", help="Commit message of the push (default: one describing what was pushed).")]
+CreatePrOpt = Annotated[bool, typer.Option(
+    "--create-pr", help="Open a pull request instead of committing (e.g. results for somebody else's model).")]
+
+
 def fail(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(1)
@@ -75,7 +93,10 @@ def require_repo_id(push: bool, repo_id: str | None) -> None:
 
 
 def report_push(pushed) -> None:
-    """The one line every ``--push`` prints: where it went, or that nothing changed."""
+    """The one line every ``--push`` prints: where it went (the pull request it opened), or that nothing changed."""
+    if getattr(pushed, "pr_url", None):
+        typer.echo(f"opened pull request {pushed.pr_url}")
+        return
     typer.echo(f"pushed {pushed.url}" + ("" if pushed.commit_sha else " (no changes: nothing to commit)"))
 
 
@@ -104,7 +125,15 @@ def main(
 def _command_line() -> str:
     import shlex
 
-    return shlex.join(["raitner", *sys.argv[1:]])
+    args, skip = [], False
+    for arg in sys.argv[1:]:  # the card records the command: never the --token value
+        if skip:
+            args.append("***")
+            skip = False
+            continue
+        skip = arg == "--token"
+        args.append("--token=***" if arg.startswith("--token=") else arg)
+    return shlex.join(["raitner", *args])
 
 
 @command("build-data", panel=DATA, epilog="Example: raitner build-data examples/data/pile_ner_sample.en.jsonl "
@@ -128,6 +157,9 @@ def build_data_cmd(
     private: PrivateOpt = False,
     revision: RevisionOpt = None,
     quiet: QuietOpt = False,
+    token: TokenOpt = None,
+    commit_message: CommitMessageOpt = None,
+    create_pr: CreatePrOpt = False,
 ) -> None:
     """Turn annotated NER passages into vanilla and RA-IT instruction datasets (a Hub dataset repo folder)."""
     from raitner_hub.build import build_data, render_example
@@ -151,7 +183,8 @@ def build_data_cmd(
         typer.echo(render_example(result.out, shown))
     if push:
         pushed = hub.push_folder(result.out, repo_id, repo_type="dataset", private=private, revision=revision,
-                                 commit_message=f"raitner build-data ({summary})")
+                                 commit_message=commit_message or f"raitner build-data ({summary})",
+                                 create_pr=create_pr)
         report_push(pushed)
 
 
@@ -172,6 +205,9 @@ def train_command(
     push: PushOpt = False,
     repo_id: RepoIdOpt = None,
     private: PrivateOpt = False,
+    token: TokenOpt = None,
+    commit_message: CommitMessageOpt = None,
+    create_pr: CreatePrOpt = False,
 ) -> None:
     """Fine-tune a LoRA/QLoRA adapter with TRL on vanilla or RA-IT conversations."""
     import subprocess
@@ -192,7 +228,8 @@ def train_command(
         folder = Path(cfg.output_dir).resolve()
     else:
         folder = training.train(cfg)
-    pushed = f", pushed to {training.push(folder, cfg)}" if cfg.push else ""
+    pushed = f", pushed to {training.push(folder, cfg, commit_message=commit_message, create_pr=create_pr)}" \
+        if cfg.push else ""
     typer.echo(f"adapter written to {folder}{pushed}")
 
 
@@ -250,6 +287,9 @@ def annotate_command(
     repo_id: RepoIdOpt = None,
     private: PrivateOpt = False,
     quiet: QuietOpt = False,
+    token: TokenOpt = None,
+    commit_message: CommitMessageOpt = None,
+    create_pr: CreatePrOpt = False,
 ) -> None:
     """Label a raw corpus with LLM teachers (Sky-NER style): chunk, sample, annotate, filter, vote."""
     from raitner_hub.annotate import AnnotateConfig, annotate_to_folder
@@ -273,7 +313,8 @@ def annotate_command(
         from raitner_hub import hub
 
         pushed = hub.push_folder(result.out, repo_id, repo_type="dataset", private=private,
-                                 commit_message=f"raitner annotate ({c['passages']} passages)")
+                                 commit_message=commit_message or f"raitner annotate ({c['passages']} passages)",
+                                 create_pr=create_pr)
         report_push(pushed)
 
 
@@ -289,6 +330,9 @@ def push_benchmarks_cmd(
     repo_id: RepoIdOpt = None,
     private: PrivateOpt = False,
     revision: RevisionOpt = None,
+    token: TokenOpt = None,
+    commit_message: CommitMessageOpt = None,
+    create_pr: CreatePrOpt = False,
 ) -> None:
     """Convert NER benchmarks (one config each, natural-language labels) into a Hub dataset folder; --push uploads it."""
     from raitner_hub.benchmarks import build_benchmarks_folder, read_benchmarks_meta
@@ -302,7 +346,8 @@ def push_benchmarks_cmd(
         from raitner_hub import hub
 
         pushed = hub.push_folder(folder, repo_id, repo_type="dataset", private=private, revision=revision,
-                                 commit_message=f"raitner push-benchmarks ({', '.join(meta)})")
+                                 commit_message=commit_message or f"raitner push-benchmarks ({', '.join(meta)})",
+                                 create_pr=create_pr)
         report_push(pushed)
 
 
@@ -322,6 +367,7 @@ def serve_command(
     host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0 exposes it to the network).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 7860,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... (default: best available).")] = None,
+    token: TokenOpt = None,
 ) -> None:
     """Run the Space locally: open NER with demonstrations retrieved on demand, in the browser."""
     from raitner_hub.serve import serve
@@ -341,6 +387,9 @@ def push_space_command(
         help="Request Space hardware (e.g. zero-a10g, a10g-small); the README suggests zero-a10g.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also keep the staged Space folder here.")] = None,
     private: PrivateOpt = False,
+    token: TokenOpt = None,
+    commit_message: CommitMessageOpt = None,
+    create_pr: CreatePrOpt = False,
 ) -> None:
     """Bundle the Space (app, this package's code, model/index defaults) and push it to a Space repo."""
     import tempfile
@@ -351,8 +400,12 @@ def push_space_command(
     hub.validate_repo_id(repo_id, namespaced=True)
     with tempfile.TemporaryDirectory(prefix="raitner-space-") as tmp:
         folder = stage_space(out or Path(tmp) / "space", model=model, index=index, lang=lang, hardware=hardware)
-        pushed = hub.push_space(folder, repo_id, private=private, hardware=hardware)
-    typer.echo(f"pushed Space {pushed.ref} ({pushed.url})" + ("" if pushed.commit_sha else ": no changes"))
+        pushed = hub.push_space(folder, repo_id, private=private, hardware=hardware, commit_message=commit_message,
+                                create_pr=create_pr)
+    if pushed.pr_url:
+        typer.echo(f"opened pull request {pushed.pr_url}")
+    else:
+        typer.echo(f"pushed Space {pushed.ref} ({pushed.url})" + ("" if pushed.commit_sha else ": no changes"))
 
 
 # ---- index ----
@@ -376,6 +429,9 @@ def index_command(
     private: PrivateOpt = False,
     revision: RevisionOpt = None,
     quiet: QuietOpt = False,
+    token: TokenOpt = None,
+    commit_message: CommitMessageOpt = None,
+    create_pr: CreatePrOpt = False,
 ) -> None:
     """Build a retrieval index (embeddings + FAISS + BM25) over annotated passages, for RA-IT demonstrations."""
     from raitner_hub.formats import read_annotated
@@ -397,7 +453,8 @@ def index_command(
     facts = index.describe()
     typer.echo(f"indexed {len(index)} passages with {facts['embedder_id'] or facts['embedder']} -> {folder}")
     if push:
-        pushed = index.push_to_hub(repo_id, private=private, revision=revision)
+        pushed = index.push_to_hub(repo_id, private=private, revision=revision, commit_message=commit_message,
+                                   create_pr=create_pr)
         report_push(pushed)
 
 
@@ -424,6 +481,7 @@ def predict_command(
     device: DeviceOpt = None,
     chat_template: ChatTemplateOpt = None,
     max_new_tokens: MaxNewOpt = 256,
+    token: TokenOpt = None,
 ) -> None:
     """Tag one passage; prints the entities as JSON ({start, end, text, label, score})."""
     import json
@@ -462,9 +520,12 @@ def evaluate_command(
     chat_template: ChatTemplateOpt = None,
     max_new_tokens: MaxNewOpt = 1024,  # RA-IT's evaluation setting (paper.md §6.2); evaluate.MAX_NEW_TOKENS
     batch_size: Annotated[int, typer.Option("--batch-size", help="Questions decoded together.")] = 32,
+    token: TokenOpt = None,
+    commit_message: CommitMessageOpt = None,
+    create_pr: CreatePrOpt = False,
 ) -> None:
     """Zero-shot NER evaluation (UniNER and strict F1) in one retrieval mode; --push adds model-index to the card."""
-    from raitner_hub.evaluate import evaluate_model, push_report
+    from raitner_hub.evaluate import evaluate_model, push_report, report_url
 
     target = repo_id or (None if Path(model).exists() else model)
     if push and not target:
@@ -478,7 +539,12 @@ def evaluate_command(
     typer.echo(f"{mode}: UniNER F1 {avg.uniner_f1:.2f}, strict F1 {avg.strict_f1:.2f} (average of {len(report.scores)}; "
                f"{avg.n} questions, {avg.unparsed} unparsed) -> {report.folder}")
     if push:
-        typer.echo(f"pushed {push_report(report, target)} and model-index")
+        pushed = push_report(report, target, create_pr=create_pr, commit_message=commit_message)
+        if pushed.pr_url:
+            typer.echo(f"opened pull request {pushed.pr_url} (report, model-index and .eval_results)")
+        else:
+            typer.echo(f"pushed {report_url(pushed.url, report.folder.name)} and model-index"
+                       + ("" if pushed.commit_sha else " (no changes: nothing to commit)"))
 
 
 if __name__ == "__main__":  # pragma: no cover

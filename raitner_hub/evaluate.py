@@ -366,13 +366,55 @@ def apply_model_index(card, results: dict, model_name: str, source_url: str | No
     card.data.model_name = card.data.model_name or model_name
 
 
-def push_report(report: EvalReport, repo_id: str, *, revision: str | None = None) -> str:
-    """Upload the report under ``eval_results/<folder>/`` of the model repo and merge ``model-index`` into
-    its card (the rest of the card is kept). Returns the URL of the pushed report folder."""
+def hub_eval_results(results: dict, source_url: str | None = None) -> dict[str, bytes]:
+    """The Hub's own ``.eval_results/*.yaml`` files (hub-docs ``eval-results.md``), next to ``model-index``.
+
+    One file per mode and metric (the Hub shows one value per benchmark task and file): an entry per
+    benchmark, ``dataset.id`` the benchmarks repo, ``task_id`` the benchmark config, ``notes`` what was
+    scored (metric, mode, split or subset). Empty when the benchmarks are not a Hub repo (the format
+    needs a Hub dataset id).
+    """
+    import yaml
+
+    source = results["benchmarks"]["source"] or ""
+    if "/" not in source or Path(source).exists():
+        return {}
+    files = {}
+    for metric_type, key, metric in (METRICS[0], METRICS[3]):
+        entries = []
+        for name, s in results["datasets"].items():
+            split = scored_split(s["split"], s["sentences"],
+                                 s.get("split_size", s["sentences"] if results.get("limit") is None else None))
+            dataset = {"id": source, "task_id": name}
+            if results["benchmarks"].get("revision"):
+                dataset["revision"] = results["benchmarks"]["revision"]
+            entry = {"dataset": dataset, "value": s[key]}
+            if source_url:
+                entry["source"] = {"url": source_url, "name": "raitner-hub evaluation report"}
+            entry["notes"] = f"{metric}, {MODE_TITLES[results['mode']]}, split {split}"
+            entries.append(entry)
+        path = f".eval_results/raitner-{results['mode']}-{metric_type}.yaml"
+        files[path] = yaml.safe_dump(entries, sort_keys=False, allow_unicode=True).encode("utf-8")
+    return files
+
+
+def push_report(report: EvalReport, repo_id: str, *, revision: str | None = None, create_pr: bool = False,
+                commit_message: str | None = None):
+    """Upload the report under ``eval_results/<folder>/`` of the model repo, merge ``model-index`` into its
+    card (the rest of the card is kept) and write the Hub's ``.eval_results/`` files, all in ONE commit.
+
+    ``create_pr`` opens a pull request instead (contributing results to somebody else's model).
+    Returns the :class:`~raitner_hub.hub.PushResult`; ``report_url(result, report)`` is the folder's URL.
+    """
     from raitner_hub import hub
 
-    pushed = hub.push_results(report.folder, repo_id, revision=revision)
-    url = f"{pushed.url}/tree/{revision or 'main'}/eval_results/{report.folder.name}"
-    hub.update_model_card(repo_id, lambda card: apply_model_index(card, report.results, repo_id.split("/")[-1], url),
-                          revision=revision, commit_message=f"Add model-index results ({report.results['mode']})")
-    return url
+    url = report_url(hub.repo_url(repo_id), report.folder.name, revision)
+    return hub.push_results(
+        report.folder, repo_id, revision=revision, create_pr=create_pr,
+        commit_message=commit_message or f"Add evaluation results and model-index ({report.results['mode']})",
+        card_mutate=lambda card: apply_model_index(card, report.results, repo_id.split("/")[-1], url),
+        files=hub_eval_results(report.results, url))
+
+
+def report_url(repo_url: str, folder_name: str, revision: str | None = None) -> str:
+    return f"{repo_url}/tree/{revision or 'main'}/eval_results/{folder_name}"

@@ -103,6 +103,23 @@ def scrub_paths(obj: Any) -> Any:
     return obj
 
 
+def _redacted(obj: Any, tokens: list[str] | None = None) -> Any:
+    """``obj`` with every Hub token this process knows (HF_TOKEN, --token, `hf auth login`) replaced by ***."""
+    if tokens is None:
+        from raitner_hub.hub_errors import known_tokens
+
+        tokens = known_tokens()
+    if isinstance(obj, str):
+        for token in tokens:
+            obj = obj.replace(token, "***")
+        return obj
+    if isinstance(obj, dict):
+        return {key: _redacted(value, tokens) for key, value in obj.items()}
+    if isinstance(obj, list):
+        return [_redacted(item, tokens) for item in obj]
+    return obj
+
+
 def _check_no_secrets(obj: Any, where: str = "") -> None:
     if isinstance(obj, dict):
         for key, value in obj.items():
@@ -132,7 +149,7 @@ def build_manifest(kind: str, *, settings: dict[str, Any], inputs: dict[str, Any
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **(extra or {}),
     }
-    manifest = scrub_paths(manifest)  # the recorded command, inputs and --out name no local absolute path
+    manifest = _redacted(scrub_paths(manifest))  # no local absolute path, no Hub token (e.g. a recorded --token)
     _check_no_secrets(manifest)
     return manifest
 

@@ -270,13 +270,14 @@ class RetrievalIndex:
         return _read_index_folder(cls, folder, encoder=encoder)
 
     def push_to_hub(self, repo_id: str, *, private: bool = False, revision: str | None = None,
-                    commit_message: str | None = None) -> Any:
+                    commit_message: str | None = None, create_pr: bool = False) -> Any:
         """Save to a temporary folder and upload it as one commit through ``raitner_hub.hub``."""
         from raitner_hub.hub import push_folder
 
         with tempfile.TemporaryDirectory(prefix="raitner-index-") as tmp:
             folder = self.save_pretrained(Path(tmp) / "index", repo_id=repo_id)
             return push_folder(folder, repo_id, repo_type="dataset", private=private, revision=revision,
+                               create_pr=create_pr,
                                commit_message=commit_message or f"Retrieval index ({len(self)} passages, "
                                                                 f"{self.embedder_info.get('embedder')})")
 

@@ -366,11 +366,15 @@ def finish(run: TrainingRun) -> Path:
     return out
 
 
-def push(folder: str | Path, config: TrainConfig) -> str:
-    """Upload an adapter folder (one commit, via :mod:`raitner_hub.hub`); returns the repo URL."""
+def push(folder: str | Path, config: TrainConfig, *, commit_message: str | None = None,
+         create_pr: bool = False) -> str:
+    """Upload an adapter folder (one commit, via :mod:`raitner_hub.hub`); returns the repo URL (or the
+    pull request's, with ``create_pr``)."""
     from raitner_hub.hub import push_adapter
 
-    return push_adapter(Path(folder), config.repo_id, private=config.private).url
+    pushed = push_adapter(Path(folder), config.repo_id, private=config.private, commit_message=commit_message,
+                          create_pr=create_pr)
+    return pushed.pr_url or pushed.url
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -303,3 +303,182 @@ def test_offline_with_a_warm_cache_loads_at_once(tmp_path, hub_server, tiny_mode
     # a repo that was never downloaded: one clear line at once, no retries
     assert facts["missing"].startswith("HF_HUB_OFFLINE=1 and dataset repo 'user/never-downloaded'@main is not in")
     assert "retrying" not in proc.stderr
+
+
+# ---- results in the Hub's formats, one commit, pull requests, commit messages ----
+
+def _toy_benchmarks(folder: Path) -> Path:
+    import datasets
+
+    from raitner_hub.records import ANNOTATED_FEATURES
+
+    rows = [{"id": f"t{i}", "text": f"Obama visited Paris {i} .", "lang": "en", "source": "toy", "annotator": "gold",
+             "entities": [{"start": 0, "end": 5, "text": "Obama", "label": "person"}]} for i in range(3)]
+    path = folder / "data" / "crossner_ai" / "test-00000-of-00001.parquet"
+    path.parent.mkdir(parents=True)
+    datasets.Dataset.from_list(rows, features=ANNOTATED_FEATURES).to_parquet(str(path))
+    (folder / "benchmarks.json").write_text(json.dumps({"crossner_ai": {
+        "lang": "en", "label_set": ["person"], "splits": {"test": 3}, "source": "toy", "license": "mit",
+        "redistributable": True, "license_note": "", "notes": ""}}))
+    return folder
+
+
+def test_evaluate_push_is_one_commit_or_one_pull_request_with_eval_results(tmp_path, hub_server, tiny_model_dir):
+    import uuid
+
+    import yaml
+    from huggingface_hub import HfApi, ModelCard
+    from huggingface_hub.repocard_data import model_index_to_eval_results
+
+    from raitner_hub import hub
+    from raitner_hub.evaluate import evaluate_model, push_report
+    from raitner_hub.predict import NER
+
+    suffix = uuid.uuid4().hex[:8]
+    bench_repo, model_repo = f"user/bench-{suffix}", f"someone/their-model-{suffix}"
+    bench = _toy_benchmarks(tmp_path / "bench")
+    hub.push_folder(bench, bench_repo, repo_type="dataset")
+    HfApi().create_repo(model_repo)
+    HfApi().upload_file(path_or_fileobj=b"---\nlicense: mit\n---\n# Their model\n", path_in_repo="README.md",
+                        repo_id=model_repo)
+    ner = NER.from_pretrained(tiny_model_dir, max_new_tokens=2)
+    ner.generate_answers = lambda queries: ['["Obama"]' for _ in queries]
+    report = evaluate_model(ner, bench_repo, limit=2, out=tmp_path / "eval-none")
+    main_before = hub_server.repo(model_repo).branches["main"]
+
+    pushed = push_report(report, model_repo, create_pr=True, commit_message="Add RA-IT results")
+    assert pushed.pr_url.endswith("/discussions/1")
+    assert hub_server.repo(model_repo).branches["main"] == main_before  # main untouched: a pull request
+    files = hub_server.files(model_repo, revision="refs/pr/1")
+    assert hub_server.repo(model_repo).commits[hub_server.pull_requests(model_repo)[1]].title == "Add RA-IT results"
+    assert json.loads(files["eval_results/eval-none/results.json"])["datasets"]["crossner_ai"]["sentences"] == 2
+    card = ModelCard(files["README.md"].decode())
+    assert "# Their model" in card.text
+    _, results = model_index_to_eval_results(card.data.to_dict()["model-index"])
+    assert {(r.dataset_type, r.dataset_name, r.dataset_split) for r in results} == {
+        (bench_repo, "CrossNER AI", "test[:2]")}
+    entries = yaml.safe_load(files[".eval_results/raitner-none-f1.yaml"])
+    assert entries == [{"dataset": {"id": bench_repo, "task_id": "crossner_ai",
+                                    "revision": report.results["benchmarks"]["revision"]},
+                        "value": 100.0, "source": {"url": entries[0]["source"]["url"],
+                                                   "name": "raitner-hub evaluation report"},
+                        "notes": "UniNER micro-F1, no examples, split test[:2]"}]
+    strict = yaml.safe_load(files[".eval_results/raitner-none-span_f1.yaml"])
+    assert strict[0]["notes"].startswith("Strict span micro-F1")
+
+    # the owner's own push: one commit on main with all of it; a re-push commits nothing
+    count = len(hub_server.repo(model_repo).commits)
+    first = push_report(report, model_repo)
+    assert first.pr_url is None and len(hub_server.repo(model_repo).commits) == count + 1
+    main = hub_server.files(model_repo)
+    assert {"README.md", ".eval_results/raitner-none-f1.yaml", "eval_results/eval-none/results.json"} <= set(main)
+    again = push_report(report, model_repo)
+    assert again.commit_sha is None and len(hub_server.repo(model_repo).commits) == count + 1
+
+
+def test_cli_commit_message_and_create_pr(tmp_path, hub_server):
+    import uuid
+
+    from raitner_hub.cli import app
+
+    repo_id = f"user/pr-data-{uuid.uuid4().hex[:8]}"
+    runner = CliRunner()
+    common = ["build-data", str(SAMPLE_EN), "--embedder", "bm25", "--strategy", "nn.v1", "--sample", "30", "--quiet",
+              "--push", "--repo-id", repo_id]
+    result = runner.invoke(app, [*common, "--out", str(tmp_path / "a"), "--commit-message", "First build"])
+    assert result.exit_code == 0, result.output
+    repo = hub_server.repo(repo_id, "dataset")
+    assert repo.commits[repo.branches["main"]].title == "First build"
+    result = runner.invoke(app, [*common[:-4], "--sample", "20", "--push", "--repo-id", repo_id,
+                                 "--out", str(tmp_path / "b"), "--create-pr"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1] == \
+        f"opened pull request {hub_server.url}/datasets/{repo_id}/discussions/1"
+    assert json.loads(hub_server.files(repo_id, "dataset", "refs/pr/1")["manifest.json"])["settings"]["sample"] == 20
+    assert json.loads(hub_server.files(repo_id, "dataset")["manifest.json"])["settings"]["sample"] == 30
+    for command in ("build-data", "index", "annotate", "train", "evaluate", "push-benchmarks", "push-space"):
+        help_text = runner.invoke(app, [command, "--help"], terminal_width=200).output
+        assert "--commit-message" in help_text and "--create-pr" in help_text and "--token" in help_text, command
+    assert "--token" in runner.invoke(app, ["predict", "--help"]).output
+
+
+# ---- auth: the `hf auth login` token, --token, 401 and 429 ----
+
+FILE_TOKEN = "savedByHfAuthLogin0123456789abcdef"  # no hf_ prefix: only the token file can tell it is one
+
+
+@pytest.fixture
+def logged_in(tmp_path, monkeypatch):
+    """No HF_TOKEN, a token saved by `hf auth login` in $HF_HOME/token (huggingface_hub.get_token())."""
+    from huggingface_hub import constants, get_token
+
+    token_file = tmp_path / "hf-home" / "token"
+    token_file.parent.mkdir()
+    token_file.write_text(FILE_TOKEN)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(token_file))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    assert get_token() == FILE_TOKEN
+    return token_file
+
+
+def test_the_saved_login_token_is_scrubbed_like_hf_token(logged_in, tmp_path, hub_server):
+    from raitner_hub import hub
+    from raitner_hub.errors import HubError
+    from raitner_hub.hub_errors import redact
+    from raitner_hub.manifest import build_manifest
+
+    assert redact(f"Authorization failed for {FILE_TOKEN}.") == "Authorization failed for ***."
+    manifest = build_manifest("x", settings={"command": f"raitner index x --note {FILE_TOKEN}"}, inputs={},
+                              counts={}, started=0.0)
+    assert FILE_TOKEN not in json.dumps(manifest)
+    folder = tmp_path / "leaky"
+    folder.mkdir()
+    (folder / "README.md").write_text(f"---\nlicense: mit\n---\nmy token is {FILE_TOKEN}\n")
+    with pytest.raises(HubError, match="README.md contains the Hub token .*hf auth login"):
+        hub.push_folder(folder, "user/leaky", repo_type="dataset")
+
+
+def test_401_names_hf_token_and_hf_auth_login(hub_faults, tmp_path):
+    from raitner_hub import hub
+    from raitner_hub.errors import HubError
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a")
+    hub_faults.inject("401", n=1, path_contains="/repos/create")
+    with pytest.raises(HubError, match=r"HTTP 401.*set HF_TOKEN \(or run `hf auth login`, or pass --token\)"):
+        hub.push_folder(folder, "user/unauthorised", repo_type="dataset")
+
+
+def test_cli_token_option_is_used_and_never_recorded(tmp_path, hub_server, monkeypatch):
+    import os
+    import sys
+    import uuid
+
+    from raitner_hub.cli import _command_line, app
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr(sys, "argv", ["raitner", "build-data", "x.jsonl", "--token", "hf_secretCliToken99"])
+    assert _command_line() == "raitner build-data x.jsonl --token '***'"
+    repo_id = f"user/token-{uuid.uuid4().hex[:8]}"
+    result = CliRunner().invoke(app, ["index", str(SAMPLE_EN), "--embedder", "bm25", "--quiet", "--out",
+                                      str(tmp_path / "i"), "--push", "--repo-id", repo_id,
+                                      "--token", "hf_secretCliToken99"])
+    assert result.exit_code == 0, result.output
+    assert os.environ["HF_TOKEN"] == "hf_secretCliToken99"  # what huggingface_hub sent for this run
+    assert "manifest.json" in hub_server.files(repo_id, "dataset")
+
+
+def test_429_honours_retry_after(hub_faults, tmp_path, monkeypatch):
+    from raitner_hub import hub, hub_errors
+
+    monkeypatch.setattr(hub_errors, "RETRY", hub_errors.RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05))
+    slept = []
+    monkeypatch.setattr(hub_errors.time, "sleep", slept.append)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a")
+    hub_faults.inject("429", n=1, path_contains="/commit/", delay=7)
+    pushed = hub.push_folder(folder, f"user/busy-{tmp_path.name[-8:]}", repo_type="dataset")
+    assert pushed.commit_sha is not None and slept == [7.0]  # the server's Retry-After, not the 0.01 s backoff
