@@ -482,3 +482,26 @@ def test_429_honours_retry_after(hub_faults, tmp_path, monkeypatch):
     hub_faults.inject("429", n=1, path_contains="/commit/", delay=7)
     pushed = hub.push_folder(folder, f"user/busy-{tmp_path.name[-8:]}", repo_type="dataset")
     assert pushed.commit_sha is not None and slept == [7.0]  # the server's Retry-After, not the 0.01 s backoff
+
+
+# ---- an attached index is used by predict() unless the caller says otherwise ----
+
+def test_attached_index_is_used_by_predict_by_default(tmp_path, tiny_model_dir):
+    from raitner_hub.formats import read_annotated
+    from raitner_hub.predict import NER
+    from raitner_hub.retrieval import RetrievalIndex
+
+    folder = RetrievalIndex.build(read_annotated(str(SAMPLE_EN)).select(range(12)), lang="en", embedder="bm25",
+                                  progress=False).save_pretrained(tmp_path / "index")
+    ner = NER.from_pretrained(tiny_model_dir, index=str(folder), max_new_tokens=2)
+    seen = []
+    ner.generate_answers = lambda queries: seen.extend(queries) or ["[]" for _ in queries]
+    ner.predict("Barack Obama visited Paris .", ["person"])
+    assert len(seen) == 1 and len(seen[0].demos) == ner.k > 0  # retrieved from the attached index
+    seen.clear()
+    ner.predict("Barack Obama visited Paris .", ["person"], demos=None)  # the caller says: no examples
+    assert len(seen) == 1 and seen[0].demos == ()
+    seen.clear()
+    ner.index = None
+    ner.predict("Barack Obama visited Paris .", ["person"])  # no index: no examples, no error
+    assert seen[0].demos == ()
