@@ -147,7 +147,8 @@ def evaluate_model(model_or_adapter, benchmarks: str | None = None, *, datasets:
             configs (default: all). ``files`` adds benchmark files by path (``label_map``: a map name,
             JSON path or dict for their tags; ``labels``: the labels to ask, default all found).
         mode: ``none`` | ``out-domain`` (needs ``pool``) | ``in-domain``.
-        limit: the first N sentences of each test split only.
+        limit: the first N sentences of each test split only (published as split ``test[:N]``, never as
+            the whole split: :func:`scored_split`).
 
     Example:
         >>> report = evaluate_model("me/ra-it-lora", "me/ner-benchmarks", datasets=["crossner_ai"],
