@@ -227,7 +227,7 @@ def train_command(
             raise RaitnerError(f"accelerate launch failed (config: {resolved})")
         folder = Path(cfg.output_dir).resolve()
     else:
-        folder = training.train(cfg)
+        folder = training.train_adapter(cfg)
     pushed = f", pushed to {training.push(folder, cfg, commit_message=commit_message, create_pr=create_pr)}" \
         if cfg.push else ""
     typer.echo(f"adapter written to {folder}{pushed}")
