@@ -215,8 +215,14 @@ def test_index_folder_loads_with_no_config_name(tmp_path):
     from raitner_hub.formats import read_annotated
     from raitner_hub.retrieval import RetrievalIndex
 
+    import numpy as np
+
     pool = read_annotated(str(SAMPLE_EN)).select(range(10))
-    folder = RetrievalIndex.build(pool, lang="en", embedder="bm25", progress=False).save_pretrained(tmp_path / "i")
+    # a dense index: two configs (pool, embeddings), so only a default makes the config name optional
+    encoder = lambda texts: np.array([[len(t), 1.0 + i] for i, t in enumerate(texts)], dtype=np.float32)  # noqa: E731
+    folder = RetrievalIndex.build(pool, lang="en", embedder="toy", encoder=encoder, cache_dir=str(tmp_path / "e"),
+                                  progress=False).save_pretrained(tmp_path / "i")
+    assert (folder / "embeddings.parquet").is_file()
     loaded = datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "cache"))
     assert list(loaded) == ["train"] and loaded["train"]["id"] == pool["id"][:]
 
