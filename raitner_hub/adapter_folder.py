@@ -119,15 +119,34 @@ def plot_loss(log_history: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
+# The "Framework versions" section of TRL/PEFT cards: the libraries an adapter was trained with.
+FRAMEWORKS = (("PEFT", "peft"), ("TRL", "trl"), ("Transformers", "transformers"), ("Pytorch", "torch"),
+              ("Datasets", "datasets"), ("Tokenizers", "tokenizers"))
+
+
+def framework_versions() -> dict[str, str]:
+    import importlib.metadata
+
+    versions = {}
+    for label, dist in FRAMEWORKS:
+        try:
+            versions[label] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
 def render_card(config, source: dict[str, Any], base_id: str, hyper: dict[str, Any],
-                losses: dict[str, Any], template_name: str):
+                losses: dict[str, Any], template_name: str, *, versions: dict[str, str] | None = None):
     from raitner_hub.cards import render_model_card
 
     card_data: dict[str, Any] = {"library_name": "peft", "tags": CARD_TAGS, "pipeline_tag": "text-generation"}
     if not Path(base_id).is_absolute():
         card_data["base_model"] = base_id
-    if config.license:
-        card_data["license"] = config.license
+    from raitner_hub.licenses import license_card_data
+
+    card_data.update(license_card_data(config.license, getattr(config, "license_name", None),
+                                       getattr(config, "license_link", None)))
     if source.get("languages"):
         card_data["language"] = source["languages"]
     if source.get("repo_id"):
@@ -136,6 +155,9 @@ def render_card(config, source: dict[str, Any], base_id: str, hyper: dict[str, A
         "adapter", card_data, repo_id=config.repo_id or "<your-name>/<adapter>", base_model=base_id,
         dataset=source, hyperparameters=hyper, losses=losses, chat_template=template_name,
         quantization=config.quantization or "none", merged=config.merge,
+        license=config.license, license_name=getattr(config, "license_name", None),
+        license_link=getattr(config, "license_link", None),
+        framework_versions=framework_versions() if versions is None else versions,
     )
 
 

@@ -388,6 +388,7 @@ def _card(config: AnnotateConfig, facts: dict[str, Any], input_ref: str, repo_id
         "language": [config.lang],
         "task_categories": ["token-classification"],
         "task_ids": ["named-entity-recognition"],
+        "annotations_creators": ["machine-generated"],  # the labels are the teachers' (LLM) answers
         "size_categories": [size_category(facts["passages"])],
         "tags": ["ner", "open-ner", "llm-annotated", "sky-ner", "raitner-hub"],
         "pretty_name": f"LLM-annotated open NER passages ({config.lang})",
@@ -395,8 +396,8 @@ def _card(config: AnnotateConfig, facts: dict[str, Any], input_ref: str, repo_id
         "raitner": {"prompt": prompt.name, "teachers": facts["teachers"], "min_votes": config.min_votes,
                     "input": input_ref, "seed": config.seed, "sampling": config.sampling},
     }
-    if "@" in input_ref:
-        card_data["source_datasets"] = [input_ref]
+    if "@" in input_ref:  # the bare Hub id (the Hub links it); the pinned revision is in raitner.input
+        card_data["source_datasets"] = [input_ref.split("@")[0]]
     return render_dataset_card(
         "sky_ner", card_data, pretty_name=card_data["pretty_name"], repo_id=repo_id, lang=config.lang,
         facts=facts, config=config.describe(), input_ref=input_ref, prompt_name=prompt.name,

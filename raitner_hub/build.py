@@ -148,8 +148,8 @@ def _card(config: BuildConfig, counts: dict[str, dict[str, int]], facts: dict, c
             "input": input_ref,
         },
     }
-    if "@" in input_ref:  # a Hub input, pinned to the revision that was read (without :config:split)
-        card_data["source_datasets"] = [input_ref.split(":")[0]]
+    if "@" in input_ref:  # a Hub input: the bare id (the Hub links it); the pinned sha is in raitner.input
+        card_data["source_datasets"] = [input_ref.split(":")[0].split("@")[0]]
     conv, demo = conversation_template(lang), demo_template(lang)
     return render_dataset_card(
         "it_dataset", card_data,
@@ -220,7 +220,10 @@ def _progress_bars(enabled: bool):
 
 
 def _build_data(config: BuildConfig, *, command: str | None, repo_id: str | None, progress: bool) -> BuildResult:
+    from raitner_hub.licenses import check_license
+
     started = time.time()
+    check_license(config.license)  # before anything is read or embedded
     config, input_ref = resolve_input(config)
     variants, facts = build_datasets(config, progress=progress)
     ids = variants[VANILLA]["id"][:]  # [:] reads the whole column (iterating a Column goes row by row)

@@ -15,6 +15,9 @@ from huggingface_hub import DatasetCard, DatasetCardData, ModelCard, ModelCardDa
 
 from raitner_hub.errors import ConfigError
 
+# The paper's arXiv page: every card links it, so the Hub cross-links the repo from the paper page.
+PAPER_URL = "https://arxiv.org/abs/2406.17305"
+
 CITATION_RA_IT = """@article{xie2024retrieval,
   title   = {Retrieval Augmented Instruction Tuning for Open NER with Large Language Models},
   author  = {Xie, Tingyu and Zhang, Jian and Zhang, Yan and Liang, Yuanyuan and Li, Qi and Wang, Hongwei},
@@ -57,12 +60,23 @@ def size_category(n: int) -> str:
 def render_dataset_card(kind: str, card_data: dict[str, Any], **context: Any) -> DatasetCard:
     """Render ``dataset_cards/<kind>.md.j2`` into a ``DatasetCard`` with validated YAML."""
     data = DatasetCardData(**card_data)
-    return DatasetCard.from_template(data, template_path=str(template_path(kind)),
+    card = DatasetCard.from_template(data, template_path=str(template_path(kind)), paper_url=PAPER_URL,
                                      citation_ra_it=CITATION_RA_IT, citation_uniner=CITATION_UNINER, **context)
+    return _public(card)
 
 
 def render_model_card(kind: str, card_data: dict[str, Any], **context: Any) -> ModelCard:
     """Render ``dataset_cards/<kind>.md.j2`` into a ``ModelCard`` with validated YAML."""
     data = ModelCardData(**card_data)
-    return ModelCard.from_template(data, template_path=str(template_path(kind)),
+    card = ModelCard.from_template(data, template_path=str(template_path(kind)), paper_url=PAPER_URL,
                                    citation_ra_it=CITATION_RA_IT, citation_uniner=CITATION_UNINER, **context)
+    return _public(card)
+
+
+def _public(card):
+    """The card with every local absolute path made relative or reduced to its name (manifest.scrub_paths)."""
+    from raitner_hub.manifest import scrub_paths
+
+    text = str(card)
+    public = scrub_paths(text)
+    return card if public == text else type(card)(public)

@@ -73,6 +73,24 @@ CONFIG_HELP = "YAML file of settings (the option names with _, e.g. top_k: 64); 
 CONFIGS: dict[str, dict[str, type]] = {}
 
 
+def _use_token(value: str | None) -> str | None:
+    """``--token``: used for every Hub call of this run, as ``HF_TOKEN`` would be (and scrubbed like it)."""
+    if value:
+        import os
+
+        os.environ["HF_TOKEN"] = value
+    return value
+
+
+TokenOpt = Annotated[Optional[str], typer.Option(
+    "--token", callback=_use_token, show_default=False,
+    help="Hub token for this run (default: HF_TOKEN, else the token saved by `hf auth login`).")]
+CommitMessageOpt = Annotated[Optional[str], typer.Option(
+    "--commit-message", help="Commit message of the push (default: one describing what was pushed).")]
+CreatePrOpt = Annotated[bool, typer.Option(
+    "--create-pr", help="Open a pull request instead of committing (e.g. results for somebody else's model).")]
+
+
 def fail(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(1)
@@ -292,7 +310,10 @@ def require_repo_id(push: bool, repo_id: str | None) -> None:
 
 
 def report_push(pushed) -> None:
-    """The one line every ``--push`` prints: where it went, or that nothing changed."""
+    """The one line every ``--push`` prints: where it went (the pull request it opened), or that nothing changed."""
+    if getattr(pushed, "pr_url", None):
+        typer.echo(f"opened pull request {pushed.pr_url}")
+        return
     typer.echo(f"pushed {pushed.url}" + ("" if pushed.commit_sha else " (no changes: nothing to commit)"))
 
 
@@ -321,7 +342,15 @@ def main(
 def _command_line() -> str:
     import shlex
 
-    return shlex.join(["raitner", *sys.argv[1:]])
+    args, skip = [], False
+    for arg in sys.argv[1:]:  # the card records the command: never the --token value
+        if skip:
+            args.append("***")
+            skip = False
+            continue
+        skip = arg == "--token"
+        args.append("--token=***" if arg.startswith("--token=") else arg)
+    return shlex.join(["raitner", *args])
 
 
 @command("build-data", panel=DATA, epilog="Example: raitner build-data examples/data/pile_ner_sample.en.jsonl "
@@ -333,6 +362,9 @@ def build_data_cmd(
     private: PrivateOpt = False,
     revision: RevisionOpt = None,
     quiet: QuietOpt = False,
+    token: TokenOpt = None,
+    commit_message: CommitMessageOpt = None,
+    create_pr: CreatePrOpt = False,
 ) -> None:
     """Turn annotated NER passages into vanilla and RA-IT instruction datasets (a Hub dataset repo folder)."""
     from raitner_hub.build import build_data, render_example
@@ -355,7 +387,8 @@ def build_data_cmd(
             typer.echo(render_example(result.out, shown))
         if push:
             pushed = hub.push_folder(result.out, repo_id, repo_type="dataset", private=private, revision=revision,
-                                     commit_message=f"raitner build-data ({summary})")
+                                     commit_message=commit_message or f"raitner build-data ({summary})",
+                                     create_pr=create_pr)
             report_push(pushed)
 
 
@@ -368,6 +401,9 @@ def train_command(
     num_processes: Annotated[int, typer.Option("--num-processes", help="N > 1: hand off to accelerate launch.")] = 1,
     max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Stop after this many steps (sets sft.max_steps).")] = None,
     quiet: QuietOpt = False,
+    token: TokenOpt = None,
+    commit_message: CommitMessageOpt = None,
+    create_pr: CreatePrOpt = False,
 ) -> None:
     """Fine-tune a LoRA/QLoRA adapter with TRL on vanilla or RA-IT conversations."""
     import raitner_hub.train as training
@@ -379,7 +415,8 @@ def train_command(
     require_repo_id(cfg.push, cfg.repo_id)
     with quiet_progress(quiet):
         folder = training.launch(cfg, num_processes)
-        pushed = f", pushed to {training.push(folder, cfg)}" if cfg.push else ""
+        pushed = f", pushed to {training.push(folder, cfg, commit_message=commit_message, create_pr=create_pr)}" \
+            if cfg.push else ""
     typer.echo(f"adapter written to {folder}{pushed}")
 
 
@@ -415,6 +452,9 @@ def annotate_command(
     repo_id: RepoIdOpt = None,
     private: PrivateOpt = False,
     quiet: QuietOpt = False,
+    token: TokenOpt = None,
+    commit_message: CommitMessageOpt = None,
+    create_pr: CreatePrOpt = False,
 ) -> None:
     """Label a raw corpus with LLM teachers (Sky-NER style): chunk, sample, annotate, filter, vote."""
     from raitner_hub.annotate import annotate_to_folder
@@ -436,7 +476,8 @@ def annotate_command(
             from raitner_hub import hub
 
             pushed = hub.push_folder(result.out, repo_id, repo_type="dataset", private=private,
-                                     commit_message=f"raitner annotate ({c['passages']} passages)")
+                                     commit_message=commit_message or f"raitner annotate ({c['passages']} passages)",
+                                     create_pr=create_pr)
             report_push(pushed)
 
 
@@ -451,6 +492,9 @@ def push_benchmarks_cmd(
     private: PrivateOpt = False,
     revision: RevisionOpt = None,
     quiet: QuietOpt = False,
+    token: TokenOpt = None,
+    commit_message: CommitMessageOpt = None,
+    create_pr: CreatePrOpt = False,
 ) -> None:
     """Convert NER benchmarks (one config each, natural-language labels) into a Hub dataset folder; --push uploads it."""
     from raitner_hub.benchmarks import build_benchmarks_folder, load_benchmark_specs, read_benchmarks_meta
@@ -468,14 +512,15 @@ def push_benchmarks_cmd(
             from raitner_hub import hub
 
             pushed = hub.push_folder(folder, repo_id, repo_type="dataset", private=private, revision=revision,
-                                     commit_message=f"raitner push-benchmarks ({', '.join(meta)})")
+                                     commit_message=commit_message or f"raitner push-benchmarks ({', '.join(meta)})",
+                                     create_pr=create_pr)
             report_push(pushed)
 
 
 # ---- serve, push-space ----
 
 @command("serve", panel=MODEL, epilog="Example: raitner serve --model me/ra-it-lora --index me/sky-ner-index")
-def serve_command(cfg: configs.ServeConfig, quiet: QuietOpt = False) -> None:
+def serve_command(cfg: configs.ServeConfig, quiet: QuietOpt = False, token: TokenOpt = None) -> None:
     """Run the Space locally: open NER with demonstrations retrieved on demand, in the browser."""
     from raitner_hub.progress import quiet_progress
     from raitner_hub.serve import serve
@@ -487,7 +532,8 @@ def serve_command(cfg: configs.ServeConfig, quiet: QuietOpt = False) -> None:
 
 @command("push-space", panel=HUB, epilog="Example: raitner push-space --repo-id me/raitner-ner "
          "--model me/ra-it-lora --index me/sky-ner-index")
-def push_space_command(cfg: configs.SpaceConfig, quiet: QuietOpt = False) -> None:
+def push_space_command(cfg: configs.SpaceConfig, quiet: QuietOpt = False, token: TokenOpt = None,
+                       commit_message: CommitMessageOpt = None, create_pr: CreatePrOpt = False) -> None:
     """Bundle the Space (app, this package's code, model/index defaults) and push it to a Space repo."""
     import tempfile
 
@@ -496,11 +542,18 @@ def push_space_command(cfg: configs.SpaceConfig, quiet: QuietOpt = False) -> Non
     from raitner_hub.space import stage_space
 
     hub.validate_repo_id(cfg.repo_id, namespaced=True)
+    from raitner_hub.space import check_hardware
+
+    check_hardware(cfg.hardware)
     with tempfile.TemporaryDirectory(prefix="raitner-space-") as tmp, quiet_progress(quiet):
         folder = stage_space(cfg.out or Path(tmp) / "space", model=cfg.model, index=cfg.index, lang=cfg.lang,
                              hardware=cfg.hardware)
-        pushed = hub.push_space(folder, cfg.repo_id, private=cfg.private, hardware=cfg.hardware)
-    typer.echo(f"pushed Space {pushed.ref} ({pushed.url})" + ("" if pushed.commit_sha else ": no changes"))
+        pushed = hub.push_space(folder, cfg.repo_id, private=cfg.private, hardware=cfg.hardware,
+                                commit_message=commit_message, create_pr=create_pr)
+    if pushed.pr_url:
+        typer.echo(f"opened pull request {pushed.pr_url}")
+    else:
+        typer.echo(f"pushed Space {pushed.ref} ({pushed.url})" + ("" if pushed.commit_sha else ": no changes"))
 
 
 # ---- index ----
@@ -514,6 +567,9 @@ def index_command(
     private: PrivateOpt = False,
     revision: RevisionOpt = None,
     quiet: QuietOpt = False,
+    token: TokenOpt = None,
+    commit_message: CommitMessageOpt = None,
+    create_pr: CreatePrOpt = False,
 ) -> None:
     """Build a retrieval index (embeddings + FAISS + BM25) over annotated passages, for RA-IT demonstrations."""
     from raitner_hub.progress import quiet_progress
@@ -525,7 +581,8 @@ def index_command(
         facts = index.describe()
         typer.echo(f"indexed {len(index)} passages with {facts['embedder_id'] or facts['embedder']} -> {folder}")
         if push:
-            pushed = index.push_to_hub(repo_id, private=private, revision=revision)
+            pushed = index.push_to_hub(repo_id, private=private, revision=revision, commit_message=commit_message,
+                                       create_pr=create_pr)
             report_push(pushed)
 
 
@@ -533,7 +590,7 @@ def index_command(
 
 @command("predict", panel=MODEL, epilog='Example: raitner predict me/ra-it-lora --text "Obama visited Paris." '
          "--labels person,location")
-def predict_command(cfg: configs.PredictConfig, quiet: QuietOpt = False) -> None:
+def predict_command(cfg: configs.PredictConfig, quiet: QuietOpt = False, token: TokenOpt = None) -> None:
     """Tag one passage; prints the entities as JSON ({start, end, text, label, score})."""
     import json
 
@@ -556,9 +613,12 @@ def evaluate_command(
     repo_id: Annotated[Optional[str], typer.Option("--repo-id", help="Hub model repo to push the results to "
                                                    "(default: MODEL when it is a repo id).")] = None,
     quiet: QuietOpt = False,
+    token: TokenOpt = None,
+    commit_message: CommitMessageOpt = None,
+    create_pr: CreatePrOpt = False,
 ) -> None:
     """Zero-shot NER evaluation (UniNER and strict F1) in one retrieval mode; --push adds model-index to the card."""
-    from raitner_hub.evaluate import evaluate_model, push_report
+    from raitner_hub.evaluate import evaluate_model, push_report, report_url
     from raitner_hub.progress import quiet_progress
 
     target = repo_id or (None if Path(cfg.model).exists() else cfg.model)
@@ -570,7 +630,12 @@ def evaluate_command(
         typer.echo(f"{cfg.mode}: UniNER F1 {avg.uniner_f1:.2f}, strict F1 {avg.strict_f1:.2f} (average of "
                    f"{len(report.scores)}; {avg.n} questions, {avg.unparsed} unparsed) -> {report.folder}")
         if push:
-            typer.echo(f"pushed {push_report(report, target)} and model-index")
+            pushed = push_report(report, target, create_pr=create_pr, commit_message=commit_message)
+            if pushed.pr_url:
+                typer.echo(f"opened pull request {pushed.pr_url} (report, model-index and .eval_results)")
+            else:
+                typer.echo(f"pushed {report_url(pushed.url, report.folder.name)} and model-index"
+                           + ("" if pushed.commit_sha else " (no changes: nothing to commit)"))
 
 
 # ---- reproduce ----

@@ -236,10 +236,13 @@ class AnnotateConfig:
     backoff: float = 1.0
     cache: str | None = None
     ids: str = option("chunk", choices=ID_SCHEMES)
-    license: str = "other"
+    license: str = "unknown"  # the corpus's terms are the user's to state; "other" needs a name and link
     out: str = option("outputs/annotated", short="-o")
 
     def check(self) -> None:
+        from raitner_hub.licenses import check_license
+
+        check_license(self.license)
         if self.lang not in ("zh", "en"):
             raise ConfigError(f"--lang must be zh or en, got {self.lang!r}")
         if not self.teachers:
@@ -335,7 +338,10 @@ class TrainConfig:
         push: upload the adapter folder to the Hub after training (needs ``repo_id``).
         repo_id: the Hub model repo to push to, e.g. ``me/sky-ner-lora``.
         private: create the Hub repo as private.
-        license: the card's license (e.g. ``llama3``, ``other``).
+        license: the card's license, a Hub license id (e.g. ``llama3``; ``other`` needs ``license_name`` and
+            ``license_link``, as Qwen1.5's ``tongyi-qianwen``).
+        license_name: the name of an ``other`` license.
+        license_link: where an ``other`` license is written.
     """
 
     base_model: str = option(flag="--base-model")
@@ -356,6 +362,8 @@ class TrainConfig:
     repo_id: str | None = None
     private: bool = False
     license: str | None = None
+    license_name: str | None = None
+    license_link: str | None = None
 
     @property
     def checkpoints_dir(self) -> Path:
@@ -413,7 +421,8 @@ class EvaluateConfig:
         top_k: candidates per sentence; None = 128 (out-domain), 8 (in-domain).
         in_domain_pool_size: sample N train rows as the in-domain pool; None = all.
         embedder: in-domain index embedder: id/path, ``minilm`` or ``bm25``; None = GTE-large (en), BM25 (zh).
-        limit: only the first N test sentences per benchmark.
+        limit: only the first N test sentences per benchmark (published as split ``test[:N]``, never as the
+            whole split).
         seed: seeds the in-domain pool sample and retrieval draws.
         split: the benchmark split to score.
         out: the report folder.

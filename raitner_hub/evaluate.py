@@ -251,7 +251,8 @@ def run(inputs: EvalInputs, config: EvaluateConfig, *, progress: bool = False) -
             score = metrics.DatasetScores.from_counts(bench.name, uniner, strict, n=len(queries))
             out.scores.append(score)
             out.per_dataset[bench.name] = {**score.as_dict(), "lang": bench.lang, "split": bench.split,
-                                           "sentences": len(passages), "label_set": bench.label_set,
+                                           "sentences": len(passages), "split_size": len(bench.dataset),
+                                           "label_set": bench.label_set,
                                            "pool": pool_info, "source": bench.info.get("source")}
     finally:
         ner.lang = user_lang
@@ -268,7 +269,7 @@ def write_report(scored: EvalRun, inputs: EvalInputs, config: EvaluateConfig, *,
     """Write results.json, predictions.jsonl, results.md, results.png and manifest.json atomically."""
     from raitner_hub import metrics
     from raitner_hub.artefacts import staged_folder
-    from raitner_hub.manifest import build_manifest, write_manifest
+    from raitner_hub.manifest import build_manifest, scrub_paths, write_manifest
 
     ner, mode = inputs.ner, config.mode
     average = metrics.average(scored.scores)
@@ -282,7 +283,9 @@ def write_report(scored: EvalRun, inputs: EvalInputs, config: EvaluateConfig, *,
         "unparsed": sum(s.unparsed for s in scored.scores), "predictor_stats": dict(ner.stats),
     }
     with staged_folder(config.out) as stage:
-        (stage / "results.json").write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        # published as is by push_report: local paths (model folder, benchmark files) made relative/basenames
+        (stage / "results.json").write_text(json.dumps(scrub_paths(results), ensure_ascii=False, indent=2) + "\n",
+                                            encoding="utf-8")
         with open(stage / "predictions.jsonl", "w", encoding="utf-8") as fh:
             for row in scored.rows:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -412,9 +415,34 @@ def bar_chart(results: dict, path: Path) -> Path:
 
 # ---- model-index ---------------------------------------------------------------------------------------
 
+# Display names of the paper's benchmarks (model-index ``dataset.name``; the config name stays the id).
+DATASET_NAMES = {
+    "crossner_ai": "CrossNER AI", "crossner_literature": "CrossNER Literature", "crossner_music": "CrossNER Music",
+    "crossner_politics": "CrossNER Politics", "crossner_science": "CrossNER Science", "mit_movie": "MIT Movie",
+    "mit_restaurant": "MIT Restaurant", "weibo": "Weibo NER", "msra": "MSRA NER", "boson": "Boson NER",
+    "cluener": "CLUENER", "cmeee": "CMeEE", "yidu": "Yidu-S4K",
+}
+# (metric type, results key, metric name): the paper's UniNER metric under the conventional ``f1`` /
+# ``precision`` / ``recall`` types, the strict span metric under its own type so the two never collide.
+METRICS = (("f1", "uniner_f1", "UniNER micro-F1"), ("precision", "uniner_p", "UniNER micro-precision"),
+           ("recall", "uniner_r", "UniNER micro-recall"), ("span_f1", "strict_f1", "Strict span micro-F1"))
+
+
+def dataset_display_name(name: str) -> str:
+    """``crossner_ai`` -> ``CrossNER AI``; an unknown name is title-cased."""
+    return DATASET_NAMES.get(name) or name.replace("_", " ").strip().title()
+
+
+def scored_split(split: str, sentences: int, split_size: int | None) -> str:
+    """The split as scored: ``test`` when whole, ``test[:N]`` (datasets' slice syntax) when ``--limit`` cut it."""
+    return split if split_size is not None and sentences >= split_size else f"{split}[:{sentences}]"
+
+
 def eval_results(results: dict, source_url: str | None = None) -> list:
     """``huggingface_hub.EvalResult`` entries (token-classification) for every dataset and metric.
 
+    ``dataset.type`` is the benchmarks repo id, ``dataset.config`` the benchmark, ``dataset.split`` what
+    was scored (``test[:N]`` for a ``--limit`` run: a subset is never published as the whole split).
     ``source_url`` (e.g. the pushed report folder) is linked as the results' source when given.
     """
     from huggingface_hub import EvalResult
@@ -424,13 +452,13 @@ def eval_results(results: dict, source_url: str | None = None) -> list:
     suffix = "" if results["mode"] == "none" else f" ({MODE_TITLES[results['mode']]})"
     out = []
     for name, s in results["datasets"].items():
-        for metric_type, key, metric in (("f1", "uniner_f1", "UniNER micro-F1"),
-                                         ("precision", "uniner_p", "UniNER micro-precision"),
-                                         ("recall", "uniner_r", "UniNER micro-recall"),
-                                         ("f1", "strict_f1", "Strict span micro-F1")):
+        split = scored_split(s["split"], s["sentences"],
+                             s.get("split_size", s["sentences"] if results.get("limit") is None else None))
+        for metric_type, key, metric in METRICS:
             out.append(EvalResult(task_type="token-classification", task_name="Named Entity Recognition",
-                                  dataset_type=dataset_type, dataset_name=name, dataset_config=name,
-                                  dataset_split=s["split"], dataset_revision=results["benchmarks"]["revision"],
+                                  dataset_type=dataset_type, dataset_name=dataset_display_name(name),
+                                  dataset_config=name, dataset_split=split,
+                                  dataset_revision=results["benchmarks"]["revision"],
                                   metric_type=metric_type, metric_value=s[key], metric_name=metric + suffix,
                                   source_name="raitner-hub evaluate" if source_url else None,
                                   source_url=source_url))
@@ -447,13 +475,55 @@ def apply_model_index(card, results: dict, model_name: str, source_url: str | No
     card.data.model_name = card.data.model_name or model_name
 
 
-def push_report(report: EvalReport, repo_id: str, *, revision: str | None = None) -> str:
-    """Upload the report under ``eval_results/<folder>/`` of the model repo and merge ``model-index`` into
-    its card (the rest of the card is kept). Returns the URL of the pushed report folder."""
+def hub_eval_results(results: dict, source_url: str | None = None) -> dict[str, bytes]:
+    """The Hub's own ``.eval_results/*.yaml`` files (hub-docs ``eval-results.md``), next to ``model-index``.
+
+    One file per mode and metric (the Hub shows one value per benchmark task and file): an entry per
+    benchmark, ``dataset.id`` the benchmarks repo, ``task_id`` the benchmark config, ``notes`` what was
+    scored (metric, mode, split or subset). Empty when the benchmarks are not a Hub repo (the format
+    needs a Hub dataset id).
+    """
+    import yaml
+
+    source = results["benchmarks"]["source"] or ""
+    if "/" not in source or Path(source).exists():
+        return {}
+    files = {}
+    for metric_type, key, metric in (METRICS[0], METRICS[3]):
+        entries = []
+        for name, s in results["datasets"].items():
+            split = scored_split(s["split"], s["sentences"],
+                                 s.get("split_size", s["sentences"] if results.get("limit") is None else None))
+            dataset = {"id": source, "task_id": name}
+            if results["benchmarks"].get("revision"):
+                dataset["revision"] = results["benchmarks"]["revision"]
+            entry = {"dataset": dataset, "value": s[key]}
+            if source_url:
+                entry["source"] = {"url": source_url, "name": "raitner-hub evaluation report"}
+            entry["notes"] = f"{metric}, {MODE_TITLES[results['mode']]}, split {split}"
+            entries.append(entry)
+        path = f".eval_results/raitner-{results['mode']}-{metric_type}.yaml"
+        files[path] = yaml.safe_dump(entries, sort_keys=False, allow_unicode=True).encode("utf-8")
+    return files
+
+
+def push_report(report: EvalReport, repo_id: str, *, revision: str | None = None, create_pr: bool = False,
+                commit_message: str | None = None):
+    """Upload the report under ``eval_results/<folder>/`` of the model repo, merge ``model-index`` into its
+    card (the rest of the card is kept) and write the Hub's ``.eval_results/`` files, all in ONE commit.
+
+    ``create_pr`` opens a pull request instead (contributing results to somebody else's model).
+    Returns the :class:`~raitner_hub.hub.PushResult`; ``report_url(result, report)`` is the folder's URL.
+    """
     from raitner_hub import hub
 
-    pushed = hub.push_results(report.folder, repo_id, revision=revision)
-    url = f"{pushed.url}/tree/{revision or 'main'}/eval_results/{report.folder.name}"
-    hub.update_model_card(repo_id, lambda card: apply_model_index(card, report.results, repo_id.split("/")[-1], url),
-                          revision=revision, commit_message=f"Add model-index results ({report.results['mode']})")
-    return url
+    url = report_url(hub.repo_url(repo_id), report.folder.name, revision)
+    return hub.push_results(
+        report.folder, repo_id, revision=revision, create_pr=create_pr,
+        commit_message=commit_message or f"Add evaluation results and model-index ({report.results['mode']})",
+        card_mutate=lambda card: apply_model_index(card, report.results, repo_id.split("/")[-1], url),
+        files=hub_eval_results(report.results, url))
+
+
+def report_url(repo_url: str, folder_name: str, revision: str | None = None) -> str:
+    return f"{repo_url}/tree/{revision or 'main'}/eval_results/{folder_name}"

@@ -42,6 +42,9 @@ class Query:
     demos: tuple[prompts.Demo, ...] = ()
 
 
+DEFAULT_DEMOS = "default"  # predict()'s default: "auto" with an attached index, else no examples
+
+
 def chunk_text(text: str, max_chars: int) -> list[tuple[int, str]]:
     """Split ``text`` into (offset, chunk) pieces of at most ``max_chars``, at sentence ends where possible.
 
@@ -219,17 +222,20 @@ class NER:
         found = retrieve_demos(self.index, distinct, strategy=self.strategy, k=self.k, seed=self.seed)
         return {text: tuple(demos) for text, demos in zip(distinct, found)}
 
-    def predict(self, text: str, labels: Sequence[str], *, demos=None) -> list[Prediction]:
+    def predict(self, text: str, labels: Sequence[str], *, demos=DEFAULT_DEMOS) -> list[Prediction]:
         """Entities of the given types in ``text``: ``[{start, end, text, label, score}]`` (score is None).
 
-        ``demos``: None (no examples), ``"auto"`` (retrieved from the attached index) or a list of
-        :class:`raitner_hub.prompts.Demo`.
+        ``demos``: by default retrieved from the attached index when there is one (``"auto"``), else none;
+        None = no examples even with an index; or a list of :class:`raitner_hub.prompts.Demo`.
         """
-        return self.predict_batch([text], [labels], demos=demos if demos in (None, "auto") else [demos])[0]
+        keep = demos is None or (isinstance(demos, str) and demos in ("auto", DEFAULT_DEMOS))
+        return self.predict_batch([text], [labels], demos=demos if keep else [demos])[0]
 
     def predict_batch(self, texts: Sequence[str], labels_per_text: Sequence[Sequence[str]], *,
-                      demos=None) -> list[list[Prediction]]:
+                      demos=DEFAULT_DEMOS) -> list[list[Prediction]]:
         """:meth:`predict` for many texts at once (all their questions are batched together)."""
+        if isinstance(demos, str) and demos == DEFAULT_DEMOS:  # the attached index is used unless told otherwise
+            demos = "auto" if self.index is not None else None
         if len(texts) != len(labels_per_text):
             raise InputError(f"{len(texts)} texts but {len(labels_per_text)} label sets")
         label_sets = [_check_labels(labels) for labels in labels_per_text]

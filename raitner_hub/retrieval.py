@@ -99,7 +99,10 @@ class RetrievalIndex:
             redistributable: False when the pool's license forbids sharing it (e.g. Boson): the index
                 folder contains the pool, so ``hub.push_folder`` then refuses a public push.
         """
+        from raitner_hub.licenses import check_license
+
         started = time.time()
+        check_license(license)
         for column in ("id", "text", "entities"):
             if column not in pool.column_names:
                 raise InputError(f"the retrieval pool needs an {column!r} column (AnnotatedPassage rows)")
@@ -268,13 +271,14 @@ class RetrievalIndex:
         return _read_index_folder(cls, folder, encoder=encoder)
 
     def push_to_hub(self, repo_id: str, *, private: bool = False, revision: str | None = None,
-                    commit_message: str | None = None) -> Any:
+                    commit_message: str | None = None, create_pr: bool = False) -> Any:
         """Save to a temporary folder and upload it as one commit through ``raitner_hub.hub``."""
         from raitner_hub.hub import push_folder
 
         with tempfile.TemporaryDirectory(prefix="raitner-index-") as tmp:
             folder = self.save_pretrained(Path(tmp) / "index", repo_id=repo_id)
             return push_folder(folder, repo_id, repo_type="dataset", private=private, revision=revision,
+                               create_pr=create_pr,
                                commit_message=commit_message or f"Retrieval index ({len(self)} passages, "
                                                                 f"{self.embedder_info.get('embedder')})")
 
@@ -331,7 +335,8 @@ def _write_index_folder(index: RetrievalIndex, folder: Path, *, repo_id: str | N
         pq.write_table(pa.table({"id": pa.array(index.ids, pa.string()),
                                  "tokens": pa.array(index.tokens, pa.list_(pa.string()))}),
                        tmp / "bm25_tokens.parquet")
-        configs = [{"config_name": "pool", "data_files": "pool.parquet"}]
+        # default: `load_dataset(repo)` with no config name loads the pool
+        configs = [{"config_name": "pool", "data_files": "pool.parquet", "default": True}]
         if index.dense:
             import faiss
 

@@ -126,6 +126,10 @@ def build_args(config: TrainConfig):
     init_kwargs = config.sft.get("model_init_kwargs") or {}
     if not isinstance(init_kwargs, dict):
         raise ConfigError(f"sft.model_init_kwargs: expected a mapping, got {type(init_kwargs).__name__}")
+    if config.sft.get("push_to_hub") or config.sft.get("hub_model_id"):
+        # TRL would upload its own card and training_args.bin, bypassing our card, checks and manifest.
+        raise ConfigError("sft.push_to_hub / sft.hub_model_id: not supported; push the finished adapter with "
+                          "--push --repo-id ME/NAME (or push: true and repo_id in the config)")
     if config.sft.get("trust_remote_code") or init_kwargs.get("trust_remote_code"):
         raise ConfigError("sft: trust_remote_code is not allowed (raitner-hub never runs a repo's own code)")
     if init_kwargs.get("use_safetensors") is False:
@@ -148,6 +152,11 @@ def build_args(config: TrainConfig):
 
 def _check_environment(config: TrainConfig) -> None:
     import torch
+
+    from raitner_hub.licenses import check_license
+
+    check_license(config.license, license_name=config.license_name, license_link=config.license_link,
+                  where="license")
 
     if config.quantization == "4bit":
         if not torch.cuda.is_available():
@@ -319,11 +328,15 @@ def finish(run: TrainingRun) -> Path:
     return out
 
 
-def push(folder: str | Path, config: TrainConfig) -> str:
-    """Upload an adapter folder (one commit, via :mod:`raitner_hub.hub`); returns the repo URL."""
+def push(folder: str | Path, config: TrainConfig, *, commit_message: str | None = None,
+         create_pr: bool = False) -> str:
+    """Upload an adapter folder (one commit, via :mod:`raitner_hub.hub`); returns the repo URL (or the
+    pull request's, with ``create_pr``)."""
     from raitner_hub.hub import push_adapter
 
-    return push_adapter(Path(folder), config.repo_id, private=config.private).url
+    pushed = push_adapter(Path(folder), config.repo_id, private=config.private, commit_message=commit_message,
+                          create_pr=create_pr)
+    return pushed.pr_url or pushed.url
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -88,7 +88,9 @@ def test_build_from_a_hub_input_records_the_pinned_revision(hub_server, tmp_path
     assert proc.returncode == 0, proc.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["inputs"]["annotated"] == f"{source}@{pushed.head_sha}"
-    assert DatasetCard.load(out / "README.md").data.source_datasets == [f"{source}@{pushed.head_sha}"]
+    card = DatasetCard.load(out / "README.md").data
+    assert card.source_datasets == [source]  # a bare Hub id, as the Hub links it
+    assert card.raitner["input"] == f"{source}@{pushed.head_sha}"  # the pinned revision
 
 
 def test_missing_hub_input_is_one_line(hub_server, tmp_path):

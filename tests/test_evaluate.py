@@ -9,7 +9,7 @@ import pytest
 
 from raitner_hub import metrics
 from raitner_hub.errors import ConfigError
-from raitner_hub.evaluate import apply_model_index, evaluate_model, scores_from_predictions
+from raitner_hub.evaluate import apply_model_index, eval_results, evaluate_model, scores_from_predictions
 from raitner_hub.predict import NER
 from raitner_hub.records import ANNOTATED_FEATURES
 
@@ -135,7 +135,10 @@ def test_report_numbers_equal_a_direct_metric_call(ner, bench_folder, pool_folde
     # strict: the lowercased persons and each Atlantis are found nowhere (false positives): 2 right of 8
     assert results["datasets"]["toy_a"]["strict_p"] == 25.0 and results["datasets"]["toy_a"]["strict_r"] == 28.57
     assert report.average.uniner_f1 == results["average"]["uniner_f1"]
-    assert results["mode"] == mode and results["model"]["id"] == ner.model_id
+    from raitner_hub.manifest import public_path
+
+    # results.json is published: a local model folder appears relative to the cwd or by its name
+    assert results["mode"] == mode and results["model"]["id"] == public_path(ner.model_id)
     demos = {d for r in rows for d in r["demos"]}
     if mode == "none":
         assert demos == set() and results["strategy"] is None
@@ -222,9 +225,38 @@ def test_model_index_round_trips_and_keeps_the_card(ner, bench_folder, tmp_path,
     assert "# My adapter" in str(parsed) and "Body." in str(parsed)
     name, results = model_index_to_eval_results(parsed.data.to_dict()["model-index"])
     assert name == "tiny-ra-it" and len(results) == 2 * 4
-    f1 = {(r.dataset_name, r.metric_name): r.metric_value for r in results}
+    f1 = {(r.dataset_config, r.metric_name): r.metric_value for r in results}
     assert f1[("toy_a", "UniNER micro-F1")] == report.results["datasets"]["toy_a"]["uniner_f1"]
     assert all(r.task_type == "token-classification" and r.dataset_split == "test" for r in results)
+    # parsed back exactly: what apply_model_index wrote is what the Hub's parser reads
+    assert [r.to_dict() if hasattr(r, "to_dict") else vars(r) for r in results] == \
+        [vars(r) for r in eval_results(report.results)]
+
+
+def test_model_index_names_what_was_scored(ner, bench_folder, tmp_path, monkeypatch):
+    """Two metrics never share a type; readable dataset names; the benchmark repo id, config and split."""
+    from huggingface_hub import ModelCard
+    from huggingface_hub.repocard_data import model_index_to_eval_results
+
+    monkeypatch.setattr(ner, "generate_answers", _oracle([]))
+    report = evaluate_model(ner, str(bench_folder), datasets=["toy_a"], limit=2, out=tmp_path / "m")
+    report.results["benchmarks"]["source"] = "me/ner-benchmarks"  # as when read from the Hub
+    report.results["datasets"]["crossner_ai"] = {**report.results["datasets"]["toy_a"], "sentences": 4}
+    card = ModelCard("---\nlicense: apache-2.0\n---\n")
+    apply_model_index(card, report.results, "tiny-ra-it")
+    _, results = model_index_to_eval_results(ModelCard(str(card)).data.to_dict()["model-index"])
+    by_config = {}
+    for r in results:
+        by_config.setdefault(r.dataset_config, []).append(r)
+    assert {r.dataset_name for r in by_config["crossner_ai"]} == {"CrossNER AI"}
+    assert {r.dataset_name for r in by_config["toy_a"]} == {"Toy A"}
+    assert {r.dataset_type for r in results} == {"me/ner-benchmarks"}
+    # --limit 2 of a 4-sentence test split: published as test[:2], never as the whole test split
+    assert {r.dataset_split for r in by_config["toy_a"]} == {"test[:2]"}
+    assert {r.dataset_split for r in by_config["crossner_ai"]} == {"test"}  # the limit did not cut it
+    types = [(r.metric_type, r.metric_name) for r in by_config["toy_a"]]
+    assert len({t for t, _ in types}) == len(types)  # one type per metric
+    assert dict(types)["f1"] == "UniNER micro-F1" and dict(types)["span_f1"] == "Strict span micro-F1"
 
 
 # ---- CLI ----

@@ -173,16 +173,25 @@ def test_gpu_decorator_only_with_a_real_spaces_package(monkeypatch):
     assert gpu(fn) == ("on-gpu", fn)
 
 
-def test_stage_space_lists_only_hub_repos_in_the_card(tiny_model_dir, tmp_path):
+def test_stage_space_lists_only_hub_repos_in_the_card(tiny_model_dir, tmp_path, hub_server):
+    import datasets
     from huggingface_hub import SpaceCard
 
+    from raitner_hub.retrieval import RetrievalIndex
     from raitner_hub.space import stage_space
+
+    # stage_space reads the index's manifest (what its query embedder needs): the repo must exist
+    RetrievalIndex.build(datasets.Dataset.from_list(rows(POOL), features=ANNOTATED_FEATURES), lang="en",
+                         embedder="bm25", progress=False).push_to_hub("me/pool-index")
 
     folder = stage_space(tmp_path / "space", model=str(tiny_model_dir), index="me/pool-index", hardware="a10g-small")
     card = SpaceCard.load(folder / "README.md").data
     assert card.models == [] and card.datasets == ["me/pool-index"] and card.suggested_hardware == "a10g-small"
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["artefact"] == "space" and manifest["settings"]["model"] == str(tiny_model_dir)
+    from raitner_hub.manifest import public_path
+
+    # (a local model folder is published relative to the cwd, or as its name: never an absolute path)
+    assert manifest["artefact"] == "space" and manifest["settings"]["model"] == public_path(str(tiny_model_dir))
     assert (folder / "raitner_hub" / "stopwords").is_dir() and (folder / "raitner_hub" / "dataset_cards").is_dir()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging leftovers
 
@@ -354,6 +363,16 @@ def test_push_space_creates_a_space_that_starts(hub_server, tiny_model_dir, tmp_
 
     from raitner_hub.cli import app
 
+    # push-space reads the model's adapter_config.json and the index's manifest: both repos must exist
+    import datasets
+    from huggingface_hub import HfApi
+
+    from raitner_hub.retrieval import RetrievalIndex
+
+    HfApi().create_repo("tester/ra-it-lora", exist_ok=True)
+    HfApi().upload_folder(folder_path=str(tiny_model_dir), repo_id="tester/ra-it-lora")
+    RetrievalIndex.build(datasets.Dataset.from_list(rows(POOL), features=ANNOTATED_FEATURES),
+                         lang="en", embedder="bm25", progress=False).push_to_hub("tester/pool-index")
     result = CliRunner().invoke(app, ["push-space", "--repo-id", "tester/raitner-ner", "--model", "tester/ra-it-lora",
                                       "--index", "tester/pool-index", "--lang", "en"])
     assert result.exit_code == 0, result.output

@@ -274,18 +274,26 @@ def test_adapter_card_matches_golden():
     from raitner_hub.config import TrainConfig
 
     config = TrainConfig(base_model="Qwen/Qwen1.5-7B", dataset="me/sky-ner-it", dataset_config="ra-nn-k2",
-                         repo_id="me/sky-ner-ra-it-lora", license="other")
+                         repo_id="me/sky-ner-ra-it-lora", license="other", license_name="tongyi-qianwen",
+                         license_link="https://huggingface.co/Qwen/Qwen1.5-7B/blob/main/LICENSE")
     source = {"dataset": "me/sky-ner-it@" + "a" * 40, "repo_id": "me/sky-ner-it", "revision": "a" * 40,
               "config": "ra-nn-k2", "templates": ["ra_it.zh.v1", "uniner.zh.v1"], "strategies": ["nn.v1"],
               "languages": ["zh"]}
     hyper = {"learning_rate": 5e-5, "num_train_epochs": 3.0, "max_steps": -1, "lora_r": 8, "lora_alpha": 16,
              "lora_target_modules": "all-linear", "fp16": None}
     losses = {"final_train_loss": 0.41, "final_eval_loss": 0.45, "best_eval_loss": 0.44}
-    card = render_card(config, source, "Qwen/Qwen1.5-7B", hyper, losses, "chatml.v1")
+    versions = {"PEFT": "0.18.0", "TRL": "0.25.0", "Transformers": "5.0.0", "Pytorch": "2.13.0"}
+    card = render_card(config, source, "Qwen/Qwen1.5-7B", hyper, losses, "chatml.v1", versions=versions)
     golden = REPO_ROOT / "tests" / "golden" / "adapter.md"
+    if os.environ.get("RAITNER_UPDATE_GOLDEN"):
+        golden.write_text(str(card), encoding="utf-8")
     assert str(card) == golden.read_text(encoding="utf-8")
+    assert "### Framework versions\n\n- PEFT: 0.18.0\n- TRL: 0.25.0" in card.text
+    assert "`tongyi-qianwen` ([license text](https://huggingface.co/Qwen/Qwen1.5-7B/blob/main/LICENSE))" in card.text
     data = ModelCard(str(card)).data.to_dict()
-    assert data == {"base_model": "Qwen/Qwen1.5-7B", "library_name": "peft", "license": "other", "language": ["zh"],
+    assert data == {"base_model": "Qwen/Qwen1.5-7B", "library_name": "peft", "license": "other",
+                    "license_name": "tongyi-qianwen",
+                    "license_link": "https://huggingface.co/Qwen/Qwen1.5-7B/blob/main/LICENSE", "language": ["zh"],
                     "datasets": ["me/sky-ner-it"], "tags": ["ra-it", "ner", "lora", "trl"],
                     "pipeline_tag": "text-generation"}
 
