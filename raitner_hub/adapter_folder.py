@@ -145,10 +145,10 @@ def merge_adapter(adapter_dir: Path, base_model: str, out: Path, tokenizer) -> P
     The base is reloaded unquantized in its own dtype, so this also works after QLoRA training.
     """
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM
 
-    base = AutoModelForCausalLM.from_pretrained(base_model, dtype="auto", use_safetensors=True,
-                                                trust_remote_code=False)
+    from raitner_hub.loading import load_full_precision_base
+
+    base = load_full_precision_base(base_model)
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     # A base model's generation config stops on <|end_of_text|>/<|endoftext|>; the chat turns end with
     # <|eot_id|>/<|im_end|>, so plain `generate` on the merged model would run on past the answer.

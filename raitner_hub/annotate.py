@@ -253,7 +253,7 @@ class AnnotateConfig:
         text_field / id_field / split / revision: where the text is in the corpus.
         concurrency: parallel teacher calls per teacher.
         timeout / max_retries / backoff: per-call timeout (s), retries, backoff base (s).
-        cache: the answer cache (SQLite); None = ``~/.cache/raitner-hub/teacher-cache.sqlite``.
+        cache: the answer cache (SQLite); None = ``teacher/answers.sqlite`` under the cache root (``$RAITNER_CACHE`` or ``~/.cache/raitner-hub``).
         ids: ``chunk`` (stable corpus ids) or ``reference`` (``ner_<lang>_{i}``, the filtered row index).
         license: the card's license (a Hub license id).
     """
@@ -423,11 +423,12 @@ def annotate_corpus(config: AnnotateConfig, *, progress: bool = True) -> tuple[d
 
 def pin_corpus_revision(config: AnnotateConfig) -> AnnotateConfig:
     """A Hub corpus is read at the commit its revision resolves to now, and recorded as ``repo@sha``."""
-    if Path(config.corpus).exists() or config.corpus.count("/") != 1:
-        return config
     from raitner_hub import hub
 
-    return dataclasses.replace(config, revision=hub.resolve_revision(config.corpus, "dataset", config.revision))
+    source = hub.resolve(config.corpus, repo_type="dataset", revision=config.revision, download=False)
+    if source.is_local:
+        return config
+    return dataclasses.replace(config, corpus=str(source.repo_id), revision=source.sha)
 
 
 def _input_ref(config: AnnotateConfig) -> str:

@@ -192,10 +192,9 @@ def augment_dataset(it_dataset: datasets.Dataset, index: "RetrievalIndex", *, st
                 "template": f"{row['template']}+{tmpl.name}" if demos else row["template"],
                 "strategy": spec.name, "demos": [d.id for d in demos]}
 
-    quiet = not progress and not datasets.are_progress_bars_disabled()
-    if quiet:
-        datasets.disable_progress_bars()
-    try:
+    from raitner_hub.progress import quiet_progress
+
+    with quiet_progress(not progress):
         # new_fingerprint: without it datasets dill-hashes add_demos' closure (the index, every row's
         # choice), which dominated the build (14 s of 24 s at 2K rows); the result is never cached anyway.
         from datasets.fingerprint import generate_random_fingerprint
@@ -208,9 +207,6 @@ def augment_dataset(it_dataset: datasets.Dataset, index: "RetrievalIndex", *, st
         return it_dataset.map(add_demos_batch, batched=True, with_indices=True, features=IT_FEATURES,
                               load_from_cache_file=False, new_fingerprint=generate_random_fingerprint(),
                               desc=f"demonstrations ({strategy})")
-    finally:
-        if quiet:
-            datasets.enable_progress_bars()
 
 
 def _passage_text(row: dict) -> str:

@@ -399,13 +399,10 @@ def build_benchmarks_folder(names: Sequence[str] | None, out: str | os.PathLike,
 
 
 def _to_parquet_quietly(ds: datasets.Dataset, path: Path) -> None:
-    enabled = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()  # one bar per tiny file is noise; the CLI prints one summary line
-    try:
+    from raitner_hub.progress import quiet_progress
+
+    with quiet_progress():  # one bar per tiny file is noise; the CLI prints one summary line
         ds.to_parquet(str(path))
-    finally:
-        if enabled:
-            datasets.enable_progress_bars()
 
 
 def _source_and_revision(source: str) -> dict[str, str | None]:

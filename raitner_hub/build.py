@@ -13,7 +13,6 @@ demonstrations, so a vanilla/RA-IT comparison isolates retrieval augmentation.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import random
@@ -156,15 +155,12 @@ def _card(config: BuildConfig, counts: dict[str, dict[str, int]], facts: dict, c
 def resolve_input(config: BuildConfig) -> tuple[BuildConfig, str]:
     """A local input is fingerprinted (``path#sha256:...``); a Hub dataset id (``user/name[@revision]``) is
     pulled pinned to the commit its revision resolves to, recorded as ``user/name@sha``."""
-    if Path(config.input).exists():
-        return config, f"{config.input}#sha256:{input_fingerprint(config.input)}"
-    repo_id, _, revision = config.input.partition("@")
-    if repo_id.count("/") != 1:
-        raise InputError("no such file or folder", path=config.input)
     from raitner_hub import hub
 
-    pulled = hub.pull_artefact(repo_id, repo_type="dataset", revision=revision or None)
-    return dataclasses.replace(config, input=str(pulled.path)), pulled.ref
+    source = hub.resolve(config.input, repo_type="dataset")
+    if source.is_local:
+        return config, f"{config.input}#sha256:{input_fingerprint(config.input)}"
+    return dataclasses.replace(config, input=str(source.path)), str(source.ref)
 
 
 def build_data(config: BuildConfig, *, command: str | None = None, repo_id: str | None = None,
@@ -184,21 +180,10 @@ def build_data(config: BuildConfig, *, command: str | None = None, repo_id: str 
         >>> datasets.load_dataset(str(result.out), "ra-diverse_nn-k2")["train"][0]["demos"]
         ['pilener_43490', 'pilener_42352']
     """
-    with _progress_bars(progress):
+    from raitner_hub.progress import quiet_progress
+
+    with quiet_progress(not progress):  # --quiet also silences the bars datasets draws for map / to_parquet
         return _build_data(config, command=command, repo_id=repo_id, progress=progress)
-
-
-@contextlib.contextmanager
-def _progress_bars(enabled: bool):
-    """``--quiet`` also silences the bars ``datasets`` draws for map / to_parquet."""
-    was_enabled = datasets.is_progress_bar_enabled()
-    if not enabled:
-        datasets.disable_progress_bars()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            datasets.enable_progress_bars()
 
 
 def _build_data(config: BuildConfig, *, command: str | None, repo_id: str | None, progress: bool) -> BuildResult:

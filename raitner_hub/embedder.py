@@ -29,7 +29,9 @@ CHUNK = 4096
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("RAITNER_CACHE") or Path.home() / ".cache" / "raitner_hub" / "embeddings")
+    from raitner_hub.cache import cache_dir
+
+    return cache_dir("embeddings")
 
 
 def minilm_path() -> str:
@@ -65,7 +67,7 @@ class Embedder:
         lang: ``en`` or ``zh`` (picks the default model).
         encoder: inject any object with ``.encode(texts)`` (or a callable) returning vectors; ``spec`` then
             only names it (tests use a hashing embedder).
-        cache_dir: vector cache; default ``$RAITNER_CACHE`` or ``~/.cache/raitner_hub/embeddings``;
+        cache_dir: vector cache; default ``embeddings/`` under the cache root (``$RAITNER_CACHE`` or ``~/.cache/raitner-hub``);
             ``False`` disables it.
         devices: e.g. ``["cuda:0", "cuda:1"]``: sentence-transformers' multi-process encoding.
 

@@ -36,6 +36,17 @@ class TeacherError(RaitnerError):
     """The teacher endpoint cannot be used (no API key, unreachable, persistent failures)."""
 
 
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message, or its type name when the message is empty.
+
+    Example:
+        >>> first_line(ValueError("bad value\\nTraceback detail")), first_line(KeyError())
+        ('bad value', 'KeyError')
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
 def require(module: str, extra: str) -> None:
     """Fail with an install hint when an optional dependency is missing."""
     if importlib.util.find_spec(module) is None:

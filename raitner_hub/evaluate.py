@@ -53,15 +53,10 @@ class EvalReport:
 
 def _quietly(fn, *args, **kwargs):
     """Run ``fn`` without datasets' per-file progress bars (the CLI prints one summary line)."""
-    import datasets
+    from raitner_hub.progress import quiet_progress
 
-    enabled = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()
-    try:
+    with quiet_progress():
         return fn(*args, **kwargs)
-    finally:
-        if enabled:
-            datasets.enable_progress_bars()
 
 
 def _load_benchmarks(source: str | None, names: Sequence[str] | None, files: Sequence[str], labels, label_map,
@@ -71,13 +66,13 @@ def _load_benchmarks(source: str | None, names: Sequence[str] | None, files: Seq
 
     loaded, provenance = [], {"source": source, "revision": None, "files": list(map(str, files))}
     if source is not None:
-        folder = Path(source)
-        if not folder.is_dir():
-            from raitner_hub.hub import pull_artefact
+        from raitner_hub.hub import resolve
 
-            patterns = ["benchmarks.json", "README.md"] + [f"data/{n}/*" for n in names or ["*"]]
-            pulled = pull_artefact(source, repo_type="dataset", allow_patterns=patterns)
-            folder, provenance["revision"] = pulled.path, pulled.sha
+        patterns = ["benchmarks.json", "README.md"] + [f"data/{n}/*" for n in names or ["*"]]
+        resolved = resolve(source, repo_type="dataset", allow_patterns=patterns)
+        folder = Path(str(resolved.path))
+        if not resolved.is_local:
+            provenance["revision"] = resolved.sha
         else:
             from raitner_hub.manifest import input_fingerprint
 

@@ -22,11 +22,11 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from raitner_hub.errors import HubError
+from raitner_hub.errors import HubError, InputError
 from raitner_hub.hub_errors import call_with_retries, endpoint, one_line, redact  # noqa: F401 - redact is API
 
 logger = logging.getLogger(__name__)
@@ -259,16 +259,11 @@ def push_adapter(folder: str | os.PathLike, repo_id: str, *, private: bool = Fal
 
 
 def _looks_local(name: str) -> bool:
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id as hf_validate
-
-    if name.startswith(("/", "./", "../", "~")) or "\\" in name or name.count("/") > 1:
-        return True
+    """A base model recorded in an adapter config: a path (maybe from another machine) or not a repo id."""
     try:
-        hf_validate(name)
-    except HFValidationError:
+        return not locate(name).repo_id or "@" in name
+    except (InputError, HubError):
         return True
-    return False
 
 
 def push_results(folder: str | os.PathLike, repo_id: str, *, path_in_repo: str | None = None,
@@ -350,6 +345,95 @@ def load_dataset_config(repo_id: str, config: str | None = None, *, split: str |
 
     return call_with_retries(f"loading {repo_id} config {config}", load, repo_id=repo_id, repo_type="dataset",
                  revision=revision), sha
+
+
+# ---- local or Hub: the one resolver ----
+
+# Names ending like a data file are paths, even when missing (never a Hub id like "me/data.jsonl").
+DATA_SUFFIXES = (".jsonl", ".json", ".parquet", ".txt", ".csv", ".tsv", ".arrow", ".yaml", ".yml", ".jinja",
+                 ".safetensors", ".bin", ".conll", ".bio")
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a user-given name resolved to: a local file/folder, or a Hub repo pinned to a commit.
+
+    ``path`` is the local file/folder (a Hub download once fetched; None when only the sha was resolved);
+    ``ref`` is ``repo@sha`` for a Hub source and None for a local one.
+    """
+
+    name: str
+    path: Path | None
+    repo_id: str | None = None
+    revision: str | None = None
+    sha: str | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.repo_id is None
+
+    @property
+    def ref(self) -> str | None:
+        return f"{self.repo_id}@{self.sha}" if self.repo_id and self.sha else None
+
+
+def looks_like_path(name: str | os.PathLike) -> bool:
+    """Whether ``name`` is meant as a local path (so a missing one is an error, never a Hub lookup)."""
+    text = os.fspath(name)
+    if text.startswith((".", "/", "~")) or "\\" in text or text.count("/") > 1:
+        return True
+    if text.lower().endswith(DATA_SUFFIXES):
+        return True
+    return os.sep in text and Path(text.split(os.sep)[0]).exists()
+
+
+def locate(name: str | os.PathLike, *, revision: str | None = None) -> Source:
+    """Classify ``name`` without network: an existing local path wins; a path-like name that does not exist
+    is ``no such file or folder: NAME``; anything else must be a Hub repo id, optionally ``repo@revision``.
+
+    Example:
+        >>> locate("me/sky-ner-it@v1").revision
+        'v1'
+    """
+    text = os.fspath(name)
+    local = Path(text).expanduser()
+    if text and local.exists():
+        return Source(text, local)
+    if not text or looks_like_path(text):
+        raise InputError(f"no such file or folder: {text}")
+    repo_id, at, pinned = text.partition("@")
+    if at and not pinned:
+        raise HubError(f"invalid repo id '{text}': nothing after '@' (expected repo@revision)")
+    validate_repo_id(repo_id)
+    return Source(text, None, repo_id, pinned or revision)
+
+
+def resolve(name: str | os.PathLike, *, repo_type: str = "dataset", revision: str | None = None,
+            allow_patterns=None, download: bool = True) -> Source:
+    """:func:`locate`, then for a Hub repo resolve its revision to a commit sha and (``download``) fetch it.
+
+    Example:
+        >>> source = resolve("me/sky-ner-index@v1")  # doctest: +SKIP
+        >>> source.path, source.ref  # doctest: +SKIP
+        (PosixPath('.../snapshots/3f2a...'), 'me/sky-ner-index@3f2a...')
+    """
+    source = locate(name, revision=revision)
+    if source.is_local:
+        return source
+    assert source.repo_id is not None
+    if not download:
+        return replace(source, sha=resolve_revision(source.repo_id, repo_type, source.revision))
+    pulled = pull_artefact(source.repo_id, repo_type=repo_type, revision=source.revision,
+                           allow_patterns=allow_patterns)
+    return replace(source, path=pulled.path, sha=pulled.sha)
+
+
+def stream_dataset(repo_id: str, *, split: str, revision: str | None = None):
+    """A Hub dataset split as a ``datasets`` streaming iterable (no full download)."""
+    import datasets
+
+    validate_repo_id(repo_id)
+    return datasets.load_dataset(repo_id, split=split, revision=revision, streaming=True)
 
 
 # ---- cards ----

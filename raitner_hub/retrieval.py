@@ -259,12 +259,10 @@ class RetrievalIndex:
     def from_pretrained(cls, folder_or_repo_id: str | Path, revision: str | None = None, *,
                         encoder: Any = None) -> "RetrievalIndex":
         """Load a saved index from a local folder or a Hub dataset repo (``user/name``)."""
-        folder = Path(folder_or_repo_id)
-        if not folder.is_dir():
-            from raitner_hub.hub import download_artefact
+        from raitner_hub.hub import resolve
 
-            folder = Path(download_artefact(str(folder_or_repo_id), repo_type="dataset", revision=revision))
-        return _read_index_folder(cls, folder, encoder=encoder)
+        source = resolve(folder_or_repo_id, repo_type="dataset", revision=revision)
+        return _read_index_folder(cls, Path(str(source.path)), encoder=encoder)
 
     def push_to_hub(self, repo_id: str, *, private: bool = False, revision: str | None = None,
                     commit_message: str | None = None) -> Any:

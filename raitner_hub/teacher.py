@@ -179,8 +179,9 @@ class AnswerCache:
 
 
 def default_cache_path() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "raitner-hub" / "teacher-cache.sqlite"
+    from raitner_hub.cache import cache_dir
+
+    return cache_dir("teacher") / "answers.sqlite"
 
 
 # ---- client ---------------------------------------------------------------------------------------------

@@ -198,7 +198,7 @@ def test_rebuild_with_unchanged_texts_encodes_nothing(tmp_path):
 def test_cache_dir_defaults_to_raitner_cache_env(tmp_path, monkeypatch):
     monkeypatch.setenv("RAITNER_CACHE", str(tmp_path / "envcache"))
     RetrievalIndex.build(make_pool(["one text"]), lang="en", embedder="hash", encoder=HashingEncoder(), progress=False)
-    assert list((tmp_path / "envcache").glob("*/*.keys.npy"))
+    assert list((tmp_path / "envcache" / "embeddings").glob("*/*.keys.npy"))
 
 
 def test_devices_are_passed_to_sentence_transformers_process_pool():
