@@ -442,24 +442,19 @@ def _input_ref(config: AnnotateConfig) -> str:
 
 def _card(config: AnnotateConfig, facts: dict[str, Any], input_ref: str, repo_id: str | None,
           command: str | None) -> Any:
-    from raitner_hub.cards import render_dataset_card, size_category
+    from raitner_hub.cards import NER_TASK, render_dataset_card
+    from raitner_hub.cards import card_data as build_card_data
     from raitner_hub.prompts import annotation_prompt, template_hash
 
     prompt = annotation_prompt(config.lang)
-    card_data = {
-        "license": config.license,
-        "language": [config.lang],
-        "task_categories": ["token-classification"],
-        "task_ids": ["named-entity-recognition"],
-        "size_categories": [size_category(facts["passages"])],
-        "tags": ["ner", "open-ner", "llm-annotated", "sky-ner", "raitner-hub"],
-        "pretty_name": f"LLM-annotated open NER passages ({config.lang})",
-        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*.parquet"}]}],
-        "raitner": {"prompt": prompt.name, "teachers": facts["teachers"], "min_votes": config.min_votes,
-                    "input": input_ref, "seed": config.seed, "sampling": config.sampling},
-    }
-    if "@" in input_ref:
-        card_data["source_datasets"] = [input_ref]
+    card_data = build_card_data(
+        license=config.license, language=[config.lang], rows=facts["passages"], **NER_TASK,
+        tags=["ner", "open-ner", "llm-annotated", "sky-ner", "raitner-hub"],
+        pretty_name=f"LLM-annotated open NER passages ({config.lang})",
+        configs=[{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*.parquet"}]}],
+        raitner={"prompt": prompt.name, "teachers": facts["teachers"], "min_votes": config.min_votes,
+                 "input": input_ref, "seed": config.seed, "sampling": config.sampling},
+        source_datasets=[input_ref] if "@" in input_ref else None)
     return render_dataset_card(
         "sky_ner", card_data, pretty_name=card_data["pretty_name"], repo_id=repo_id, lang=config.lang,
         facts=facts, config=config.describe(), input_ref=input_ref, prompt_name=prompt.name,

@@ -417,18 +417,16 @@ def _source_and_revision(source: str) -> dict[str, str | None]:
 
 def _card(meta, names, repo_id, command, version, render_dataset_card, size_category):
     licenses = {meta[n]["license"] for n in names}
-    card_data = {
-        "license": licenses.pop() if len(licenses) == 1 else "other",
-        "language": sorted({meta[n]["lang"] for n in names}),
-        "task_categories": ["token-classification"],
-        "task_ids": ["named-entity-recognition"],
-        "size_categories": [size_category(sum(sum(meta[n]["splits"].values()) for n in names))],
-        "tags": ["ner", "open-ner", "benchmark", "raitner-hub"],
-        "pretty_name": "Open NER benchmarks (raitner-hub)",
-        "configs": [{"config_name": n, "data_files": [{"split": s, "path": f"data/{n}/{s}-*.parquet"}
-                                                      for s in meta[n]["splits"]]} for n in names],
-        "raitner": {"label_sets": {n: meta[n]["label_set"] for n in names}, "seed": SEED},
-    }
+    from raitner_hub.cards import NER_TASK
+    from raitner_hub.cards import card_data as build_card_data
+
+    card_data = build_card_data(
+        license=licenses.pop() if len(licenses) == 1 else "other", language=sorted({meta[n]["lang"] for n in names}),
+        rows=sum(sum(meta[n]["splits"].values()) for n in names), **NER_TASK,
+        tags=["ner", "open-ner", "benchmark", "raitner-hub"], pretty_name="Open NER benchmarks (raitner-hub)",
+        configs=[{"config_name": n, "data_files": [{"split": s, "path": f"data/{n}/{s}-*.parquet"}
+                                                   for s in meta[n]["splits"]]} for n in names],
+        raitner={"label_sets": {n: meta[n]["label_set"] for n in names}, "seed": SEED})
     rows = [{"name": n, "lang": meta[n]["lang"], "splits": list(meta[n]["splits"]),
              "rows": sum(meta[n]["splits"].values()), "labels": meta[n]["label_set"], "license": meta[n]["license"],
              **_source_and_revision(meta[n]["source"]),

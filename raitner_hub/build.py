@@ -105,7 +105,8 @@ def build_datasets(config: BuildConfig, *, progress: bool = True) -> tuple[dict[
 
 def _card(config: BuildConfig, counts: dict[str, dict[str, int]], facts: dict, command: str | None,
           input_ref: str, repo_id: str | None) -> "Any":
-    from raitner_hub.cards import render_dataset_card, size_category
+    from raitner_hub.cards import card_data as build_card_data
+    from raitner_hub.cards import render_dataset_card
 
     configs = [
         {
@@ -117,17 +118,14 @@ def _card(config: BuildConfig, counts: dict[str, dict[str, int]], facts: dict, c
     ]
     total = max((sum(s.values()) for s in counts.values()), default=0)
     lang = facts["lang"]
-    card_data = {
-        "license": config.license,
-        "language": [lang],
-        "task_categories": ["token-classification", "text-generation"],
-        "task_ids": ["named-entity-recognition"],
-        "size_categories": [size_category(total)],
-        "tags": ["ner", "open-ner", "instruction-tuning", "ra-it", "retrieval-augmented", "raitner-hub"],
-        "pretty_name": f"RA-IT open-NER instruction data ({lang})",
-        "configs": configs,
+    card_data = build_card_data(
+        license=config.license, language=[lang], rows=total,
+        task_categories=["token-classification", "text-generation"], task_ids=["named-entity-recognition"],
+        tags=["ner", "open-ner", "instruction-tuning", "ra-it", "retrieval-augmented", "raitner-hub"],
+        pretty_name=f"RA-IT open-NER instruction data ({lang})", configs=configs,
+        source_datasets=[input_ref] if "@" in input_ref else None,  # a Hub input, pinned to the revision read
         # Machine-readable provenance (the Hub keeps unknown YAML keys): what a trainer must know.
-        "raitner": {
+        raitner={
             "conversation_template": conversation_template(lang).name,
             "demonstration_template": demo_template(lang).name,
             "strategies": list(config.strategies),
@@ -138,9 +136,7 @@ def _card(config: BuildConfig, counts: dict[str, dict[str, int]], facts: dict, c
             "bm25_threshold": config.bm25_threshold,
             "input": input_ref,
         },
-    }
-    if "@" in input_ref:  # a Hub input, pinned to the revision that was read
-        card_data["source_datasets"] = [input_ref]
+    )
     conv, demo = conversation_template(lang), demo_template(lang)
     return render_dataset_card(
         "it_dataset", card_data,

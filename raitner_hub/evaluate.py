@@ -215,9 +215,8 @@ def evaluate_model(model_or_adapter, benchmarks: str | None = None, *, datasets:
         bar_chart(results, stage / "results.png")
         write_manifest(stage, build_manifest(
             "eval_report", started=started,
-            # (the manifest refuses keys containing "token": the generation limit is recorded as max_new)
             settings={**{k_: results[k_] for k_ in ("mode", "strategy", "k", "top_k", "seed", "limit", "templates")},
-                      "max_new": ner.max_new_tokens},
+                      "max_new_tokens": ner.max_new_tokens},
             inputs={"model": f"{ner.model_id}@{ner.revision or 'main'}", "benchmarks": provenance,
                     "pool": results["pool"]},
             counts={"questions": len(rows), "datasets": len(scores), "unparsed": results["unparsed"]}))

@@ -64,18 +64,6 @@ def load_full_precision_base(model_id: str):
     return AutoModelForCausalLM.from_pretrained(model_id, dtype="auto", use_safetensors=True, trust_remote_code=False)
 
 
-def resolve_chat_template(value: str) -> str:
-    """A chat template from a family name (``chatml``, ``llama3``) or a ``.jinja`` file path."""
-    path = Path(value)
-    if path.suffix == ".jinja" or path.is_file():
-        if not path.is_file():
-            raise ConfigError(f"chat template file not found: {path}")
-        return path.read_text(encoding="utf-8")
-    from raitner_hub.chat_templates import load_template
-
-    return load_template(value)
-
-
 def _load_tokenizer(model_id: str, base_id: str | None, revision: str | None, base_revision: str | None):
     from transformers import AutoTokenizer
 
@@ -102,7 +90,9 @@ def load(model_id: str, *, revision: str | None = None, device: str | None = Non
     except (OSError, ValueError) as exc:
         raise HubError(f"cannot load a tokenizer for {model_id}: {first_line(exc)}") from None
     if chat_template:
-        tokenizer.chat_template = resolve_chat_template(chat_template)
+        from raitner_hub.chat_templates import read_template
+
+        tokenizer.chat_template = read_template(chat_template)[0]
     if getattr(tokenizer, "chat_template", None) is None:
         raise ConfigError(f"model {model_id} has no chat template; pass --chat-template chatml|llama3|FILE.jinja")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from raitner_hub import prompts
+from raitner_hub.chat_templates import END_OF_TURN_TOKENS
 from raitner_hub.errors import ConfigError, InputError
 from raitner_hub.records import Prediction, align_mentions
 
 log = logging.getLogger(__name__)
 
-END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>")
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；;.\n])\s*")
 
 

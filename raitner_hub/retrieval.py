@@ -338,12 +338,14 @@ def _write_index_folder(index: RetrievalIndex, folder: Path, *, repo_id: str | N
 
 def index_card(facts: dict[str, Any], counts: dict[str, Any], *, configs: list[dict], repo_id: str | None):
     """The README card of an index folder (``dataset_cards/retrieval_index.md.j2``)."""
-    from raitner_hub.cards import render_dataset_card, size_category
+    from raitner_hub.cards import card_data as build_card_data
+    from raitner_hub.cards import render_dataset_card
 
     pretty_name = f"RA-IT retrieval index ({facts['lang']}, {counts['passages']} passages)"
-    card_data = {"license": facts.get("license") or "unknown", "language": [facts["lang"]],
-                 "task_categories": ["token-classification"], "tags": ["retrieval", "ra-it", "ner", "raitner-hub"],
-                 "size_categories": [size_category(counts["passages"])], "pretty_name": pretty_name, "configs": configs}
+    card_data = build_card_data(license=facts.get("license") or "unknown", language=[facts["lang"]],
+                                task_categories=["token-classification"],
+                                tags=["retrieval", "ra-it", "ner", "raitner-hub"], rows=counts["passages"],
+                                pretty_name=pretty_name, configs=configs)
     return render_dataset_card("retrieval_index", card_data, facts=facts, counts=counts, repo_id=repo_id,
                                pretty_name=pretty_name)
 
