@@ -5,8 +5,10 @@ so ``HF_ENDPOINT`` and ``HF_TOKEN`` work exactly as for the Hub's own tools.
 
 Pushes are one commit per artefact and mirror the local folder: files that changed are uploaded, files
 that are gone locally are deleted (only under the pushed prefix and patterns), and nothing is committed
-when the remote already matches, so a re-run makes no empty commit. The commit is atomic on the Hub:
-after a failure the repo holds either the whole artefact or nothing from this push. Transient failures
+when the remote already matches, so a re-run makes no empty commit (``upload_folder``'s own diffing). The
+commit is atomic on the Hub: after a failure the repo holds either the whole artefact or nothing from this
+push (with ``hf_xet``, ``upload_folder`` splits folders of more than ~256 files into several commits;
+artefacts here are a few dozen files). Transient failures
 (5xx, timeouts, dropped connections, a concurrent commit) are retried with exponential backoff.
 
 Pulls are pinned: the revision is resolved to a commit sha first, the files are fetched at that sha,
@@ -18,7 +20,6 @@ error classification live in :mod:`raitner_hub.hub_errors` (``hub_errors.RETRY``
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 # Folders never uploaded: huggingface_hub's local-dir metadata, VCS and bytecode caches.
 _SKIP_PARTS = {".cache", ".git", "__pycache__", ".ipynb_checkpoints"}
+_SKIP_PATTERNS = [f"{part}/*" for part in _SKIP_PARTS] + [f"*/{part}/*" for part in _SKIP_PARTS]
 _TEXT_SUFFIXES = {".md", ".json", ".yaml", ".yml", ".txt", ".py", ".jinja", ".cfg", ".toml", ".csv", ".jsonl"}
 
 
@@ -129,55 +131,6 @@ def _local_files(folder: Path, allow_patterns, ignore_patterns, path_in_repo: st
     return {prefix + rel: folder / rel for rel in rel_paths}
 
 
-def _file_ids(path: Path) -> tuple[str, str]:
-    """(git blob sha1, sha256): the ids the Hub reports for regular and LFS files."""
-    sha1, sha256 = hashlib.sha1(), hashlib.sha256()
-    sha1.update(b"blob %d\0" % path.stat().st_size)
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            sha1.update(block)
-            sha256.update(block)
-    return sha1.hexdigest(), sha256.hexdigest()
-
-
-def _unchanged(local: Path, remote) -> bool:
-    if remote.size != local.stat().st_size:
-        return False
-    blob_sha1, sha256 = _file_ids(local)
-    return remote.lfs.sha256 == sha256 if remote.lfs is not None else remote.blob_id == blob_sha1
-
-
-def _in_scope(path: str, path_in_repo: str, allow_patterns, ignore_patterns) -> bool:
-    """Whether a remote file belongs to what this push mirrors (so it may be deleted)."""
-    prefix = f"{path_in_repo.strip('/')}/" if path_in_repo.strip("/") else ""
-    if path == ".gitattributes" or not path.startswith(prefix):
-        return False
-    from huggingface_hub.utils import filter_repo_objects
-
-    # The same pattern semantics as the local file list (_local_files), e.g. for "dir/" patterns.
-    rel = path[len(prefix):]
-    return bool(list(filter_repo_objects([rel], allow_patterns=allow_patterns, ignore_patterns=ignore_patterns)))
-
-
-def _plan(api, repo_id, repo_type, head, local, *, path_in_repo, allow_patterns, ignore_patterns, delete_missing):
-    """The operations that make the remote tree at ``head`` equal the local files (empty if it already is)."""
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
-    from huggingface_hub.hf_api import RepoFile
-    from huggingface_hub.errors import RemoteEntryNotFoundError
-
-    try:
-        tree = api.list_repo_tree(repo_id, repo_type=repo_type, revision=head, recursive=True)
-        remote = {item.path: item for item in tree if isinstance(item, RepoFile)}
-    except RemoteEntryNotFoundError:
-        remote = {}
-    ops: list = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(file))
-                 for path, file in local.items() if path not in remote or not _unchanged(file, remote[path])]
-    if delete_missing:
-        ops += [CommitOperationDelete(path_in_repo=path) for path in sorted(remote)
-                if path not in local and _in_scope(path, path_in_repo, allow_patterns, ignore_patterns)]
-    return ops
-
-
 def push_folder(folder: str | os.PathLike, repo_id: str, *, repo_type: str = "dataset", private: bool = False,
                 revision: str | None = None, commit_message: str | None = None, allow_patterns=None,
                 ignore_patterns=None, path_in_repo: str = "", delete_missing: bool = True,
@@ -218,13 +171,17 @@ def push_folder(folder: str | os.PathLike, repo_id: str, *, repo_type: str = "da
         if revision is not None:
             api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
         head = api.repo_info(repo_id, repo_type=repo_type, revision=branch).sha
-        ops = _plan(api, repo_id, repo_type, head, local, path_in_repo=path_in_repo, allow_patterns=allow_patterns,
-                    ignore_patterns=ignore_patterns, delete_missing=delete_missing)
-        if not ops:
-            return PushResult(repo_id, repo_type, branch, None, head, str(url))
-        # parent_commit makes the Hub refuse (412) if someone committed since we diffed: we then re-plan.
-        info = api.create_commit(repo_id, ops, repo_type=repo_type, revision=branch, commit_message=message,
+        # upload_folder diffs against the remote itself: unchanged files are dropped from the commit, and
+        # when nothing changed it makes no commit and returns the current head. delete_patterns mirrors the
+        # folder (remote files under path_in_repo that are gone locally; .gitattributes is always kept).
+        # parent_commit makes the Hub refuse (412) if someone committed since `head`: the retry re-reads it.
+        info = api.upload_folder(repo_id=repo_id, folder_path=str(folder), path_in_repo=path_in_repo or None,
+                                 repo_type=repo_type, revision=branch, commit_message=message,
+                                 allow_patterns=allow_patterns, ignore_patterns=[*(ignore_patterns or []), *_SKIP_PATTERNS],
+                                 delete_patterns=(allow_patterns or ["*"]) if delete_missing else None,
                                  parent_commit=head)
+        if info.oid == head:
+            return PushResult(repo_id, repo_type, branch, None, head, str(url))
         return PushResult(repo_id, repo_type, branch, info.oid, info.oid, str(url))
 
     result = call_with_retries(f"push of {folder.name} to {repo_type} repo '{repo_id}'", attempt, repo_id=repo_id,
