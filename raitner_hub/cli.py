@@ -16,7 +16,7 @@ from typing import Annotated, Callable, Optional
 import typer
 
 from raitner_hub import __version__
-from raitner_hub.errors import RaitnerError
+from raitner_hub.errors import EXTRAS, RaitnerError, missing_extra, require
 
 app = typer.Typer(
     name="raitner",
@@ -53,6 +53,10 @@ def handles_errors(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except RaitnerError as exc:
             fail(str(exc))
+        except ModuleNotFoundError as exc:  # a lazy import of an optional dependency: say which extra
+            if (exc.name or "").split(".")[0] not in EXTRAS:
+                raise
+            fail(str(missing_extra(exc.name or "")))
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130)
@@ -60,11 +64,24 @@ def handles_errors(fn: Callable) -> Callable:
     return wrapper
 
 
+# Optional packages a command always needs (errors.EXTRAS names the extra); others are caught on import.
+COMMAND_NEEDS = {"train": ("trl", "peft", "accelerate"), "annotate": ("openai",),
+                 "serve": ("gradio",), "evaluate": ("matplotlib",)}
+
+
 def command(name: str, *, panel: str, **kwargs) -> Callable:
     """``app.command`` + error handling + help panel, in one decorator."""
 
     def decorate(fn: Callable) -> Callable:
-        return app.command(name, rich_help_panel=panel, **kwargs)(handles_errors(fn))
+        needs = COMMAND_NEEDS.get(name, ())
+
+        @functools.wraps(fn)
+        def checked(*args, **kw):
+            for module in needs:  # before any work (train may hand off to `accelerate launch`)
+                require(module)
+            return fn(*args, **kw)
+
+        return app.command(name, rich_help_panel=panel, **kwargs)(handles_errors(checked))
 
     return decorate
 

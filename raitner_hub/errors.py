@@ -47,7 +47,21 @@ def first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def require(module: str, extra: str) -> None:
+# Optional modules -> the extra that installs them (pyproject.toml [project.optional-dependencies]).
+EXTRAS = {
+    "openai": "annotate", "tiktoken": "annotate", "bpe_openai": "annotate", "langchain_text_splitters": "annotate",
+    "trl": "train", "accelerate": "train", "peft": "predict", "matplotlib": "predict",
+    "gradio": "serve", "gradio_client": "serve", "vllm": "vllm", "bitsandbytes": "qlora",
+}
+
+
+def require(module: str, extra: str | None = None) -> None:
     """Fail with an install hint when an optional dependency is missing."""
     if importlib.util.find_spec(module) is None:
-        raise RaitnerError(f"this needs the '{module}' package: pip install 'raitner-hub[{extra}]'")
+        raise missing_extra(module, extra)
+
+
+def missing_extra(module: str, extra: str | None = None) -> RaitnerError:
+    """The one-line error for a missing optional dependency, naming the extra to install."""
+    extra = extra or EXTRAS.get(module.split(".")[0], "dev")
+    return RaitnerError(f"this needs the '{module}' package: pip install 'raitner-hub[{extra}]'")
