@@ -24,7 +24,7 @@ import dataclasses
 import json
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,15 @@ import datasets
 
 from raitner_hub.errors import ConfigError, InputError
 from raitner_hub.records import ANNOTATED_FEATURES, AnnotatedPassage, align_mentions
-from raitner_hub.teacher import (Answer, AnswerCache, CallStats, TeacherSpec, collect_answers, default_cache_path,
-                                 scrub_urls)
+from raitner_hub.teacher import (
+    Answer,
+    AnswerCache,
+    CallStats,
+    TeacherSpec,
+    collect_answers,
+    default_cache_path,
+    scrub_urls,
+)
 
 MAX_MENTION_LENGTH = 20  # zh: characters; en: space-separated words (paper.md §2.3 filter 3)
 JUNK_TYPES = frozenset({"实体", "实体类别", "其他", "无", "无类别", "未定义", "entity_type", "entity type", "entity",

@@ -19,8 +19,9 @@ A row left without demonstrations keeps its vanilla chat and records ``demos=[]`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import datasets
 import numpy as np
@@ -92,7 +93,7 @@ def check_settings(spec: Strategy, k: int, top_k: int, pool_size: int, *, exclud
         raise ConfigError(f"mixed_ratio={mixed_ratio} must be within [0, 1]")
 
 
-def select_demos(index: "RetrievalIndex", spec: Strategy, keys: Sequence[str], *, k: int, top_k: int, seed: int,
+def select_demos(index: RetrievalIndex, spec: Strategy, keys: Sequence[str], *, k: int, top_k: int, seed: int,
                  bm25_threshold: float, mixed_ratio: float, query_rows: np.ndarray | None = None,
                  query_texts: Sequence[str] | None = None) -> list[list[int]]:
     """Pool rows of the demonstrations of each query, in presentation order (possibly empty).
@@ -152,7 +153,7 @@ def select_demos(index: "RetrievalIndex", spec: Strategy, keys: Sequence[str], *
     return out
 
 
-def augment_dataset(it_dataset: datasets.Dataset, index: "RetrievalIndex", *, strategy: str = "diverse_nn.v1", k: int = 2,
+def augment_dataset(it_dataset: datasets.Dataset, index: RetrievalIndex, *, strategy: str = "diverse_nn.v1", k: int = 2,
             top_k: int = 128, seed: int = 42, bm25_threshold: float = 20.0, mixed_ratio: float = 0.5,
             query_is_pool: bool = True, demo_template_name: str | None = None,
             progress: bool = True) -> datasets.Dataset:
@@ -218,7 +219,7 @@ def _passage_text(row: dict) -> str:
     return content[len(prefix):]
 
 
-def retrieve_demos(index: "RetrievalIndex", query_texts: Sequence[str], *, strategy: str = "nn.v1", k: int = 2,
+def retrieve_demos(index: RetrievalIndex, query_texts: Sequence[str], *, strategy: str = "nn.v1", k: int = 2,
                    top_k: int = 128, seed: int = 42, bm25_threshold: float = 20.0,
                    mixed_ratio: float = 0.5) -> list[list[Demo]]:
     """Demonstrations for new passages (inference, the Space): no self-exclusion across sets.

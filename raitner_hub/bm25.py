@@ -19,9 +19,9 @@ set, entries stripped, so whitespace tokens survive.
 from __future__ import annotations
 
 import functools
-import logging
 import importlib.resources
-from typing import Sequence
+import logging
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import sparse
@@ -30,7 +30,7 @@ K1, B, EPSILON = 1.5, 0.75, 0.25
 STOPWORD_SOURCES = {"en": "NLTK English stopwords (179)", "zh": "HIT Chinese stopwords (goto456/stopwords)"}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def stopwords(lang: str) -> frozenset[str]:
     """The shipped stop-word set of a language (``# `` lines are comments; entries are stripped)."""
     text = (importlib.resources.files("raitner_hub") / "stopwords" / f"{lang}.txt").read_text(encoding="utf-8")

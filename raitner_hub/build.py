@@ -104,7 +104,7 @@ def build_datasets(config: BuildConfig, *, progress: bool = True) -> tuple[dict[
 
 
 def _card(config: BuildConfig, counts: dict[str, dict[str, int]], facts: dict, command: str | None,
-          input_ref: str, repo_id: str | None) -> "Any":
+          input_ref: str, repo_id: str | None) -> Any:
     from raitner_hub.cards import card_data as build_card_data
     from raitner_hub.cards import render_dataset_card
 

@@ -16,8 +16,8 @@ in ``tests/test_predict.py``; only floating-point summation order can differ).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def greedy_shared_prefix(model, groups: Sequence[PrefixGroup], *, stop_ids: Sequ
     for batch in _pack(groups, batch_size):
         results = _decode_batch(model, [piece for _, _, piece in batch], stop_ids=stop_ids, pad_id=pad_id,
                                 max_new_tokens=max_new_tokens)
-        for (gi, start, piece), rows in zip(batch, results):
+        for (gi, start, _piece), rows in zip(batch, results):
             for i, tokens in enumerate(rows):
                 out[gi][start + i] = tokens
     return out  # type: ignore[return-value]

@@ -25,9 +25,10 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from raitner_hub.errors import ConfigError
 from raitner_hub.records import mentions_by_label

@@ -53,10 +53,31 @@ from typing import Any
 import datasets
 
 from raitner_hub.errors import ConfigError, InputError, first_line
-from raitner_hub.readers import (BIO_TAG, WEIBO_TOKEN, PathLike, annotator_json, bio_to_entities,
-                                 default_source, detect_lang, label_set, labels_queried, read_bio, read_bio_tag_first,
-                                 read_boson, read_cluener, read_cmeee, read_json_array, read_jsonl_rows, read_lines,
-                                 read_sky_ner, read_slimer, read_uniner, read_weibo, read_yidu, require_field)
+from raitner_hub.readers import (
+    BIO_TAG,
+    WEIBO_TOKEN,
+    PathLike,
+    annotator_json,
+    bio_to_entities,
+    default_source,
+    detect_lang,
+    label_set,
+    labels_queried,
+    read_bio,
+    read_bio_tag_first,
+    read_boson,
+    read_cluener,
+    read_cmeee,
+    read_json_array,
+    read_jsonl_rows,
+    read_lines,
+    read_sky_ner,
+    read_slimer,
+    read_uniner,
+    read_weibo,
+    read_yidu,
+    require_field,
+)
 from raitner_hub.records import ANNOTATED_FEATURES, AnnotatedPassage, Entity, check_entities
 
 __all__ = ["FORMATS", "READERS", "bio_to_entities", "default_source", "detect_format", "detect_lang", "export_it",

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from raitner_hub.errors import ConfigError, HubError, first_line
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from raitner_hub import prompts
 from raitner_hub.chat_templates import END_OF_TURN_TOKENS
@@ -118,7 +119,7 @@ class NER:
     @classmethod
     def from_pretrained(cls, model_or_adapter: str | Path, index=None, *, revision: str | None = None,
                         device: str | None = None, dtype: str | None = None, backend: str = "auto",
-                        chat_template: str | None = None, **options: Any) -> "NER":
+                        chat_template: str | None = None, **options: Any) -> NER:
         """Load a full model, or a PEFT adapter plus the base named in its ``adapter_config.json``.
 
         Weights load from safetensors only and never with ``trust_remote_code``. ``index`` is a

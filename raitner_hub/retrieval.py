@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import datasets
 import numpy as np
 
-from raitner_hub.bm25 import B, BM25, EPSILON, K1, STOPWORD_SOURCES, tokenize
+from raitner_hub.bm25 import BM25, EPSILON, K1, STOPWORD_SOURCES, B, tokenize
 from raitner_hub.embedder import Embedder
 from raitner_hub.errors import ConfigError, InputError
 from raitner_hub.prompts import Demo
@@ -83,7 +84,7 @@ class RetrievalIndex:
     def build(cls, pool: datasets.Dataset, *, lang: str, embedder: str | None = None, batch_size: int = 64,
               cache_dir: str | None = None, progress: bool = True, encoder: Any = None,
               devices: Sequence[str] | None = None, index_type: str = "flat", license: str = "unknown",
-              pool_source: str | None = None, redistributable: bool = True) -> "RetrievalIndex":
+              pool_source: str | None = None, redistributable: bool = True) -> RetrievalIndex:
         """Embed (cached) and tokenise a pool of ``AnnotatedPassage`` rows.
 
         Args:
@@ -118,7 +119,7 @@ class RetrievalIndex:
     @classmethod
     def from_embeddings(cls, pool: datasets.Dataset, embeddings: np.ndarray, *, lang: str,
                         embedder: str = "precomputed", encoder: Any = None, index_type: str = "flat",
-                        normalize: bool = True, tokens: list[list[str]] | None = None) -> "RetrievalIndex":
+                        normalize: bool = True, tokens: list[list[str]] | None = None) -> RetrievalIndex:
         """An index over vectors computed elsewhere (one row per pool passage, same order)."""
         vectors = np.asarray(embeddings, dtype=np.float32)
         if normalize:
@@ -257,7 +258,7 @@ class RetrievalIndex:
 
     @classmethod
     def from_pretrained(cls, folder_or_repo_id: str | Path, revision: str | None = None, *,
-                        encoder: Any = None) -> "RetrievalIndex":
+                        encoder: Any = None) -> RetrievalIndex:
         """Load a saved index from a local folder or a Hub dataset repo (``user/name``)."""
         from raitner_hub.hub import resolve
 

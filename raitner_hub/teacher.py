@@ -23,9 +23,10 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from raitner_hub.errors import ConfigError, TeacherError
@@ -110,7 +111,7 @@ class CallStats:
     completion_tok: int = 0
     cost_usd: float = 0.0
 
-    def add(self, other: "CallStats") -> None:
+    def add(self, other: CallStats) -> None:
         for f in dataclasses.fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
@@ -171,7 +172,7 @@ class AnswerCache:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> "AnswerCache":
+    def __enter__(self) -> AnswerCache:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import sys
 import tempfile
@@ -218,9 +217,8 @@ def load_training_data(config: TrainConfig, cache_dir: str):
     """``(train, eval_or_None, source)``: the ``messages`` splits and where they came from."""
     import datasets
 
-    from raitner_hub.manifest import input_fingerprint
-
     from raitner_hub.hub import locate
+    from raitner_hub.manifest import input_fingerprint
 
     where = locate(config.dataset, revision=config.dataset_revision)  # "no such file or folder: X" when missing
     folder = Path(config.dataset)

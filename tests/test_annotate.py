@@ -16,8 +16,17 @@ import datasets
 import pytest
 from typer.testing import CliRunner
 
-from raitner_hub.annotate import (JUNK_TYPES, AnnotateConfig, annotate_corpus, annotate_passages, annotate_to_folder,
-                                  filter_pairs, parse_response, strip_brackets, vote)
+from raitner_hub.annotate import (
+    JUNK_TYPES,
+    AnnotateConfig,
+    annotate_corpus,
+    annotate_passages,
+    annotate_to_folder,
+    filter_pairs,
+    parse_response,
+    strip_brackets,
+    vote,
+)
 from raitner_hub.errors import TeacherError
 from raitner_hub.prompts import annotation_prompt, render_annotation
 from raitner_hub.records import ANNOTATED_FEATURES

@@ -11,8 +11,14 @@ import pytest
 from huggingface_hub import DatasetCard
 from typer.testing import CliRunner
 
-from raitner_hub.benchmarks import (BENCHMARKS, build_benchmarks_folder, label_set_of, load_benchmark, load_label_map,
-                                    read_benchmarks_meta)
+from raitner_hub.benchmarks import (
+    BENCHMARKS,
+    build_benchmarks_folder,
+    label_set_of,
+    load_benchmark,
+    load_label_map,
+    read_benchmarks_meta,
+)
 from raitner_hub.errors import ConfigError, InputError
 from raitner_hub.formats import read_annotated
 from raitner_hub.metrics import Counts, answers_to_entities, prf, strict_span_counts, uniner_counts

@@ -410,7 +410,6 @@ def test_index_card_matches_golden_and_round_trips():
 
 
 def test_restricted_pool_is_recorded_and_public_push_refused(tmp_path, hub_server):
-    from raitner_hub.errors import HubError
 
     index = RetrievalIndex.build(make_pool(FRUIT_POOL), lang="en", embedder="bm25", progress=False,
                                  redistributable=False)

@@ -376,10 +376,10 @@ def test_push_without_local_base_repo_id_is_refused(tiny_model_dir, tmp_path):
 @pytest.mark.parametrize("name, base", [("train_en_llama3.yaml", "meta-llama/Meta-Llama-3-8B"),
                                         ("train_zh_qwen.yaml", "Qwen/Qwen1.5-7B")])
 def test_shipped_configs_carry_the_paper_settings(name, base):
-    from raitner_hub.train import _check_known_keys, load_train_config
-
     from peft import LoraConfig
     from trl import SFTConfig
+
+    from raitner_hub.train import _check_known_keys, load_train_config
 
     config = load_train_config(EXAMPLES / name)
     _check_known_keys(config.sft, SFTConfig, "sft")
