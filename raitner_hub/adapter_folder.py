@@ -93,7 +93,7 @@ def hyperparameters(sft_args, lora_config) -> dict[str, Any]:
     target = values.get("lora_target_modules")
     if isinstance(target, (set, frozenset, tuple)):
         values["lora_target_modules"] = sorted(target)
-    return {k: (v.value if hasattr(v, "value") else v) for k, v in values.items()}
+    return {k: getattr(v, "value", v) for k, v in values.items()}  # enums (e.g. lr_scheduler_type) as strings
 
 
 def plot_loss(log_history: list[dict[str, Any]], path: Path) -> Path:

@@ -45,7 +45,8 @@ from raitner_hub.teacher import (
 MAX_MENTION_LENGTH = 20  # zh: characters; en: space-separated words (paper.md §2.3 filter 3)
 JUNK_TYPES = frozenset({"实体", "实体类别", "其他", "无", "无类别", "未定义", "entity_type", "entity type", "entity",
                         "else", "none", "na", "misc"})  # all 13 (the reference's missing comma fuses two)
-BRACKETS = ("《》", "【】", "[]")  # stripped in this order, each checked in turn
+FULL_WIDTH: dict[str, str | int | None] = {"，": ",", "。": ".", "：": ":"}  # the reference parser's mapping
+BRACKETS = (("《", "》"), ("【", "】"), ("[", "]"))  # stripped in this order, each checked in turn
 EMPTY_RESPONSES = ("", "[]", "[{}]", "A: []", "{}")
 TAG_KEYS = (("entity 1", "type of entity 1"), ("实体1", "实体1的类别"))
 DROP_REASONS = (
@@ -156,7 +157,7 @@ def parse_response(response: str, drops: collections.Counter | None = None) -> l
         if pairs is not None:
             return pairs
     # Reference fallback: full-width punctuation mapped, newlines deleted, null -> "O".
-    mapped = response.translate(str.maketrans({"，": ",", "。": ".", "：": ":"})).replace("\n", "")
+    mapped = response.translate(str.maketrans(FULL_WIDTH)).replace("\n", "")
     matches = re.findall(r"\[(.*?)\]", mapped)
     if matches:
         try:

@@ -103,6 +103,7 @@ def select_demos(index: RetrievalIndex, spec: Strategy, keys: Sequence[str], *, 
     """
     n, pool_size = len(keys), len(index)
     excluding = query_rows is not None
+    texts: Sequence[str] = query_texts if query_texts is not None else ()  # the queries when not pool rows
     width = min(top_k, pool_size - 1 if excluding else pool_size) if spec.pick == "diverse" else k
     use_nn = np.ones(n, dtype=bool) if spec.pick in ("nn", "diverse") else np.zeros(n, dtype=bool)
     if spec.pick == "mixed":
@@ -112,10 +113,10 @@ def select_demos(index: RetrievalIndex, spec: Strategy, keys: Sequence[str], *, 
     candidates = np.full((n, max(width, 1)), -1, dtype=np.int64)
     nn_rows = np.flatnonzero(use_nn)
     if len(nn_rows):
-        if excluding:
+        if query_rows is not None:
             found, _ = index.search_pool(query_rows[nn_rows], width)
         else:
-            found, _ = index.search([query_texts[i] for i in nn_rows], width)
+            found, _ = index.search([texts[int(i)] for i in nn_rows], width)
         candidates[nn_rows] = found
     groups = index.text_group
     group_sizes = np.bincount(groups) if len(groups) else np.zeros(0, dtype=np.int64)
@@ -130,8 +131,8 @@ def select_demos(index: RetrievalIndex, spec: Strategy, keys: Sequence[str], *, 
                 valid = valid[:k]
             out.append([int(r) for r in candidates[i, valid]])
         else:
-            own_group = groups[query_rows[i]] if excluding else -1
-            n_excluded = int(group_sizes[own_group]) if excluding else 0
+            own_group = groups[query_rows[i]] if query_rows is not None else -1
+            n_excluded = int(group_sizes[own_group]) if query_rows is not None else 0
             # A uniform ordered draw of k + |excluded| rows, minus the excluded ones, is a uniform
             # ordered draw of k allowed rows (no O(pool) allowed-list per row).
             drawn = rng.choice(pool_size, size=min(pool_size, k + n_excluded), replace=False)
@@ -142,12 +143,12 @@ def select_demos(index: RetrievalIndex, spec: Strategy, keys: Sequence[str], *, 
         chosen = np.full((n, k), -1, dtype=np.int64)
         for i, rows in enumerate(out):
             chosen[i, :len(rows)] = rows
-        if excluding:
+        if query_rows is not None:
             scores = index.bm25_scores(None, chosen, query_rows=query_rows)
         else:
             from raitner_hub.bm25 import tokenize
 
-            scores = index.bm25_scores([tokenize(t, index.lang) for t in query_texts], chosen)
+            scores = index.bm25_scores([tokenize(t, index.lang) for t in texts], chosen)
         out = [[r for j, r in enumerate(rows) if not use_nn[i] or scores[i, j] >= bm25_threshold]
                for i, rows in enumerate(out)]
     return out

@@ -110,7 +110,7 @@ class BM25:
 
         Candidates of -1 (padding) score -inf, so no threshold keeps them.
         """
-        q = queries if sparse.issparse(queries) else self.query_matrix(queries)
+        q: sparse.csr_matrix = queries if sparse.issparse(queries) else self.query_matrix(queries)
         candidates = np.asarray(candidates, dtype=np.int64)
         n, width = candidates.shape
         out = np.full((n, width), -np.inf, dtype=np.float32)
@@ -134,7 +134,7 @@ class BM25:
         ``exclude_mask(start, stop) -> bool[stop-start, N]`` marks documents a query must not get.
         Returns (idx int64[n, k], scores float32[n, k]), -1 / -inf where fewer than k documents remain.
         """
-        q = queries if sparse.issparse(queries) else self.query_matrix(queries)
+        q: sparse.csr_matrix = queries if sparse.issparse(queries) else self.query_matrix(queries)
         n, n_docs = q.shape[0], len(self)
         k_eff = min(k, n_docs)
         idx = np.full((n, k), -1, dtype=np.int64)

@@ -209,7 +209,7 @@ def train_command(
             raise RaitnerError(f"accelerate launch failed (config: {resolved})")
         folder = Path(cfg.output_dir).resolve()
     else:
-        folder = training.train(cfg)
+        folder = training.train_adapter(cfg)
     pushed = f", pushed to {training.push(folder, cfg)}" if cfg.push else ""
     typer.echo(f"adapter written to {folder}{pushed}")
 

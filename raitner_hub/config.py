@@ -23,7 +23,7 @@ def from_dict(cls: type[C], data: dict[str, Any], *, where: str = "config") -> C
     """Build ``cls`` from a mapping; unknown keys are an error that names them and the valid ones."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]  # C is always a dataclass
     unknown = sorted(set(data) - names)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(names))}")
@@ -33,7 +33,7 @@ def from_dict(cls: type[C], data: dict[str, Any], *, where: str = "config") -> C
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def load_config(path: str | os.PathLike, cls: type[C], **overrides: Any) -> C:
+def load_config(path: str | os.PathLike[str], cls: type[C], **overrides: Any) -> C:
     """Read a YAML file into ``cls``; non-None ``overrides`` (e.g. CLI flags) win over the file."""
     path = Path(path)
     if not path.is_file():

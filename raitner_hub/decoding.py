@@ -48,13 +48,15 @@ def split_shared_prefix(prompts: Sequence[Sequence[int]]) -> PrefixGroup:
     return PrefixGroup(tuple(first[:common]), tuple(tuple(p[common:]) for p in prompts))
 
 
-def _pack(groups: Sequence[PrefixGroup], batch_size: int) -> list[list[tuple[int, PrefixGroup]]]:
-    """Batches of (group index, group) whose question rows fit ``batch_size``; big groups are split."""
+def _pack(groups: Sequence[PrefixGroup], batch_size: int) -> list[list[tuple[int, int, PrefixGroup]]]:
+    """Batches of (group index, offset of first suffix, group piece) whose question rows fit ``batch_size``; big groups are split."""
     pieces: list[tuple[int, int, PrefixGroup]] = []  # (group index, offset of first suffix, piece)
     for gi, group in enumerate(groups):
         for start in range(0, len(group.suffixes), batch_size):
             pieces.append((gi, start, PrefixGroup(group.prefix, group.suffixes[start : start + batch_size])))
-    batches, current, rows = [], [], 0
+    batches: list[list[tuple[int, int, PrefixGroup]]] = []
+    current: list[tuple[int, int, PrefixGroup]] = []
+    rows = 0
     for piece in pieces:
         if current and rows + len(piece[2].suffixes) > batch_size:
             batches.append(current)

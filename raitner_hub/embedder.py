@@ -94,7 +94,7 @@ class Embedder:
         key_blob = json.dumps({"id": self.id, "revision": self.revision, **self.settings}, sort_keys=True)
         self.model_key = hashlib.sha256(key_blob.encode()).hexdigest()
         self.cache = None if cache_dir is False else EmbeddingCache(
-            Path(cache_dir or default_cache_dir()) / self.model_key[:24])
+            Path(cache_dir if isinstance(cache_dir, (str, os.PathLike)) else default_cache_dir()) / self.model_key[:24])
 
     def _load(self, spec: str):
         path = minilm_path() if spec == MINILM else spec

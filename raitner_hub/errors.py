@@ -16,7 +16,7 @@ class RaitnerError(Exception):
 class InputError(RaitnerError):
     """Bad input data: a malformed file, a missing field, offsets that do not match their text."""
 
-    def __init__(self, message: str, *, path: str | None = None, line: int | None = None):
+    def __init__(self, message: str, *, path: str | None = None, line: int | str | None = None):
         where = ""
         if path is not None:
             where = f"{path}:{line}: " if line is not None else f"{path}: "

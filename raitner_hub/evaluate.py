@@ -102,7 +102,7 @@ def _load_benchmarks(source: str | None, names: Sequence[str] | None, files: Seq
 
 # ---- demonstrations ------------------------------------------------------------------------------------
 
-def _demos_for(bench, train, texts: list[str], *, mode: str, pool_index, strategy: str, k: int, top_k: int,
+def _demos_for(bench, train, texts: list[str], *, mode: str, pool_index, strategy: str | None, k: int, top_k: int | None,
                seed: int, in_domain_pool_size: int | None, embedder: str | None) -> tuple[dict, dict]:
     from raitner_hub.augment import retrieve_demos
 
@@ -121,6 +121,7 @@ def _demos_for(bench, train, texts: list[str], *, mode: str, pool_index, strateg
         index = RetrievalIndex.build(pool, lang=bench.lang, embedder=embedder, progress=False,
                                      pool_source=f"{bench.name}/train")
         info = {"pool_size": len(pool), "embedder": embedder or "default (GTE-large)"}
+    assert strategy is not None and top_k is not None  # every retrieval mode has defaults (DEFAULT_STRATEGY/TOP_K)
     found = retrieve_demos(index, texts, strategy=strategy, k=min(k, len(index)), top_k=min(top_k, len(index)),
                            seed=seed)
     return {text: tuple(demos) for text, demos in zip(texts, found)}, info

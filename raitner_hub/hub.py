@@ -165,7 +165,7 @@ def push_folder(folder: str | os.PathLike, repo_id: str, *, repo_type: str = "da
 
     def attempt() -> PushResult:
         url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True,
-                              space_sdk=space_sdk, space_hardware=space_hardware)
+                              space_sdk=space_sdk, space_hardware=space_hardware)  # type: ignore[arg-type]  # a str enum
         if must_be_private and not api.repo_info(repo_id, repo_type=repo_type).private:
             raise HubError(f"refusing to push {folder.name} to '{repo_id}': the repo exists and is public, "
                            "but this data may not be redistributed")
@@ -248,9 +248,12 @@ def resolve_revision(repo_id: str, repo_type: str = "dataset", revision: str | N
     from huggingface_hub import HfApi
 
     validate_repo_id(repo_id)
-    return call_with_retries(f"resolving {repo_id}@{revision or 'main'}",
-                 lambda: HfApi().repo_info(repo_id, repo_type=repo_type, revision=revision).sha,
-                 repo_id=repo_id, repo_type=repo_type, revision=revision)
+    sha = call_with_retries(f"resolving {repo_id}@{revision or 'main'}",
+                            lambda: HfApi().repo_info(repo_id, repo_type=repo_type, revision=revision).sha,
+                            repo_id=repo_id, repo_type=repo_type, revision=revision)
+    if not sha:
+        raise HubError(f"the Hub returned no commit sha for {repo_id}@{revision or 'main'}")
+    return sha
 
 
 def pull_artefact(repo_id: str, *, repo_type: str = "dataset", revision: str | None = None, allow_patterns=None,
@@ -268,7 +271,8 @@ def pull_artefact(repo_id: str, *, repo_type: str = "dataset", revision: str | N
     sha = resolve_revision(repo_id, repo_type, revision)
     path = call_with_retries(f"download of {repo_id}@{sha[:12]}",
                  lambda: snapshot_download(repo_id, repo_type=repo_type, revision=sha, allow_patterns=allow_patterns,
-                                           cache_dir=cache_dir, local_dir=local_dir),
+                                           cache_dir=str(cache_dir) if cache_dir else None,
+                                           local_dir=str(local_dir) if local_dir else None),
                  repo_id=repo_id, repo_type=repo_type, revision=revision)
     return Pulled(Path(path), repo_id, repo_type, revision, sha)
 
@@ -412,7 +416,7 @@ def update_card(repo_id: str, mutate: Callable[[Any], None], *, repo_type: str =
     branch = revision or "main"
 
     def attempt() -> PushResult:
-        head = api.repo_info(repo_id, repo_type=repo_type, revision=branch).sha
+        head = resolve_revision(repo_id, repo_type, branch)
         try:
             card = card_cls.load(hf_hub_download(repo_id, "README.md", repo_type=repo_type, revision=head))
         except RemoteEntryNotFoundError:

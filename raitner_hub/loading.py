@@ -45,7 +45,7 @@ def adapter_config(model_id: str, revision: str | None) -> dict | None:
     from peft import PeftConfig
 
     try:
-        return PeftConfig.from_pretrained(source.repo_id, revision=source.revision).to_dict()
+        return PeftConfig.from_pretrained(str(source.repo_id), revision=source.revision).to_dict()
     except (ValueError, OSError):  # no adapter_config.json there: a full model (or nothing, reported below)
         return None
 
@@ -112,7 +112,7 @@ def load(model_id: str, *, revision: str | None = None, device: str | None = Non
             model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
     except OSError as exc:
         raise HubError(f"cannot load model {model_id}: {first_line(exc)}") from None
-    return model.to(device).eval(), tokenizer, None
+    return model.to(device).eval(), tokenizer, None  # type: ignore[arg-type]  # transformers stubs: to(str)
 
 
 def _safetensors_adapter(model_id: str, revision: str | None) -> str:

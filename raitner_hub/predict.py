@@ -175,7 +175,9 @@ class NER:
         by_prefix: dict[tuple, list[int]] = {}
         for i, item in enumerate(items):
             by_prefix.setdefault((item.text, item.demos), []).append(i)
-        groups, order, prompts_ids = [], [], {}
+        groups: list[Any] = []
+        order: list[list[int]] = []
+        prompts_ids: dict[int, list[int]] = {}
         limit = getattr(getattr(self.model, "config", None), "max_position_embeddings", None)
         for (text, demos), positions in by_prefix.items():
             conv, demo_tmpl = self.templates_for(text)

@@ -18,6 +18,7 @@ for Chinese, where no small embedder exists).
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections.abc import Sequence
@@ -82,7 +83,7 @@ class RetrievalIndex:
 
     @classmethod
     def build(cls, pool: datasets.Dataset, *, lang: str, embedder: str | None = None, batch_size: int = 64,
-              cache_dir: str | None = None, progress: bool = True, encoder: Any = None,
+              cache_dir: str | os.PathLike | bool | None = None, progress: bool = True, encoder: Any = None,
               devices: Sequence[str] | None = None, index_type: str = "flat", license: str = "unknown",
               pool_source: str | None = None, redistributable: bool = True) -> RetrievalIndex:
         """Embed (cached) and tokenise a pool of ``AnnotatedPassage`` rows.
@@ -157,7 +158,7 @@ class RetrievalIndex:
         """What the index is, for cards and manifests."""
         return {**self.embedder_info, "lang": self.lang, "metric": METRIC if self.dense else "bm25",
                 "normalization": "l2" if self.dense else None, "index_type": self.index_type if self.dense else None,
-                "dim": int(self.embeddings.shape[1]) if self.dense and len(self) else None,
+                "dim": int(self.embeddings.shape[1]) if self.embeddings is not None and len(self) else None,
                 "passages": len(self), "distinct_texts": int(self.text_group.max() + 1) if len(self) else 0,
                 "bm25": {"k1": K1, "b": B, "epsilon": EPSILON, "segmenter": "jieba.lcut" if self.lang == "zh"
                          else 'text.split(" ")', "stopwords": STOPWORD_SOURCES[self.lang]},
@@ -177,15 +178,15 @@ class RetrievalIndex:
         queries = self.bm25.query_matrix([tokenize(t, self.lang) for t in query_texts])
         return self._bm25_search(queries, top_k, exclude)
 
-    def search_pool(self, rows: Sequence[int], top_k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search_pool(self, rows: Sequence[int] | np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray]:
         """Neighbours of pool rows themselves, with self-exclusion (no re-embedding: stored vectors)."""
-        rows = np.asarray(rows, dtype=np.int64)
-        if self.dense:
-            return self.search_embeddings(self.embeddings[rows], top_k, exclude=rows)
-        queries = self.bm25.query_matrix([self.tokens[i] for i in rows])
-        return self._bm25_search(queries, top_k, rows)
+        pool_rows = np.asarray(rows, dtype=np.int64)
+        if self.embeddings is not None:
+            return self.search_embeddings(self.embeddings[pool_rows], top_k, exclude=pool_rows)
+        queries = self.bm25.query_matrix([self.tokens[i] for i in pool_rows])
+        return self._bm25_search(queries, top_k, pool_rows)
 
-    def search_embeddings(self, queries: np.ndarray, top_k: int, *, exclude: Sequence[int] | None = None
+    def search_embeddings(self, queries: np.ndarray, top_k: int, *, exclude: Sequence[int] | np.ndarray | None = None
                           ) -> tuple[np.ndarray, np.ndarray]:
         """Batched exact (or approximate) inner-product search of query vectors; see :meth:`search`."""
         queries = np.ascontiguousarray(queries, dtype=np.float32)
@@ -222,6 +223,7 @@ class RetrievalIndex:
         excl = None if exclude is None else np.asarray(exclude, dtype=np.int64)
 
         def mask(start: int, stop: int) -> np.ndarray:
+            assert excl is not None  # only called when there is something to exclude
             own = excl[start:stop]
             own_group = np.where(own >= 0, self.text_group[np.maximum(own, 0)], -1)
             return self.text_group[None, :] == own_group[:, None]
@@ -229,7 +231,7 @@ class RetrievalIndex:
         return self.bm25.top_k(queries, top_k, exclude_mask=mask if excl is not None else None)
 
     def bm25_scores(self, query_tokens: Sequence[Sequence[str]] | None, candidates: np.ndarray, *,
-                    query_rows: Sequence[int] | None = None) -> np.ndarray:
+                    query_rows: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
         """BM25 of each query against its own candidates: float32[n, K] (-inf for -1 padding).
 
         Pass token lists, or ``query_rows`` to score pool rows by their stored tokens.
@@ -281,6 +283,7 @@ def _faiss_index(embeddings: np.ndarray, index_type: str):
     import faiss
 
     dim = embeddings.shape[1] if embeddings.ndim == 2 and embeddings.shape[1] else 1
+    index: Any
     if index_type == "hnsw":
         index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
     elif index_type == "ivf":
@@ -316,7 +319,7 @@ def _write_index_folder(index: RetrievalIndex, folder: Path, *, repo_id: str | N
                                  "tokens": pa.array(index.tokens, pa.list_(pa.string()))}),
                        tmp / "bm25_tokens.parquet")
         configs = [{"config_name": "pool", "data_files": "pool.parquet"}]
-        if index.dense:
+        if index.embeddings is not None:
             import faiss
 
             dim = index.embeddings.shape[1]

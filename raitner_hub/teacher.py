@@ -23,7 +23,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from raitner_hub.errors import ConfigError, TeacherError
 from raitner_hub.prompts import AnnotationPrompt, render_annotation
+from raitner_hub.records import Message
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
@@ -249,7 +250,7 @@ class TeacherClient:
     def _where(self) -> str:
         return f"teacher {self.spec.model} at {public_url(self.spec.base_url)}"
 
-    def ask(self, messages: list[dict], stop: threading.Event, stats: CallStats) -> Answer | None:
+    def ask(self, messages: Sequence[Message], stop: threading.Event, stats: CallStats) -> Answer | None:
         """The teacher's answer, or None when ``stop`` was set while waiting. Raises TeacherError."""
         import openai
 
@@ -258,7 +259,8 @@ class TeacherClient:
             if stop.is_set():
                 return None
             try:
-                reply = self._client.chat.completions.create(model=self.spec.model, messages=messages,
+                # Message is the {role, content} TypedDict openai's message params are; its stubs want their own.
+                reply = self._client.chat.completions.create(model=self.spec.model, messages=messages,  # type: ignore[arg-type]
                                                              temperature=0)
             except openai.RateLimitError as exc:
                 stats.rate_limited += 1

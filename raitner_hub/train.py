@@ -220,24 +220,25 @@ def load_training_data(config: TrainConfig, cache_dir: str):
     from raitner_hub.hub import locate
     from raitner_hub.manifest import input_fingerprint
 
-    where = locate(config.dataset, revision=config.dataset_revision)  # "no such file or folder: X" when missing
+    located = locate(config.dataset, revision=config.dataset_revision)  # "no such file or folder: X" if missing
     folder = Path(config.dataset)
-    if where.is_local and folder.is_dir():
+    source: dict[str, Any]
+    if located.is_local and folder.is_dir():
         try:
             # A private cache_dir: datasets caches local folders by name, so two folders called `out/` collide.
             splits = datasets.load_dataset(str(folder), name=config.dataset_config, cache_dir=cache_dir)
         except (ValueError, FileNotFoundError) as exc:
             raise InputError(f"cannot load config {config.dataset_config!r}: {first_line(exc)}", path=str(folder)) from None
         source = {"dataset": f"{folder.name}#sha256:{input_fingerprint(folder)}", "repo_id": None, "revision": None}
-    elif where.is_local:
+    elif located.is_local or located.repo_id is None:
         raise InputError("not a build-data folder (a file); pass the folder or a Hub repo id like me/sky-ner-it",
                          path=config.dataset)
     else:
         from raitner_hub.hub import load_dataset_config
 
-        splits, sha = load_dataset_config(where.repo_id, config.dataset_config, revision=where.revision,
+        splits, sha = load_dataset_config(located.repo_id, config.dataset_config, revision=located.revision,
                                           cache_dir=cache_dir)
-        source = {"dataset": f"{where.repo_id}@{sha}", "repo_id": where.repo_id, "revision": sha}
+        source = {"dataset": f"{located.repo_id}@{sha}", "repo_id": located.repo_id, "revision": sha}
     source["config"] = config.dataset_config
     where = f"{config.dataset} [{config.dataset_config}]"
     if "train" not in splits:
@@ -355,6 +356,8 @@ def push(folder: str | Path, config: TrainConfig) -> str:
     """Upload an adapter folder (one commit, via :mod:`raitner_hub.hub`); returns the repo URL."""
     from raitner_hub.hub import push_adapter
 
+    if not config.repo_id:
+        raise ConfigError("push: set repo_id (e.g. me/sky-ner-lora) to upload the adapter")
     return push_adapter(Path(folder), config.repo_id, private=config.private).url
 
 

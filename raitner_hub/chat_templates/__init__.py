@@ -43,7 +43,7 @@ def load_template(family: str) -> str:
 
 
 def has_generation_markers(template: str | None) -> bool:
-    return bool(template) and bool(_GENERATION_TAG.search(template))
+    return bool(template and _GENERATION_TAG.search(template))
 
 
 def detect_family(tokenizer, model_type: str | None = None) -> str | None:
