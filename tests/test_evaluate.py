@@ -268,15 +268,11 @@ def test_trained_adapter_from_the_hub_three_modes_and_model_index(hub_server, ti
     from huggingface_hub.repocard_data import model_index_to_eval_results
     from typer.testing import CliRunner
 
+    from raitner_hub import hub
     from raitner_hub.cli import app
-
-    try:
-        from raitner_hub import hub
-        from raitner_hub.train import write_config
-        from tests.test_train import make_it_folder, tiny_config
-    except ImportError as exc:  # pragma: no cover - only while the Hub/training pieces are missing
-        pytest.skip(f"needs the Hub and training helpers' modules: {exc}")
     from raitner_hub.retrieval import RetrievalIndex
+    from raitner_hub.train import write_config
+    from tests.fixtures.training_data import make_it_folder, tiny_config
 
     suffix = uuid.uuid4().hex[:8]
     base_repo, adapter_repo = f"user/tinybase-{suffix}", f"user/tiny-lora-{suffix}"
