@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import datasets
 import numpy as np
@@ -63,7 +63,7 @@ def get_strategy(name: str) -> Strategy:
         raise ConfigError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}") from None
 
 
-def config_name(strategy: str, k: int, **params) -> str:
+def config_name(strategy: str, k: int, **params: Any) -> str:
     """The Hub config name of an RA-IT variant: ``ra-diverse_nn-k2``, ``ra-mixed0.5-k2``.
 
     Non-default ``top_k`` / ``bm25_threshold`` are encoded too (``ra-diverse_nn-top64-k2``).

@@ -299,7 +299,7 @@ def write_jsonl(rows: Iterable[dict], path: PathLike) -> int:
     """
     count = 0
 
-    def write(fh) -> None:
+    def write(fh: Any) -> None:
         nonlocal count
         for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")

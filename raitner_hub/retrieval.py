@@ -219,7 +219,8 @@ class RetrievalIndex:
             val[start:stop, :width] = np.where(dropped, -np.inf, scores)
         return idx, val
 
-    def _bm25_search(self, queries, top_k: int, exclude) -> tuple[np.ndarray, np.ndarray]:
+    def _bm25_search(self, queries: Any, top_k: int, exclude: Sequence[int] | np.ndarray | None
+                     ) -> tuple[np.ndarray, np.ndarray]:
         excl = None if exclude is None else np.asarray(exclude, dtype=np.int64)
 
         def mask(start: int, stop: int) -> np.ndarray:
@@ -279,7 +280,7 @@ class RetrievalIndex:
                                                                 f"{self.embedder_info.get('embedder')})")
 
 
-def _faiss_index(embeddings: np.ndarray, index_type: str):
+def _faiss_index(embeddings: np.ndarray, index_type: str) -> Any:
     import faiss
 
     dim = embeddings.shape[1] if embeddings.ndim == 2 and embeddings.shape[1] else 1
@@ -340,7 +341,7 @@ def _write_index_folder(index: RetrievalIndex, folder: Path, *, repo_id: str | N
     return folder
 
 
-def index_card(facts: dict[str, Any], counts: dict[str, Any], *, configs: list[dict], repo_id: str | None):
+def index_card(facts: dict[str, Any], counts: dict[str, Any], *, configs: list[dict], repo_id: str | None) -> Any:
     """The README card of an index folder (``dataset_cards/retrieval_index.md.j2``)."""
     from raitner_hub.cards import card_data as build_card_data
     from raitner_hub.cards import render_dataset_card
@@ -354,7 +355,7 @@ def index_card(facts: dict[str, Any], counts: dict[str, Any], *, configs: list[d
                                pretty_name=pretty_name)
 
 
-def _read_index_folder(cls, folder: Path, *, encoder: Any) -> RetrievalIndex:
+def _read_index_folder(cls: type[RetrievalIndex], folder: Path, *, encoder: Any) -> RetrievalIndex:
     import pyarrow.parquet as pq
 
     from raitner_hub.manifest import read_manifest

@@ -113,3 +113,12 @@ def test_a_command_without_its_extra_names_the_extra(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip() == "error: this needs the 'trl' package: pip install 'raitner-hub[train]'"
     assert not (tmp_path / "a").exists()
+
+
+def test_the_package_ships_its_type_information():
+    # PEP 561 marker; hatch ships every tracked file of raitner_hub/ in the wheel.
+    assert (REPO / "raitner_hub" / "py.typed").is_file()
+    tracked = subprocess.run(["git", "ls-files", "raitner_hub/py.typed"], cwd=REPO, capture_output=True, text=True)
+    assert tracked.stdout.strip() == "raitner_hub/py.typed"
+    assert tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"][
+        "packages"] == ["raitner_hub"]
