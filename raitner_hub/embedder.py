@@ -99,8 +99,13 @@ class Embedder:
     def _load(self, spec: str):
         path = minilm_path() if spec == MINILM else spec
         hint = "offline, use --embedder minilm (English) or --embedder bm25"
-        if path.startswith((".", "/", "~")) and not Path(path).expanduser().is_dir():
-            raise ConfigError(f"cannot load embedder {spec!r} (no such folder); {hint}")
+        from raitner_hub.errors import RaitnerError
+        from raitner_hub.hub import locate
+
+        try:
+            locate(path)  # the one local-or-Hub rule: a missing path-like name is never looked up on the Hub
+        except RaitnerError:
+            raise ConfigError(f"cannot load embedder {spec!r} (no such folder); {hint}") from None
         from sentence_transformers import SentenceTransformer
 
         try:

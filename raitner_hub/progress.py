@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 
 
@@ -48,5 +49,9 @@ def quiet_progress(quiet: bool = True) -> Iterator[None]:
     try:
         yield
     finally:
-        for enable in silenced:
-            enable()
+        # transformers' enable also re-enables huggingface_hub's bars, which warns when HF_HUB_DISABLE_PROGRESS_BARS
+        # is set; the variable keeps priority either way, so that warning is noise here.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Cannot enable progress bars", category=UserWarning)
+            for enable in silenced:
+                enable()

@@ -62,3 +62,12 @@ def test_resolve_pins_a_hub_repo_and_downloads_it(tmp_path, hub_server):
     assert old.ref == f"{repo_id}@{v1.commit_sha}" and (old.path / "README.md").read_text() == "v1\n"
     only_sha = hub.resolve(repo_id, download=False)
     assert only_sha.path is None and only_sha.sha == v2.commit_sha
+
+
+def test_a_missing_embedder_folder_is_never_looked_up_on_the_hub(tmp_path):
+    from raitner_hub.embedder import Embedder
+    from raitner_hub.errors import ConfigError
+
+    for spec in ("./no-such-model", str(tmp_path / "missing-model")):
+        with pytest.raises(ConfigError, match=r"cannot load embedder .* \(no such folder\); offline, use"):
+            Embedder(spec, lang="en", cache_dir=False)
