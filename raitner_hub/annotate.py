@@ -30,7 +30,8 @@ from typing import Any
 
 import datasets
 
-from raitner_hub.errors import ConfigError, InputError
+from raitner_hub.config import AnnotateConfig
+from raitner_hub.errors import InputError
 from raitner_hub.records import ANNOTATED_FEATURES, AnnotatedPassage, align_mentions
 from raitner_hub.teacher import (
     Answer,
@@ -63,7 +64,6 @@ DROP_REASONS = (
     "duplicate_after_strip",  # filter 6, project rule
     "below_min_votes",       # multi-teacher voting
 )
-ID_SCHEMES = ("chunk", "reference")
 
 
 # ---- parsing --------------------------------------------------------------------------------------------
@@ -242,68 +242,6 @@ def vote(per_teacher: list[list[tuple[str, str]]], min_votes: int) -> tuple[list
 
 
 # ---- pipeline -------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True, kw_only=True)
-class AnnotateConfig:
-    """Settings of ``raitner annotate`` (raw corpus -> annotated passages).
-
-    Attributes:
-        corpus: jsonl/parquet/txt file, a folder of them, or a Hub dataset id (streamed).
-        lang: ``zh`` or ``en``: picks the prompt (``annotate.<lang>.v1``) and the length filter.
-        teachers: one or more teachers; with several, a pair needs ``min_votes`` of them.
-        min_votes: votes a (mention, type) needs to be kept.
-        sample: annotate a seeded sample of exactly this many passages (paper: 50,000); None = all.
-        seed: seeds the sample.
-        sampling: ``uniform`` (project rule) or ``reference`` (keep each chunk with p = 0.5, first N).
-        chunk: chunk documents into 256 o200k tokens; False = one passage per document, ids kept.
-        strip: strip chunks and drop empties (project rule); False = the reference's chunks verbatim.
-        dedup: drop exact-duplicate passages.
-        text_field / id_field / split / revision: where the text is in the corpus.
-        concurrency: parallel teacher calls per teacher.
-        timeout / max_retries / backoff: per-call timeout (s), retries, backoff base (s).
-        cache: the answer cache (SQLite); None = ``teacher/answers.sqlite`` under the cache root (``$RAITNER_CACHE`` or ``~/.cache/raitner-hub``).
-        ids: ``chunk`` (stable corpus ids) or ``reference`` (``ner_<lang>_{i}``, the filtered row index).
-        license: the card's license (a Hub license id).
-    """
-
-    corpus: str
-    lang: str
-    teachers: tuple[TeacherSpec, ...]
-    min_votes: int = 1
-    sample: int | None = None
-    seed: int = 42
-    sampling: str = "uniform"
-    chunk: bool = True
-    strip: bool = True
-    dedup: bool = True
-    text_field: str = "text"
-    id_field: str = "id"
-    split: str = "train"
-    revision: str | None = None
-    concurrency: int = 8
-    timeout: float = 60.0
-    max_retries: int = 6
-    backoff: float = 1.0
-    cache: str | None = None
-    ids: str = "chunk"
-    license: str = "other"
-
-    def check(self) -> None:
-        if self.lang not in ("zh", "en"):
-            raise ConfigError(f"--lang must be zh or en, got {self.lang!r}")
-        if not self.teachers:
-            raise ConfigError("no teacher: pass --teacher-model (and --teacher for more)")
-        if not 1 <= self.min_votes <= len(self.teachers):
-            raise ConfigError(f"--min-votes must be between 1 and the number of teachers ({len(self.teachers)}),"
-                              f" got {self.min_votes}")
-        if self.ids not in ID_SCHEMES:
-            raise ConfigError(f"ids must be one of {', '.join(ID_SCHEMES)}, got {self.ids!r}")
-
-    def describe(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["teachers"] = [t.describe() for t in self.teachers]
-        return out
-
 
 @dataclass
 class AnnotateResult:

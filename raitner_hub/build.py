@@ -64,16 +64,13 @@ def _subset(annotated: datasets.Dataset, n: int | None, seed: int) -> datasets.D
 
 def build_datasets(config: BuildConfig, *, progress: bool = True) -> tuple[dict[str, datasets.Dataset], dict]:
     """Build every config in memory: ``{config_name: Dataset[ITExample]}`` and facts for the card/manifest."""
-    from raitner_hub.formats import read_annotated
+    from raitner_hub.formats import pool_language, read_annotated
 
     annotated = read_annotated(config.input, format=config.input_format, lang=config.lang)
     if len(annotated) == 0:
         raise InputError("no passages", path=config.input)
     annotated = _subset(annotated, config.sample, config.seed)
-    langs = sorted(set(annotated.unique("lang")))
-    lang = config.lang or (langs[0] if len(langs) == 1 else None)
-    if lang is None:
-        raise ConfigError(f"{config.input}: mixed languages {langs}; pass --lang")
+    lang = pool_language(annotated, config.lang, where=config.input)
     _check_config(config, len(annotated))
 
     vanilla = build_conversations(annotated, seed=config.seed, template=conversation_template(lang).name)

@@ -22,6 +22,7 @@ into a model card.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import time
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from raitner_hub.config import EvaluateConfig
 from raitner_hub.errors import ConfigError
 from raitner_hub.records import mentions_by_label
 
@@ -37,12 +39,11 @@ MODES = ("none", "out-domain", "in-domain")
 DEFAULT_STRATEGY = {"out-domain": "bm25_filter.v1", "in-domain": "nn.v1"}
 DEFAULT_TOP_K = {"out-domain": 128, "in-domain": 8}
 MODE_TITLES = {"none": "no examples", "out-domain": "out-of-domain examples", "in-domain": "in-domain examples"}
-MAX_NEW_TOKENS = 1024  # RA-IT's evaluation scripts (paper.md §6.2; UniNER used 256)
 
 
 @dataclass
 class EvalReport:
-    """What :func:`evaluate` wrote: the report folder, per-dataset scores and their average."""
+    """What :func:`evaluate_model` wrote: the report folder, per-dataset scores and their average."""
 
     folder: Path
     scores: list  # list[metrics.DatasetScores]
@@ -127,91 +128,145 @@ def _demos_for(bench, train, texts: list[str], *, mode: str, pool_index, strateg
     return {text: tuple(demos) for text, demos in zip(texts, found)}, info
 
 
-# ---- the run -------------------------------------------------------------------------------------------
+# ---- the run: load, run, write ----------------------------------------------------------------------------
 
-def evaluate_model(model_or_adapter, benchmarks: str | None = None, *, datasets: Sequence[str] | None = None,
-             files: Sequence[str] = (), labels: Sequence[str] | None = None, label_map=None,
-             mode: str = "none", pool=None, limit: int | None = None,
-             k: int = 2, strategy: str | None = None, top_k: int | None = None,
-             in_domain_pool_size: int | None = None, embedder: str | None = None, seed: int = 42,
-             split: str = "test", out: str | Path = "eval_report", revision: str | None = None,
-             **predictor_options: Any) -> EvalReport:
-    """Evaluate a model or adapter on benchmarks and write a report folder.
+@dataclass
+class EvalInputs:
+    """What :func:`load_inputs` prepared: benchmarks (with train splits for in-domain), the pool, the model."""
 
-    Args:
-        model_or_adapter: a Hub id or folder (loaded with :meth:`NER.from_pretrained`), or an ``NER``.
-        benchmarks: a benchmarks dataset repo or folder (``raitner push-benchmarks``); ``datasets`` picks
-            configs (default: all). ``files`` adds benchmark files by path (``label_map``: a map name,
-            JSON path or dict for their tags; ``labels``: the labels to ask, default all found).
-        mode: ``none`` | ``out-domain`` (needs ``pool``) | ``in-domain``.
-        limit: the first N sentences of each test split only.
+    loaded: list  # [(Benchmark, train Benchmark or None)]
+    provenance: dict
+    pool_index: Any  # RetrievalIndex or None
+    ner: Any  # predict.NER
+    strategy: str | None
+    top_k: int | None
 
-    Example:
-        >>> report = evaluate_model("me/ra-it-lora", "me/ner-benchmarks", datasets=["crossner_ai"],
-        ...                   mode="none", out="eval/none")  # doctest: +SKIP
-        >>> report.average.uniner_f1  # doctest: +SKIP
-    """
+
+@dataclass
+class EvalRun:
+    """What :func:`run` scored: one row per question, per-dataset scores and the templates used."""
+
+    rows: list
+    scores: list
+    per_dataset: dict
+    templates: set
+
+
+def settings_from(model_or_adapter=None, benchmarks: str | None = None, *, config: EvaluateConfig | None = None,
+                  **settings: Any) -> EvaluateConfig:
+    """An ``EvaluateConfig`` from a config and/or keyword settings (keywords win); keywords that are not
+    ``EvaluateConfig`` fields are ``NER.from_pretrained`` options (``predictor``)."""
+    names = {f.name for f in dataclasses.fields(EvaluateConfig)}
+    given = {k: v for k, v in settings.items() if k in names}
+    predictor = {k: v for k, v in settings.items() if k not in names}
+    if model_or_adapter is not None:
+        given["model"] = model_or_adapter if isinstance(model_or_adapter, (str, Path)) else getattr(
+            model_or_adapter, "model_id", "model")
+        given["model"] = str(given["model"])
+    if benchmarks is not None:
+        given["benchmarks"] = str(benchmarks)
+    for key in ("files", "datasets", "labels"):
+        if given.get(key) is not None:
+            given[key] = tuple(str(v) for v in given[key])
+    if "out" in given:
+        given["out"] = str(given["out"])
+    if config is None:
+        config = EvaluateConfig(**given)
+    else:
+        config = dataclasses.replace(config, **given)
+    return dataclasses.replace(config, predictor={**config.predictor, **predictor}) if predictor else config
+
+
+def load_inputs(config: EvaluateConfig, model=None) -> EvalInputs:
+    """Check the settings, then load the benchmarks, the out-domain pool and the model (or use ``model``)."""
+    from raitner_hub.predict import NER
+
+    if config.mode not in MODES:
+        raise ConfigError(f"unknown mode {config.mode!r}; choose one of {', '.join(MODES)}")
+    if config.mode == "out-domain" and config.pool is None:
+        raise ConfigError("--mode out-domain needs --pool (a retrieval index repo or folder of the training data)")
+    loaded, provenance = _load_benchmarks(config.benchmarks, config.datasets, config.files, config.labels,
+                                          config.label_map, config.split, with_train=config.mode == "in-domain")
+    pool_index = None
+    if config.mode == "out-domain":
+        from raitner_hub.retrieval import RetrievalIndex
+
+        pool = config.pool
+        pool_index = pool if isinstance(pool, RetrievalIndex) else RetrievalIndex.from_pretrained(str(pool))
+    ner = model if isinstance(model, NER) else NER.from_pretrained(
+        config.model, revision=config.revision, backend=config.backend, device=config.device,
+        chat_template=config.chat_template, max_new_tokens=config.max_new_tokens, batch_size=config.batch_size,
+        **config.predictor)
+    return EvalInputs(loaded, provenance, pool_index, ner, config.strategy or DEFAULT_STRATEGY.get(config.mode),
+                      config.top_k or DEFAULT_TOP_K.get(config.mode))
+
+
+def run(inputs: EvalInputs, config: EvaluateConfig, *, progress: bool = False) -> EvalRun:
+    """Retrieve demonstrations, generate every answer and score each benchmark with both metrics."""
+    from raitner_hub import metrics
+    from raitner_hub.predict import Query
+
+    ner, out = inputs.ner, EvalRun([], [], {}, set())
+    user_lang = ner.lang
+    try:
+        for bench, train in _progress(inputs.loaded, progress):
+            ds = bench.dataset if config.limit is None else bench.dataset.select(
+                range(min(config.limit, len(bench.dataset))))
+            passages = list(ds)
+            texts = [p["text"] for p in passages]
+            demos, pool_info = _demos_for(bench, train, list(dict.fromkeys(texts)), mode=config.mode,
+                                          pool_index=inputs.pool_index, strategy=inputs.strategy, k=config.k,
+                                          top_k=inputs.top_k, seed=config.seed,
+                                          in_domain_pool_size=config.in_domain_pool_size, embedder=config.embedder)
+            ner.lang = bench.lang  # the benchmark's language picks the templates
+            conv, demo_tmpl = ner.templates_for(texts[0] if texts else "")
+            out.templates.add((conv.name, demo_tmpl.name))
+            queries = [Query(p["text"], label, demos.get(p["text"], ())) for p in passages
+                       for label in bench.label_set]
+            outputs = ner.generate_answers(queries)
+            uniner, strict = metrics.Counts(), metrics.Counts()
+            for query, output, passage in zip(queries, outputs, (p for p in passages for _ in bench.label_set)):
+                row = question_row(bench.name, passage, query.label, output, [d.id for d in query.demos])
+                uniner = uniner + metrics.uniner_counts([output], [row["gold"]])
+                strict = strict + _strict(row)
+                out.rows.append(row)
+            score = metrics.DatasetScores.from_counts(bench.name, uniner, strict, n=len(queries))
+            out.scores.append(score)
+            out.per_dataset[bench.name] = {**score.as_dict(), "lang": bench.lang, "split": bench.split,
+                                           "sentences": len(passages), "label_set": bench.label_set,
+                                           "pool": pool_info, "source": bench.info.get("source")}
+    finally:
+        ner.lang = user_lang
+    return out
+
+
+def _progress(items: list, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc="evaluating", unit="benchmark", disable=not enabled or len(items) < 2, leave=False)
+
+
+def write_report(scored: EvalRun, inputs: EvalInputs, config: EvaluateConfig, *, started: float) -> EvalReport:
+    """Write results.json, predictions.jsonl, results.md, results.png and manifest.json atomically."""
     from raitner_hub import metrics
     from raitner_hub.artefacts import staged_folder
     from raitner_hub.manifest import build_manifest, write_manifest
-    from raitner_hub.predict import NER, Query
 
-    started = time.time()
-    if mode not in MODES:
-        raise ConfigError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    if mode == "out-domain" and pool is None:
-        raise ConfigError("--mode out-domain needs --pool (a retrieval index repo or folder of the training data)")
-    strategy = strategy or DEFAULT_STRATEGY.get(mode)
-    top_k = top_k or DEFAULT_TOP_K.get(mode)
-    loaded, provenance = _load_benchmarks(benchmarks, datasets, files, labels, label_map, split,
-                                          with_train=mode == "in-domain")
-    pool_index = None
-    if mode == "out-domain":
-        from raitner_hub.retrieval import RetrievalIndex
-
-        pool_index = pool if isinstance(pool, RetrievalIndex) else RetrievalIndex.from_pretrained(str(pool))
-    ner = model_or_adapter if isinstance(model_or_adapter, NER) else NER.from_pretrained(
-        model_or_adapter, revision=revision, **{"max_new_tokens": MAX_NEW_TOKENS, **predictor_options})
-
-    scores, rows, per_dataset, templates, user_lang = [], [], {}, set(), ner.lang
-    for bench, train in loaded:
-        ds = bench.dataset if limit is None else bench.dataset.select(range(min(limit, len(bench.dataset))))
-        passages = list(ds)
-        texts = [p["text"] for p in passages]
-        demos, pool_info = _demos_for(bench, train, list(dict.fromkeys(texts)), mode=mode, pool_index=pool_index,
-                                      strategy=strategy, k=k, top_k=top_k, seed=seed,
-                                      in_domain_pool_size=in_domain_pool_size, embedder=embedder)
-        ner.lang = bench.lang  # the benchmark's language picks the templates
-        conv, demo_tmpl = ner.templates_for(texts[0] if texts else "")
-        templates.add((conv.name, demo_tmpl.name))
-        queries = [Query(p["text"], label, demos.get(p["text"], ())) for p in passages for label in bench.label_set]
-        outputs = ner.generate_answers(queries)
-        uniner, strict = metrics.Counts(), metrics.Counts()
-        for query, output, passage in zip(queries, outputs, (p for p in passages for _ in bench.label_set)):
-            row = question_row(bench.name, passage, query.label, output, [d.id for d in query.demos])
-            uniner = uniner + metrics.uniner_counts([output], [row["gold"]])
-            strict = strict + _strict(row)
-            rows.append(row)
-        score = metrics.DatasetScores.from_counts(bench.name, uniner, strict, n=len(queries))
-        scores.append(score)
-        per_dataset[bench.name] = {**score.as_dict(), "lang": bench.lang, "split": bench.split,
-                                   "sentences": len(passages), "label_set": bench.label_set,
-                                   "pool": pool_info, "source": bench.info.get("source")}
-    ner.lang = user_lang
-    average = metrics.average(scores)
+    ner, mode = inputs.ner, config.mode
+    average = metrics.average(scored.scores)
     results = {
         "model": {"id": ner.model_id, "revision": ner.revision, "backend": ner.backend},
-        "benchmarks": provenance, "mode": mode, "strategy": strategy if mode != "none" else None,
-        "k": k if mode != "none" else 0, "top_k": top_k if mode != "none" else None, "seed": seed,
-        "pool": str(pool) if mode == "out-domain" else None, "limit": limit,
-        "templates": sorted({name for pair in templates for name in pair}),
-        "max_new_tokens": ner.max_new_tokens, "datasets": per_dataset, "average": average.as_dict(),
-        "unparsed": sum(s.unparsed for s in scores), "predictor_stats": dict(ner.stats),
+        "benchmarks": inputs.provenance, "mode": mode, "strategy": inputs.strategy if mode != "none" else None,
+        "k": config.k if mode != "none" else 0, "top_k": inputs.top_k if mode != "none" else None,
+        "seed": config.seed, "pool": str(config.pool) if mode == "out-domain" else None, "limit": config.limit,
+        "templates": sorted({name for pair in scored.templates for name in pair}),
+        "max_new_tokens": ner.max_new_tokens, "datasets": scored.per_dataset, "average": average.as_dict(),
+        "unparsed": sum(s.unparsed for s in scored.scores), "predictor_stats": dict(ner.stats),
     }
-    with staged_folder(out) as stage:
+    with staged_folder(config.out) as stage:
         (stage / "results.json").write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         with open(stage / "predictions.jsonl", "w", encoding="utf-8") as fh:
-            for row in rows:
+            for row in scored.rows:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         (stage / "results.md").write_text(markdown_table(results), encoding="utf-8")
         bar_chart(results, stage / "results.png")
@@ -219,10 +274,34 @@ def evaluate_model(model_or_adapter, benchmarks: str | None = None, *, datasets:
             "eval_report", started=started,
             settings={**{k_: results[k_] for k_ in ("mode", "strategy", "k", "top_k", "seed", "limit", "templates")},
                       "max_new_tokens": ner.max_new_tokens},
-            inputs={"model": f"{ner.model_id}@{ner.revision or 'main'}", "benchmarks": provenance,
+            inputs={"model": f"{ner.model_id}@{ner.revision or 'main'}", "benchmarks": inputs.provenance,
                     "pool": results["pool"]},
-            counts={"questions": len(rows), "datasets": len(scores), "unparsed": results["unparsed"]}))
-    return EvalReport(Path(out).resolve(), scores, average, results)
+            counts={"questions": len(scored.rows), "datasets": len(scored.scores), "unparsed": results["unparsed"]}))
+    return EvalReport(Path(config.out).resolve(), scored.scores, average, results)
+
+
+def evaluate_model(model_or_adapter=None, benchmarks: str | None = None, *, config: EvaluateConfig | None = None,
+                   progress: bool = False, **settings: Any) -> EvalReport:
+    """Evaluate a model or adapter on benchmarks and write a report folder: load, run, write.
+
+    Args:
+        model_or_adapter: a Hub id or folder (loaded with :meth:`NER.from_pretrained`), or an ``NER``;
+            None = ``config.model``.
+        benchmarks: a benchmarks dataset repo or folder (``raitner push-benchmarks``).
+        config: an :class:`~raitner_hub.config.EvaluateConfig`; ``settings`` (its field names, e.g.
+            ``datasets``, ``files``, ``mode``, ``pool``, ``limit``, ``out``) override it. Other keywords are
+            ``NER.from_pretrained`` options.
+        progress: a bar over benchmarks.
+
+    Example:
+        >>> report = evaluate_model("me/ra-it-lora", "me/ner-benchmarks", datasets=["crossner_ai"],
+        ...                         mode="none", out="eval/none")  # doctest: +SKIP
+        >>> report.average.uniner_f1  # doctest: +SKIP
+    """
+    started = time.time()
+    cfg = settings_from(model_or_adapter, benchmarks, config=config, **settings)
+    inputs = load_inputs(cfg, model_or_adapter if not isinstance(model_or_adapter, (str, Path)) else None)
+    return write_report(run(inputs, cfg, progress=progress), inputs, cfg, started=started)
 
 
 def question_row(dataset: str, passage: dict, label: str, output: str, demo_ids: list[str]) -> dict:

@@ -274,6 +274,19 @@ def read_annotated(path: PathLike, *, format: str = "auto", lang: str | None = N
     return datasets.Dataset.from_list(rows, features=ANNOTATED_FEATURES)
 
 
+def pool_language(pool: datasets.Dataset, lang: str | None, *, where: PathLike) -> str:
+    """The language of annotated passages: ``lang`` when given, else the one language the rows carry.
+
+    Used by every stage that turns one pool into one language's data (build-data, index).
+    """
+    if lang:
+        return lang
+    langs = sorted(set(pool["lang"]))  # (Dataset.unique ignores a select(): a --sample subset would count all rows)
+    if len(langs) != 1:
+        raise ConfigError(f"{where}: mixed languages {langs}; pass --lang")
+    return langs[0]
+
+
 # ---- writers ----------------------------------------------------------------------------------------------
 
 def _write_atomically(path: PathLike, write: Callable[[Any], None]) -> None:

@@ -29,6 +29,7 @@ import datasets
 import numpy as np
 
 from raitner_hub.bm25 import BM25, EPSILON, K1, STOPWORD_SOURCES, B, tokenize
+from raitner_hub.config import IndexConfig
 from raitner_hub.embedder import Embedder
 from raitner_hub.errors import ConfigError, InputError
 from raitner_hub.prompts import Demo
@@ -278,6 +279,20 @@ class RetrievalIndex:
             return push_folder(folder, repo_id, repo_type="dataset", private=private, revision=revision,
                                commit_message=commit_message or f"Retrieval index ({len(self)} passages, "
                                                                 f"{self.embedder_info.get('embedder')})")
+
+
+def build_index_folder(config: IndexConfig, *, repo_id: str | None = None,
+                       progress: bool = True) -> tuple[RetrievalIndex, Path]:
+    """``raitner index``: read the annotated pool, build its index, write the folder; ``(index, folder)``."""
+    from raitner_hub.formats import pool_language, read_annotated
+
+    pool = read_annotated(config.input, format=config.input_format, lang=config.lang)
+    index = RetrievalIndex.build(pool, lang=pool_language(pool, config.lang, where=config.input),
+                                 embedder=config.embedder, batch_size=config.batch_size, cache_dir=config.cache_dir,
+                                 progress=progress, devices=list(config.devices) if config.devices else None,
+                                 index_type=config.index_type, license=config.license, pool_source=config.input,
+                                 redistributable=not config.restricted)
+    return index, index.save_pretrained(config.out, repo_id=repo_id)
 
 
 def _faiss_index(embeddings: np.ndarray, index_type: str) -> Any:

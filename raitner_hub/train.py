@@ -4,12 +4,12 @@ The YAML config has a few top-level keys (below) plus ``sft:`` and ``lora:`` blo
 ``trl.SFTConfig`` and ``peft.LoraConfig``, so every TRL/PEFT option is available without re-declaring it.
 Unknown keys anywhere are a :class:`ConfigError` before any work starts. Loss is on assistant turns only
 (``assistant_only_loss``), with a chat template that has ``{% generation %}`` markers
-(:mod:`raitner_hub.chat_templates`). ``TrainConfig`` lives here rather than in ``config.py`` because it
-is only meaningful next to the trainer (``config.py``'s ``load_config``/``from_dict`` still read it).
+(:mod:`raitner_hub.chat_templates`). ``TrainConfig`` is defined with the other stage configs in
+:mod:`raitner_hub.config`; the checks that need TRL/PEFT (``sft``/``lora`` keys) run here.
 
-Single process: :func:`train` runs in-process. Several processes: :func:`launch_command` builds
-``accelerate launch --num_processes N -m raitner_hub.train cfg.yaml``; this module's ``__main__`` is the
-entry point. Checkpoints go to ``sft.output_dir`` (default ``<output_dir>-checkpoints``, kept so
+:func:`launch` is what ``raitner train`` calls: one process runs :func:`train_adapter` in-process; N
+processes hand off to ``accelerate launch --num_processes N -m raitner_hub.train cfg.yaml``
+(:func:`launch_command`); this module's ``__main__`` is the entry point. Checkpoints go to ``sft.output_dir`` (default ``<output_dir>-checkpoints``, kept so
 ``resume_from_checkpoint: true`` can find them); the adapter folder itself is written atomically.
 
 Example:
@@ -29,65 +29,12 @@ from typing import Any
 
 import yaml
 
-from raitner_hub.config import from_dict, load_config
+from raitner_hub.config import TrainConfig, from_dict, load_config
 from raitner_hub.errors import ConfigError, InputError, RaitnerError, first_line, require
 
 QUANTIZATIONS = (None, "4bit")
 # Files the trainer/PEFT write that are not part of the published adapter.
 _UNPUBLISHED = ("training_args.bin", "README.md")
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class TrainConfig:
-    """What to train on, from what, and where to put it.
-
-    Attributes:
-        base_model: Hub id or local folder of the base causal LM (the paper uses base, not chat, models).
-        dataset: a local folder in Hub layout (``raitner build-data`` output) or a Hub dataset repo id.
-        dataset_config: the config to train on (``vanilla``, ``ra-diverse_nn-k2``, ...).
-        dataset_revision: Hub branch/tag/commit of ``dataset`` (Hub only); the resolved sha is recorded.
-        output_dir: the adapter folder written at the end.
-        seed: seed for training and the validation hold-out (copied into ``sft.seed`` unless set there).
-        sft: options for ``trl.SFTConfig`` (``output_dir`` defaults to ``<output_dir>-checkpoints``).
-        lora: options for ``peft.LoraConfig`` (``task_type`` defaults to ``CAUSAL_LM``).
-        quantization: ``null`` (LoRA) or ``4bit`` (QLoRA via bitsandbytes; CUDA only).
-        chat_template: ``auto`` (tokenizer's if it has generation markers, else ours for its family),
-            ``chatml``/``qwen``, ``llama3``, or a path to a ``.jinja`` file with generation markers.
-        base_model_repo_id: Hub id recorded for a *local* ``base_model``; required to push such an adapter.
-            Without it an unpushed adapter records the local absolute path.
-        validation_fraction: held-out share of train when the dataset has no ``validation`` split.
-        resume_from_checkpoint: ``true`` (latest in the checkpoint folder) or a checkpoint path.
-        merge: also write merged full weights to ``<output_dir>/merged``.
-        push, repo_id, private: upload the adapter folder to the Hub after training.
-        license: the card's license (e.g. ``llama3``, ``other``).
-    """
-
-    base_model: str
-    dataset: str
-    dataset_config: str = "vanilla"
-    dataset_revision: str | None = None
-    output_dir: str = "adapter"
-    seed: int = 42
-    sft: dict[str, Any] = dataclasses.field(default_factory=dict)
-    lora: dict[str, Any] = dataclasses.field(default_factory=dict)
-    quantization: str | None = None
-    chat_template: str = "auto"
-    base_model_repo_id: str | None = None
-    validation_fraction: float = 0.1
-    resume_from_checkpoint: bool | str | None = None
-    merge: bool = False
-    push: bool = False
-    repo_id: str | None = None
-    private: bool = False
-    license: str | None = None
-
-    @property
-    def checkpoints_dir(self) -> Path:
-        return Path(self.sft.get("output_dir") or f"{self.output_dir.rstrip('/')}-checkpoints")
-
-    @property
-    def base_is_local(self) -> bool:
-        return Path(self.base_model).is_dir()
 
 
 def load_train_config(path: str | Path | None = None, *, sft_overrides: dict[str, Any] | None = None,
@@ -130,6 +77,24 @@ def launch_command(config_path: str | Path, num_processes: int, *, cpu: bool = F
     if main_process_port:
         command += ["--main_process_port", str(main_process_port)]
     return command + ["-m", "raitner_hub.train", str(config_path)]
+
+
+def launch(config: TrainConfig, num_processes: int = 1) -> Path:
+    """Train in this process (``num_processes == 1``) or hand off to ``accelerate launch`` on N processes.
+
+    The hand-off writes the resolved config (without ``push``: the caller pushes once, from here) next to
+    the checkpoints and runs :func:`launch_command`. Returns the adapter folder.
+    """
+    if num_processes < 1:
+        raise ConfigError(f"--num-processes must be >= 1, got {num_processes}")
+    if num_processes == 1:
+        return train_adapter(config)
+    import subprocess
+
+    resolved = write_config(dataclasses.replace(config, push=False), config.checkpoints_dir / "train-config.yaml")
+    if subprocess.call(launch_command(resolved, num_processes)) != 0:
+        raise RaitnerError(f"accelerate launch failed (config: {resolved})")
+    return Path(config.output_dir).resolve()
 
 
 # ---- validation (everything here runs before any model or data is loaded) ----

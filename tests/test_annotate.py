@@ -18,7 +18,6 @@ from typer.testing import CliRunner
 
 from raitner_hub.annotate import (
     JUNK_TYPES,
-    AnnotateConfig,
     annotate_corpus,
     annotate_passages,
     annotate_to_folder,
@@ -27,6 +26,7 @@ from raitner_hub.annotate import (
     strip_brackets,
     vote,
 )
+from raitner_hub.config import AnnotateConfig
 from raitner_hub.errors import TeacherError
 from raitner_hub.prompts import annotation_prompt, render_annotation
 from raitner_hub.records import ANNOTATED_FEATURES

@@ -11,10 +11,9 @@ from pathlib import Path
 
 from huggingface_hub import DatasetCard
 
-from raitner_hub.annotate import AnnotateConfig
 from raitner_hub.annotate import _card as annotated_card
 from raitner_hub.build import _card as it_card
-from raitner_hub.config import BuildConfig
+from raitner_hub.config import AnnotateConfig, BuildConfig
 from raitner_hub.teacher import TeacherSpec
 
 GOLDEN = Path(__file__).resolve().parent / "golden"

@@ -335,3 +335,26 @@ def test_default_generation_limit_is_ra_its_1024(ner, bench_folder, tmp_path, mo
     assert seen["max_new_tokens"] == 1024
     evaluate_model("some/model", str(bench_folder), datasets=["toy_a"], out=tmp_path / "e", max_new_tokens=7)
     assert seen["max_new_tokens"] == 7
+
+
+def test_evaluate_in_three_parts_equals_evaluate_model(ner, bench_folder, tmp_path, monkeypatch):
+    """load_inputs -> run -> write_report is evaluate_model; an EvaluateConfig and keyword settings agree."""
+    from raitner_hub.config import EvaluateConfig
+    from raitner_hub.evaluate import load_inputs, run, write_report
+
+    monkeypatch.setattr(ner, "generate_answers", _oracle([]))
+    config = EvaluateConfig(model="unused", benchmarks=str(bench_folder), datasets=("toy_a",), limit=3,
+                            out=str(tmp_path / "parts"))
+    lang_before = ner.lang
+    inputs = load_inputs(config, ner)
+    assert [bench.name for bench, _ in inputs.loaded] == ["toy_a"] and inputs.pool_index is None
+    scored = run(inputs, config)
+    assert len(scored.rows) == 3 * len(LABELS) and list(scored.per_dataset) == ["toy_a"]
+    parts = write_report(scored, inputs, config, started=0.0)
+    whole = evaluate_model(ner, str(bench_folder), datasets=["toy_a"], limit=3, out=tmp_path / "whole")
+    from_config = evaluate_model(ner, config=config, out=tmp_path / "cfg")
+    for report in (whole, from_config):
+        assert report.results["datasets"] == parts.results["datasets"]
+        assert report.results["average"] == parts.results["average"]
+    assert (tmp_path / "parts" / "predictions.jsonl").read_text() == (tmp_path / "whole" / "predictions.jsonl").read_text()
+    assert ner.lang == lang_before  # the benchmark's language was set for the run only

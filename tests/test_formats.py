@@ -429,3 +429,16 @@ def test_malformed_entity_structures_are_one_line_errors(tmp_path, name, fmt, co
         read_annotated(path, format=fmt)
     assert str(err.value).startswith(f"{path}{where}")
     assert "\n" not in str(err.value)
+
+
+def test_pool_language_is_the_one_language_of_the_rows_or_the_given_one():
+    import datasets as hf_datasets
+
+    from raitner_hub.errors import ConfigError
+    from raitner_hub.formats import pool_language
+
+    mixed = hf_datasets.Dataset.from_list([{"lang": "en"}, {"lang": "zh"}])
+    assert pool_language(mixed, "zh", where="p.jsonl") == "zh"
+    assert pool_language(mixed.select([0, 0]), None, where="p.jsonl") == "en"
+    with pytest.raises(ConfigError, match=r"^p.jsonl: mixed languages \['en', 'zh'\]; pass --lang$"):
+        pool_language(mixed, None, where="p.jsonl")

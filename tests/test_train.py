@@ -213,7 +213,7 @@ def test_adapter_card_matches_golden():
     from huggingface_hub import ModelCard
 
     from raitner_hub.adapter_folder import render_card
-    from raitner_hub.train import TrainConfig
+    from raitner_hub.config import TrainConfig
 
     config = TrainConfig(base_model="Qwen/Qwen1.5-7B", dataset="me/sky-ner-it", dataset_config="ra-nn-k2",
                          repo_id="me/sky-ner-ra-it-lora", license="other")
@@ -504,3 +504,29 @@ def test_shipped_config_trains_on_a_gpu(name, quantization, tmp_path):
     print(f"{name} ({quantization or 'lora'}) on {torch.cuda.get_device_name()}: {config.base_model}, 20 steps, "
           f"{20 / seconds:.2f} steps/s (incl. load), peak {peak_gib:.1f} GiB, losses {manifest['counts']}")
     assert manifest["counts"]["steps"] == 20 and manifest["counts"]["final_eval_loss"] is not None
+
+
+def test_launch_hands_off_n_processes_to_accelerate_with_the_resolved_config(tmp_path, monkeypatch):
+    """train.launch owns the hand-off: the resolved config (push off: the caller pushes once) + accelerate."""
+    import subprocess as sp
+
+    import yaml
+
+    from raitner_hub.config import TrainConfig
+    from raitner_hub.errors import RaitnerError
+    from raitner_hub.train import launch, launch_command
+
+    calls = []
+    monkeypatch.setattr(sp, "call", lambda cmd: calls.append(cmd) or 0)
+    config = TrainConfig(base_model="b", dataset="me/d", output_dir=str(tmp_path / "adapter"), push=True,
+                         repo_id="me/lora", sft={"max_steps": 3})
+    assert launch(config, 3) == (tmp_path / "adapter").resolve()
+    resolved = tmp_path / "adapter-checkpoints" / "train-config.yaml"
+    assert calls == [launch_command(resolved, 3)]
+    written = yaml.safe_load(resolved.read_text())
+    assert written["push"] is False and written["repo_id"] == "me/lora" and written["sft"] == {"max_steps": 3}
+    monkeypatch.setattr(sp, "call", lambda cmd: 1)
+    with pytest.raises(RaitnerError, match="accelerate launch failed"):
+        launch(config, 2)
+    with pytest.raises(ConfigError, match="--num-processes must be >= 1"):
+        launch(config, 0)
