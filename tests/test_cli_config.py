@@ -22,7 +22,8 @@ RAITNER = str(Path(sys.executable).parent / "raitner")  # the installed console 
 ZH_SAMPLE = REPO / "examples" / "data" / "sky_ner_sample.zh.jsonl"
 runner = CliRunner()
 # `export --config NAME` picks a dataset config (variant) of a build-data folder; kept for compatibility.
-WITHOUT_YAML = {"export"}
+# `reproduce RECIPE` takes its settings from the recipe YAML itself (raitner_hub.recipe), overridden with --set.
+WITHOUT_YAML = {"export", "reproduce"}
 
 
 def click_params(name: str) -> dict:
