@@ -134,3 +134,13 @@ def test_no_utils_module_and_modules_stay_small():
     assert not (PACKAGE / "utils.py").exists()
     for path in MODULES:
         assert len(path.read_text().splitlines()) < 700, f"{path.name} is a god module"
+
+
+def test_test_modules_share_helpers_through_fixtures_only():
+    offending = []
+    for path in sorted(PACKAGE.parent.joinpath("tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            offending += [f"{path.name}: {n}" for n in names if n.startswith("tests.test_")]
+    assert not offending, f"move shared helpers to tests/fixtures/: {offending}"

@@ -109,9 +109,9 @@ def test_build_data_from_yaml_with_a_flag_override_in_a_fresh_process(tmp_path):
 
 @pytest.mark.usefixtures("one_thread")
 def test_evaluate_from_yaml_with_a_flag_override_in_a_fresh_process(tiny_model_dir, tmp_path):
-    from tests.test_evaluate import _write_benchmarks
+    from tests.fixtures.benchmarks import write_benchmarks
 
-    bench = _write_benchmarks(tmp_path / "bench")
+    bench = write_benchmarks(tmp_path / "bench")
     out = tmp_path / "report"
     path = tmp_path / "eval.yaml"
     path.write_text(f"model: {tiny_model_dir}\nbenchmarks: {bench}\ndatasets: [toy_b]\nlimit: 1\nbackend: hf\n"
