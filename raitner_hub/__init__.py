@@ -47,8 +47,16 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover
     from raitner_hub.augment import STRATEGIES, augment_dataset, retrieve_demos
     from raitner_hub.build import BuildResult, build_data
-    from raitner_hub.config import (AnnotateConfig, BuildConfig, EvaluateConfig, IndexConfig, PredictConfig,
-                                    ServeConfig, TrainConfig, load_config)
+    from raitner_hub.config import (
+        AnnotateConfig,
+        BuildConfig,
+        EvaluateConfig,
+        IndexConfig,
+        PredictConfig,
+        ServeConfig,
+        TrainConfig,
+        load_config,
+    )
     from raitner_hub.errors import ConfigError, HubError, InputError, RaitnerError, TeacherError
     from raitner_hub.evaluate import evaluate_model
     from raitner_hub.formats import read_annotated

@@ -19,8 +19,9 @@ A row left without demonstrations keeps its vanilla chat and records ``demos=[]`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any
 
 import datasets
 import numpy as np
@@ -62,7 +63,7 @@ def get_strategy(name: str) -> Strategy:
         raise ConfigError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}") from None
 
 
-def config_name(strategy: str, k: int, **params) -> str:
+def config_name(strategy: str, k: int, **params: Any) -> str:
     """The Hub config name of an RA-IT variant: ``ra-diverse_nn-k2``, ``ra-mixed0.5-k2``.
 
     Non-default ``top_k`` / ``bm25_threshold`` are encoded too (``ra-diverse_nn-top64-k2``).
@@ -92,7 +93,7 @@ def check_settings(spec: Strategy, k: int, top_k: int, pool_size: int, *, exclud
         raise ConfigError(f"mixed_ratio={mixed_ratio} must be within [0, 1]")
 
 
-def select_demos(index: "RetrievalIndex", spec: Strategy, keys: Sequence[str], *, k: int, top_k: int, seed: int,
+def select_demos(index: RetrievalIndex, spec: Strategy, keys: Sequence[str], *, k: int, top_k: int, seed: int,
                  bm25_threshold: float, mixed_ratio: float, query_rows: np.ndarray | None = None,
                  query_texts: Sequence[str] | None = None) -> list[list[int]]:
     """Pool rows of the demonstrations of each query, in presentation order (possibly empty).
@@ -102,6 +103,7 @@ def select_demos(index: "RetrievalIndex", spec: Strategy, keys: Sequence[str], *
     """
     n, pool_size = len(keys), len(index)
     excluding = query_rows is not None
+    texts: Sequence[str] = query_texts if query_texts is not None else ()  # the queries when not pool rows
     width = min(top_k, pool_size - 1 if excluding else pool_size) if spec.pick == "diverse" else k
     use_nn = np.ones(n, dtype=bool) if spec.pick in ("nn", "diverse") else np.zeros(n, dtype=bool)
     if spec.pick == "mixed":
@@ -111,10 +113,10 @@ def select_demos(index: "RetrievalIndex", spec: Strategy, keys: Sequence[str], *
     candidates = np.full((n, max(width, 1)), -1, dtype=np.int64)
     nn_rows = np.flatnonzero(use_nn)
     if len(nn_rows):
-        if excluding:
+        if query_rows is not None:
             found, _ = index.search_pool(query_rows[nn_rows], width)
         else:
-            found, _ = index.search([query_texts[i] for i in nn_rows], width)
+            found, _ = index.search([texts[int(i)] for i in nn_rows], width)
         candidates[nn_rows] = found
     groups = index.text_group
     group_sizes = np.bincount(groups) if len(groups) else np.zeros(0, dtype=np.int64)
@@ -129,8 +131,8 @@ def select_demos(index: "RetrievalIndex", spec: Strategy, keys: Sequence[str], *
                 valid = valid[:k]
             out.append([int(r) for r in candidates[i, valid]])
         else:
-            own_group = groups[query_rows[i]] if excluding else -1
-            n_excluded = int(group_sizes[own_group]) if excluding else 0
+            own_group = groups[query_rows[i]] if query_rows is not None else -1
+            n_excluded = int(group_sizes[own_group]) if query_rows is not None else 0
             # A uniform ordered draw of k + |excluded| rows, minus the excluded ones, is a uniform
             # ordered draw of k allowed rows (no O(pool) allowed-list per row).
             drawn = rng.choice(pool_size, size=min(pool_size, k + n_excluded), replace=False)
@@ -141,18 +143,18 @@ def select_demos(index: "RetrievalIndex", spec: Strategy, keys: Sequence[str], *
         chosen = np.full((n, k), -1, dtype=np.int64)
         for i, rows in enumerate(out):
             chosen[i, :len(rows)] = rows
-        if excluding:
+        if query_rows is not None:
             scores = index.bm25_scores(None, chosen, query_rows=query_rows)
         else:
             from raitner_hub.bm25 import tokenize
 
-            scores = index.bm25_scores([tokenize(t, index.lang) for t in query_texts], chosen)
+            scores = index.bm25_scores([tokenize(t, index.lang) for t in texts], chosen)
         out = [[r for j, r in enumerate(rows) if not use_nn[i] or scores[i, j] >= bm25_threshold]
                for i, rows in enumerate(out)]
     return out
 
 
-def augment_dataset(it_dataset: datasets.Dataset, index: "RetrievalIndex", *, strategy: str = "diverse_nn.v1", k: int = 2,
+def augment_dataset(it_dataset: datasets.Dataset, index: RetrievalIndex, *, strategy: str = "diverse_nn.v1", k: int = 2,
             top_k: int = 128, seed: int = 42, bm25_threshold: float = 20.0, mixed_ratio: float = 0.5,
             query_is_pool: bool = True, demo_template_name: str | None = None,
             progress: bool = True) -> datasets.Dataset:
@@ -192,10 +194,9 @@ def augment_dataset(it_dataset: datasets.Dataset, index: "RetrievalIndex", *, st
                 "template": f"{row['template']}+{tmpl.name}" if demos else row["template"],
                 "strategy": spec.name, "demos": [d.id for d in demos]}
 
-    quiet = not progress and not datasets.are_progress_bars_disabled()
-    if quiet:
-        datasets.disable_progress_bars()
-    try:
+    from raitner_hub.progress import quiet_progress
+
+    with quiet_progress(not progress):
         # new_fingerprint: without it datasets dill-hashes add_demos' closure (the index, every row's
         # choice), which dominated the build (14 s of 24 s at 2K rows); the result is never cached anyway.
         from datasets.fingerprint import generate_random_fingerprint
@@ -208,9 +209,6 @@ def augment_dataset(it_dataset: datasets.Dataset, index: "RetrievalIndex", *, st
         return it_dataset.map(add_demos_batch, batched=True, with_indices=True, features=IT_FEATURES,
                               load_from_cache_file=False, new_fingerprint=generate_random_fingerprint(),
                               desc=f"demonstrations ({strategy})")
-    finally:
-        if quiet:
-            datasets.enable_progress_bars()
 
 
 def _passage_text(row: dict) -> str:
@@ -222,7 +220,7 @@ def _passage_text(row: dict) -> str:
     return content[len(prefix):]
 
 
-def retrieve_demos(index: "RetrievalIndex", query_texts: Sequence[str], *, strategy: str = "nn.v1", k: int = 2,
+def retrieve_demos(index: RetrievalIndex, query_texts: Sequence[str], *, strategy: str = "nn.v1", k: int = 2,
                    top_k: int = 128, seed: int = 42, bm25_threshold: float = 20.0,
                    mixed_ratio: float = 0.5) -> list[list[Demo]]:
     """Demonstrations for new passages (inference, the Space): no self-exclusion across sets.

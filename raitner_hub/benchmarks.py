@@ -33,9 +33,10 @@ import json
 import os
 import random
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import datasets
 
@@ -542,13 +543,10 @@ def _pinned(spec: BenchmarkSpec) -> BenchmarkSpec:
 
 
 def _to_parquet_quietly(ds: datasets.Dataset, path: Path) -> None:
-    enabled = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()  # one bar per tiny file is noise; the CLI prints one summary line
-    try:
+    from raitner_hub.progress import quiet_progress
+
+    with quiet_progress():  # one bar per tiny file is noise; the CLI prints one summary line
         ds.to_parquet(str(path))
-    finally:
-        if enabled:
-            datasets.enable_progress_bars()
 
 
 def _source_and_revision(source: str) -> dict[str, str | None]:
@@ -563,21 +561,19 @@ def _source_and_revision(source: str) -> dict[str, str | None]:
 
 def _card(meta, names, repo_id, command, version, render_dataset_card, size_category):
     licenses = {meta[n]["license"] for n in names}
-    card_data = {
-        "license": licenses.pop() if len(licenses) == 1 else "other",
-        "language": sorted({meta[n]["lang"] for n in names}),
-        "task_categories": ["token-classification"],
-        "task_ids": ["named-entity-recognition"],
-        "size_categories": [size_category(sum(sum(meta[n]["splits"].values()) for n in names))],
-        "tags": ["ner", "open-ner", "benchmark", "raitner-hub"],
-        "pretty_name": "Open NER benchmarks (raitner-hub)",
+    from raitner_hub.cards import NER_TASK
+    from raitner_hub.cards import card_data as build_card_data
+
+    card_data = build_card_data(
+        license=licenses.pop() if len(licenses) == 1 else "other", language=sorted({meta[n]["lang"] for n in names}),
+        rows=sum(sum(meta[n]["splits"].values()) for n in names), **NER_TASK,
+        tags=["ner", "open-ner", "benchmark", "raitner-hub"], pretty_name="Open NER benchmarks (raitner-hub)",
         # the first config is the default: load_dataset(repo) works without a config name
-        "configs": [{"config_name": n, "data_files": [{"split": s, "path": f"data/{n}/{s}-*.parquet"}
-                                                      for s in meta[n]["splits"]], **({"default": True} if i == 0 else {})}
-                    for i, n in enumerate(names)],
-        "raitner": {"label_sets": {n: meta[n]["label_set"] for n in names}, "seed": SEED,
-                    "gold": {n: {"source": meta[n]["gold"], "mentions": meta[n]["gold_mentions"]} for n in names}},
-    }
+        configs=[{"config_name": n, "data_files": [{"split": s, "path": f"data/{n}/{s}-*.parquet"}
+                                                   for s in meta[n]["splits"]], **({"default": True} if i == 0 else {})}
+                 for i, n in enumerate(names)],
+        raitner={"label_sets": {n: meta[n]["label_set"] for n in names}, "seed": SEED,
+                 "gold": {n: {"source": meta[n]["gold"], "mentions": meta[n]["gold_mentions"]} for n in names}})
     rows = [{"name": n, "lang": meta[n]["lang"], "splits": list(meta[n]["splits"]),
              "rows": sum(meta[n]["splits"].values()), "labels": meta[n]["label_set"], "license": meta[n]["license"],
              "gold": meta[n]["gold"], "gold_mentions": meta[n]["gold_mentions"].get("test", "—"),

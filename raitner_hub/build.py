@@ -14,7 +14,6 @@ demonstrations, so a vanilla/RA-IT comparison isolates retrieval augmentation.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import random
@@ -112,8 +111,9 @@ def build_datasets(config: BuildConfig, *, progress: bool = True) -> tuple[dict[
 
 
 def _card(config: BuildConfig, counts: dict[str, dict[str, int]], facts: dict, command: str | None,
-          input_ref: str, repo_id: str | None) -> "Any":
-    from raitner_hub.cards import render_dataset_card, size_category
+          input_ref: str, repo_id: str | None) -> Any:
+    from raitner_hub.cards import card_data as build_card_data
+    from raitner_hub.cards import render_dataset_card
 
     configs = [
         {
@@ -125,17 +125,15 @@ def _card(config: BuildConfig, counts: dict[str, dict[str, int]], facts: dict, c
     ]
     total = max((sum(s.values()) for s in counts.values()), default=0)
     lang = facts["lang"]
-    card_data = {
-        "license": config.license,
-        "language": [lang],
-        "task_categories": ["token-classification", "text-generation"],
-        "task_ids": ["named-entity-recognition"],
-        "size_categories": [size_category(total)],
-        "tags": ["ner", "open-ner", "instruction-tuning", "ra-it", "retrieval-augmented", "raitner-hub"],
-        "pretty_name": f"RA-IT open-NER instruction data ({lang})",
-        "configs": configs,
+    card_data = build_card_data(
+        license=config.license, language=[lang], rows=total,
+        task_categories=["token-classification", "text-generation"], task_ids=["named-entity-recognition"],
+        tags=["ner", "open-ner", "instruction-tuning", "ra-it", "retrieval-augmented", "raitner-hub"],
+        pretty_name=f"RA-IT open-NER instruction data ({lang})", configs=configs,
+        # a Hub input: the bare id (the Hub links it); the pinned sha is in raitner.input
+        source_datasets=[input_ref.split(":")[0].split("@")[0]] if "@" in input_ref else None,
         # Machine-readable provenance (the Hub keeps unknown YAML keys): what a trainer must know.
-        "raitner": {
+        raitner={
             "conversation_template": conversation_template(lang).name,
             "demonstration_template": demo_template(lang).name,
             "strategies": list(config.strategies),
@@ -147,9 +145,7 @@ def _card(config: BuildConfig, counts: dict[str, dict[str, int]], facts: dict, c
             "bm25_threshold": config.bm25_threshold,
             "input": input_ref,
         },
-    }
-    if "@" in input_ref:  # a Hub input: the bare id (the Hub links it); the pinned sha is in raitner.input
-        card_data["source_datasets"] = [input_ref.split(":")[0].split("@")[0]]
+    )
     conv, demo = conversation_template(lang), demo_template(lang)
     return render_dataset_card(
         "it_dataset", card_data,
@@ -165,24 +161,21 @@ def resolve_input(config: BuildConfig) -> tuple[BuildConfig, str]:
     """A local input is fingerprinted (``path#sha256:...``); a Hub dataset id (``user/name[@revision]``) is
     pulled pinned to the commit its revision resolves to, recorded as ``user/name@sha``; a Hub split in the
     token-classification layout (``org/name[@revision]:config:split``) is read pinned the same way."""
-    if Path(config.input).exists():
-        return config, f"{config.input}#sha256:{input_fingerprint(config.input)}"
     from raitner_hub.formats import parse_hub_source
 
-    spec = parse_hub_source(config.input)
+    spec = None if Path(config.input).exists() else parse_hub_source(config.input)
     if spec is not None:  # one split of a Hub dataset in the token-classification layout: read pinned
         from raitner_hub import hub
 
         sha = hub.resolve_revision(spec["repo"], "dataset", spec["revision"])
         pinned = f"{spec['repo']}@{sha}:{spec['config'] or ''}:{spec['split'] or 'train'}"
         return dataclasses.replace(config, input=pinned), pinned
-    repo_id, _, revision = config.input.partition("@")
-    if repo_id.count("/") != 1:
-        raise InputError("no such file or folder", path=config.input)
     from raitner_hub import hub
 
-    pulled = hub.pull_artefact(repo_id, repo_type="dataset", revision=revision or None)
-    return dataclasses.replace(config, input=str(pulled.path)), pulled.ref
+    source = hub.resolve(config.input, repo_type="dataset")
+    if source.is_local:
+        return config, f"{config.input}#sha256:{input_fingerprint(config.input)}"
+    return dataclasses.replace(config, input=str(source.path)), str(source.ref)
 
 
 def build_data(config: BuildConfig, *, command: str | None = None, repo_id: str | None = None,
@@ -202,21 +195,10 @@ def build_data(config: BuildConfig, *, command: str | None = None, repo_id: str 
         >>> datasets.load_dataset(str(result.out), "ra-nn-k2")["train"][0]["demos"]
         ['pilener_43490', 'pilener_42352']
     """
-    with _progress_bars(progress):
+    from raitner_hub.progress import quiet_progress
+
+    with quiet_progress(not progress):  # --quiet also silences the bars datasets draws for map / to_parquet
         return _build_data(config, command=command, repo_id=repo_id, progress=progress)
-
-
-@contextlib.contextmanager
-def _progress_bars(enabled: bool):
-    """``--quiet`` also silences the bars ``datasets`` draws for map / to_parquet."""
-    was_enabled = datasets.is_progress_bar_enabled()
-    if not enabled:
-        datasets.disable_progress_bars()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            datasets.enable_progress_bars()
 
 
 def _build_data(config: BuildConfig, *, command: str | None, repo_id: str | None, progress: bool) -> BuildResult:

@@ -57,6 +57,32 @@ def size_category(n: int) -> str:
     return "10M<n<100M"
 
 
+NER_TASK = {"task_categories": ["token-classification"], "task_ids": ["named-entity-recognition"]}
+
+
+def card_data(*, tags: list[str], pretty_name: str | None = None, license: str | None = None,
+              language: list[str] | None = None, rows: int | None = None, configs: list[dict] | None = None,
+              task_categories: list[str] | None = None, task_ids: list[str] | None = None,
+              source_datasets: list[str] | None = None, raitner: dict[str, Any] | None = None,
+              **model_fields: Any) -> dict[str, Any]:
+    """The YAML block of every card raitner-hub writes (datasets, indexes, benchmarks, adapters), built once.
+
+    ``rows`` becomes the Hub's ``size_categories`` bucket; ``raitner`` is the machine-readable provenance
+    block (the Hub keeps unknown keys); ``model_fields`` are model-card keys (``library_name``,
+    ``base_model``, ``datasets``...). Empty values are left out, so the YAML holds only what is known.
+    The YAML key order is fixed by ``DatasetCardData`` / ``ModelCardData``, not by this dict.
+
+    Example:
+        >>> card_data(tags=["ner"], license="mit", rows=10, **NER_TASK)["size_categories"]
+        ['n<1K']
+    """
+    data: dict[str, Any] = {"license": license, "language": language, "task_categories": task_categories,
+                            "task_ids": task_ids, "size_categories": None if rows is None else [size_category(rows)],
+                            "tags": tags, "pretty_name": pretty_name, "configs": configs, "raitner": raitner,
+                            "source_datasets": source_datasets, **model_fields}
+    return {key: value for key, value in data.items() if value is not None}
+
+
 def render_dataset_card(kind: str, card_data: dict[str, Any], **context: Any) -> DatasetCard:
     """Render ``dataset_cards/<kind>.md.j2`` into a ``DatasetCard`` with validated YAML."""
     data = DatasetCardData(**card_data)

@@ -26,15 +26,16 @@ import importlib
 import inspect
 import sys
 import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
 from raitner_hub import __version__
 from raitner_hub import config as configs
-from raitner_hub.errors import ConfigError, RaitnerError
+from raitner_hub.errors import EXTRAS, ConfigError, RaitnerError, missing_extra, require
 
 
 def _untyped_flags(command, ctx) -> None:
@@ -96,18 +97,29 @@ def fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def handles_errors(fn: Callable) -> Callable:
-    """Turn user-fixable errors into one line + exit 1 (never a traceback dump)."""
+# Optional packages a command always needs (errors.EXTRAS names the extra); others are caught on import.
+COMMAND_NEEDS = {"train": ("trl", "peft", "accelerate"), "annotate": ("openai",),
+                 "serve": ("gradio",), "evaluate": ("matplotlib",)}
+
+
+def handles_errors(fn: Callable, needs: tuple[str, ...] = ()) -> Callable:
+    """Turn user-fixable errors into one line + exit 1 (never a traceback dump); a missing extra is one too."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
+            for module in needs:  # before any work (train may hand off to `accelerate launch`)
+                require(module)
             return fn(*args, **kwargs)
         except RaitnerError as exc:
             fail(str(exc))
+        except ModuleNotFoundError as exc:  # a lazy import of an optional dependency: say which extra
+            if (exc.name or "").split(".")[0] not in EXTRAS:
+                raise
+            fail(str(missing_extra(exc.name or "")))
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
-            raise typer.Exit(130)
+            raise typer.Exit(130) from None
 
     return wrapper
 
@@ -276,7 +288,8 @@ def command(name: str, *, panel: str, **kwargs) -> Callable:
         classes = {p: hints[p] for p in signature.parameters if dataclasses.is_dataclass(hints.get(p))}
         CONFIGS[name] = classes
         if not classes:
-            return app.command(name, rich_help_panel=panel, cls=_Command, **kwargs)(handles_errors(fn))
+            return app.command(name, rich_help_panel=panel, cls=_Command, **kwargs)(
+                handles_errors(fn, COMMAND_NEEDS.get(name, ())))
         params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context),
                   inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
                       Optional[Path], typer.Option("--config", "-c", help=CONFIG_HELP)])]
@@ -299,7 +312,8 @@ def command(name: str, *, panel: str, **kwargs) -> Callable:
         run.__signature__ = inspect.Signature(params + own)
         run.__annotations__ = {p.name: p.annotation for p in params + own}  # resolved, not fn's strings
         del run.__wrapped__  # Typer must read the generated signature, not fn's
-        return app.command(name, rich_help_panel=panel, cls=_Command, **kwargs)(handles_errors(run))
+        return app.command(name, rich_help_panel=panel, cls=_Command, **kwargs)(
+            handles_errors(run, COMMAND_NEEDS.get(name, ())))
 
     return decorate
 

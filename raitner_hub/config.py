@@ -15,8 +15,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
@@ -32,12 +33,12 @@ def from_dict(cls: type[C], data: dict[str, Any], *, where: str = "config") -> C
     """Build ``cls`` from a mapping; unknown keys are an error that names them and the valid ones."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]  # C is always a dataclass
     unknown = sorted(set(data) - names)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(names))}")
     # YAML has lists; the configs hold tuples (frozen, hashable, and what the CLI gives for repeated flags)
-    tuples = {f.name for f in dataclasses.fields(cls) if str(f.type).startswith("tuple")}
+    tuples = {f.name for f in dataclasses.fields(cls) if str(f.type).startswith("tuple")}  # type: ignore[arg-type]
     data = {k: tuple(v) if k in tuples and isinstance(v, list) else v for k, v in data.items()}
     try:
         return cls(**data)
@@ -45,7 +46,7 @@ def from_dict(cls: type[C], data: dict[str, Any], *, where: str = "config") -> C
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
+def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The mapping in a YAML config file; a missing file, bad YAML or a non-mapping is a one-line error."""
     path = Path(path)
     if not path.is_file():
@@ -61,7 +62,7 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
-def load_config(path: str | os.PathLike, cls: type[C], **overrides: Any) -> C:
+def load_config(path: str | os.PathLike[str], cls: type[C], **overrides: Any) -> C:
     """Read a YAML file into ``cls``; non-None ``overrides`` (e.g. CLI flags) win over the file."""
     data = read_yaml(path)
     data.update({k: v for k, v in overrides.items() if v is not None})
@@ -210,7 +211,7 @@ class AnnotateConfig:
         timeout: seconds per call before retrying.
         max_retries: retries per call (429/5xx/timeouts).
         backoff: backoff base in seconds (doubles per retry; 429 honours Retry-After).
-        cache: the answer cache (SQLite); None = ``~/.cache/raitner-hub/teacher-cache.sqlite``.
+        cache: the answer cache (SQLite); None = ``teacher/answers.sqlite`` under ``$RAITNER_CACHE`` (``~/.cache/raitner-hub``).
         ids: ``chunk`` (stable corpus ids) or ``reference`` (``ner_<lang>_{i}``, the filtered row index).
         license: the card's license (a Hub license id).
         out: the output folder, laid out as a Hub dataset repo.
@@ -296,7 +297,7 @@ class IndexConfig:
         index_type: ``flat`` (exact), ``hnsw`` or ``ivf`` (approximate).
         batch_size: embedding batch size.
         devices: embedding devices, several for a multi-process pool (``cuda:0`` ...).
-        cache_dir: embedding cache; None = ``$RAITNER_CACHE`` or the default user cache.
+        cache_dir: embedding cache; None = ``embeddings/`` under ``$RAITNER_CACHE`` (``~/.cache/raitner-hub``).
         license: the data license for the card (a Hub license id).
         restricted: the pool's license forbids redistribution (e.g. Boson): only private pushes.
     """

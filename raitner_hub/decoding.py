@@ -16,8 +16,8 @@ in ``tests/test_predict.py``; only floating-point summation order can differ).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 
 @dataclass(frozen=True)
@@ -48,13 +48,15 @@ def split_shared_prefix(prompts: Sequence[Sequence[int]]) -> PrefixGroup:
     return PrefixGroup(tuple(first[:common]), tuple(tuple(p[common:]) for p in prompts))
 
 
-def _pack(groups: Sequence[PrefixGroup], batch_size: int) -> list[list[tuple[int, PrefixGroup]]]:
-    """Batches of (group index, group) whose question rows fit ``batch_size``; big groups are split."""
+def _pack(groups: Sequence[PrefixGroup], batch_size: int) -> list[list[tuple[int, int, PrefixGroup]]]:
+    """Batches of (group index, offset of first suffix, group piece) whose question rows fit ``batch_size``; big groups are split."""
     pieces: list[tuple[int, int, PrefixGroup]] = []  # (group index, offset of first suffix, piece)
     for gi, group in enumerate(groups):
         for start in range(0, len(group.suffixes), batch_size):
             pieces.append((gi, start, PrefixGroup(group.prefix, group.suffixes[start : start + batch_size])))
-    batches, current, rows = [], [], 0
+    batches: list[list[tuple[int, int, PrefixGroup]]] = []
+    current: list[tuple[int, int, PrefixGroup]] = []
+    rows = 0
     for piece in pieces:
         if current and rows + len(piece[2].suffixes) > batch_size:
             batches.append(current)
@@ -76,7 +78,7 @@ def greedy_shared_prefix(model, groups: Sequence[PrefixGroup], *, stop_ids: Sequ
     for batch in _pack(groups, batch_size):
         results = _decode_batch(model, [piece for _, _, piece in batch], stop_ids=stop_ids, pad_id=pad_id,
                                 max_new_tokens=max_new_tokens)
-        for (gi, start, piece), rows in zip(batch, results):
+        for (gi, start, _piece), rows in zip(batch, results):
             for i, tokens in enumerate(rows):
                 out[gi][start + i] = tokens
     return out  # type: ignore[return-value]

@@ -27,9 +27,10 @@ import dataclasses
 import json
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from raitner_hub.config import EvaluateConfig
 from raitner_hub.errors import ConfigError
@@ -54,15 +55,10 @@ class EvalReport:
 
 def _quietly(fn, *args, **kwargs):
     """Run ``fn`` without datasets' per-file progress bars (the CLI prints one summary line)."""
-    import datasets
+    from raitner_hub.progress import quiet_progress
 
-    enabled = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()
-    try:
+    with quiet_progress():
         return fn(*args, **kwargs)
-    finally:
-        if enabled:
-            datasets.enable_progress_bars()
 
 
 def _load_benchmarks(source: str | None, names: Sequence[str] | None, files: Sequence[str], labels, label_map,
@@ -72,13 +68,13 @@ def _load_benchmarks(source: str | None, names: Sequence[str] | None, files: Seq
 
     loaded, provenance = [], {"source": source, "revision": None, "files": list(map(str, files))}
     if source is not None:
-        folder = Path(source)
-        if not folder.is_dir():
-            from raitner_hub.hub import pull_artefact
+        from raitner_hub.hub import resolve
 
-            patterns = ["benchmarks.json", "README.md"] + [f"data/{n}/*" for n in names or ["*"]]
-            pulled = pull_artefact(source, repo_type="dataset", allow_patterns=patterns)
-            folder, provenance["revision"] = pulled.path, pulled.sha
+        patterns = ["benchmarks.json", "README.md"] + [f"data/{n}/*" for n in names or ["*"]]
+        resolved = resolve(source, repo_type="dataset", allow_patterns=patterns)
+        folder = Path(str(resolved.path))
+        if not resolved.is_local:
+            provenance["revision"] = resolved.sha
         else:
             from raitner_hub.manifest import input_fingerprint
 
@@ -120,7 +116,7 @@ def _train_of_hub_file(file: str, label_map):
 
 # ---- demonstrations ------------------------------------------------------------------------------------
 
-def _demos_for(bench, train, texts: list[str], *, mode: str, pool_index, strategy: str, k: int, top_k: int,
+def _demos_for(bench, train, texts: list[str], *, mode: str, pool_index, strategy: str | None, k: int, top_k: int | None,
                seed: int, in_domain_pool_size: int | None, embedder: str | None) -> tuple[dict, dict]:
     from raitner_hub.augment import retrieve_demos
 
@@ -139,6 +135,7 @@ def _demos_for(bench, train, texts: list[str], *, mode: str, pool_index, strateg
         index = RetrievalIndex.build(pool, lang=bench.lang, embedder=embedder, progress=False,
                                      pool_source=f"{bench.name}/train")
         info = {"pool_size": len(pool), "embedder": embedder or "default (GTE-large)"}
+    assert strategy is not None and top_k is not None  # every retrieval mode has defaults (DEFAULT_STRATEGY/TOP_K)
     found = retrieve_demos(index, texts, strategy=strategy, k=min(k, len(index)), top_k=min(top_k, len(index)),
                            seed=seed)
     return {text: tuple(demos) for text, demos in zip(texts, found)}, info
@@ -293,9 +290,8 @@ def write_report(scored: EvalRun, inputs: EvalInputs, config: EvaluateConfig, *,
         bar_chart(results, stage / "results.png")
         write_manifest(stage, build_manifest(
             "eval_report", started=started,
-            # (the manifest refuses keys containing "token": the generation limit is recorded as max_new)
             settings={**{k_: results[k_] for k_ in ("mode", "strategy", "k", "top_k", "seed", "limit", "templates")},
-                      "max_new": ner.max_new_tokens},
+                      "max_new_tokens": ner.max_new_tokens},
             inputs={"model": f"{ner.model_id}@{ner.revision or 'main'}", "benchmarks": inputs.provenance,
                     "pool": results["pool"]},
             counts={"questions": len(scored.rows), "datasets": len(scored.scores), "unparsed": results["unparsed"]}))

@@ -59,7 +59,7 @@ from typing import Any
 
 import datasets
 
-from raitner_hub.errors import ConfigError, InputError
+from raitner_hub.errors import ConfigError, InputError, first_line
 from raitner_hub.readers import (BIO_TAG, TOKEN_COLUMNS, WEIBO_TOKEN, PathLike, ReadReport, annotator_json,
                                  bio_to_entities, default_source, detect_lang, gold_answers, input_questions,
                                  label_set, labels_queried, read_bio, read_bio_tag_first, read_boson, read_cluener,
@@ -193,8 +193,7 @@ def load_token_dataset(path: PathLike, *, split: str | None = None, config: str 
     except InputError:
         raise
     except (ValueError, FileNotFoundError, KeyError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"cannot load the token-classification dataset ({first})", path=str(path)) from None
+        raise InputError(f"cannot load the token-classification dataset ({first_line(exc)})", path=str(path)) from None
 
 
 def read_token_classification(path: PathLike, *, lang: str | None = None, source: str | None = None,
@@ -401,7 +400,7 @@ def write_jsonl(rows: Iterable[dict], path: PathLike) -> int:
     """
     count = 0
 
-    def write(fh) -> None:
+    def write(fh: Any) -> None:
         nonlocal count
         for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
@@ -443,23 +442,20 @@ def write_uniner(it_rows: Iterable[dict], path: PathLike, *, indent: int | None 
 def load_it_dataset(path: PathLike, *, config: str | None = None, split: str = "train") -> datasets.Dataset:
     """An IT dataset from a built folder (``load_dataset(folder, config, split)``) or a parquet/jsonl file."""
     path = Path(path)
-    was_disabled = datasets.is_progress_bar_enabled() is False
-    datasets.disable_progress_bars()  # a local read is quick; the CLI prints one summary line
+    from raitner_hub.progress import quiet_progress
+
     try:
-        if path.is_dir():
-            ds = datasets.load_dataset(str(path), name=config, split=split)
-        elif path.suffix == ".parquet":
-            ds = datasets.Dataset.from_parquet(str(path))
-        elif path.suffix in (".jsonl", ".json"):
-            ds = datasets.Dataset.from_json(str(path))
-        else:
-            raise InputError("expected a dataset folder or a .parquet/.jsonl file", path=str(path))
+        with quiet_progress():  # a local read is quick; the CLI prints one summary line
+            if path.is_dir():
+                ds = datasets.load_dataset(str(path), name=config, split=split)
+            elif path.suffix == ".parquet":
+                ds = datasets.Dataset.from_parquet(str(path))
+            elif path.suffix in (".jsonl", ".json"):
+                ds = datasets.Dataset.from_json(str(path))
+            else:
+                raise InputError("expected a dataset folder or a .parquet/.jsonl file", path=str(path))
     except (ValueError, FileNotFoundError, KeyError) as exc:  # unknown config/split, missing files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"cannot load the IT dataset ({first})", path=str(path)) from None
-    finally:
-        if not was_disabled:
-            datasets.enable_progress_bars()
+        raise InputError(f"cannot load the IT dataset ({first_line(exc)})", path=str(path)) from None
     if "messages" not in ds.column_names:
         raise InputError(f"not an IT dataset: no 'messages' column (columns: {ds.column_names})", path=str(path))
     return ds

@@ -5,8 +5,10 @@ so ``HF_ENDPOINT`` and ``HF_TOKEN`` work exactly as for the Hub's own tools.
 
 Pushes are one commit per artefact and mirror the local folder: files that changed are uploaded, files
 that are gone locally are deleted (only under the pushed prefix and patterns), and nothing is committed
-when the remote already matches, so a re-run makes no empty commit. The commit is atomic on the Hub:
-after a failure the repo holds either the whole artefact or nothing from this push. Transient failures
+when the remote already matches, so a re-run makes no empty commit (``upload_folder``'s own diffing). The
+commit is atomic on the Hub: after a failure the repo holds either the whole artefact or nothing from this
+push (with ``hf_xet``, ``upload_folder`` splits folders of more than ~256 files into several commits;
+artefacts here are a few dozen files). Transient failures
 (5xx, timeouts, dropped connections, a concurrent commit) are retried with exponential backoff.
 
 Pulls are pinned: the revision is resolved to a commit sha first, the files are fetched at that sha,
@@ -22,11 +24,12 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from raitner_hub.errors import HubError
+from raitner_hub.errors import HubError, InputError
 from raitner_hub.hub_errors import call_with_retries, endpoint, one_line, redact  # noqa: F401 - redact is API
 
 logger = logging.getLogger(__name__)
@@ -242,13 +245,15 @@ def push_folder(folder: str | os.PathLike, repo_id: str, *, repo_type: str = "da
 
     def attempt() -> PushResult:
         url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True,
-                              space_sdk=space_sdk, space_hardware=space_hardware)
+                              space_sdk=space_sdk, space_hardware=space_hardware)  # type: ignore[arg-type]  # a str enum
         if must_be_private and not api.repo_info(repo_id, repo_type=repo_type).private:
             raise HubError(f"refusing to push {folder.name} to '{repo_id}': the repo exists and is public, "
                            "but this data may not be redistributed")
         if revision is not None:
             api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
         head = api.repo_info(repo_id, repo_type=repo_type, revision=branch).sha
+        # Our own diff (not upload_folder's): the card edit and .eval_results of an evaluation push go in the
+        # same commit (extra_ops), and a manifest that differs only in its run's timestamp is no change.
         ops = _plan(api, repo_id, repo_type, head, local, path_in_repo=path_in_repo, allow_patterns=allow_patterns,
                     ignore_patterns=ignore_patterns, delete_missing=delete_missing)
         ops += extra_ops(api, head) if extra_ops else []
@@ -294,16 +299,11 @@ def push_adapter(folder: str | os.PathLike, repo_id: str, *, private: bool = Fal
 
 
 def _looks_local(name: str) -> bool:
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id as hf_validate
-
-    if name.startswith(("/", "./", "../", "~")) or "\\" in name or name.count("/") > 1:
-        return True
+    """A base model recorded in an adapter config: a path (maybe from another machine) or not a repo id."""
     try:
-        hf_validate(name)
-    except HFValidationError:
+        return not locate(name).repo_id or "@" in name
+    except (InputError, HubError):
         return True
-    return False
 
 
 def push_results(folder: str | os.PathLike, repo_id: str, *, path_in_repo: str | None = None,
@@ -408,9 +408,12 @@ def resolve_revision(repo_id: str, repo_type: str = "dataset", revision: str | N
         if sha is None:
             raise _offline_error(repo_id, repo_type, revision)
         return sha
-    return call_with_retries(f"resolving {repo_id}@{revision or 'main'}",
-                 lambda: HfApi().repo_info(repo_id, repo_type=repo_type, revision=revision).sha,
-                 repo_id=repo_id, repo_type=repo_type, revision=revision)
+    sha = call_with_retries(f"resolving {repo_id}@{revision or 'main'}",
+                            lambda: HfApi().repo_info(repo_id, repo_type=repo_type, revision=revision).sha,
+                            repo_id=repo_id, repo_type=repo_type, revision=revision)
+    if not sha:
+        raise HubError(f"the Hub returned no commit sha for {repo_id}@{revision or 'main'}")
+    return sha
 
 
 def pull_artefact(repo_id: str, *, repo_type: str = "dataset", revision: str | None = None, allow_patterns=None,
@@ -439,7 +442,8 @@ def pull_artefact(repo_id: str, *, repo_type: str = "dataset", revision: str | N
     sha = resolve_revision(repo_id, repo_type, revision)
     path = call_with_retries(f"download of {repo_id}@{sha[:12]}",
                  lambda: snapshot_download(repo_id, repo_type=repo_type, revision=sha, allow_patterns=allow_patterns,
-                                           cache_dir=cache_dir, local_dir=local_dir),
+                                           cache_dir=str(cache_dir) if cache_dir else None,
+                                           local_dir=str(local_dir) if local_dir else None),
                  repo_id=repo_id, repo_type=repo_type, revision=revision)
     if local_dir is None:
         _remember_ref(repo_id, repo_type, revision, sha, cache_dir)
@@ -512,6 +516,95 @@ def load_hub_split(repo_id: str, config: str | None = None, split: str = "train"
     return ds, f"{repo_id}@{sha}"
 
 
+# ---- local or Hub: the one resolver ----
+
+# Names ending like a data file are paths, even when missing (never a Hub id like "me/data.jsonl").
+DATA_SUFFIXES = (".jsonl", ".json", ".parquet", ".txt", ".csv", ".tsv", ".arrow", ".yaml", ".yml", ".jinja",
+                 ".safetensors", ".bin", ".conll", ".bio")
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a user-given name resolved to: a local file/folder, or a Hub repo pinned to a commit.
+
+    ``path`` is the local file/folder (a Hub download once fetched; None when only the sha was resolved);
+    ``ref`` is ``repo@sha`` for a Hub source and None for a local one.
+    """
+
+    name: str
+    path: Path | None
+    repo_id: str | None = None
+    revision: str | None = None
+    sha: str | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.repo_id is None
+
+    @property
+    def ref(self) -> str | None:
+        return f"{self.repo_id}@{self.sha}" if self.repo_id and self.sha else None
+
+
+def looks_like_path(name: str | os.PathLike) -> bool:
+    """Whether ``name`` is meant as a local path (so a missing one is an error, never a Hub lookup)."""
+    text = os.fspath(name)
+    if text.startswith((".", "/", "~")) or "\\" in text or text.count("/") > 1:
+        return True
+    if text.lower().endswith(DATA_SUFFIXES):
+        return True
+    return os.sep in text and Path(text.split(os.sep)[0]).exists()
+
+
+def locate(name: str | os.PathLike, *, revision: str | None = None) -> Source:
+    """Classify ``name`` without network: an existing local path wins; a path-like name that does not exist
+    is ``no such file or folder: NAME``; anything else must be a Hub repo id, optionally ``repo@revision``.
+
+    Example:
+        >>> locate("me/sky-ner-it@v1").revision
+        'v1'
+    """
+    text = os.fspath(name)
+    local = Path(text).expanduser()
+    if text and local.exists():
+        return Source(text, local)
+    if not text or looks_like_path(text):
+        raise InputError(f"no such file or folder: {text}")
+    repo_id, at, pinned = text.partition("@")
+    if at and not pinned:
+        raise HubError(f"invalid repo id '{text}': nothing after '@' (expected repo@revision)")
+    validate_repo_id(repo_id)
+    return Source(text, None, repo_id, pinned or revision)
+
+
+def resolve(name: str | os.PathLike, *, repo_type: str = "dataset", revision: str | None = None,
+            allow_patterns=None, download: bool = True) -> Source:
+    """:func:`locate`, then for a Hub repo resolve its revision to a commit sha and (``download``) fetch it.
+
+    Example:
+        >>> source = resolve("me/sky-ner-index@v1")  # doctest: +SKIP
+        >>> source.path, source.ref  # doctest: +SKIP
+        (PosixPath('.../snapshots/3f2a...'), 'me/sky-ner-index@3f2a...')
+    """
+    source = locate(name, revision=revision)
+    if source.is_local:
+        return source
+    assert source.repo_id is not None
+    if not download:
+        return replace(source, sha=resolve_revision(source.repo_id, repo_type, source.revision))
+    pulled = pull_artefact(source.repo_id, repo_type=repo_type, revision=source.revision,
+                           allow_patterns=allow_patterns)
+    return replace(source, path=pulled.path, sha=pulled.sha)
+
+
+def stream_dataset(repo_id: str, *, split: str, revision: str | None = None):
+    """A Hub dataset split as a ``datasets`` streaming iterable (no full download)."""
+    import datasets
+
+    validate_repo_id(repo_id)
+    return datasets.load_dataset(repo_id, split=split, revision=revision, streaming=True)
+
+
 # ---- cards ----
 
 def update_card(repo_id: str, mutate: Callable[[Any], None], *, repo_type: str = "model",
@@ -531,7 +624,7 @@ def update_card(repo_id: str, mutate: Callable[[Any], None], *, repo_type: str =
     branch = revision or "main"
 
     def attempt() -> PushResult:
-        head = api.repo_info(repo_id, repo_type=repo_type, revision=branch).sha
+        head = resolve_revision(repo_id, repo_type, branch)
         try:
             card = card_cls.load(hf_hub_download(repo_id, "README.md", repo_type=repo_type, revision=head))
         except RemoteEntryNotFoundError:

@@ -12,8 +12,9 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable, TypeVar
+from typing import TypeVar
 
 from raitner_hub.errors import HubError
 
@@ -68,7 +69,7 @@ def endpoint() -> str:
     return constants.ENDPOINT
 
 
-def one_line(text: str, limit: int = 300) -> str:
+def one_line(text: str | BaseException, limit: int = 300) -> str:
     lines = [line.strip() for line in str(text).splitlines() if line.strip()]
     line = " ".join(lines[:2]) if lines else ""
     return redact(line[:limit])
@@ -90,10 +91,11 @@ def _reason(exc: BaseException) -> str:
 
 def _chain(exc: BaseException) -> Iterable[BaseException]:
     seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        yield exc
-        exc = exc.__cause__ or exc.__context__
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 def _is_transient(exc: BaseException) -> bool:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
-from typing import Iterable
+from collections.abc import Iterable
 
 import datasets
 import numpy as np

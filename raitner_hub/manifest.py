@@ -23,7 +23,17 @@ _LIBRARIES = (
     "torch", "transformers", "datasets", "huggingface_hub", "peft", "trl", "accelerate",
     "sentence-transformers", "faiss-cpu", "rank-bm25", "jieba",
 )
-_SECRET_WORDS = ("token", "api_key", "apikey", "password", "secret")
+# Credential keys by exact name (case and -/_ insensitive). Not substrings: "max_new_tokens" and "eos_token"
+# are settings, and a substring rule hid them from manifests and adapter cards.
+SECRET_KEYS = frozenset({
+    "token", "hf_token", "hub_token", "push_to_hub_token", "use_auth_token", "auth_token", "access_token",
+    "api_key", "apikey", "openai_api_key", "password", "passwd", "secret", "client_secret", "secret_key",
+})
+
+
+def is_secret_key(key: object) -> bool:
+    """Whether a settings key names a credential (``hf_token``, ``api_key``...), by exact name."""
+    return str(key).lower().replace("-", "_") in SECRET_KEYS
 
 
 def library_versions() -> dict[str, str]:
@@ -123,7 +133,7 @@ def _redacted(obj: Any, tokens: list[str] | None = None) -> Any:
 def _check_no_secrets(obj: Any, where: str = "") -> None:
     if isinstance(obj, dict):
         for key, value in obj.items():
-            if any(word in str(key).lower() for word in _SECRET_WORDS) and value not in (None, False):
+            if is_secret_key(key) and value not in (None, False):
                 raise ValueError(f"refusing to record a credential-like key in a manifest: {where}{key}")
             _check_no_secrets(value, f"{where}{key}.")
     elif isinstance(obj, (list, tuple)):

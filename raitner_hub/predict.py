@@ -19,17 +19,18 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from raitner_hub import prompts
+from raitner_hub.chat_templates import END_OF_TURN_TOKENS
 from raitner_hub.errors import ConfigError, InputError
 from raitner_hub.records import Prediction, align_mentions
 
 log = logging.getLogger(__name__)
 
-END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>")
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；;.\n])\s*")
 
 
@@ -121,7 +122,7 @@ class NER:
     @classmethod
     def from_pretrained(cls, model_or_adapter: str | Path, index=None, *, revision: str | None = None,
                         device: str | None = None, dtype: str | None = None, backend: str = "auto",
-                        chat_template: str | None = None, **options: Any) -> "NER":
+                        chat_template: str | None = None, **options: Any) -> NER:
         """Load a full model, or a PEFT adapter plus the base named in its ``adapter_config.json``.
 
         Weights load from safetensors only and never with ``trust_remote_code``. ``index`` is a
@@ -177,7 +178,9 @@ class NER:
         by_prefix: dict[tuple, list[int]] = {}
         for i, item in enumerate(items):
             by_prefix.setdefault((item.text, item.demos), []).append(i)
-        groups, order, prompts_ids = [], [], {}
+        groups: list[Any] = []
+        order: list[list[int]] = []
+        prompts_ids: dict[int, list[int]] = {}
         limit = getattr(getattr(self.model, "config", None), "max_position_embeddings", None)
         for (text, demos), positions in by_prefix.items():
             conv, demo_tmpl = self.templates_for(text)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Iterable, Sequence
 
 from raitner_hub.errors import ConfigError
 from raitner_hub.records import Message
@@ -190,7 +190,7 @@ def render_prefix(text: str, template: ConversationTemplate, demos: Sequence[Dem
     """
     if demos and demo_tmpl is None:
         demo_tmpl = demo_template(template.lang)
-    messages = render_demo_messages(demos, demo_tmpl) if demos else []
+    messages = render_demo_messages(demos, demo_tmpl) if demos and demo_tmpl else []
     messages.append(Message(role="user", content=template.text_turn.format(text=text)))
     messages.append(Message(role="assistant", content=template.text_ack))
     return messages

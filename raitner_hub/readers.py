@@ -456,9 +456,9 @@ def read_sky_ner(path: PathLike, *, lang: str | None = None, source: str | None 
                                annotator=annotator_json("sky_ner", source, unaligned=missing))
 
 
-def _answer(value: str, where: str, line: int | None, path: PathLike) -> list[str]:
+def _answer(value: str | None, where: str, line: int | None, path: PathLike) -> list[str]:
     try:
-        answer = json.loads(value, strict=False)  # RA-IT's Boson file has a raw tab inside one answer
+        answer = json.loads(value or "", strict=False)  # RA-IT's Boson file has a raw tab inside one answer
     except (json.JSONDecodeError, TypeError):
         answer = None
     if not isinstance(answer, list) or not all(isinstance(m, str) for m in answer):

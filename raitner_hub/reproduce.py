@@ -39,13 +39,22 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from raitner_hub.errors import ConfigError, RaitnerError
+from raitner_hub.errors import ConfigError, RaitnerError, first_line
 from raitner_hub.recipe import ModeSpec, Recipe
-from raitner_hub.reproduce_plan import (KINDS, Plan, Stage, _cost_text, _data_root, base_train_config,
-                                        describe_plan, make_plan)
+from raitner_hub.reproduce_plan import (
+    KINDS,
+    Plan,
+    Stage,
+    _cost_text,
+    _data_root,
+    base_train_config,
+    describe_plan,
+    make_plan,
+)
 
 
 @dataclasses.dataclass
@@ -96,8 +105,7 @@ def run_stage(plan: Plan, stage: Stage, log: Callable[[str], None] = print) -> d
     try:
         facts = runner(plan, stage, log) or {}
     except BaseException as exc:
-        _update_record(plan, stage, status="failed", error=str(exc).splitlines()[0] if str(exc) else
-                       type(exc).__name__, finished_at=_now())
+        _update_record(plan, stage, status="failed", error=first_line(exc), finished_at=_now())
         raise
     return _update_record(plan, stage, status="done", finished_at=_now(), seconds=round(time.time() - started, 3),
                           facts=facts, error=None, pid=None)
@@ -378,10 +386,10 @@ def reproduce(recipe: Recipe, run_dir: str | os.PathLike | None = None, *, dry_r
         return ReproduceResult(run_dir, plan, [], [])
     sets = gpu_sets(parallel)
     lock = _lock(run_dir)
-    import datasets
+    from raitner_hub.progress import quiet_progress
 
-    bars = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()  # the run prints one line per stage; per-map bars would drown them
+    quiet = quiet_progress()  # the run prints one line per stage; per-map bars would drown them
+    quiet.__enter__()
     try:
         _save_recipe(plan)
         ran, skipped = _execute(plan, selected, parallel, sets, log)
@@ -392,8 +400,7 @@ def reproduce(recipe: Recipe, run_dir: str | os.PathLike | None = None, *, dry_r
         pushed = push_run(plan, log) if push else {}
     finally:
         lock.unlink(missing_ok=True)
-        if bars:
-            datasets.enable_progress_bars()
+        quiet.__exit__(None, None, None)
     return ReproduceResult(run_dir, plan, ran, skipped, results, pushed)
 
 

@@ -14,8 +14,9 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from raitner_hub.errors import RaitnerError
 from raitner_hub.recipe import ArmSpec, Recipe, size_label
@@ -164,8 +165,7 @@ def _benchmark_inputs(recipe: Recipe) -> dict[str, str]:
 
 def base_train_config(recipe: Recipe):
     """The recipe's training block as a TrainConfig (file, then inline blocks); unknown keys fail here."""
-    from raitner_hub.config import from_dict
-    from raitner_hub.config import TrainConfig
+    from raitner_hub.config import TrainConfig, from_dict
     from raitner_hub.train import load_train_config
 
     spec = recipe.train

@@ -10,8 +10,9 @@ the sample standard deviation over seeds (n - 1; 0 with one seed).
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from raitner_hub.evaluate import MODE_TITLES
 from raitner_hub.recipe import Recipe, size_label
@@ -50,7 +51,7 @@ def assemble(recipe: Recipe, reports: Sequence[tuple[dict, dict]], facts: dict, 
     modes = {}
     for mode in recipe.evaluation.modes:
         cells = by_cell.get(mode.name, {})
-        rows = []
+        rows: list[dict[str, Any]] = []
         for size in recipe.data.sizes:
             for arm in recipe.arms:
                 per_seed = cells.get((size, arm.name), {})

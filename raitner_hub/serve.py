@@ -22,9 +22,10 @@ import logging
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from raitner_hub.errors import ConfigError, InputError, RaitnerError
 from raitner_hub.prompts import Demo, format_demo_entities

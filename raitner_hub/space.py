@@ -35,9 +35,14 @@ def space_template_dir() -> Path:
 
 def _hub_id(name: str | None) -> str | None:
     """``name`` when it looks like a Hub repo id (``user/name``) rather than a local path, else None."""
-    if not name or Path(name).exists() or name.startswith(("/", ".", "~")) or name.count("/") != 1:
+    from raitner_hub.errors import RaitnerError
+    from raitner_hub.hub import locate
+
+    try:
+        source = locate(name) if name else None
+    except RaitnerError:  # a path from another machine, or not a repo id: left out of the card
         return None
-    return name
+    return name if source is not None and not source.is_local else None
 
 
 def check_hardware(hardware: str | None) -> str | None:

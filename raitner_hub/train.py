@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from typing import Any
 import yaml
 
 from raitner_hub.config import TrainConfig, from_dict, load_config
-from raitner_hub.errors import ConfigError, InputError, RaitnerError, require
+from raitner_hub.errors import ConfigError, InputError, RaitnerError, first_line, require
 
 QUANTIZATIONS = (None, "4bit")
 # Files the trainer/PEFT write that are not part of the published adapter.
@@ -110,10 +109,6 @@ def _check_known_keys(block: dict[str, Any], cls: type, where: str) -> None:
                           f"{cls.__name__} has no such option)")
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
 def build_args(config: TrainConfig):
     """``(SFTConfig, LoraConfig)`` from the config blocks, with the project's defaults filled in."""
     from peft import LoraConfig
@@ -142,11 +137,11 @@ def build_args(config: TrainConfig):
     try:
         sft_args = SFTConfig(**sft)
     except (ValueError, TypeError, ImportError) as exc:
-        raise ConfigError(f"sft: {_first_line(exc)}") from None
+        raise ConfigError(f"sft: {first_line(exc)}") from None
     try:
         lora_config = LoraConfig(**lora)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"lora: {_first_line(exc)}") from None
+        raise ConfigError(f"lora: {first_line(exc)}") from None
     return sft_args, lora_config
 
 
@@ -181,13 +176,12 @@ def _check_environment(config: TrainConfig) -> None:
 
 def load_base_tokenizer(config: TrainConfig):
     """``(tokenizer, model_type)`` of the base model; a missing model is a one-line ConfigError."""
-    from transformers import AutoConfig, AutoTokenizer
+    from raitner_hub.loading import load_base_config_and_tokenizer
 
     try:
-        model_config = AutoConfig.from_pretrained(config.base_model)
-        tokenizer = AutoTokenizer.from_pretrained(config.base_model)
+        model_config, tokenizer = load_base_config_and_tokenizer(config.base_model)
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"base_model {config.base_model!r} cannot be loaded: {_first_line(exc)}") from None
+        raise ConfigError(f"base_model {config.base_model!r} cannot be loaded: {first_line(exc)}") from None
     return tokenizer, getattr(model_config, "model_type", None)
 
 
@@ -197,24 +191,28 @@ def load_training_data(config: TrainConfig, cache_dir: str):
     """``(train, eval_or_None, source)``: the ``messages`` splits and where they came from."""
     import datasets
 
+    from raitner_hub.hub import locate
     from raitner_hub.manifest import input_fingerprint
 
+    located = locate(config.dataset, revision=config.dataset_revision)  # "no such file or folder: X" if missing
     folder = Path(config.dataset)
-    if folder.is_dir():
+    source: dict[str, Any]
+    if located.is_local and folder.is_dir():
         try:
             # A private cache_dir: datasets caches local folders by name, so two folders called `out/` collide.
             splits = datasets.load_dataset(str(folder), name=config.dataset_config, cache_dir=cache_dir)
         except (ValueError, FileNotFoundError) as exc:
-            raise InputError(f"cannot load config {config.dataset_config!r}: {_first_line(exc)}", path=str(folder)) from None
+            raise InputError(f"cannot load config {config.dataset_config!r}: {first_line(exc)}", path=str(folder)) from None
         source = {"dataset": f"{folder.name}#sha256:{input_fingerprint(folder)}", "repo_id": None, "revision": None}
-    elif folder.is_absolute() or config.dataset.startswith(".") or config.dataset.count("/") != 1:
-        raise InputError("dataset folder not found (and not a Hub repo id like me/sky-ner-it)", path=config.dataset)
+    elif located.is_local or located.repo_id is None:
+        raise InputError("not a build-data folder (a file); pass the folder or a Hub repo id like me/sky-ner-it",
+                         path=config.dataset)
     else:
         from raitner_hub.hub import load_dataset_config
 
-        splits, sha = load_dataset_config(config.dataset, config.dataset_config, revision=config.dataset_revision,
+        splits, sha = load_dataset_config(located.repo_id, config.dataset_config, revision=located.revision,
                                           cache_dir=cache_dir)
-        source = {"dataset": f"{config.dataset}@{sha}", "repo_id": config.dataset, "revision": sha}
+        source = {"dataset": f"{located.repo_id}@{sha}", "repo_id": located.repo_id, "revision": sha}
     source["config"] = config.dataset_config
     where = f"{config.dataset} [{config.dataset_config}]"
     if "train" not in splits:
@@ -334,6 +332,8 @@ def push(folder: str | Path, config: TrainConfig, *, commit_message: str | None 
     pull request's, with ``create_pr``)."""
     from raitner_hub.hub import push_adapter
 
+    if not config.repo_id:
+        raise ConfigError("push: set repo_id (e.g. me/sky-ner-lora) to upload the adapter")
     pushed = push_adapter(Path(folder), config.repo_id, private=config.private, commit_message=commit_message,
                           create_pr=create_pr)
     return pushed.pr_url or pushed.url

@@ -16,8 +16,16 @@ import datasets
 import pytest
 from typer.testing import CliRunner
 
-from raitner_hub.annotate import (JUNK_TYPES, annotate_corpus, annotate_passages, annotate_to_folder, filter_pairs,
-                                  parse_response, strip_brackets, vote)
+from raitner_hub.annotate import (
+    JUNK_TYPES,
+    annotate_corpus,
+    annotate_passages,
+    annotate_to_folder,
+    filter_pairs,
+    parse_response,
+    strip_brackets,
+    vote,
+)
 from raitner_hub.config import AnnotateConfig
 from raitner_hub.errors import TeacherError
 from raitner_hub.prompts import annotation_prompt, render_annotation

@@ -109,9 +109,9 @@ def test_build_data_from_yaml_with_a_flag_override_in_a_fresh_process(tmp_path):
 
 @pytest.mark.usefixtures("one_thread")
 def test_evaluate_from_yaml_with_a_flag_override_in_a_fresh_process(tiny_model_dir, tmp_path):
-    from tests.test_evaluate import _write_benchmarks
+    from tests.fixtures.benchmarks import write_benchmarks
 
-    bench = _write_benchmarks(tmp_path / "bench")
+    bench = write_benchmarks(tmp_path / "bench")
     out = tmp_path / "report"
     path = tmp_path / "eval.yaml"
     path.write_text(f"model: {tiny_model_dir}\nbenchmarks: {bench}\ndatasets: [toy_b]\nlimit: 1\nbackend: hf\n"
@@ -178,14 +178,13 @@ def test_annotate_yaml_fills_both_of_its_configs(tmp_path, fake_teacher):
 
 
 def test_quiet_progress_silences_the_libraries_and_restores_them():
+    import warnings
+
     import datasets
     from huggingface_hub.utils import are_progress_bars_disabled
-
-    from raitner_hub.progress import quiet_progress
-
     from transformers.utils import logging as transformers_logging
 
-    import warnings
+    from raitner_hub.progress import quiet_progress
 
     datasets.enable_progress_bars()
     with warnings.catch_warnings():  # it also asks the Hub client, which the test env keeps quiet

@@ -41,7 +41,7 @@ def test_build_push_load_card_and_idempotent_repush(hub_server, tmp_path, repo_n
     proc = raitner("build-data", str(ZH_SAMPLE), "--embedder", "bm25", "--strategy", "nn.v1", "--strategy",
                    "bm25_filter.v1", "--out", str(out), "--push", "--repo-id", repo_name, "--quiet")
     assert proc.returncode == 0, proc.stderr
-    assert f"pushed" in proc.stdout and repo_name in proc.stdout
+    assert "pushed" in proc.stdout and repo_name in proc.stdout
 
     for config in ("vanilla", "ra-nn-k2", "ra-bm25_filter-k2"):
         remote = datasets.load_dataset(repo_name, config, cache_dir=str(tmp_path / f"cache-{config}"))

@@ -12,51 +12,14 @@ from raitner_hub.errors import ConfigError
 from raitner_hub.evaluate import apply_model_index, eval_results, evaluate_model, scores_from_predictions
 from raitner_hub.predict import NER
 from raitner_hub.records import ANNOTATED_FEATURES
-
-LABELS = ["person", "location", "organization"]
-
-
-def _passage(pid: str, text: str, ents: list[tuple[str, str]]) -> dict:
-    entities = []
-    for mention, label in ents:
-        start = text.index(mention)
-        entities.append({"start": start, "end": start + len(mention), "text": mention, "label": label})
-    return {"id": pid, "text": text, "lang": "en", "source": "toy", "entities": entities, "annotator": "gold"}
-
-
-TEST_ROWS = [
-    _passage("t0", "Barack Obama visited Paris .", [("Barack Obama", "person"), ("Paris", "location")]),
-    _passage("t1", "Google opened an office in Berlin and Paris .",
-             [("Google", "organization"), ("Berlin", "location"), ("Paris", "location")]),
-    _passage("t2", "The U.S. Army met Angela Merkel .", [("U.S. Army", "organization"), ("Angela Merkel", "person")]),
-    _passage("t3", "Nothing to see here .", []),
-]
-TRAIN_ROWS = [
-    _passage("tr0", "Angela Merkel visited Rome .", [("Angela Merkel", "person"), ("Rome", "location")]),
-    _passage("tr1", "Microsoft hired engineers in Paris .", [("Microsoft", "organization"), ("Paris", "location")]),
-    _passage("tr2", "A quiet day .", []),
-]
-
-
-def _write_benchmarks(folder, names=("toy_a", "toy_b")):
-    meta = {}
-    for name in names:
-        for split, rows in (("test", TEST_ROWS), ("train", TRAIN_ROWS)):
-            path = folder / "data" / name / f"{split}-00000-of-00001.parquet"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            datasets.Dataset.from_list(rows, features=ANNOTATED_FEATURES).to_parquet(str(path))
-        meta[name] = {"lang": "en", "label_set": LABELS, "splits": {"test": len(TEST_ROWS), "train": len(TRAIN_ROWS)},
-                      "source": "toy", "license": "cc0-1.0", "redistributable": True, "license_note": "", "notes": ""}
-    (folder / "benchmarks.json").write_text(json.dumps(meta))
-    return folder
-
+from tests.fixtures.benchmarks import LABELS, TEST_ROWS, TRAIN_ROWS, passage, write_benchmarks
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def bench_folder(tmp_path_factory):
-    return _write_benchmarks(tmp_path_factory.mktemp("benchmarks"))
+    return write_benchmarks(tmp_path_factory.mktemp("benchmarks"))
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +55,7 @@ def pool_folder(tmp_path_factory):
     from raitner_hub.retrieval import RetrievalIndex
 
     pool = datasets.Dataset.from_list(
-        [_passage(f"p{i}", text, ents) for i, (text, ents) in enumerate([
+        [passage(f"p{i}", text, ents) for i, (text, ents) in enumerate([
             ("Barack Obama visited Paris and Berlin .", [("Barack Obama", "person"), ("Paris", "place")]),
             ("Google hired an engineer .", [("Google", "company")]),
             ("Angela Merkel met the U.S. Army .", [("Angela Merkel", "person")]),
@@ -300,15 +263,11 @@ def test_trained_adapter_from_the_hub_three_modes_and_model_index(hub_server, ti
     from huggingface_hub.repocard_data import model_index_to_eval_results
     from typer.testing import CliRunner
 
+    from raitner_hub import hub
     from raitner_hub.cli import app
-
-    try:
-        from raitner_hub import hub
-        from raitner_hub.train import write_config
-        from tests.test_train import make_it_folder, tiny_config
-    except ImportError as exc:  # pragma: no cover - only while the Hub/training pieces are missing
-        pytest.skip(f"needs the Hub and training helpers' modules: {exc}")
     from raitner_hub.retrieval import RetrievalIndex
+    from raitner_hub.train import write_config
+    from tests.fixtures.training_data import make_it_folder, tiny_config
 
     suffix = uuid.uuid4().hex[:8]
     base_repo, adapter_repo = f"user/tinybase-{suffix}", f"user/tiny-lora-{suffix}"

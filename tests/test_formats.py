@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import datasets
@@ -20,7 +20,7 @@ from raitner_hub.records import ANNOTATED_FEATURES, distinct_mentions
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "data"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read(path: str, fmt: str = "auto") -> datasets.Dataset:
     return read_annotated(path, format=fmt)
 
@@ -398,7 +398,7 @@ def test_empty_and_blank_files(tmp_path):
 
 
 def test_not_utf8(tmp_path):
-    path = _write(tmp_path, "x.bio.txt", "Paris\tB-city\n".encode() + "é\tO\n".encode("latin-1"))
+    path = _write(tmp_path, "x.bio.txt", b"Paris\tB-city\n" + "é\tO\n".encode("latin-1"))
     with pytest.raises(InputError, match=rf"^{path}:2: not UTF-8"):
         read_annotated(path)
 

@@ -7,7 +7,6 @@ English passages embedded with a deterministic hashing encoder (no model downloa
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -18,57 +17,18 @@ import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 gradio_client = pytest.importorskip("gradio_client")
 
-from raitner_hub.records import ANNOTATED_FEATURES, align_mentions  # noqa: E402
+from raitner_hub.records import ANNOTATED_FEATURES  # noqa: E402
 from raitner_hub.serve import build_demo, parse_types, to_highlights  # noqa: E402
-
-POOL = [
-    ("news_0", "Barack Obama visited Paris with his wife.", [("Barack Obama", "person"), ("Paris", "location")]),
-    ("news_1", "Google opened a new office in London last year.", [("Google", "organization"),
-                                                                    ("London", "location")]),
-    ("news_2", "Angela Merkel met Emmanuel Macron in Berlin.", [("Angela Merkel", "person"),
-                                                                ("Emmanuel Macron", "person"), ("Berlin", "location")]),
-    ("news_3", "The river Thames flows through Oxford and London.", [("Thames", "location"), ("Oxford", "location"),
-                                                                      ("London", "location")]),
-    ("news_4", "Microsoft hired engineers from Amazon.", [("Microsoft", "organization"), ("Amazon", "organization")]),
-    ("news_5", "A quiet morning with coffee and rain.", []),
-]
-IN_DOMAIN = [
-    ("med_0", "The patient took aspirin for a headache.", [("aspirin", "drug"), ("headache", "symptom")]),
-    ("med_1", "Ibuprofen reduced the fever and the pain.", [("Ibuprofen", "drug"), ("fever", "symptom")]),
-    ("med_2", "The doctor prescribed insulin for diabetes.", [("insulin", "drug"), ("diabetes", "disease")]),
-]
-QUERY = "Obama flew from Paris to Berlin to meet Merkel."
-
-
-def rows(items):
-    out = []
-    for pid, text, pairs in items:
-        entities, missing = align_mentions(text, pairs)
-        assert not missing
-        out.append({"id": pid, "text": text, "lang": "en", "source": "test", "entities": entities,
-                    "annotator": "{}"})
-    return out
+from tests.fixtures.serving import IN_DOMAIN, POOL, QUERY, HashingEncoder, rows, scripted_ner  # noqa: E402
 
 
 def write_jsonl(path: Path, items) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows(items)), encoding="utf-8")
     return path
-
-
-class HashingEncoder:
-    """Bag of lower-cased words hashed into 512 dimensions: deterministic, and similar texts score high."""
-
-    def encode(self, texts):
-        out = np.zeros((len(texts), 512), dtype=np.float32)
-        for i, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                out[i, int(hashlib.md5(word.encode()).hexdigest(), 16) % 512] += 1.0
-        return out
 
 
 @pytest.fixture(scope="module")
@@ -87,18 +47,6 @@ def tiny_ner(tiny_model_dir):
     from raitner_hub.predict import NER
 
     return NER.from_pretrained(tiny_model_dir, lang="en", max_new_tokens=8, backend="hf", device="cpu")
-
-
-def scripted_ner(tiny_ner, answers: dict[str, list[str]]):
-    """The real NER class (prompting, parsing, offset alignment) with the generation step scripted."""
-    from raitner_hub.predict import NER
-
-    class Scripted(NER):
-        def generate_answers(self, items):
-            self.seen = list(items)
-            return [json.dumps(answers.get(item.label, [])) for item in items]
-
-    return Scripted(tiny_ner.model, tiny_ner.tokenizer, model_id="scripted", lang="en")
 
 
 def launch(demo):

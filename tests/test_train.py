@@ -12,67 +12,9 @@ from pathlib import Path
 import pytest
 
 from raitner_hub.errors import ConfigError, InputError
+from tests.fixtures.training_data import CONFIG_NAME, EXAMPLES, make_it_folder, tiny_chat, tiny_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = REPO_ROOT / "examples"
-CONFIG_NAME = "ra-nn-k2"
-PEOPLE = ["Barack Obama", "Angela Merkel", "Marie Curie", "Alan Turing", "Ada Lovelace", "Nelson Mandela"]
-PLACES = ["Paris", "Berlin", "Tokyo", "Nairobi", "Lima", "Oslo"]
-
-
-def _chat(i: int) -> list[dict[str, str]]:
-    person, place = PEOPLE[i % len(PEOPLE)], PLACES[(i * 5) % len(PLACES)]
-    demo_a, demo_b = PLACES[(i + 1) % len(PLACES)], PEOPLE[(i + 2) % len(PEOPLE)]
-    return [
-        {"role": "user", "content": "Here are some examples of named entity recognition:\n"
-                                    f"Text: {demo_b} visited {demo_a} .\nEntity: [{{'{demo_b}': 'person'}}, "
-                                    f"{{'{demo_a}': 'location'}}]\nText: Google engineers in 2015 .\nEntity: []"},
-        {"role": "assistant", "content": "I've read these examples."},
-        {"role": "user", "content": f"Text: {person} visited {place} with Google engineers in 2015 ."},
-        {"role": "assistant", "content": "I've read this text."},
-        {"role": "user", "content": "What describes person in the text?"},
-        {"role": "assistant", "content": json.dumps([person])},
-        {"role": "user", "content": "What describes location in the text?"},
-        {"role": "assistant", "content": json.dumps([place])},
-    ]
-
-
-def _rows(start: int, n: int) -> list[dict]:
-    return [{"id": f"ner_en_{i}", "lang": "en", "messages": _chat(i), "template": "ra_it.en.v1",
-             "strategy": "nn.v1"} for i in range(start, start + n)]
-
-
-def make_it_folder(root: Path, *, config: str = CONFIG_NAME, drop_messages: bool = False,
-                   with_validation: bool = True) -> Path:
-    """A dataset folder in Hub layout (what `raitner build-data` writes): data/<config>/<split>-*.parquet."""
-    from datasets import Dataset
-
-    root.mkdir(parents=True, exist_ok=True)
-    splits = {"train": (0, 24), "validation": (100, 6)} if with_validation else {"train": (0, 24)}
-    for split, (start, n) in splits.items():
-        ds = Dataset.from_list(_rows(start, n))
-        if drop_messages:
-            ds = ds.rename_column("messages", "conversations")
-        (root / "data" / config).mkdir(parents=True, exist_ok=True)
-        ds.to_parquet(str(root / "data" / config / f"{split}-00000-of-00001.parquet"))
-    (root / "README.md").write_text(
-        f"---\nconfigs:\n- config_name: {config}\n  data_files:\n"
-        f"  - split: train\n    path: data/{config}/train-*\n"
-        + (f"  - split: validation\n    path: data/{config}/validation-*\n" if with_validation else "")
-        + "---\n# tiny RA-IT data\n", encoding="utf-8")
-    return root
-
-
-def tiny_config(model_dir: Path, data_dir: Path, out: Path, **changes):
-    """The shipped tiny CPU config pointed at the fixture model, with a higher LR so a few steps show."""
-    from raitner_hub.train import load_train_config
-
-    sft = {"learning_rate": 5e-3, "max_steps": 16, "eval_steps": 8, "save_steps": 8, "logging_steps": 1,
-           "lr_scheduler_type": "constant", **changes.pop("sft", {})}
-    changes.setdefault("dataset", str(data_dir))
-    return load_train_config(EXAMPLES / "train_tiny.yaml", sft_overrides=sft, base_model=str(model_dir),
-                             dataset_config=CONFIG_NAME, output_dir=str(out), **changes)
-
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +141,7 @@ def test_labels_cover_exactly_the_assistant_turns(trained):
     batch = run.trainer.data_collator([example])
     labels = batch["labels"][0].tolist()
     trained_ids = [t for t in labels if t != -100]
-    replies = [m["content"] for m in _chat(0) if m["role"] == "assistant"]
+    replies = [m["content"] for m in tiny_chat(0) if m["role"] == "assistant"]
     assert run.tokenizer.decode(trained_ids) == "".join(r + "<|im_end|>" for r in replies)
     ids = batch["input_ids"][0].tolist()
     assert [t for t, lab in zip(ids, labels) if lab != -100] == trained_ids  # labels are the inputs, unshifted
@@ -247,7 +189,7 @@ def test_adapter_reloads_with_the_same_logits(trained):
     run, folder = trained
     reloaded = AutoPeftModelForCausalLM.from_pretrained(str(folder)).eval()
     model = run.trainer.model.eval()
-    ids = run.tokenizer.apply_chat_template(_chat(3), return_tensors="pt", return_dict=True)["input_ids"]
+    ids = run.tokenizer.apply_chat_template(tiny_chat(3), return_tensors="pt", return_dict=True)["input_ids"]
     with torch.no_grad():
         expected = model(input_ids=ids.to(model.device)).logits.cpu()
         got = reloaded(input_ids=ids).logits
@@ -384,10 +326,10 @@ def test_push_without_local_base_repo_id_is_refused(tiny_model_dir, tmp_path):
 @pytest.mark.parametrize("name, base", [("train_en_llama3.yaml", "meta-llama/Meta-Llama-3-8B"),
                                         ("train_zh_qwen.yaml", "Qwen/Qwen1.5-7B")])
 def test_shipped_configs_carry_the_paper_settings(name, base):
-    from raitner_hub.train import _check_known_keys, load_train_config
-
     from peft import LoraConfig
     from trl import SFTConfig
+
+    from raitner_hub.train import _check_known_keys, load_train_config
 
     config = load_train_config(EXAMPLES / name)
     _check_known_keys(config.sft, SFTConfig, "sft")
@@ -465,7 +407,7 @@ def test_resume_from_checkpoint_and_merge(trained, tmp_path):
     assert im_end in list(merged.generation_config.eos_token_id)  # stops at the end of the turn
     base = AutoModelForCausalLM.from_pretrained(run.config.base_model)
     adapter = PeftModel.from_pretrained(base, str(folder)).eval()
-    ids = run.tokenizer.apply_chat_template(_chat(1), return_tensors="pt", return_dict=True)["input_ids"]
+    ids = run.tokenizer.apply_chat_template(tiny_chat(1), return_tensors="pt", return_dict=True)["input_ids"]
     with torch.no_grad():
         assert torch.allclose(merged(input_ids=ids).logits, adapter(input_ids=ids).logits, atol=1e-4)
 
@@ -498,9 +440,6 @@ def test_push_then_load_from_the_hub_in_a_fresh_process(hub_server, tiny_model_d
     from raitner_hub.cli import app
     from raitner_hub.train import write_config
 
-    hub = pytest.importorskip("raitner_hub.hub", reason="raitner_hub.hub (the Hub helper's module) not written yet")
-    if not hasattr(hub, "push_adapter"):
-        pytest.skip("raitner_hub.hub.push_adapter not written yet (the Hub helper's issue)")
     suffix = uuid.uuid4().hex[:8]
     base_repo, adapter_repo = f"user/tinybase-{suffix}", f"user/tiny-ra-it-lora-{suffix}"
     api = HfApi()
@@ -529,7 +468,7 @@ def test_push_then_load_from_the_hub_in_a_fresh_process(hub_server, tiny_model_d
     fresh_home = tmp_path / "empty-hf-home"
     env = {**os.environ, "HF_HOME": str(fresh_home), "HF_DATASETS_CACHE": str(fresh_home / "datasets"),
            "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-c", FRESH_PROCESS_LOAD, adapter_repo, json.dumps(_chat(5)),
+    proc = subprocess.run([sys.executable, "-c", FRESH_PROCESS_LOAD, adapter_repo, json.dumps(tiny_chat(5)),
                            str(tmp_path / "remote.pt")], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     remote = torch.load(tmp_path / "remote.pt")
