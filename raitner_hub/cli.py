@@ -312,6 +312,15 @@ SpaceModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model or LoRA
 SpacePoolOpt = Annotated[Optional[str], typer.Option(
     "--index", help="Retrieval pool: index repo id or folder, or an annotated jsonl (indexed with BM25).")]
 SpaceLangOpt = Annotated[str, typer.Option("--lang", help="en, zh or auto (from the index, else the text).")]
+# The openai backend: MODEL gives the tokenizer and chat template, the server at --base-url decodes.
+BaseUrlOpt = Annotated[Optional[str], typer.Option(
+    "--base-url", help="With --backend openai: the OpenAI-compatible server's /v1 URL (vLLM, SGLang, TGI...).")]
+ServedModelOpt = Annotated[Optional[str], typer.Option(
+    "--served-model", help="With --backend openai: the model name the server knows (default: MODEL).")]
+ApiKeyEnvOpt = Annotated[str, typer.Option(
+    "--api-key-env", help="With --backend openai: environment variable holding the API key (unset: no key).")]
+MaxConcurrencyOpt = Annotated[int, typer.Option(
+    "--max-concurrency", help="With --backend openai: requests in flight at once.")]
 
 
 @command("serve", panel=MODEL, epilog="Example: raitner serve --model me/ra-it-lora --index me/sky-ner-index")
@@ -322,12 +331,20 @@ def serve_command(
     host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0 exposes it to the network).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 7860,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... (default: best available).")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="auto, hf, vllm or openai (a remote server, --base-url).")] = "auto",
+    base_url: BaseUrlOpt = None,
+    served_model: ServedModelOpt = None,
+    api_key_env: ApiKeyEnvOpt = "OPENAI_API_KEY",
+    max_concurrency: MaxConcurrencyOpt = 32,
+    max_batch_size: Annotated[int, typer.Option("--max-batch-size", help="Concurrent requests decoded together.")] = 16,
 ) -> None:
     """Run the Space locally: open NER with demonstrations retrieved on demand, in the browser."""
     from raitner_hub.serve import serve
 
     typer.echo(f"serving {model} on http://{host}:{port} (Ctrl+C stops it)")
-    serve(model, index, lang=lang, host=host, port=port, device=device, quiet=True)
+    serve(model, index, lang=lang, host=host, port=port, device=device, backend=backend, base_url=base_url,
+          served_model=served_model, api_key_env=api_key_env, max_concurrency=max_concurrency,
+          max_batch_size=max_batch_size, quiet=True)
 
 
 @command("push-space", panel=HUB, epilog="Example: raitner push-space --repo-id me/raitner-ner "
@@ -401,7 +418,7 @@ def index_command(
 # ---- predict, evaluate ----
 
 ModelArg = Annotated[str, typer.Argument(help="Model or LoRA adapter: Hub repo id or local folder.")]
-BackendOpt = Annotated[str, typer.Option("--backend", help="auto (vLLM when installed and a GPU is present), hf or vllm.")]
+BackendOpt = Annotated[str, typer.Option("--backend", help="auto (vLLM when installed and a GPU is present), hf, vllm or openai (a remote OpenAI-compatible server: --base-url).")]
 DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="cpu, cuda, cuda:1 ... (default: best available).")]
 ChatTemplateOpt = Annotated[Optional[str], typer.Option(
     "--chat-template", help="Chat template for a model without one: chatml, llama3 or a .jinja file.")]
@@ -421,6 +438,10 @@ def predict_command(
     device: DeviceOpt = None,
     chat_template: ChatTemplateOpt = None,
     max_new_tokens: MaxNewOpt = 256,
+    base_url: BaseUrlOpt = None,
+    served_model: ServedModelOpt = None,
+    api_key_env: ApiKeyEnvOpt = "OPENAI_API_KEY",
+    max_concurrency: MaxConcurrencyOpt = 32,
 ) -> None:
     """Tag one passage; prints the entities as JSON ({start, end, text, label, score})."""
     import json
@@ -428,7 +449,9 @@ def predict_command(
     from raitner_hub.predict import NER
 
     ner = NER.from_pretrained(model, index, revision=revision, backend=backend, device=device,
-                              chat_template=chat_template, max_new_tokens=max_new_tokens, strategy=strategy)
+                              chat_template=chat_template, max_new_tokens=max_new_tokens, strategy=strategy,
+                              base_url=base_url, served_model=served_model, api_key_env=api_key_env,
+                              max_concurrency=max_concurrency)
     entities = ner.predict(text, [part for part in labels.split(",")], demos="auto" if index else None)
     typer.echo(json.dumps(entities, ensure_ascii=False))
 
@@ -459,6 +482,10 @@ def evaluate_command(
     chat_template: ChatTemplateOpt = None,
     max_new_tokens: MaxNewOpt = 1024,  # RA-IT's evaluation setting (paper.md §6.2); evaluate.MAX_NEW_TOKENS
     batch_size: Annotated[int, typer.Option("--batch-size", help="Questions decoded together.")] = 32,
+    base_url: BaseUrlOpt = None,
+    served_model: ServedModelOpt = None,
+    api_key_env: ApiKeyEnvOpt = "OPENAI_API_KEY",
+    max_concurrency: MaxConcurrencyOpt = 32,
 ) -> None:
     """Zero-shot NER evaluation (UniNER and strict F1) in one retrieval mode; --push adds model-index to the card."""
     from raitner_hub.evaluate import evaluate_model, push_report
@@ -470,7 +497,9 @@ def evaluate_command(
                       labels=labels.split(",") if labels else None, label_map=label_map, mode=mode, pool=pool,
                       strategy=strategy, k=k, in_domain_pool_size=in_domain_pool_size, embedder=embedder, limit=limit,
                       seed=seed, out=out, revision=revision, backend=backend, device=device,
-                      chat_template=chat_template, max_new_tokens=max_new_tokens, batch_size=batch_size)
+                      chat_template=chat_template, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                      base_url=base_url, served_model=served_model, api_key_env=api_key_env,
+                      max_concurrency=max_concurrency)
     avg = report.average
     typer.echo(f"{mode}: UniNER F1 {avg.uniner_f1:.2f}, strict F1 {avg.strict_f1:.2f} (average of {len(report.scores)}; "
                f"{avg.n} questions, {avg.unparsed} unparsed) -> {report.folder}")

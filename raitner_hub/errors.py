@@ -36,6 +36,10 @@ class TeacherError(RaitnerError):
     """The teacher endpoint cannot be used (no API key, unreachable, persistent failures)."""
 
 
+class EngineError(RaitnerError):
+    """An inference server cannot be used (unreachable, refused key, unknown model, persistent failures)."""
+
+
 def require(module: str, extra: str) -> None:
     """Fail with an install hint when an optional dependency is missing."""
     if importlib.util.find_spec(module) is None:

@@ -176,7 +176,7 @@ def evaluate_model(model_or_adapter, benchmarks: str | None = None, *, datasets:
     ner = model_or_adapter if isinstance(model_or_adapter, NER) else NER.from_pretrained(
         model_or_adapter, revision=revision, **{"max_new_tokens": MAX_NEW_TOKENS, **predictor_options})
 
-    scores, rows, per_dataset, templates, user_lang = [], [], {}, set(), ner.lang
+    scores, rows, per_dataset, templates = [], [], {}, set()
     for bench, train in loaded:
         ds = bench.dataset if limit is None else bench.dataset.select(range(min(limit, len(bench.dataset))))
         passages = list(ds)
@@ -184,10 +184,11 @@ def evaluate_model(model_or_adapter, benchmarks: str | None = None, *, datasets:
         demos, pool_info = _demos_for(bench, train, list(dict.fromkeys(texts)), mode=mode, pool_index=pool_index,
                                       strategy=strategy, k=k, top_k=top_k, seed=seed,
                                       in_domain_pool_size=in_domain_pool_size, embedder=embedder)
-        ner.lang = bench.lang  # the benchmark's language picks the templates
-        conv, demo_tmpl = ner.templates_for(texts[0] if texts else "")
+        # The benchmark's language picks the templates (passed per question: the predictor is not changed).
+        conv, demo_tmpl = ner.templates_for(texts[0] if texts else "", bench.lang)
         templates.add((conv.name, demo_tmpl.name))
-        queries = [Query(p["text"], label, demos.get(p["text"], ())) for p in passages for label in bench.label_set]
+        queries = [Query(p["text"], label, demos.get(p["text"], ()), bench.lang)
+                   for p in passages for label in bench.label_set]
         outputs = ner.generate_answers(queries)
         uniner, strict = metrics.Counts(), metrics.Counts()
         for query, output, passage in zip(queries, outputs, (p for p in passages for _ in bench.label_set)):
@@ -200,7 +201,6 @@ def evaluate_model(model_or_adapter, benchmarks: str | None = None, *, datasets:
         per_dataset[bench.name] = {**score.as_dict(), "lang": bench.lang, "split": bench.split,
                                    "sentences": len(passages), "label_set": bench.label_set,
                                    "pool": pool_info, "source": bench.info.get("source")}
-    ner.lang = user_lang
     average = metrics.average(scores)
     results = {
         "model": {"id": ner.model_id, "revision": ner.revision, "backend": ner.backend},
