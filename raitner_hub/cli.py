@@ -337,6 +337,7 @@ def serve_command(
     api_key_env: ApiKeyEnvOpt = "OPENAI_API_KEY",
     max_concurrency: MaxConcurrencyOpt = 32,
     max_batch_size: Annotated[int, typer.Option("--max-batch-size", help="Concurrent requests decoded together.")] = 16,
+    max_new_tokens: MaxNewOpt = 256,
 ) -> None:
     """Run the Space locally: open NER with demonstrations retrieved on demand, in the browser."""
     from raitner_hub.serve import serve
@@ -344,7 +345,7 @@ def serve_command(
     typer.echo(f"serving {model} on http://{host}:{port} (Ctrl+C stops it)")
     serve(model, index, lang=lang, host=host, port=port, device=device, backend=backend, base_url=base_url,
           served_model=served_model, api_key_env=api_key_env, max_concurrency=max_concurrency,
-          max_batch_size=max_batch_size, quiet=True)
+          max_batch_size=max_batch_size, max_new_tokens=max_new_tokens, quiet=True)
 
 
 @command("push-space", panel=HUB, epilog="Example: raitner push-space --repo-id me/raitner-ner "

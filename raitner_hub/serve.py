@@ -435,7 +435,7 @@ def serve(model: str, index: str | None = None, *, lang: str | None = None, host
           port: int | None = None, device: str | None = None, prevent_thread_lock: bool = False,
           backend: str = "auto", base_url: str | None = None, served_model: str | None = None,
           api_key_env: str | None = None, max_concurrency: int | None = None, max_batch_size: int = 16,
-          **launch: Any):
+          max_new_tokens: int = 256, **launch: Any):
     """Load a model (or adapter) and a pool, build the demo and launch it. Returns (demo, local_url).
 
     ``backend="openai"`` serves through an OpenAI-compatible server (``base_url``, ``served_model``,
@@ -450,7 +450,7 @@ def serve(model: str, index: str | None = None, *, lang: str | None = None, host
     pool = load_pool(index, lang=lang)
     predictor = NER.from_pretrained(model, index=pool, lang=lang, device=device, backend=backend, base_url=base_url,
                                     served_model=served_model, api_key_env=api_key_env,
-                                    max_concurrency=max_concurrency)
+                                    max_concurrency=max_concurrency, max_new_tokens=max_new_tokens)
     demo = build_demo(predictor, pool, default_lang=lang or "auto", max_batch_size=max_batch_size,
                       generation_concurrency=4 if predictor.backend == "openai" else 1)
     _, local_url, _ = demo.launch(server_name=host, server_port=port, prevent_thread_lock=prevent_thread_lock,
