@@ -260,3 +260,34 @@ def test_cli_evaluate_and_a_bad_key_in_fresh_processes(hf_ner, noisy_dir, fresh,
     for proc in (bad, run):
         assert GOOD_KEY not in proc.stdout + proc.stderr and BAD_KEY not in proc.stdout + proc.stderr
     _check_evaluate_report(hf_ner, out, file, tmp_path)
+
+
+def test_serve_with_the_openai_backend_answers_like_hf(hf_ner, noisy_dir, server, tmp_path):
+    import socket
+
+    import gradio_client
+
+    from raitner_hub.serve import serve
+
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text(json.dumps({"id": "p0", "text": "Obama visited Paris .", "lang": "en", "source": "t",
+                                "annotator": "gold", "entities": [{"start": 0, "end": 5, "text": "Obama",
+                                                                   "label": "person"}]}) + "\n")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    demo, url = serve(str(noisy_dir), str(pool), lang="en", port=port, prevent_thread_lock=True, quiet=True,
+                      backend="openai", base_url=server.base_url, served_model="tiny", max_new_tokens=10)
+    try:
+        predictor = demo.extractor.predictor
+        assert predictor.backend == "openai" and predictor.model is None
+        before = len(server.requests)
+        client = gradio_client.Client(url, verbose=False)
+        _, table, demos, status = client.predict("Obama met Merkel in Paris .", "person, location", "en", True,
+                                                 "nn.v1", 1, None, api_name="/extract")
+        assert len(server.requests) - before == 2 and [row[1] for row in demos["data"]] == ["p0"], status
+        expected = hf_ner.predict("Obama met Merkel in Paris .", ["person", "location"], lang="en",
+                                  demos=[demo.extractor.index.demo(0)])
+        assert table["data"] == [[e["start"], e["end"], e["text"], e["label"]] for e in expected]
+    finally:
+        demo.close()
