@@ -190,13 +190,14 @@ def augment_dataset(it_dataset: datasets.Dataset, index: "RetrievalIndex", *, st
 
 
 def _with_demos(it_dataset: datasets.Dataset, index: "RetrievalIndex", chosen: list[list[int]], spec: Strategy,
-                demo_template_name: str | None) -> datasets.Dataset:
+                demo_template_name: str | None, block: int = 4096) -> datasets.Dataset:
     """The rows with their examples exchange prepended, built column-wise in Arrow.
 
-    Each pool row used as a demonstration is rendered once per template (not once per use), and the
-    chats are never converted to Python: the new ``messages`` column is the old one with each row's two
-    exchange messages spliced in front (one ``take`` over old + new message structs). The result equals
-    the row-by-row ``render_demo_messages(demos) + messages`` byte for byte (tests/test_augment_columns.py).
+    A pool row used several times in a block is rendered once, and the chats are never converted to
+    Python: a block's new ``messages`` are its old ones with each row's two
+    exchange messages spliced in front (one ``take`` over old + new message structs). Blocks of ``block``
+    rows bound the temporary copies, so peak memory stays that of input + output. The result equals the
+    row-by-row ``render_demo_messages(demos) + messages`` byte for byte (tests/test_augment_columns.py).
     """
     import pyarrow as pa
 
@@ -206,25 +207,51 @@ def _with_demos(it_dataset: datasets.Dataset, index: "RetrievalIndex", chosen: l
     langs, templates = table.column("lang").to_pylist(), table.column("template").to_pylist()
     by_lang = {lang: demo_template(demo_template_name or lang) for lang in dict.fromkeys(langs)}
     items: dict[tuple[str, int], str] = {}
-    contents: list[str] = []  # user, assistant, user, assistant... of the rows that get demonstrations
-    demo_counts = np.zeros(len(chosen), dtype=np.int64)
-    new_templates, demo_ids = [], []
-    for i, rows in enumerate(chosen):
-        demo_ids.append([index.ids[r] for r in rows])
-        if not rows:
-            new_templates.append(templates[i])
-            continue
-        tmpl = by_lang[langs[i]]
-        rendered = []
-        for r in rows:
-            key = (tmpl.name, r)
-            if key not in items:
-                items[key] = render_demo_item(index.demo(r), tmpl)
-            rendered.append(items[key])
-        contents.extend(render_demo_exchange(rendered, tmpl))
-        demo_counts[i] = 2
-        new_templates.append(f"{templates[i]}+{tmpl.name}")
-    old = table.column("messages").combine_chunks()
+    new_templates: list[str] = []
+    message_chunks = []
+    for start in range(0, len(chosen), block):
+        stop = min(start + block, len(chosen))
+        contents: list[str] = []  # user, assistant, user, assistant... of the rows that get demonstrations
+        items.clear()  # rendered items are reused within a block only: a pool-wide cache would cost memory
+        demo_counts = np.zeros(stop - start, dtype=np.int64)
+        for i in range(start, stop):
+            if not chosen[i]:
+                new_templates.append(templates[i])
+                continue
+            tmpl = by_lang[langs[i]]
+            rendered = []
+            for r in chosen[i]:
+                key = (tmpl.name, r)
+                if key not in items:
+                    items[key] = render_demo_item(index.demo(r), tmpl)
+                rendered.append(items[key])
+            contents.extend(render_demo_exchange(rendered, tmpl))
+            demo_counts[i - start] = 2
+            new_templates.append(f"{templates[i]}+{tmpl.name}")
+        message_chunks.append(_prepend_messages(table.column("messages").slice(start, stop - start).combine_chunks(),
+                                                contents, demo_counts))
+    columns = {name: table.column(name) for name in IT_FEATURES}
+    columns.update({"messages": pa.chunked_array(message_chunks),
+                    "template": pa.array(new_templates, type=pa.string()),
+                    "strategy": pa.array([spec.name] * len(chosen), type=pa.string()),
+                    "demos": pa.array([[index.ids[r] for r in rows] for rows in chosen], type=pa.list_(pa.string()))})
+    schema = IT_FEATURES.arrow_schema
+    # Column by column, casting only a column whose type differs (a whole-table cast copies every column).
+    arrays = [col if col.type == schema.field(name).type else col.cast(schema.field(name).type)
+              for name, col in ((name, columns[name]) for name in schema.names)]
+    out = pa.Table.from_arrays(arrays, schema=schema)
+    # A random fingerprint: without one, datasets pickles the whole table to hash it (a transient copy).
+    from datasets.fingerprint import generate_random_fingerprint
+
+    return datasets.Dataset(datasets.table.InMemoryTable(out), info=datasets.DatasetInfo(features=IT_FEATURES),
+                            fingerprint=generate_random_fingerprint())
+
+
+def _prepend_messages(old, contents: list[str], demo_counts: np.ndarray):
+    """``old`` (a list<struct<role, content>> array) with ``demo_counts[i]`` messages from ``contents``
+    (alternating user / assistant) in front of row i."""
+    import pyarrow as pa
+
     old_offsets = np.asarray(old.offsets, dtype=np.int64)
     old_offsets = old_offsets - old_offsets[0]
     old_counts = np.diff(old_offsets)
@@ -241,13 +268,7 @@ def _with_demos(it_dataset: datasets.Dataset, index: "RetrievalIndex", chosen: l
     take = np.where(local < demo_counts[row_of], demo_starts[row_of] + local,
                     n_new + old_offsets[:-1][row_of] + local - demo_counts[row_of])
     values = pa.concat_arrays([new_values, old_values]).take(pa.array(take, type=pa.int64()))
-    messages = pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), values, type=old.type)
-    columns = {name: table.column(name) for name in IT_FEATURES}
-    columns.update({"messages": messages, "template": pa.array(new_templates, type=pa.string()),
-                    "strategy": pa.array([spec.name] * len(chosen), type=pa.string()),
-                    "demos": pa.array(demo_ids, type=pa.list_(pa.string()))})
-    out = pa.table(columns).cast(IT_FEATURES.arrow_schema)
-    return datasets.Dataset(datasets.table.InMemoryTable(out), info=datasets.DatasetInfo(features=IT_FEATURES))
+    return pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), values, type=old.type)
 
 
 def _passage_text(row: dict) -> str:
