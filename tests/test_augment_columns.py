@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-import datasets
 import numpy as np
 import pytest
 
 from raitner_hub.augment import augment_dataset, get_strategy, select_demos
 from raitner_hub.formats import read_annotated
 from raitner_hub.instruct import build_conversations
-from raitner_hub.prompts import demo_template, render_demo_messages
 from raitner_hub.records import IT_FEATURES
 from raitner_hub.retrieval import RetrievalIndex
+from tests.fixtures.row_by_row import row_by_row
 
 SAMPLES = {
     "sky_ner": ("zh/sky_ner_sample/sky_ner_examples_from_ra_it_rag.jsonl", "zh"),
     "pile_ner": ("en/pile_ner_slimer_subset/validation_nodef.jsonl", "en"),
 }
-
-
-def row_by_row(vanilla: datasets.Dataset, index, chosen, strategy: str) -> datasets.Dataset:
-    """The previous implementation: one Python dict per row, ``render_demo_messages`` per row."""
-    def add(row, i):
-        tmpl = demo_template(row["lang"])
-        demos = [index.demo(r) for r in chosen[i]]
-        return {**row, "messages": render_demo_messages(demos, tmpl) + row["messages"],
-                "template": f"{row['template']}+{tmpl.name}" if demos else row["template"],
-                "strategy": strategy, "demos": [d.id for d in demos]}
-
-    return vanilla.map(add, with_indices=True, features=IT_FEATURES, load_from_cache_file=False)
 
 
 @pytest.mark.parametrize("sample", list(SAMPLES))
