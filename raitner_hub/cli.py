@@ -534,14 +534,17 @@ def push_benchmarks_cmd(
 # ---- serve, push-space ----
 
 @command("serve", panel=MODEL, epilog="Example: raitner serve --model me/ra-it-lora --index me/sky-ner-index")
-def serve_command(cfg: configs.ServeConfig, quiet: QuietOpt = False, token: TokenOpt = None) -> None:
+def serve_command(cfg: configs.ServeConfig, engine: configs.EngineOptions, quiet: QuietOpt = False,
+                  token: TokenOpt = None) -> None:
     """Run the Space locally: open NER with demonstrations retrieved on demand, in the browser."""
     from raitner_hub.progress import quiet_progress
     from raitner_hub.serve import serve
 
     typer.echo(f"serving {cfg.model} on http://{cfg.host}:{cfg.port} (Ctrl+C stops it)")
     with quiet_progress(quiet):
-        serve(cfg.model, cfg.index, lang=cfg.lang, host=cfg.host, port=cfg.port, device=cfg.device, quiet=True)
+        serve(cfg.model, cfg.index, lang=cfg.lang, host=cfg.host, port=cfg.port, device=cfg.device,
+              backend=cfg.backend, max_batch_size=cfg.max_batch_size, max_new_tokens=cfg.max_new_tokens,
+              quiet=True, **engine.as_kwargs())
 
 
 @command("push-space", panel=HUB, epilog="Example: raitner push-space --repo-id me/raitner-ner "
@@ -604,7 +607,8 @@ def index_command(
 
 @command("predict", panel=MODEL, epilog='Example: raitner predict me/ra-it-lora --text "Obama visited Paris." '
          "--labels person,location")
-def predict_command(cfg: configs.PredictConfig, quiet: QuietOpt = False, token: TokenOpt = None) -> None:
+def predict_command(cfg: configs.PredictConfig, engine: configs.EngineOptions, quiet: QuietOpt = False,
+                    token: TokenOpt = None) -> None:
     """Tag one passage; prints the entities as JSON ({start, end, text, label, score})."""
     import json
 
@@ -614,7 +618,7 @@ def predict_command(cfg: configs.PredictConfig, quiet: QuietOpt = False, token: 
     with quiet_progress(quiet):
         ner = NER.from_pretrained(cfg.model, cfg.index, revision=cfg.revision, backend=cfg.backend, device=cfg.device,
                                   chat_template=cfg.chat_template, max_new_tokens=cfg.max_new_tokens,
-                                  strategy=cfg.strategy)
+                                  strategy=cfg.strategy, **engine.as_kwargs())
         entities = ner.predict(cfg.text, list(cfg.labels), demos="auto" if cfg.index else None)
     typer.echo(json.dumps(entities, ensure_ascii=False))
 
@@ -623,6 +627,7 @@ def predict_command(cfg: configs.PredictConfig, quiet: QuietOpt = False, token: 
          "--dataset crossner_ai --mode in-domain --out outputs/eval-in --push")
 def evaluate_command(
     cfg: configs.EvaluateConfig,
+    engine: configs.EngineOptions,
     push: PushOpt = False,
     repo_id: Annotated[Optional[str], typer.Option("--repo-id", help="Hub model repo to push the results to "
                                                    "(default: MODEL when it is a repo id).")] = None,
@@ -639,6 +644,7 @@ def evaluate_command(
     if push and not target:
         raise RaitnerError("--push needs a Hub model repo: give a repo id as MODEL or --repo-id")
     with quiet_progress(quiet):
+        cfg = dataclasses.replace(cfg, predictor={**cfg.predictor, **engine.as_kwargs()})
         report = evaluate_model(config=cfg, progress=not quiet)
         avg = report.average
         typer.echo(f"{cfg.mode}: UniNER F1 {avg.uniner_f1:.2f}, strict F1 {avg.strict_f1:.2f} (average of "

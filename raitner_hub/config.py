@@ -386,7 +386,8 @@ class PredictConfig:
         index: retrieval index repo or folder: add retrieved examples.
         strategy: retrieval strategy with ``index``.
         revision: Hub branch or commit of the model.
-        backend: ``auto`` (vLLM when installed and a GPU is present), ``hf`` or ``vllm``.
+        backend: ``auto`` (vLLM when installed and a GPU is present), ``hf``, ``vllm`` or ``openai`` (a remote
+            OpenAI-compatible server: ``--base-url``).
         device: ``cpu``, ``cuda``, ``cuda:1`` ... (None: best available).
         chat_template: chat template for a model without one: ``chatml``, ``llama3`` or a ``.jinja`` file.
         max_new_tokens: generation limit per answer (greedy decoding).
@@ -402,6 +403,30 @@ class PredictConfig:
     device: str | None = None
     chat_template: str | None = None
     max_new_tokens: int = 256
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EngineOptions:
+    """How ``--backend openai`` reaches a remote OpenAI-compatible server (``predict``, ``evaluate``, ``serve``).
+
+    The model argument still gives the tokenizer and chat template: prompts are rendered here, exactly as
+    training rendered them, and the server (vLLM, SGLang, TGI...) only decodes.
+
+    Attributes:
+        base_url: the server's ``/v1`` URL (needed by ``--backend openai``).
+        served_model: the model name the server knows; None = the model argument.
+        api_key_env: environment variable holding the API key (unset: no key is sent).
+        max_concurrency: requests in flight at once.
+    """
+
+    base_url: str | None = None
+    served_model: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    max_concurrency: int = 32
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The ``NER.from_pretrained`` keywords."""
+        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -474,6 +499,9 @@ class ServeConfig:
         host: interface to listen on (``0.0.0.0`` exposes it to the network).
         port: port.
         device: ``cpu``, ``cuda``, ``cuda:1`` ... (None: best available).
+        backend: ``auto``, ``hf``, ``vllm`` or ``openai`` (a remote server: ``--base-url``).
+        max_batch_size: concurrent requests decoded together (Gradio batching).
+        max_new_tokens: generation limit per answer (greedy decoding).
     """
 
     model: str = option(short="-m")
@@ -482,6 +510,9 @@ class ServeConfig:
     host: str = "127.0.0.1"
     port: int = 7860
     device: str | None = None
+    backend: str = option("auto", choices=("raitner_hub.loading:BACKENDS",))
+    max_batch_size: int = 16
+    max_new_tokens: int = 256
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

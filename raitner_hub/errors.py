@@ -36,6 +36,10 @@ class TeacherError(RaitnerError):
     """The teacher endpoint cannot be used (no API key, unreachable, persistent failures)."""
 
 
+class EngineError(RaitnerError):
+    """An inference server cannot be used (unreachable, refused key, unknown model, persistent failures)."""
+
+
 def first_line(exc: BaseException) -> str:
     """The first non-empty line of an exception's message, or its type name when the message is empty.
 

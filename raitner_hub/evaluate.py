@@ -220,39 +220,35 @@ def run(inputs: EvalInputs, config: EvaluateConfig, *, progress: bool = False) -
     from raitner_hub.predict import Query
 
     ner, out = inputs.ner, EvalRun([], [], {}, set())
-    user_lang = ner.lang
-    try:
-        for bench, train in _progress(inputs.loaded, progress):
-            ds = bench.dataset if config.limit is None else bench.dataset.select(
-                range(min(config.limit, len(bench.dataset))))
-            passages = list(ds)
-            texts = [p["text"] for p in passages]
-            demos, pool_info = _demos_for(bench, train, list(dict.fromkeys(texts)), mode=config.mode,
-                                          pool_index=inputs.pool_index, strategy=inputs.strategy, k=config.k,
-                                          top_k=inputs.top_k, seed=config.seed,
-                                          in_domain_pool_size=config.in_domain_pool_size, embedder=config.embedder)
-            ner.lang = bench.lang  # the benchmark's language picks the templates
-            conv, demo_tmpl = ner.templates_for(texts[0] if texts else "")
-            out.templates.add((conv.name, demo_tmpl.name))
-            asked = [_questions(p, bench) for p in passages]
-            queries = [Query(p["text"], label, demos.get(p["text"], ())) for p, labels in zip(passages, asked)
-                       for label in labels]
-            outputs = ner.generate_answers(queries)
-            uniner, strict = metrics.Counts(), metrics.Counts()
-            for query, output, passage in zip(queries, outputs,
-                                              (p for p, labels in zip(passages, asked) for _ in labels)):
-                row = question_row(bench.name, passage, query.label, output, [d.id for d in query.demos])
-                uniner = uniner + metrics.uniner_counts([output], [row["gold"]])
-                strict = strict + _strict(row)
-                out.rows.append(row)
-            score = metrics.DatasetScores.from_counts(bench.name, uniner, strict, n=len(queries))
-            out.scores.append(score)
-            out.per_dataset[bench.name] = {**score.as_dict(), "lang": bench.lang, "split": bench.split,
-                                           "sentences": len(passages), "split_size": len(bench.dataset),
-                                           "label_set": bench.label_set,
-                                           "pool": pool_info, "source": bench.info.get("source")}
-    finally:
-        ner.lang = user_lang
+    for bench, train in _progress(inputs.loaded, progress):
+        ds = bench.dataset if config.limit is None else bench.dataset.select(
+            range(min(config.limit, len(bench.dataset))))
+        passages = list(ds)
+        texts = [p["text"] for p in passages]
+        demos, pool_info = _demos_for(bench, train, list(dict.fromkeys(texts)), mode=config.mode,
+                                      pool_index=inputs.pool_index, strategy=inputs.strategy, k=config.k,
+                                      top_k=inputs.top_k, seed=config.seed,
+                                      in_domain_pool_size=config.in_domain_pool_size, embedder=config.embedder)
+        # the benchmark's language picks the templates, passed with every question (no predictor state)
+        conv, demo_tmpl = ner.templates_for(texts[0] if texts else "", bench.lang)
+        out.templates.add((conv.name, demo_tmpl.name))
+        asked = [_questions(p, bench) for p in passages]
+        queries = [Query(p["text"], label, demos.get(p["text"], ()), bench.lang) for p, labels in zip(passages, asked)
+                   for label in labels]
+        outputs = ner.generate_answers(queries)
+        uniner, strict = metrics.Counts(), metrics.Counts()
+        for query, output, passage in zip(queries, outputs,
+                                          (p for p, labels in zip(passages, asked) for _ in labels)):
+            row = question_row(bench.name, passage, query.label, output, [d.id for d in query.demos])
+            uniner = uniner + metrics.uniner_counts([output], [row["gold"]])
+            strict = strict + _strict(row)
+            out.rows.append(row)
+        score = metrics.DatasetScores.from_counts(bench.name, uniner, strict, n=len(queries))
+        out.scores.append(score)
+        out.per_dataset[bench.name] = {**score.as_dict(), "lang": bench.lang, "split": bench.split,
+                                       "sentences": len(passages), "split_size": len(bench.dataset),
+                                       "label_set": bench.label_set,
+                                       "pool": pool_info, "source": bench.info.get("source")}
     return out
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from raitner_hub.errors import ConfigError, HubError, first_line
 
-BACKENDS = ("auto", "hf", "vllm")
+BACKENDS = ("auto", "hf", "vllm", "openai")  # openai: a remote OpenAI-compatible server (engines.py)
 
 
 def pick_backend(backend: str) -> str:
@@ -75,11 +75,9 @@ def _load_tokenizer(model_id: str, base_id: str | None, revision: str | None, ba
         return AutoTokenizer.from_pretrained(base_id, revision=base_revision)
 
 
-def load(model_id: str, *, revision: str | None = None, device: str | None = None, dtype: str | None = None,
-         backend: str = "hf", chat_template: str | None = None):
-    """(model, tokenizer, engine): ``engine`` is a :class:`VLLMEngine` for the vLLM backend, else None."""
-    import torch
-
+def load_tokenizer(model_id: str, *, revision: str | None = None, chat_template: str | None = None):
+    """(tokenizer, adapter config or None): the tokenizer and chat template only, no weights (the tokenizer
+    of an adapter comes from the adapter when it has one, else from its base)."""
     cfg = adapter_config(model_id, revision)
     base_id = cfg.get("base_model_name_or_path") if cfg else None
     base_revision = cfg.get("revision") if cfg else revision
@@ -95,6 +93,17 @@ def load(model_id: str, *, revision: str | None = None, device: str | None = Non
         tokenizer.chat_template = read_template(chat_template)[0]
     if getattr(tokenizer, "chat_template", None) is None:
         raise ConfigError(f"model {model_id} has no chat template; pass --chat-template chatml|llama3|FILE.jinja")
+    return tokenizer, cfg
+
+
+def load(model_id: str, *, revision: str | None = None, device: str | None = None, dtype: str | None = None,
+         backend: str = "hf", chat_template: str | None = None):
+    """(model, tokenizer, engine): ``engine`` is a :class:`VLLMEngine` for the vLLM backend, else None."""
+    import torch
+
+    tokenizer, cfg = load_tokenizer(model_id, revision=revision, chat_template=chat_template)
+    base_id = cfg.get("base_model_name_or_path") if cfg else None
+    base_revision = cfg.get("revision") if cfg else revision
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if backend == "vllm":
         engine = VLLMEngine(model_id, base_id, revision=revision, base_revision=base_revision, dtype=dtype)

@@ -17,6 +17,7 @@ characters at sentence ends; offsets always index the original text.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ from typing import Any
 
 from raitner_hub import prompts
 from raitner_hub.chat_templates import END_OF_TURN_TOKENS
+from raitner_hub.engines import Generation
 from raitner_hub.errors import ConfigError, InputError
 from raitner_hub.records import Prediction, align_mentions
 
@@ -41,6 +43,7 @@ class Query:
     text: str
     label: str
     demos: tuple[prompts.Demo, ...] = ()
+    lang: str | None = None  # picks the templates; None: the predictor's language, else the index's, else detected
 
 
 DEFAULT_DEMOS = "default"  # predict()'s default: "auto" with an attached index, else no examples
@@ -122,7 +125,9 @@ class NER:
     @classmethod
     def from_pretrained(cls, model_or_adapter: str | Path, index=None, *, revision: str | None = None,
                         device: str | None = None, dtype: str | None = None, backend: str = "auto",
-                        chat_template: str | None = None, **options: Any) -> NER:
+                        chat_template: str | None = None, base_url: str | None = None,
+                        served_model: str | None = None, api_key_env: str | None = None,
+                        max_concurrency: int | None = None, **options: Any) -> NER:
         """Load a full model, or a PEFT adapter plus the base named in its ``adapter_config.json``.
 
         Weights load from safetensors only and never with ``trust_remote_code``. ``index`` is a
@@ -130,6 +135,12 @@ class NER:
         ``chat_template`` (a family name ``chatml``/``llama3`` or a ``.jinja`` path) replaces a missing
         template. Other options: ``lang``, ``template``, ``demo_template``, ``max_new_tokens``,
         ``batch_size``, ``max_chars``, ``strategy``, ``k``, ``seed``.
+
+        ``backend="openai"``: only the tokenizer (and chat template) of ``model_or_adapter`` is loaded;
+        prompts rendered here are decoded by the OpenAI-compatible server at ``base_url`` (e.g. vLLM with
+        ``--enable-lora --lora-modules NAME=ADAPTER``), under the name ``served_model`` (default: the model
+        id), with the key from ``$api_key_env`` (default ``OPENAI_API_KEY``; unset: no key) and at most
+        ``max_concurrency`` requests in flight (:class:`raitner_hub.engines.OpenAIEngine`).
         """
         from raitner_hub import loading
 
@@ -138,6 +149,18 @@ class NER:
 
             index = RetrievalIndex.from_pretrained(str(index))
         backend = loading.pick_backend(backend)
+        if backend != "openai" and (base_url or served_model):
+            raise ConfigError("--base-url / --served-model need --backend openai")
+        if backend == "openai":
+            from raitner_hub.engines import DEFAULT_API_KEY_ENV, DEFAULT_MAX_CONCURRENCY, OpenAIEngine
+
+            tokenizer, _ = loading.load_tokenizer(str(model_or_adapter), revision=revision,
+                                                  chat_template=chat_template)
+            engine = OpenAIEngine(base_url or "", served_model or str(model_or_adapter), tokenizer=tokenizer,
+                                  api_key_env=api_key_env or DEFAULT_API_KEY_ENV,
+                                  max_concurrency=max_concurrency or DEFAULT_MAX_CONCURRENCY)
+            return cls(None, tokenizer, model_id=str(model_or_adapter), revision=revision, index=index,
+                       backend=backend, engine=engine, **options)
         model, tokenizer, engine = loading.load(str(model_or_adapter), revision=revision, device=device, dtype=dtype,
                                                 backend=backend, chat_template=chat_template)
         return cls(model, tokenizer, model_id=str(model_or_adapter), revision=revision, index=index, backend=backend,
@@ -145,11 +168,13 @@ class NER:
 
     # ---- prompts -----------------------------------------------------------------------------------
 
-    def templates_for(self, text: str) -> tuple[prompts.ConversationTemplate, prompts.DemoTemplate]:
-        """The conversation and demonstration templates for a text (by name, else language, else detected)."""
+    def templates_for(self, text: str, lang: str | None = None) -> tuple[prompts.ConversationTemplate,
+                                                                         prompts.DemoTemplate]:
+        """The conversation and demonstration templates for a text: by template name, else ``lang`` (this
+        call's), else the predictor's language, else the index's, else the detected one."""
         from raitner_hub.formats import detect_lang
 
-        lang = self.lang or (self.index_lang() if self.index is not None else None) or detect_lang(text)
+        lang = lang or self.lang or (self.index_lang() if self.index is not None else None) or detect_lang(text)
         conv = prompts.conversation_template(self.template_name or lang)
         demo = prompts.demo_template(self.demo_template_name or conv.lang)
         return conv, demo
@@ -173,17 +198,22 @@ class NER:
 
         Queries about the same text with the same demonstrations share one prompt prefix.
         """
+        return [generation.text for generation in self.generate(items)]
+
+    def generate(self, items: Sequence[Query]) -> list[Generation]:
+        """:meth:`generate_answers` with the generated token ids (and, where the engine reports them,
+        per-token log-probs: the ``openai`` backend does), one :class:`Generation` per query, in order."""
         from raitner_hub.decoding import split_shared_prefix
 
         by_prefix: dict[tuple, list[int]] = {}
         for i, item in enumerate(items):
-            by_prefix.setdefault((item.text, item.demos), []).append(i)
+            by_prefix.setdefault((item.text, item.demos, item.lang), []).append(i)
         groups: list[Any] = []
         order: list[list[int]] = []
         prompts_ids: dict[int, list[int]] = {}
         limit = getattr(getattr(self.model, "config", None), "max_position_embeddings", None)
-        for (text, demos), positions in by_prefix.items():
-            conv, demo_tmpl = self.templates_for(text)
+        for (text, demos, lang), positions in by_prefix.items():
+            conv, demo_tmpl = self.templates_for(text, lang)
             prefix_msgs = prompts.render_prefix(text, conv, demos, demo_tmpl)
             full = [self._render_ids([*prefix_msgs, prompts.render_question(items[i].label, conv)]) for i in positions]
             group = split_shared_prefix(full)
@@ -199,7 +229,7 @@ class NER:
             groups.append(group)
             order.append(positions)
             prompts_ids.update(zip(positions, full))
-        if self._engine is not None:  # vLLM: prefix caching does the sharing
+        if self._engine is not None:  # vLLM or an OpenAI-compatible server: prefix caching does the sharing
             flat = [i for positions in order for i in positions]
             token_lists = self._engine.generate([prompts_ids[i] for i in flat], stop_ids=self.stop_ids,
                                                 max_new_tokens=self.max_new_tokens)
@@ -211,7 +241,14 @@ class NER:
                                              max_new_tokens=self.max_new_tokens, batch_size=self.batch_size)
             outputs = {i: tokens for positions, rows in zip(order, generated) for i, tokens in zip(positions, rows)}
         self.stats["questions"] += len(items)
-        return [self.tokenizer.decode(outputs[i], skip_special_tokens=True) for i in range(len(items))]
+        generations = []
+        for i in range(len(items)):
+            out = outputs[i]
+            if not isinstance(out, Generation):  # a list of token ids (hf, vllm)
+                out = Generation(tuple(out))
+            text = self.tokenizer.decode(list(out.token_ids), skip_special_tokens=True)
+            generations.append(dataclasses.replace(out, text=text) if out.text != text else out)
+        return generations
 
     # ---- prediction -----------------------------------------------------------------------------
 
@@ -225,22 +262,34 @@ class NER:
         found = retrieve_demos(self.index, distinct, strategy=self.strategy, k=self.k, seed=self.seed)
         return {text: tuple(demos) for text, demos in zip(distinct, found)}
 
-    def predict(self, text: str, labels: Sequence[str], *, demos=DEFAULT_DEMOS) -> list[Prediction]:
-        """Entities of the given types in ``text``: ``[{start, end, text, label, score}]`` (score is None).
+    def predict(self, text: str, labels: Sequence[str], *, demos=DEFAULT_DEMOS,
+                lang: str | None = None) -> list[Prediction]:
+        """Entities of the given types in ``text``: ``[{start, end, text, label, score}]``.
 
         ``demos``: by default retrieved from the attached index when there is one (``"auto"``), else none;
-        None = no examples even with an index; or a list of :class:`raitner_hub.prompts.Demo`.
+        None = no examples even with an index; or a list of :class:`raitner_hub.prompts.Demo`. ``lang``
+        (``en``/``zh``) picks the templates for this call only (default: the predictor's ``lang``, else the
+        index's, else detected from the text).
         """
         keep = demos is None or (isinstance(demos, str) and demos in ("auto", DEFAULT_DEMOS))
-        return self.predict_batch([text], [labels], demos=demos if keep else [demos])[0]
+        return self.predict_batch([text], [labels], demos=demos if keep else [demos], lang=[lang])[0]
 
     def predict_batch(self, texts: Sequence[str], labels_per_text: Sequence[Sequence[str]], *,
-                      demos=DEFAULT_DEMOS) -> list[list[Prediction]]:
-        """:meth:`predict` for many texts at once (all their questions are batched together)."""
+                      demos=DEFAULT_DEMOS, lang: str | Sequence[str | None] | None = None) -> list[list[Prediction]]:
+        """:meth:`predict` for many texts at once (all their questions are batched together).
+
+        ``demos``: the default (the attached index, if any), None, ``"auto"`` or one list of demonstrations
+        per text; ``lang``: one language for all texts or one per text (None entries: the default). Nothing
+        on the predictor is changed, so concurrent callers with different settings can share one predictor
+        (and one batch).
+        """
         if isinstance(demos, str) and demos == DEFAULT_DEMOS:  # the attached index is used unless told otherwise
             demos = "auto" if self.index is not None else None
         if len(texts) != len(labels_per_text):
             raise InputError(f"{len(texts)} texts but {len(labels_per_text)} label sets")
+        langs = [lang] * len(texts) if lang is None or isinstance(lang, str) else list(lang)
+        if len(langs) != len(texts) or (demos not in (None, "auto") and len(demos) != len(texts)):
+            raise InputError(f"{len(texts)} texts but {len(langs)} languages or demonstration lists")
         label_sets = [_check_labels(labels) for labels in labels_per_text]
         chunks = [chunk_text(text, self.max_chars) for text in texts]
         if demos == "auto":
@@ -255,7 +304,7 @@ class NER:
                 else:
                     chunk_demos = tuple(demos[t] or ())
                 for label in labels:
-                    items.append(Query(chunk, label, chunk_demos))
+                    items.append(Query(chunk, label, chunk_demos, langs[t]))
                     where.append((t, offset))
         outputs = self.generate_answers(items)
         results: list[list[Prediction]] = [[] for _ in texts]

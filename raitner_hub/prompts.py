@@ -169,17 +169,22 @@ class Demo:
     pairs: tuple[tuple[str, str], ...]
 
 
+def render_demo_item(demo: Demo, template: DemoTemplate) -> str:
+    """One example of the examples block: its text and its entities in the paper's form."""
+    return template.item.format(text=demo.text, entities=format_demo_entities(demo.pairs))
+
+
+def render_demo_exchange(items: Sequence[str], template: DemoTemplate) -> tuple[str, str]:
+    """(user, assistant) contents of the examples exchange from already rendered items (non-empty)."""
+    return template.intro.format(block=template.separator.join(items)), template.ack
+
+
 def render_demo_messages(demos: Sequence[Demo], template: DemoTemplate) -> list[Message]:
     """The examples exchange; empty when there are no demonstrations (then the chat is vanilla)."""
     if not demos:
         return []
-    block = template.separator.join(
-        template.item.format(text=d.text, entities=format_demo_entities(d.pairs)) for d in demos
-    )
-    return [
-        Message(role="user", content=template.intro.format(block=block)),
-        Message(role="assistant", content=template.ack),
-    ]
+    user, ack = render_demo_exchange([render_demo_item(d, template) for d in demos], template)
+    return [Message(role="user", content=user), Message(role="assistant", content=ack)]
 
 
 def render_prefix(text: str, template: ConversationTemplate, demos: Sequence[Demo] = (),
