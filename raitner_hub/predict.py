@@ -91,7 +91,7 @@ class NER:
     Example:
         >>> ner = NER.from_pretrained("me/ra-it-qwen-lora")                       # doctest: +SKIP
         >>> ner.predict("Obama visited Paris.", ["person", "location"])           # doctest: +SKIP
-        [{'start': 0, 'end': 5, 'text': 'Obama', 'label': 'person', 'score': None}, ...]
+        [{'start': 0, 'end': 5, 'text': 'Obama', 'label': 'person', 'score': 0.93}, ...]
     """
 
     def __init__(self, model, tokenizer, *, model_id: str, revision: str | None = None, index=None,
@@ -202,10 +202,20 @@ class NER:
             from raitner_hub.decoding import greedy_shared_prefix
 
             generated = greedy_shared_prefix(self.model, groups, stop_ids=self.stop_ids, pad_id=self.pad_id,
-                                             max_new_tokens=self.max_new_tokens, batch_size=self.batch_size)
+                                             max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
+                                             with_logprobs=True)
             outputs = {i: tokens for positions, rows in zip(order, generated) for i, tokens in zip(positions, rows)}
         self.stats["questions"] += len(items)
-        return [self.tokenizer.decode(outputs[i], skip_special_tokens=True) for i in range(len(items))]
+        return [self._answer(outputs[i]) for i in range(len(items))]
+
+    def _answer(self, generated) -> str:
+        """The decoded output; an :class:`~raitner_hub.scores.Answer` carrying ids and log-probs when known."""
+        from raitner_hub.scores import Answer
+
+        if hasattr(generated, "logprobs"):  # decoding.Generated (HF backend)
+            text = self.tokenizer.decode(list(generated.tokens), skip_special_tokens=True)
+            return Answer(text, token_ids=generated.tokens, logprobs=generated.logprobs)
+        return self.tokenizer.decode(generated, skip_special_tokens=True)
 
     # ---- prediction -----------------------------------------------------------------------------
 
@@ -220,7 +230,11 @@ class NER:
         return {text: tuple(demos) for text, demos in zip(distinct, found)}
 
     def predict(self, text: str, labels: Sequence[str], *, demos=None) -> list[Prediction]:
-        """Entities of the given types in ``text``: ``[{start, end, text, label, score}]`` (score is None).
+        """Entities of the given types in ``text``: ``[{start, end, text, label, score}]``.
+
+        ``score`` is the mention's confidence from its answer's tokens (:mod:`raitner_hub.scores`), None
+        for a backend that gives no log-probs (vLLM). All entities are kept, overlapping ones included;
+        :meth:`predict_entities` selects spans as GLiNER does.
 
         ``demos``: None (no examples), ``"auto"`` (retrieved from the attached index) or a list of
         :class:`raitner_hub.prompts.Demo`.
@@ -254,6 +268,30 @@ class NER:
             results[t].extend(self.entities_from_answer(item.text, item.label, output, offset=offset))
         return [_dedupe_sorted(entities) for entities in results]
 
+    def predict_entities(self, text: str, labels: Sequence[str], threshold: float = 0.0, flat_ner: bool = True,
+                         multi_label: bool = False, *, demos=None) -> list[Prediction]:
+        """GLiNER's ``predict_entities``: :meth:`predict`, then GLiNER's span selection.
+
+        ``threshold`` keeps entities scored above it; ``flat_ner=True`` resolves overlapping spans by
+        keeping the higher score (ties: the longer span, then the earlier label); ``multi_label=False``
+        keeps one label per span (:func:`raitner_hub.spans.select_spans`).
+
+        Example:
+            >>> ner.predict_entities("Obama visited Paris.", ["person", "location"], threshold=0.5)  # doctest: +SKIP
+        """
+        return self.batch_predict_entities([text], labels, threshold, flat_ner, multi_label, demos=demos)[0]
+
+    def batch_predict_entities(self, texts: Sequence[str], labels: Sequence[str], threshold: float = 0.0,
+                               flat_ner: bool = True, multi_label: bool = False, *, demos=None,
+                               ) -> list[list[Prediction]]:
+        """:meth:`predict_entities` for many texts with one label set (GLiNER's signature); one batch."""
+        from raitner_hub.spans import select_spans
+
+        labels = _check_labels(labels)
+        found = self.predict_batch(list(texts), [labels] * len(texts), demos=demos)
+        return [select_spans(entities, labels, threshold=threshold, flat_ner=flat_ner, multi_label=multi_label)
+                for entities in found]
+
     def entities_from_answer(self, text: str, label: str, output: str, *, offset: int = 0) -> list[Prediction]:
         """Parse one answer and map its mentions to every occurrence in ``text`` (offsets shifted by ``offset``)."""
         from raitner_hub.metrics import parse_answer
@@ -262,10 +300,27 @@ class NER:
         if mentions is None:
             self.stats["unparsed"] += 1
             return []
-        entities, missing = align_mentions(text, [(m, label) for m in dict.fromkeys(mentions) if m.strip()])
-        self.stats["not_found"] += len(missing)
-        return [Prediction(start=e["start"] + offset, end=e["end"] + offset, text=e["text"], label=label, score=None)
-                for e in entities]
+        out = []
+        for mention in dict.fromkeys(m for m in mentions if m.strip()):
+            entities, missing = align_mentions(text, [(mention, label)])
+            self.stats["not_found"] += len(missing)
+            score = self.mention_score(output, mention) if entities else None
+            out.extend(Prediction(start=e["start"] + offset, end=e["end"] + offset, text=e["text"], label=label,
+                                  score=score) for e in entities)
+        return out
+
+    def mention_score(self, output: str, mention: str) -> float | None:
+        """The mention's confidence score in this answer (:mod:`raitner_hub.scores`), None without log-probs."""
+        from raitner_hub.scores import mention_score, token_pieces
+
+        logprobs = getattr(output, "logprobs", None)
+        if logprobs is None:
+            return None
+        pieces = output.pieces
+        if pieces is None:
+            pieces = output.pieces = tuple(token_pieces(
+                lambda ids: self.tokenizer.decode(ids, skip_special_tokens=True), output.token_ids))
+        return mention_score(pieces, logprobs, str(output), mention)
 
 
 def _dedupe_sorted(entities: list[Prediction]) -> list[Prediction]:
