@@ -173,7 +173,7 @@ def evaluate_model(model_or_adapter, benchmarks: str | None = None, *, datasets:
         from raitner_hub.retrieval import RetrievalIndex
 
         pool_index = pool if isinstance(pool, RetrievalIndex) else RetrievalIndex.from_pretrained(str(pool))
-    ner = model_or_adapter if isinstance(model_or_adapter, NER) else NER.from_pretrained(
+    ner = model_or_adapter if not isinstance(model_or_adapter, (str, Path)) else NER.from_pretrained(
         model_or_adapter, revision=revision, **{"max_new_tokens": MAX_NEW_TOKENS, **predictor_options})
 
     scores, rows, per_dataset, templates, user_lang = [], [], {}, set(), ner.lang
@@ -235,6 +235,8 @@ def question_row(dataset: str, passage: dict, label: str, output: str, demo_ids:
 
     parsed = parse_answer(output)
     entities, unfound = answers_to_entities(passage["text"], {label: parsed or []})
+    if getattr(output, "spans", None) is not None:  # the backend located its entities itself (GLiNER)
+        entities, unfound = list(output.spans), {}
     return {"dataset": dataset, "id": passage["id"], "label": label, "output": output, "parsed": parsed,
             "gold": mentions_by_label(passage["entities"]).get(label, []),
             "gold_entities": [dict(e) for e in passage["entities"] if e["label"] == label],

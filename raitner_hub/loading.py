@@ -15,7 +15,7 @@ from typing import Sequence
 
 from raitner_hub.errors import ConfigError, HubError
 
-BACKENDS = ("auto", "hf", "vllm")
+BACKENDS = ("auto", "hf", "vllm", "gliner")  # gliner: raitner_hub.gliner_backend (never picked by auto)
 
 
 def pick_backend(backend: str) -> str:

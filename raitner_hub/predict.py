@@ -134,6 +134,10 @@ class NER:
 
             index = RetrievalIndex.from_pretrained(str(index))
         backend = loading.pick_backend(backend)
+        if backend == "gliner":  # a GLiNER checkpoint: same predictor calls, GLiNER underneath
+            from raitner_hub.gliner_backend import GLiNERPredictor
+
+            return GLiNERPredictor.from_pretrained(model_or_adapter, revision=revision, device=device, **options)
         model, tokenizer, engine = loading.load(str(model_or_adapter), revision=revision, device=device, dtype=dtype,
                                                 backend=backend, chat_template=chat_template)
         return cls(model, tokenizer, model_id=str(model_or_adapter), revision=revision, index=index, backend=backend,
