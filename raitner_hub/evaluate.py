@@ -142,7 +142,8 @@ def evaluate_model(model_or_adapter, benchmarks: str | None = None, *, datasets:
     """Evaluate a model or adapter on benchmarks and write a report folder.
 
     Args:
-        model_or_adapter: a Hub id or folder (loaded with :meth:`NER.from_pretrained`), or an ``NER``.
+        model_or_adapter: a Hub id or folder (loaded with :meth:`NER.from_pretrained`; ``backend="gliner"``
+            for a GLiNER checkpoint), or a loaded predictor (``NER``, ``GLiNERPredictor``).
         benchmarks: a benchmarks dataset repo or folder (``raitner push-benchmarks``); ``datasets`` picks
             configs (default: all). ``files`` adds benchmark files by path (``label_map``: a map name,
             JSON path or dict for their tags; ``labels``: the labels to ask, default all found).

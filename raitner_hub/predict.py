@@ -13,6 +13,11 @@ answer counts in ``predictor.stats["unparsed"]`` and yields no entities. Each me
 one answer ``["Paris"]`` gives one entity per occurrence of ``Paris``. Mentions found nowhere are
 dropped and counted (``stats["not_found"]``). Long texts are split into chunks of at most ``max_chars``
 characters at sentence ends; offsets always index the original text.
+
+Each entity's ``score`` is its mention's confidence from the greedy pass's token log-probs
+(:mod:`raitner_hub.scores`); :meth:`NER.predict_entities` adds GLiNER's span selection
+(:mod:`raitner_hub.spans`). ``backend="gliner"`` loads a GLiNER checkpoint instead
+(:mod:`raitner_hub.gliner_backend`).
 """
 
 from __future__ import annotations
