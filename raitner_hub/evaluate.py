@@ -236,8 +236,8 @@ def question_row(dataset: str, passage: dict, label: str, output: str, demo_ids:
 
     parsed = parse_answer(output)
     entities, unfound = answers_to_entities(passage["text"], {label: parsed or []})
-    if getattr(output, "spans", None) is not None:  # the backend located its entities itself (GLiNER)
-        entities, unfound = list(output.spans), {}
+    if getattr(output, "entities", None) is not None:  # the backend located its entities itself (GLiNER)
+        entities, unfound = list(output.entities), {}
     return {"dataset": dataset, "id": passage["id"], "label": label, "output": output, "parsed": parsed,
             "gold": mentions_by_label(passage["entities"]).get(label, []),
             "gold_entities": [dict(e) for e in passage["entities"] if e["label"] == label],

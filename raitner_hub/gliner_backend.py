@@ -101,7 +101,7 @@ class GLiNERPredictor:
         for item in items:
             spans = [e for e in found[item.text] if e["label"] == item.label]
             mentions = list(dict.fromkeys(e["text"] for e in spans))
-            answers.append(Answer(json.dumps(mentions, ensure_ascii=False), spans=spans))
+            answers.append(Answer(json.dumps(mentions, ensure_ascii=False), entities=spans))
         self.stats["questions"] += len(items)
         self.stats["sentences"] += len(texts)
         return answers

@@ -320,16 +320,15 @@ class NER:
 
     def mention_score(self, output: str, mention: str) -> float | None:
         """The mention's confidence score in this answer (:mod:`raitner_hub.scores`), None without log-probs."""
-        from raitner_hub.scores import mention_score, token_pieces
+        from raitner_hub.scores import mention_score, token_spans_by_decoding
 
         logprobs = getattr(output, "logprobs", None)
         if logprobs is None:
             return None
-        pieces = output.pieces
-        if pieces is None:
-            pieces = output.pieces = tuple(token_pieces(
+        if output.token_spans is None:
+            output.token_spans = tuple(token_spans_by_decoding(
                 lambda ids: self.tokenizer.decode(ids, skip_special_tokens=True), output.token_ids))
-        return mention_score(pieces, logprobs, str(output), mention)
+        return mention_score(output.token_spans, logprobs, str(output), mention)
 
 
 def _dedupe_sorted(entities: list[Prediction]) -> list[Prediction]:

@@ -1,26 +1,27 @@
 """Confidence scores for predicted mentions, from the tokens of the answer that named them.
 
 Definition. A model answers one question (one entity type) with a JSON list, e.g. ``["Paris", "Rome"]``,
-generated token by token. For a mention ``m`` of that list, its **score** is the geometric mean of the
-probabilities the model gave the answer tokens that cover ``m``'s string literal in the answer, from
-its first character after the opening quote through its closing quote::
+generated token by token. For a mention ``m`` of that list, take its string literal in the answer from
+the first character after the opening quote through the closing quote (``Paris"``: the closing quote
+is the model's decision that the mention ends there, so ``Paris`` inside ``Paris Hilton`` is scored
+with the choice to stop). Its **score** is the geometric mean of the probabilities of the tokens that
+produced at least one byte of those characters::
 
-    score(m) = exp( mean( logprob(t) for t in tokens overlapping answer[i:j] ) )
+    score(m) = exp( mean( logprob(t) for t in tokens with a byte in answer[i:j] ) )
 
-where ``answer[i:j]`` is ``Paris"`` in ``["Paris", ...`` (the closing quote is included because it is
-the model's decision that the mention ends there: ``Paris`` inside ``Paris Hilton`` is scored with the
-choice to stop). A token overlaps when its character span in the answer intersects ``[i, j)``; a token
-holding only part of a character (a byte of a multi-byte UTF-8 character) has an empty span at the
-position of that character and counts with it. The literal is the first JSON string in the answer's
-list whose decoded value equals ``m`` (so escapes such as ``\\"`` or ``\\u5df4`` are handled).
+Tokens are located by character spans (:func:`token_spans`): a token covers the characters it
+completes, plus the character it ends inside of when it stops mid-character (one byte of a three-byte
+CJK character), so that character counts for both tokens that produced its bytes. The literal is the
+first JSON string in the answer's list whose decoded value equals ``m`` (escapes such as ``\\"`` or
+``\\u5df4`` are matched by value).
 
 Under greedy decoding every chosen token has probability at least ``1 / vocabulary size``, so scores
 lie in (0, 1]. Every occurrence of ``m`` in the passage gets the score of ``m``; a mention named in the
 answers of several chunks of a long text gets, at each occurrence, the score from its own chunk's
 answer.
 
-These functions are pure: any backend that yields the answer's token strings and their log-probs (the
-HF backend's greedy pass, an OpenAI-compatible server's ``logprobs``) can feed them.
+These functions are pure: any backend that yields per-token log-probs with the tokens' text or bytes
+(the HF backend's greedy pass; an OpenAI-compatible server's ``logprobs.content[k].bytes``) feeds them.
 """
 
 from __future__ import annotations
@@ -37,43 +38,79 @@ _STRING_RE = re.compile(r'"((?:[^"\\]|\\.)*)"')
 class Answer(str):
     """A model output string that also carries its tokens, when the backend gives them.
 
-    It *is* the output string (everything that reads answers, the evaluation included, is unchanged);
-    ``pieces`` are the tokens' texts (``"".join(pieces) == answer``), ``token_ids`` the ids they came
-    from (pieces are then derived on demand, see :func:`token_pieces`), ``logprobs`` each token's
-    log-probability. ``spans`` optionally carries entities the backend located itself (GLiNER).
+    It *is* the output string (everything that reads answers, the evaluation included, is unchanged).
+    ``logprobs`` are the tokens' log-probabilities; their character spans come either as
+    ``token_spans`` or are derived on demand from ``token_ids`` (:func:`token_spans_by_decoding`).
+    ``entities`` optionally carries entities the backend located itself (GLiNER).
     """
 
-    pieces: tuple[str, ...] | None
+    token_spans: tuple[tuple[int, int], ...] | None
     token_ids: tuple[int, ...] | None
     logprobs: tuple[float, ...] | None
-    spans: tuple[dict, ...] | None
+    entities: tuple[dict, ...] | None
 
-    def __new__(cls, text: str, *, pieces=None, token_ids=None, logprobs=None, spans=None) -> "Answer":
+    def __new__(cls, text: str, *, token_spans=None, token_ids=None, logprobs=None, entities=None) -> "Answer":
         obj = super().__new__(cls, text)
-        obj.pieces = tuple(pieces) if pieces is not None else None
+        obj.token_spans = tuple(map(tuple, token_spans)) if token_spans is not None else None
         obj.token_ids = tuple(token_ids) if token_ids is not None else None
         obj.logprobs = tuple(logprobs) if logprobs is not None else None
-        obj.spans = tuple(spans) if spans is not None else None
+        obj.entities = tuple(entities) if entities is not None else None
         return obj
 
 
-def token_pieces(decode: Callable[[Sequence[int]], str], ids: Sequence[int]) -> list[str]:
-    """The text each token adds to the decoded answer, by decoding growing prefixes.
+def token_spans(pieces: Sequence[str]) -> list[tuple[int, int]]:
+    """Character spans of tokens whose texts concatenate to the answer (no token splits a character).
 
-    A prefix that ends inside a multi-byte character decodes with a trailing ``U+FFFD``; that token
-    then adds ``""`` and the token completing the character adds it. ``"".join(pieces)`` is
-    ``decode(ids)``. Quadratic in the answer length, which is short (and only computed for answers
-    that named a mention).
+    Example:
+        >>> token_spans(['["', "Par", 'is"]'])
+        [(0, 2), (2, 5), (5, 9)]
     """
-    pieces, done = [], 0
-    full = decode(list(ids))
-    for i in range(len(ids)):
-        text = decode(list(ids[: i + 1])) if i + 1 < len(ids) else full
-        end = len(text.rstrip("\ufffd")) if i + 1 < len(ids) else len(full)
-        end = max(end, done)
-        pieces.append(full[done:end])
-        done = end
-    return pieces
+    spans, pos = [], 0
+    for piece in pieces:
+        spans.append((pos, pos + len(piece)))
+        pos += len(piece)
+    return spans
+
+
+def token_spans_by_decoding(decode: Callable[[Sequence[int]], str], ids: Sequence[int]) -> list[tuple[int, int]]:
+    """Character spans of generated tokens, by decoding growing prefixes of ``ids``.
+
+    A prefix that ends inside a multi-byte character decodes with a trailing ``U+FFFD``: that token's
+    span then also covers the character it started. Quadratic in the answer length, which is short
+    (and this runs only for answers that named a mention).
+    """
+    spans, done = [], 0
+    for k in range(len(ids)):
+        text = decode(list(ids[: k + 1]))
+        complete = max(len(text.rstrip("\ufffd")), done)
+        partial = k + 1 < len(ids) and text.endswith("\ufffd")
+        spans.append((done, complete + (1 if partial else 0)))
+        done = complete
+    return spans
+
+
+def token_spans_from_bytes(token_bytes: Sequence[bytes]) -> list[tuple[int, int]]:
+    """Character spans from each token's UTF-8 bytes (OpenAI-compatible ``logprobs.content[k].bytes``).
+
+    The ``token`` strings alone are not enough there: a token holding part of a CJK character is
+    reported as an escape.
+
+    Example:
+        >>> bs = '["北京"]'.encode()
+        >>> token_spans_from_bytes([bs[:3], bs[3:6], bs[6:]])  # '["' + a byte of 北 | 北's rest + a byte of 京 | ...
+        [(0, 3), (2, 4), (3, 6)]
+    """
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    spans, done = [], 0
+    for k, chunk in enumerate(token_bytes):
+        last = k + 1 == len(token_bytes)
+        complete = done + len(decoder.decode(bytes(chunk), final=last))
+        pending = bool(decoder.getstate()[0])
+        spans.append((done, complete + (1 if pending else 0)))
+        done = complete
+    return spans
 
 
 def literal_span(answer: str, mention: str) -> tuple[int, int] | None:
@@ -96,28 +133,24 @@ def literal_span(answer: str, mention: str) -> tuple[int, int] | None:
     return None
 
 
-def mention_score(pieces: Sequence[str], logprobs: Sequence[float], answer: str, mention: str) -> float | None:
+def mention_score(spans: Sequence[tuple[int, int]], logprobs: Sequence[float], answer: str,
+                  mention: str) -> float | None:
     """The score of ``mention`` in ``answer`` (see the module docstring), or None when it is not there.
 
-    ``pieces[k]`` is the text token ``k`` adds to ``answer`` and ``logprobs[k]`` its log-probability.
+    ``spans[k]`` is token ``k``'s character span in ``answer`` and ``logprobs[k]`` its log-probability.
 
     Example:
-        >>> pieces = ['["', 'Par', 'is', '"]']
-        >>> round(mention_score(pieces, [0.0, math.log(0.5), math.log(0.8), math.log(0.9)], '["Paris"]', "Paris"), 4)
+        >>> spans = token_spans(['["', 'Par', 'is', '"]'])
+        >>> round(mention_score(spans, [0.0, math.log(0.5), math.log(0.8), math.log(0.9)], '["Paris"]', "Paris"), 4)
         0.7114
     """
-    if len(pieces) != len(logprobs):
-        raise ValueError(f"{len(pieces)} token pieces but {len(logprobs)} log-probs")
-    span = literal_span(answer, mention)
-    if span is None:
+    if len(spans) != len(logprobs):
+        raise ValueError(f"{len(spans)} token spans but {len(logprobs)} log-probs")
+    literal = literal_span(answer, mention)
+    if literal is None:
         return None
-    i, j = span
-    chosen, pos = [], 0
-    for piece, logprob in zip(pieces, logprobs):
-        start, end = pos, pos + len(piece)
-        pos = end
-        if (start < j and end > i) if start < end else (i <= start < j):
-            chosen.append(logprob)
+    i, j = literal
+    chosen = [logprob for (start, end), logprob in zip(spans, logprobs) if start < j and end > i]
     if not chosen:
         return None
     return min(1.0, math.exp(sum(chosen) / len(chosen)))
