@@ -141,3 +141,25 @@ def test_openai_style_token_bytes_score_every_token_with_a_byte_of_the_mention()
     # 广州 = bytes 2..8 + quote: tokens [2,3), [3,5), [5,9).
     assert mention_score(spans, logprobs, answer, "广州") == pytest.approx(
         math.exp((logprobs[1] + logprobs[2] + logprobs[3]) / 3))
+
+
+def test_batched_questions_each_match_their_own_forward_pass(taught):
+    """Three questions decoded as one shared-prefix batch (rows finish at different steps)."""
+    labels = ["person", "location", "organization"]
+    taught.lang = "en"
+    entities = taught.predict(EN_TEXT, labels)
+    answers = taught.generate_answers([Query(EN_TEXT, label) for label in labels])
+    assert len({len(a.token_ids) for a in answers}) > 1  # different lengths: rows leave the batch
+    conv = prompts.conversation_template("en")
+    for label, answer in zip(labels, answers):
+        prompt = taught._render_ids(prompts.render_query(EN_TEXT, label, conv))
+        by_hand = _forward_logprobs(taught, prompt, list(answer.token_ids))
+        assert list(answer.logprobs) == pytest.approx(by_hand, abs=1e-5)
+        [entity] = [e for e in entities if e["label"] == label]
+        texts = [taught.tokenizer.decode([t]) for t in answer.token_ids]
+        i = answer.index(f'"{entity["text"]}"') + 1
+        j = i + len(entity["text"]) + 1
+        starts = [sum(map(len, texts[:k])) for k in range(len(texts))]
+        chosen = [lp for s, t, lp in zip(starts, texts, by_hand) if s < j and s + len(t) > i]
+        assert entity["score"] == pytest.approx(math.exp(sum(chosen) / len(chosen)), abs=1e-5)
+    taught.lang = None
