@@ -401,7 +401,7 @@ def index_command(
 # ---- predict, evaluate ----
 
 ModelArg = Annotated[str, typer.Argument(help="Model or LoRA adapter: Hub repo id or local folder.")]
-BackendOpt = Annotated[str, typer.Option("--backend", help="auto (vLLM when installed and a GPU is present), hf or vllm.")]
+BackendOpt = Annotated[str, typer.Option("--backend", help="auto (vLLM when installed and a GPU is present), hf, vllm, or gliner (a GLiNER checkpoint).")]
 DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="cpu, cuda, cuda:1 ... (default: best available).")]
 ChatTemplateOpt = Annotated[Optional[str], typer.Option(
     "--chat-template", help="Chat template for a model without one: chatml, llama3 or a .jinja file.")]

@@ -110,3 +110,10 @@ def test_cli_evaluate_gliner_in_a_fresh_process(gliner_dir, bench_folder, tmp_pa
     assert summary.startswith(f"none: UniNER F1 {results['average']['uniner_f1']:.2f}, strict F1 "
                               f"{results['average']['strict_f1']:.2f}")
     assert results["model"]["backend"] == "gliner" and results["datasets"]["toy_a"]["n"] == len(TEST_ROWS) * 3
+    text = TEST_ROWS[0]["text"]
+    proc = subprocess.run([str(raitner), "predict", str(gliner_dir), "--backend", "gliner", "--text", text,
+                           "--labels", "person,location"], capture_output=True, text=True, env=os.environ.copy(),
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    entities = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert entities and all(text[e["start"]:e["end"]] == e["text"] and 0.5 < e["score"] <= 1 for e in entities)
