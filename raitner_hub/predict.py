@@ -277,21 +277,24 @@ class NER:
             results[t].extend(self.entities_from_answer(item.text, item.label, output, offset=offset))
         return [_dedupe_sorted(entities) for entities in results]
 
-    def predict_entities(self, text: str, labels: Sequence[str], threshold: float = 0.0, flat_ner: bool = True,
-                         multi_label: bool = False, *, demos=None) -> list[Prediction]:
+    def predict_entities(self, text: str, labels: Sequence[str], *, threshold: float = 0.0, flat_ner: bool = True,
+                         multi_label: bool = False, demos=None) -> list[Prediction]:
         """GLiNER's ``predict_entities``: :meth:`predict`, then GLiNER's span selection.
 
         ``threshold`` keeps entities scored above it; ``flat_ner=True`` resolves overlapping spans by
         keeping the higher score (ties: the longer span, then the earlier label); ``multi_label=False``
-        keeps one label per span (:func:`raitner_hub.spans.select_spans`).
+        keeps one label per span (:func:`raitner_hub.spans.select_spans`). The options are keyword-only:
+        GLiNER's positional order is ``flat_ner, threshold``, so a positional ``0.5`` would mean
+        different things in the two libraries.
 
         Example:
             >>> ner.predict_entities("Obama visited Paris.", ["person", "location"], threshold=0.5)  # doctest: +SKIP
         """
-        return self.batch_predict_entities([text], labels, threshold, flat_ner, multi_label, demos=demos)[0]
+        return self.batch_predict_entities([text], labels, threshold=threshold, flat_ner=flat_ner,
+                                           multi_label=multi_label, demos=demos)[0]
 
-    def batch_predict_entities(self, texts: Sequence[str], labels: Sequence[str], threshold: float = 0.0,
-                               flat_ner: bool = True, multi_label: bool = False, *, demos=None,
+    def batch_predict_entities(self, texts: Sequence[str], labels: Sequence[str], *, threshold: float = 0.0,
+                               flat_ner: bool = True, multi_label: bool = False, demos=None,
                                ) -> list[list[Prediction]]:
         """:meth:`predict_entities` for many texts with one label set (GLiNER's signature); one batch."""
         from raitner_hub.spans import select_spans

@@ -81,8 +81,10 @@ def test_threshold_keeps_scores_above_it(scripted):
 
 def test_batch_predict_entities_equals_one_by_one(scripted):
     texts = [TEXT, "Nothing here .", "From Paris ."]
-    assert scripted.batch_predict_entities(texts, LABELS, 0.5) == [
-        scripted.predict_entities(t, LABELS, 0.5) for t in texts]
+    assert scripted.batch_predict_entities(texts, LABELS, threshold=0.5) == [
+        scripted.predict_entities(t, LABELS, threshold=0.5) for t in texts]
+    with pytest.raises(TypeError):  # keyword-only: GLiNER's positional order is (flat_ner, threshold)
+        scripted.predict_entities(TEXT, LABELS, 0.5)
     with pytest.raises(InputError, match="label set is empty"):
         scripted.batch_predict_entities(texts, [])
 
