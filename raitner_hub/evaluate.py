@@ -206,7 +206,8 @@ def load_inputs(config: EvaluateConfig, model=None) -> EvalInputs:
 
         pool = config.pool
         pool_index = pool if isinstance(pool, RetrievalIndex) else RetrievalIndex.from_pretrained(str(pool))
-    ner = model if isinstance(model, NER) else NER.from_pretrained(
+    # a loaded predictor (NER, or the GLiNER backend's GLiNERPredictor) is used as is
+    ner = model if model is not None else NER.from_pretrained(
         config.model, revision=config.revision, backend=config.backend, device=config.device,
         chat_template=config.chat_template, max_new_tokens=config.max_new_tokens, batch_size=config.batch_size,
         **config.predictor)
@@ -337,6 +338,8 @@ def question_row(dataset: str, passage: dict, label: str, output: str, demo_ids:
 
     parsed = parse_answer(output)
     entities, unfound = answers_to_entities(passage["text"], {label: parsed or []})
+    if getattr(output, "entities", None) is not None:  # the backend located its entities itself (GLiNER)
+        entities, unfound = list(output.entities), {}
     return {"dataset": dataset, "id": passage["id"], "label": label, "output": output, "parsed": parsed,
             "gold": gold_answers(passage).get(label, []),
             "gold_entities": [dict(e) for e in passage["entities"] if e["label"] == label],

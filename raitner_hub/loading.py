@@ -15,7 +15,8 @@ from pathlib import Path
 
 from raitner_hub.errors import ConfigError, HubError, first_line
 
-BACKENDS = ("auto", "hf", "vllm", "openai")  # openai: a remote OpenAI-compatible server (engines.py)
+# openai: a remote OpenAI-compatible server (engines.py); gliner: raitner_hub.gliner_backend (never picked by auto)
+BACKENDS = ("auto", "hf", "vllm", "openai", "gliner")
 
 
 def pick_backend(backend: str) -> str:

@@ -13,6 +13,11 @@ answer counts in ``predictor.stats["unparsed"]`` and yields no entities. Each me
 one answer ``["Paris"]`` gives one entity per occurrence of ``Paris``. Mentions found nowhere are
 dropped and counted (``stats["not_found"]``). Long texts are split into chunks of at most ``max_chars``
 characters at sentence ends; offsets always index the original text.
+
+Each entity's ``score`` is its mention's confidence from the greedy pass's token log-probs
+(:mod:`raitner_hub.scores`); :meth:`NER.predict_entities` adds GLiNER's span selection
+(:mod:`raitner_hub.spans`). ``backend="gliner"`` loads a GLiNER checkpoint instead
+(:mod:`raitner_hub.gliner_backend`).
 """
 
 from __future__ import annotations
@@ -98,7 +103,7 @@ class NER:
     Example:
         >>> ner = NER.from_pretrained("me/ra-it-qwen-lora")                       # doctest: +SKIP
         >>> ner.predict("Obama visited Paris.", ["person", "location"])           # doctest: +SKIP
-        [{'start': 0, 'end': 5, 'text': 'Obama', 'label': 'person', 'score': None}, ...]
+        [{'start': 0, 'end': 5, 'text': 'Obama', 'label': 'person', 'score': 0.93}, ...]
     """
 
     def __init__(self, model, tokenizer, *, model_id: str, revision: str | None = None, index=None,
@@ -149,6 +154,10 @@ class NER:
 
             index = RetrievalIndex.from_pretrained(str(index))
         backend = loading.pick_backend(backend)
+        if backend == "gliner":  # a GLiNER checkpoint: same predictor calls, GLiNER underneath
+            from raitner_hub.gliner_backend import GLiNERPredictor
+
+            return GLiNERPredictor.from_pretrained(model_or_adapter, revision=revision, device=device, **options)
         if backend != "openai" and (base_url or served_model):
             raise ConfigError("--base-url / --served-model need --backend openai")
         if backend == "openai":
@@ -193,12 +202,16 @@ class NER:
 
     # ---- generation -----------------------------------------------------------------------------
 
-    def generate_answers(self, items: Sequence[Query]) -> list[str]:
+    def generate_answers(self, items: Sequence[Query]) -> list[str]:  # scores.Answer where log-probs are known
         """Raw model outputs, one per query, in order (the evaluation scores these strings).
 
         Queries about the same text with the same demonstrations share one prompt prefix.
         """
-        return [generation.text for generation in self.generate(items)]
+        from raitner_hub.scores import Answer
+
+        # An Answer is the output string that also carries its token ids and log-probs (confidence scores).
+        return [Answer(g.text, token_ids=g.token_ids, logprobs=g.logprobs) if g.logprobs is not None else g.text
+                for g in self.generate(items)]
 
     def generate(self, items: Sequence[Query]) -> list[Generation]:
         """:meth:`generate_answers` with the generated token ids (and, where the engine reports them,
@@ -238,14 +251,17 @@ class NER:
             from raitner_hub.decoding import greedy_shared_prefix
 
             generated = greedy_shared_prefix(self.model, groups, stop_ids=self.stop_ids, pad_id=self.pad_id,
-                                             max_new_tokens=self.max_new_tokens, batch_size=self.batch_size)
+                                             max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
+                                             with_logprobs=True)
             outputs = {i: tokens for positions, rows in zip(order, generated) for i, tokens in zip(positions, rows)}
         self.stats["questions"] += len(items)
         generations = []
         for i in range(len(items)):
             out = outputs[i]
-            if not isinstance(out, Generation):  # a list of token ids (hf, vllm)
-                out = Generation(tuple(out))
+            if not isinstance(out, Generation):
+                # decoding.Generated (hf: ids and each chosen token's log-prob) or a list of ids (vllm)
+                out = (Generation(tuple(out.tokens), logprobs=tuple(out.logprobs)) if hasattr(out, "logprobs")
+                       else Generation(tuple(out)))
             text = self.tokenizer.decode(list(out.token_ids), skip_special_tokens=True)
             generations.append(dataclasses.replace(out, text=text) if out.text != text else out)
         return generations
@@ -265,6 +281,10 @@ class NER:
     def predict(self, text: str, labels: Sequence[str], *, demos=DEFAULT_DEMOS,
                 lang: str | None = None) -> list[Prediction]:
         """Entities of the given types in ``text``: ``[{start, end, text, label, score}]``.
+
+        ``score`` is the mention's confidence from its answer's tokens (:mod:`raitner_hub.scores`), None
+        for a backend that gives no log-probs (vLLM). All entities are kept, overlapping ones included;
+        :meth:`predict_entities` selects spans as GLiNER does.
 
         ``demos``: by default retrieved from the attached index when there is one (``"auto"``), else none;
         None = no examples even with an index; or a list of :class:`raitner_hub.prompts.Demo`. ``lang``
@@ -312,6 +332,33 @@ class NER:
             results[t].extend(self.entities_from_answer(item.text, item.label, output, offset=offset))
         return [_dedupe_sorted(entities) for entities in results]
 
+    def predict_entities(self, text: str, labels: Sequence[str], *, threshold: float = 0.0, flat_ner: bool = True,
+                         multi_label: bool = False, demos=None) -> list[Prediction]:
+        """GLiNER's ``predict_entities``: :meth:`predict`, then GLiNER's span selection.
+
+        ``threshold`` keeps entities scored above it; ``flat_ner=True`` resolves overlapping spans by
+        keeping the higher score (ties: the longer span, then the earlier label); ``multi_label=False``
+        keeps one label per span (:func:`raitner_hub.spans.select_spans`). The options are keyword-only:
+        GLiNER's positional order is ``flat_ner, threshold``, so a positional ``0.5`` would mean
+        different things in the two libraries.
+
+        Example:
+            >>> ner.predict_entities("Obama visited Paris.", ["person", "location"], threshold=0.5)  # doctest: +SKIP
+        """
+        return self.batch_predict_entities([text], labels, threshold=threshold, flat_ner=flat_ner,
+                                           multi_label=multi_label, demos=demos)[0]
+
+    def batch_predict_entities(self, texts: Sequence[str], labels: Sequence[str], *, threshold: float = 0.0,
+                               flat_ner: bool = True, multi_label: bool = False, demos=None,
+                               ) -> list[list[Prediction]]:
+        """:meth:`predict_entities` for many texts with one label set (GLiNER's signature); one batch."""
+        from raitner_hub.spans import select_spans
+
+        labels = _check_labels(labels)
+        found = self.predict_batch(list(texts), [labels] * len(texts), demos=demos)
+        return [select_spans(entities, labels, threshold=threshold, flat_ner=flat_ner, multi_label=multi_label)
+                for entities in found]
+
     def entities_from_answer(self, text: str, label: str, output: str, *, offset: int = 0) -> list[Prediction]:
         """Parse one answer and map its mentions to every occurrence in ``text`` (offsets shifted by ``offset``)."""
         from raitner_hub.metrics import parse_answer
@@ -320,10 +367,26 @@ class NER:
         if mentions is None:
             self.stats["unparsed"] += 1
             return []
-        entities, missing = align_mentions(text, [(m, label) for m in dict.fromkeys(mentions) if m.strip()])
-        self.stats["not_found"] += len(missing)
-        return [Prediction(start=e["start"] + offset, end=e["end"] + offset, text=e["text"], label=label, score=None)
-                for e in entities]
+        out = []
+        for mention in dict.fromkeys(m for m in mentions if m.strip()):
+            entities, missing = align_mentions(text, [(mention, label)])
+            self.stats["not_found"] += len(missing)
+            score = self.mention_score(output, mention) if entities else None
+            out.extend(Prediction(start=e["start"] + offset, end=e["end"] + offset, text=e["text"], label=label,
+                                  score=score) for e in entities)
+        return out
+
+    def mention_score(self, output: str, mention: str) -> float | None:
+        """The mention's confidence score in this answer (:mod:`raitner_hub.scores`), None without log-probs."""
+        from raitner_hub.scores import mention_score, token_spans_by_decoding
+
+        logprobs = getattr(output, "logprobs", None)
+        if logprobs is None:
+            return None
+        if output.token_spans is None:
+            output.token_spans = tuple(token_spans_by_decoding(
+                lambda ids: self.tokenizer.decode(ids, skip_special_tokens=True), output.token_ids))
+        return mention_score(output.token_spans, logprobs, str(output), mention)
 
 
 def _dedupe_sorted(entities: list[Prediction]) -> list[Prediction]:

@@ -116,7 +116,7 @@ def test_predictions_index_the_text(noisy_ner):
     for text, labels in zip(PASSAGES, LABEL_SETS):
         for ent in noisy_ner.predict(text, labels):
             assert text[ent["start"]:ent["end"]] == ent["text"] and ent["label"] in labels
-            assert set(ent) == {"start", "end", "text", "label", "score"} and ent["score"] is None
+            assert set(ent) == {"start", "end", "text", "label", "score"} and 0 < ent["score"] <= 1
 
 
 def test_answers_map_to_all_occurrences_and_unparsed_is_counted(noisy_ner, monkeypatch):
