@@ -214,7 +214,13 @@ def cut_test(ds: datasets.Dataset) -> datasets.Dataset:
 
 
 def default_data_root() -> Path:
-    return Path(os.environ.get("RAITNER_DATA_ROOT", "../shared/data"))
+    """``$RAITNER_DATA_ROOT``. There is no built-in default: the benchmark files live wherever the user
+    unpacked them, and a development-tree path would only work inside this repository's checkout."""
+    root = os.environ.get("RAITNER_DATA_ROOT")
+    if not root:
+        raise ConfigError("no benchmark data folder: pass --data-root DIR (the folder holding en/crossner_ai/, "
+                          "zh/weibo/, ...) or set RAITNER_DATA_ROOT")
+    return Path(root)
 
 
 def read_split(spec: BenchmarkSpec, split: str, data_root: str | os.PathLike | None = None) -> datasets.Dataset:
@@ -251,7 +257,7 @@ def load_benchmark(name_or_path: str | os.PathLike, split: str = "test", data_ro
     Args:
         name_or_path: a ``BENCHMARKS`` name, or a benchmark file in any ``formats`` format.
         split: ``test`` (default), ``train`` (the in-domain pool) or ``dev``.
-        data_root: where the registry's source files live (default ``$RAITNER_DATA_ROOT`` or ../shared/data).
+        data_root: where the registry's source files live (default ``$RAITNER_DATA_ROOT``; one of them is required).
         folder: a folder written by :func:`build_benchmarks_folder` (or a downloaded snapshot of its Hub repo):
             read the config ``name_or_path`` from its parquet files and ``benchmarks.json``.
         label_map: for a file: a map name (e.g. ``crossner_ai``), a JSON path or a dict; without one the
@@ -272,6 +278,9 @@ def load_benchmark(name_or_path: str | os.PathLike, split: str = "test", data_ro
                          benchmark_info(spec))
     path = Path(name)
     if not path.exists():
+        from raitner_hub.hub import refuse_missing_path
+
+        refuse_missing_path(name)  # a path that is not there, rather than "unknown benchmark"
         raise ConfigError(f"unknown benchmark {name!r}: not a file, and not one of: {', '.join(BENCHMARKS)}")
     return _load_file(path, label_map=label_map, lang=lang, format=format, split=split)
 

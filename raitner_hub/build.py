@@ -156,13 +156,13 @@ def _card(config: BuildConfig, counts: dict[str, dict[str, int]], facts: dict, c
 def resolve_input(config: BuildConfig) -> tuple[BuildConfig, str]:
     """A local input is fingerprinted (``path#sha256:...``); a Hub dataset id (``user/name[@revision]``) is
     pulled pinned to the commit its revision resolves to, recorded as ``user/name@sha``."""
-    if Path(config.input).exists():
+    from raitner_hub import hub
+
+    if hub.local_or_repo(config.input) is not None:
         return config, f"{config.input}#sha256:{input_fingerprint(config.input)}"
     repo_id, _, revision = config.input.partition("@")
     if repo_id.count("/") != 1:
         raise InputError("no such file or folder", path=config.input)
-    from raitner_hub import hub
-
     pulled = hub.pull_artefact(repo_id, repo_type="dataset", revision=revision or None)
     return dataclasses.replace(config, input=str(pulled.path)), pulled.ref
 

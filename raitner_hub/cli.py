@@ -191,7 +191,7 @@ def train_command(
             raise RaitnerError(f"accelerate launch failed (config: {resolved})")
         folder = Path(cfg.output_dir).resolve()
     else:
-        folder = training.train(cfg)
+        folder = training.train_adapter(cfg)
     pushed = f", pushed to {training.push(folder, cfg)}" if cfg.push else ""
     typer.echo(f"adapter written to {folder}{pushed}")
 
@@ -282,7 +282,7 @@ def annotate_command(
 @command("push-benchmarks", panel=HUB, epilog="Example: raitner push-benchmarks --data-root ../shared/data "
          "--dataset crossner_ai --dataset mit_restaurant --out outputs/benchmarks --push --repo-id me/ner-benchmarks")
 def push_benchmarks_cmd(
-    data_root: Annotated[Optional[Path], typer.Option("--data-root", help="Folder with the benchmark source files (default: $RAITNER_DATA_ROOT or ../shared/data).")] = None,
+    data_root: Annotated[Optional[Path], typer.Option("--data-root", help="Folder with the benchmark source files (required unless $RAITNER_DATA_ROOT is set).")] = None,
     dataset: Annotated[Optional[list[str]], typer.Option("--dataset", "-d", help="Benchmark name; repeatable. Default: every benchmark whose files are present.")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (laid out as the Hub dataset repo).")] = Path("outputs/benchmarks"),
     push: PushOpt = False,

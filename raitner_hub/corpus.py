@@ -270,6 +270,9 @@ def read_documents(source: str | os.PathLike, *, text_field: str = "text", id_fi
         yield from _read_hub(str(source), split=split, revision=revision, text_field=text_field,
                              id_field=id_field)
     else:
+        from raitner_hub.hub import refuse_missing_path
+
+        refuse_missing_path(str(source))  # a path that is not there says so
         raise InputError("no such file, folder or Hub dataset id (owner/name)", path=str(source))
 
 

@@ -323,6 +323,8 @@ def load_it_dataset(path: PathLike, *, config: str | None = None, split: str = "
     was_disabled = datasets.is_progress_bar_enabled() is False
     datasets.disable_progress_bars()  # a local read is quick; the CLI prints one summary line
     try:
+        if not path.exists():
+            raise InputError("no such file or folder", path=str(path))
         if path.is_dir():
             ds = datasets.load_dataset(str(path), name=config, split=split)
         elif path.suffix == ".parquet":

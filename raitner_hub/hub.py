@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from raitner_hub.errors import HubError
+from raitner_hub.errors import HubError, InputError
 from raitner_hub.hub_errors import call_with_retries, endpoint, one_line, redact  # noqa: F401 - redact is API
 
 logger = logging.getLogger(__name__)
@@ -258,6 +258,36 @@ def push_adapter(folder: str | os.PathLike, repo_id: str, *, private: bool = Fal
                        ignore_patterns=["training_args.bin", "checkpoint-*/*"])
 
 
+# Suffixes that make a name a file path, never a Hub repo id (a repo named `x.jsonl` would be odd).
+_FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".txt", ".csv", ".tsv", ".yaml", ".yml", ".jinja", ".bio")
+
+
+def local_or_repo(name: str | os.PathLike) -> Path | None:
+    """The local-or-Hub decision for a name a user typed: the existing local file or folder, or None when
+    ``name`` is to be read from the Hub (``owner/name[@revision]``).
+
+    A name that can only be a local path (absolute, ``./``, ``../``, ``~``, several ``/``, a data-file
+    suffix) and does not exist is an :class:`InputError` "no such file or folder", never an "invalid repo
+    id" error about something the user meant as a path.
+
+    Example:
+        >>> local_or_repo("me/sky-ner-it") is None
+        True
+    """
+    path = Path(name).expanduser()
+    if path.exists():
+        return path
+    refuse_missing_path(str(name))
+    return None
+
+
+def refuse_missing_path(name: str) -> None:
+    """InputError "no such file or folder" when ``name`` (not on disk) can only be a local path."""
+    repo = name.partition("@")[0]
+    if not Path(name).expanduser().exists() and (_looks_local(repo) or repo.lower().endswith(_FILE_SUFFIXES)):
+        raise InputError("no such file or folder", path=name)
+
+
 def _looks_local(name: str) -> bool:
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id as hf_validate
@@ -294,6 +324,7 @@ def resolve_revision(repo_id: str, repo_type: str = "dataset", revision: str | N
     """The commit sha a branch, tag or sha points at now (``main`` when ``revision`` is None)."""
     from huggingface_hub import HfApi
 
+    refuse_missing_path(repo_id)  # every pull resolves first: a mistyped local path is reported as one
     validate_repo_id(repo_id)
     return call_with_retries(f"resolving {repo_id}@{revision or 'main'}",
                  lambda: HfApi().repo_info(repo_id, repo_type=repo_type, revision=revision).sha,

@@ -76,6 +76,9 @@ def load(model_id: str, *, revision: str | None = None, device: str | None = Non
     """(model, tokenizer, engine): ``engine`` is a :class:`VLLMEngine` for the vLLM backend, else None."""
     import torch
 
+    from raitner_hub.hub import refuse_missing_path
+
+    refuse_missing_path(model_id)  # a mistyped local folder, not "cannot load a tokenizer for ..."
     cfg = adapter_config(model_id, revision)
     base_id = cfg.get("base_model_name_or_path") if cfg else None
     base_revision = cfg.get("revision") if cfg else revision
