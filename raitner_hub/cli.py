@@ -279,8 +279,8 @@ def annotate_command(
 
 # ---- push-benchmarks ----
 
-@command("push-benchmarks", panel=HUB, epilog="Example: raitner push-benchmarks --data-root ../shared/data "
-         "--dataset crossner_ai --dataset mit_restaurant --out outputs/benchmarks --push --repo-id me/ner-benchmarks")
+@command("push-benchmarks", panel=HUB, epilog="Example: raitner push-benchmarks --data-root path/to/ner-data "
+         "--dataset crossner_ai --out outputs/benchmarks --push --repo-id me/ner-benchmarks")
 def push_benchmarks_cmd(
     data_root: Annotated[Optional[Path], typer.Option("--data-root", help="Folder with the benchmark source files (required unless $RAITNER_DATA_ROOT is set).")] = None,
     dataset: Annotated[Optional[list[str]], typer.Option("--dataset", "-d", help="Benchmark name; repeatable. Default: every benchmark whose files are present.")] = None,
@@ -314,7 +314,7 @@ SpacePoolOpt = Annotated[Optional[str], typer.Option(
 SpaceLangOpt = Annotated[str, typer.Option("--lang", help="en, zh or auto (from the index, else the text).")]
 
 
-@command("serve", panel=MODEL, epilog="Example: raitner serve --model me/ra-it-lora --index me/sky-ner-index")
+@command("serve", panel=MODEL, epilog="Example: raitner serve --model me/tiny-ra-it-lora --index me/pile-index")
 def serve_command(
     model: SpaceModelOpt,
     index: SpacePoolOpt = None,
@@ -331,7 +331,7 @@ def serve_command(
 
 
 @command("push-space", panel=HUB, epilog="Example: raitner push-space --repo-id me/raitner-ner "
-         "--model me/ra-it-lora --index me/sky-ner-index")
+         "--model me/tiny-ra-it-lora --index me/pile-index")
 def push_space_command(
     model: SpaceModelOpt,
     repo_id: Annotated[str, typer.Option("--repo-id", help="The Space repo, e.g. me/raitner-ner.")],
@@ -408,7 +408,7 @@ ChatTemplateOpt = Annotated[Optional[str], typer.Option(
 MaxNewOpt = Annotated[int, typer.Option("--max-new-tokens", help="Generation limit per answer (greedy decoding).")]
 
 
-@command("predict", panel=MODEL, epilog='Example: raitner predict me/ra-it-lora --text "Obama visited Paris." '
+@command("predict", panel=MODEL, epilog='Example: raitner predict me/tiny-ra-it-lora --text "Obama visited Paris." '
          "--labels person,location")
 def predict_command(
     model: ModelArg,
@@ -433,8 +433,8 @@ def predict_command(
     typer.echo(json.dumps(entities, ensure_ascii=False))
 
 
-@command("evaluate", panel=MODEL, epilog="Example: raitner evaluate me/ra-it-lora --benchmarks me/ner-benchmarks "
-         "--dataset crossner_ai --mode in-domain --out outputs/eval-in --push")
+@command("evaluate", panel=MODEL, epilog="Example: raitner evaluate me/tiny-ra-it-lora --benchmarks me/ner-benchmarks "
+         "--dataset crossner_ai --mode in-domain --embedder minilm --out outputs/eval-in --push")
 def evaluate_command(
     model: ModelArg,
     benchmarks: Annotated[Optional[str], typer.Option("--benchmarks", "-b", help="Benchmarks dataset repo or folder (raitner push-benchmarks).")] = None,
