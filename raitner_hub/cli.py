@@ -107,8 +107,8 @@ def _command_line() -> str:
     return shlex.join(["raitner", *sys.argv[1:]])
 
 
-@command("build-data", panel=DATA, epilog="Example: raitner build-data examples/data/pile_ner_sample.en.jsonl "
-         "--embedder minilm --strategy nn.v1 --strategy diverse_nn.v1 --out outputs/pile-it")
+@command("build-data", panel=DATA, epilog="Example: raitner build-data examples/data/sky_ner_sample.zh.jsonl "
+         "--embedder bm25 --strategy nn.v1 --strategy diverse_nn.v1 --out outputs/sky-it")
 def build_data_cmd(
     input: Annotated[str, typer.Argument(help="Annotated data: a file in any supported format, or a dataset folder.")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: outputs/it-data).")] = None,
@@ -198,8 +198,8 @@ def train_command(
 
 # ---- export ----
 
-@command("export", panel=DATA, epilog="Example: raitner export outputs/pile-it --config ra-diverse_nn-k2 "
-         "--split train --format uniner --out pile-it.train.json")
+@command("export", panel=DATA, epilog="Example: raitner export outputs/sky-it --config ra-diverse_nn-k2 "
+         "--split train --format uniner --out sky-it.train.json")
 def export_command(
     source: Annotated[str, typer.Argument(help="A build-data folder, or an IT .parquet/.jsonl file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output file (.json for uniner, .jsonl for jsonl).")],
@@ -357,8 +357,8 @@ def push_space_command(
 
 # ---- index ----
 
-@command("index", panel=DATA, epilog="Example: raitner index examples/data/pile_ner_sample.en.jsonl --lang en "
-         "--embedder minilm --out outputs/pile-index --push --repo-id me/pile-ner-index")
+@command("index", panel=DATA, epilog="Example: raitner index examples/data/sky_ner_sample.zh.jsonl --lang zh "
+         "--embedder bm25 --out outputs/sky-index --push --repo-id me/sky-ner-index")
 def index_command(
     input: Annotated[str, typer.Argument(help="Annotated pool: a file in any supported format, or a dataset folder.")],
     lang: Annotated[Optional[str], typer.Option(help="en or zh (default: from the data).")] = None,

@@ -107,36 +107,48 @@ def test_readme_marks_what_needs_a_gpu_a_hub_or_a_teacher():
         assert need in table
 
 
+RUNNABLE = [(where, command) for where, command in COMMANDS if reason_not_run(command) is None]
+
+
+class Scratch:
+    """One scratch folder in which the runnable commands run once each, in README order."""
+
+    def __init__(self, cwd: Path, data_root: Path):
+        self.cwd, self.data_root, self.done = cwd, data_root, {}
+
+    def run(self, command: str):
+        """Run ``command``, after every runnable command before it (so ``-k`` on one command still works)."""
+        for _, earlier in RUNNABLE[:[c for _, c in RUNNABLE].index(command)]:
+            if earlier not in self.done:
+                self.run(earlier)
+        if command not in self.done:
+            tokens = [str(self.data_root) if t == DATA_ROOT_PLACEHOLDER else t for t in shlex.split(command)]
+            if tokens[0] == "python":
+                import subprocess
+
+                self.done[command] = subprocess.run([sys.executable, *tokens[1:]], cwd=self.cwd,
+                                                    capture_output=True, text=True, timeout=600)
+            else:
+                self.done[command] = raitner(*tokens[1:], cwd=self.cwd, check=False)
+        return self.done[command]
+
+
 @pytest.fixture(scope="module")
-def results(hub_server, tiny_model_dir, tmp_path_factory):
-    """Run every runnable command once, in order, in one scratch folder; command -> CompletedProcess."""
+def scratch(hub_server, tiny_model_dir, tmp_path_factory) -> Scratch:
     from raitner_hub import hub
 
     work = tmp_path_factory.mktemp("readme")
     hub.push_folder(build_parrot_model(tiny_model_dir, work / "parrot-model"), BASE_ID, repo_type="model")
-    data_root = write_benchmark_root(work / "ner-data")
     cwd = work / "checkout"
     cwd.mkdir()
     (cwd / "examples").symlink_to(REPO_ROOT / "examples", target_is_directory=True)
-    done = {}
-    for _, command in COMMANDS:
-        if reason_not_run(command) is not None or command in done:
-            continue
-        tokens = [str(data_root) if t == DATA_ROOT_PLACEHOLDER else t for t in shlex.split(command)]
-        if tokens[0] == "python":
-            import subprocess
-
-            done[command] = subprocess.run([sys.executable, *tokens[1:]], cwd=cwd, capture_output=True, text=True,
-                                           timeout=600)
-        else:
-            done[command] = raitner(*tokens[1:], cwd=cwd, check=False)
-    return done
+    return Scratch(cwd, write_benchmark_root(work / "ner-data"))
 
 
-@pytest.mark.parametrize("where,command", [(w, c) for w, c in COMMANDS if reason_not_run(c) is None],
+@pytest.mark.parametrize("where,command", RUNNABLE,
                          ids=lambda value: value if value in ("README", "epilog") else value[:70])
-def test_command_runs(results, where, command):
-    proc = results[command]
+def test_command_runs(scratch, where, command):
+    proc = scratch.run(command)
     assert proc.returncode == 0, f"{where}: {command}\n{proc.stderr[-3000:]}"
     assert "Traceback" not in proc.stderr
     first = shlex.split(command)[1]
