@@ -283,7 +283,7 @@ def local_or_repo(name: str | os.PathLike) -> Path | None:
 
 def refuse_missing_path(name: str) -> None:
     """InputError "no such file or folder" when ``name`` (not on disk) can only be a local path."""
-    repo = name.partition("@")[0]
+    repo = name.partition("@")[0].partition(":")[0]  # owner/name[@revision][:config:split]
     if not Path(name).expanduser().exists() and (_looks_local(repo) or repo.lower().endswith(_FILE_SUFFIXES)):
         raise InputError("no such file or folder", path=name)
 
