@@ -141,7 +141,9 @@ def scratch(hub_server, tiny_model_dir, tmp_path_factory) -> Scratch:
     hub.push_folder(build_parrot_model(tiny_model_dir, work / "parrot-model"), BASE_ID, repo_type="model")
     cwd = work / "checkout"
     cwd.mkdir()
-    (cwd / "examples").symlink_to(REPO_ROOT / "examples", target_is_directory=True)
+    for name in ("examples", "recipes"):  # the folders README commands name, read-only
+        if (REPO_ROOT / name).is_dir():
+            (cwd / name).symlink_to(REPO_ROOT / name, target_is_directory=True)
     return Scratch(cwd, write_benchmark_root(work / "ner-data"))
 
 
