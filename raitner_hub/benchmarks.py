@@ -278,7 +278,13 @@ def cut_test(ds: datasets.Dataset) -> datasets.Dataset:
 
 
 def default_data_root() -> Path:
-    return Path(os.environ.get("RAITNER_DATA_ROOT", "../shared/data"))
+    """``$RAITNER_DATA_ROOT``. There is no built-in default: the benchmark files live wherever the user
+    unpacked them, and a development-tree path would only work inside this repository's checkout."""
+    root = os.environ.get("RAITNER_DATA_ROOT")
+    if not root:
+        raise ConfigError("no benchmark data folder: pass --data-root DIR (the folder holding en/crossner_ai/, "
+                          "zh/weibo/, ...) or set RAITNER_DATA_ROOT")
+    return Path(root)
 
 
 def read_split(spec: BenchmarkSpec, split: str, data_root: str | os.PathLike | None = None) -> datasets.Dataset:
@@ -344,7 +350,7 @@ def load_benchmark(name_or_path: str | os.PathLike, split: str = "test", data_ro
         name_or_path: a ``BENCHMARKS`` name or a :class:`BenchmarkSpec`, a benchmark file in any ``formats``
             format, or a Hub source ``org/name[@revision]:config:split`` in the token-classification layout.
         split: ``test`` (default), ``train`` (the in-domain pool) or ``validation``.
-        data_root: where the registry's source files live (default ``$RAITNER_DATA_ROOT`` or ../shared/data).
+        data_root: where the registry's source files live (default ``$RAITNER_DATA_ROOT``; one of them is required).
         folder: a folder written by :func:`build_benchmarks_folder` (or a downloaded snapshot of its Hub repo):
             read the config ``name_or_path`` from its parquet files and ``benchmarks.json``.
         label_map: for a file: a map name (e.g. ``crossner_ai``), a JSON path or a dict; without one the
@@ -365,6 +371,10 @@ def load_benchmark(name_or_path: str | os.PathLike, split: str = "test", data_ro
     name = str(name_or_path)
     path = Path(name)
     if not path.exists() and parse_hub_source(name) is None:
+        from raitner_hub.hub import looks_like_path
+
+        if looks_like_path(name):  # a path that is not there, rather than "unknown benchmark"
+            raise InputError(f"no such file or folder: {name}")
         raise ConfigError(f"unknown benchmark {name!r}: not a file, not a Hub source org/name:config:split, "
                           f"and not one of: {', '.join(BENCHMARKS)}")
     return _load_file(path, label_map=label_map, lang=lang, format=format, split=split)

@@ -367,8 +367,8 @@ def _command_line() -> str:
     return shlex.join(["raitner", *args])
 
 
-@command("build-data", panel=DATA, epilog="Example: raitner build-data examples/data/pile_ner_sample.en.jsonl "
-         "--embedder minilm --strategy nn.v1 --strategy diverse_nn.v1 --out outputs/pile-it")
+@command("build-data", panel=DATA, epilog="Example: raitner build-data examples/data/sky_ner_sample.zh.jsonl "
+         "--embedder bm25 --strategy nn.v1 --strategy diverse_nn.v1 --out outputs/sky-it")
 def build_data_cmd(
     cfg: configs.BuildConfig,
     push: PushOpt = False,
@@ -436,8 +436,8 @@ def train_command(
 
 # ---- export ----
 
-@command("export", panel=DATA, epilog="Example: raitner export outputs/pile-it --config ra-diverse_nn-k2 "
-         "--split train --format uniner --out pile-it.train.json")
+@command("export", panel=DATA, epilog="Example: raitner export outputs/sky-it --config ra-diverse_nn-k2 "
+         "--split train --format uniner --out sky-it.train.json")
 def export_command(
     source: Annotated[str, typer.Argument(help="A build-data folder, or an IT .parquet/.jsonl file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output file (.json for uniner, .jsonl for jsonl).")],
@@ -497,8 +497,8 @@ def annotate_command(
 
 # ---- push-benchmarks ----
 
-@command("push-benchmarks", panel=HUB, epilog="Example: raitner push-benchmarks --data-root ../shared/data "
-         "--dataset crossner_ai --dataset mit_restaurant --out outputs/benchmarks --push --repo-id me/ner-benchmarks")
+@command("push-benchmarks", panel=HUB, epilog="Example: raitner push-benchmarks --data-root path/to/ner-data "
+         "--dataset crossner_ai --out outputs/benchmarks --push --repo-id me/ner-benchmarks")
 def push_benchmarks_cmd(
     cfg: configs.BenchmarksConfig,
     push: PushOpt = False,
@@ -533,7 +533,7 @@ def push_benchmarks_cmd(
 
 # ---- serve, push-space ----
 
-@command("serve", panel=MODEL, epilog="Example: raitner serve --model me/ra-it-lora --index me/sky-ner-index")
+@command("serve", panel=MODEL, epilog="Example: raitner serve --model me/tiny-ra-it-lora --index me/pile-index")
 def serve_command(cfg: configs.ServeConfig, engine: configs.EngineOptions, quiet: QuietOpt = False,
                   token: TokenOpt = None) -> None:
     """Run the Space locally: open NER with demonstrations retrieved on demand, in the browser."""
@@ -548,7 +548,7 @@ def serve_command(cfg: configs.ServeConfig, engine: configs.EngineOptions, quiet
 
 
 @command("push-space", panel=HUB, epilog="Example: raitner push-space --repo-id me/raitner-ner "
-         "--model me/ra-it-lora --index me/sky-ner-index")
+         "--model me/tiny-ra-it-lora --index me/pile-index")
 def push_space_command(cfg: configs.SpaceConfig, quiet: QuietOpt = False, token: TokenOpt = None,
                        commit_message: CommitMessageOpt = None, create_pr: CreatePrOpt = False) -> None:
     """Bundle the Space (app, this package's code, model/index defaults) and push it to a Space repo."""
@@ -575,8 +575,8 @@ def push_space_command(cfg: configs.SpaceConfig, quiet: QuietOpt = False, token:
 
 # ---- index ----
 
-@command("index", panel=DATA, epilog="Example: raitner index examples/data/pile_ner_sample.en.jsonl --lang en "
-         "--embedder minilm --out outputs/pile-index --push --repo-id me/pile-ner-index")
+@command("index", panel=DATA, epilog="Example: raitner index examples/data/sky_ner_sample.zh.jsonl --lang zh "
+         "--embedder bm25 --out outputs/sky-index --push --repo-id me/sky-ner-index")
 def index_command(
     cfg: configs.IndexConfig,
     push: PushOpt = False,
@@ -605,7 +605,7 @@ def index_command(
 
 # ---- predict, evaluate ----
 
-@command("predict", panel=MODEL, epilog='Example: raitner predict me/ra-it-lora --text "Obama visited Paris." '
+@command("predict", panel=MODEL, epilog='Example: raitner predict me/tiny-ra-it-lora --text "Obama visited Paris." '
          "--labels person,location")
 def predict_command(cfg: configs.PredictConfig, engine: configs.EngineOptions, quiet: QuietOpt = False,
                     token: TokenOpt = None) -> None:
@@ -623,8 +623,8 @@ def predict_command(cfg: configs.PredictConfig, engine: configs.EngineOptions, q
     typer.echo(json.dumps(entities, ensure_ascii=False))
 
 
-@command("evaluate", panel=MODEL, epilog="Example: raitner evaluate me/ra-it-lora --benchmarks me/ner-benchmarks "
-         "--dataset crossner_ai --mode in-domain --out outputs/eval-in --push")
+@command("evaluate", panel=MODEL, epilog="Example: raitner evaluate me/tiny-ra-it-lora --benchmarks me/ner-benchmarks "
+         "--dataset crossner_ai --mode in-domain --embedder minilm --out outputs/eval-in --push")
 def evaluate_command(
     cfg: configs.EvaluateConfig,
     engine: configs.EngineOptions,

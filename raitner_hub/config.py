@@ -543,7 +543,7 @@ class BenchmarksConfig:
     """Settings of ``raitner push-benchmarks`` (NER benchmarks -> one Hub dataset folder, a config each).
 
     Attributes:
-        data_root: folder with the benchmark source files; None = ``$RAITNER_DATA_ROOT`` or ``../shared/data``.
+        data_root: folder with the benchmark source files; None = ``$RAITNER_DATA_ROOT`` (one of them is required).
         datasets: benchmark names; None = every benchmark whose files are present.
         spec: a YAML/JSON list of extra benchmark specs, e.g. a Hub source in the token-classification
             layout (``hub: org/name``, ``hub_config``, ``label_map``, ``splits``).

@@ -445,6 +445,8 @@ def load_it_dataset(path: PathLike, *, config: str | None = None, split: str = "
     from raitner_hub.progress import quiet_progress
 
     try:
+        if not path.exists():
+            raise InputError(f"no such file or folder: {path}")
         with quiet_progress():  # a local read is quick; the CLI prints one summary line
             if path.is_dir():
                 ds = datasets.load_dataset(str(path), name=config, split=split)

@@ -402,6 +402,8 @@ def resolve_revision(repo_id: str, repo_type: str = "dataset", revision: str | N
     """
     from huggingface_hub import HfApi
 
+    if looks_like_path(repo_id) and not Path(repo_id).expanduser().exists():
+        raise InputError(f"no such file or folder: {repo_id}")  # every pull resolves first: a mistyped path
     validate_repo_id(repo_id)
     if offline():
         sha = cached_revision(repo_id, repo_type, revision)

@@ -281,10 +281,25 @@ def prepare(config: TrainConfig) -> TrainingRun:
         trainer = SFTTrainer(model=config.base_model, args=sft_args, train_dataset=train_split,
                              eval_dataset=eval_split, processing_class=tokenizer, peft_config=lora_config,
                              quantization_config=_quantization_config(config))
+        _check_examples_left(trainer, train_split, eval_split, tokenizer, sft_args.max_length)
     except BaseException:
         shutil.rmtree(cache_dir, ignore_errors=True)
         raise
     return TrainingRun(config, trainer, tokenizer, template_name, source, started, cache_dir)
+
+
+def _check_examples_left(trainer, train_split, eval_split, tokenizer, max_length: int | None) -> None:
+    """TRL drops an example whose assistant turns all fall beyond ``max_length``; if that empties a split,
+    say so in one line with the numbers to fix it (else torch fails later with ``num_samples=0``)."""
+    for name, before, after in (("train", train_split, trainer.train_dataset),
+                                ("validation", eval_split, trainer.eval_dataset)):
+        if before is None or len(before) == 0 or after is None or len(after) > 0:
+            continue
+        texts = [tokenizer.apply_chat_template(row["messages"], tokenize=False) for row in before]
+        lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        raise ConfigError(f"sft.max_length {max_length} drops every {name} example (each one's answers start "
+                          f"past it; the longest example has {max(lengths)} tokens, the shortest "
+                          f"{min(lengths)}): raise sft.max_length")
 
 
 def _quantization_config(config: TrainConfig):
