@@ -244,6 +244,15 @@ def annotate_command(
     cache: Annotated[Optional[Path], typer.Option(help="Answer cache (SQLite); default ~/.cache/raitner-hub/teacher-cache.sqlite.")] = None,
     ids: Annotated[str, typer.Option(help="chunk (stable corpus ids) or reference (ner_<lang>_{i}).")] = "chunk",
     license: Annotated[str, typer.Option(help="Data license for the card (a Hub license id).")] = "other",
+    executor: Annotated[str, typer.Option(
+        "--executor", help="inline (this process, the default), or the datatrove pipeline on: local, slurm, ray.")] = "inline",
+    tasks: Annotated[int, typer.Option("--tasks", help="datatrove tasks (shards) of the chunk and teacher stages.")] = 1,
+    workers: Annotated[int, typer.Option("--workers", help="datatrove tasks running at once (-1: all).")] = -1,
+    work_dir: Annotated[Optional[Path], typer.Option("--work-dir", help="datatrove shards and logs (default: <out>.work).")] = None,
+    tp: Annotated[int, typer.Option("--tp", help="Tensor parallel size of a vllm:/sglang: teacher.")] = 1,
+    dp: Annotated[int, typer.Option("--dp", help="Data parallel size of a vllm:/sglang: teacher.")] = 1,
+    executor_option: Annotated[Optional[list[str]], typer.Option(
+        "--executor-option", help="KEY=VALUE for datatrove's Slurm/Ray executor (partition=, time=, cpus_per_task=, ...); repeatable.")] = None,
     seed: SeedOpt = 42,
     revision: RevisionOpt = None,
     push: PushOpt = False,
@@ -253,18 +262,33 @@ def annotate_command(
 ) -> None:
     """Label a raw corpus with LLM teachers (Sky-NER style): chunk, sample, annotate, filter, vote."""
     from raitner_hub.annotate import AnnotateConfig, annotate_to_folder
+    from raitner_hub.corpus_pipeline import ExecutorConfig, annotate_on_datatrove, parse_executor_options, parse_server_teacher
     from raitner_hub.teacher import parse_teacher
 
     require_repo_id(push, repo_id)
     key_env = None if no_api_key else api_key_env
-    specs = tuple(parse_teacher(t, base_url=base_url, key_env=key_env, cost_in=cost_in, cost_out=cost_out)
+    specs = tuple(parse_server_teacher(t) or parse_teacher(t, base_url=base_url, key_env=key_env, cost_in=cost_in,
+                                                           cost_out=cost_out)
                   for t in [teacher_model, *(teacher or [])])
     cfg = AnnotateConfig(corpus=corpus, lang=lang, teachers=specs, min_votes=min_votes, sample=sample, seed=seed,
                          sampling=sampling, chunk=not no_chunk, strip=not reference_chunks, text_field=text_field,
                          split=split, revision=revision, concurrency=concurrency, timeout=timeout,
                          max_retries=max_retries, backoff=backoff, cache=str(cache) if cache else None, ids=ids,
                          license=license)
-    result = annotate_to_folder(cfg, out, command=_command_line(), repo_id=repo_id, progress=not quiet)
+    if executor not in ("inline", "local", "slurm", "ray"):
+        raise RaitnerError(f"--executor must be inline, local, slurm or ray, got {executor!r}")
+    if executor == "inline":
+        if any(spec.base_url.endswith(":local") for spec in specs):
+            raise RaitnerError("vllm:/sglang: teachers are launched by datatrove: add --executor local (or slurm/ray)")
+        result = annotate_to_folder(cfg, out, command=_command_line(), repo_id=repo_id, progress=not quiet)
+    else:
+        run = ExecutorConfig(executor=executor, tasks=tasks, workers=workers, tp=tp, dp=dp,
+                             work_dir=str(work_dir) if work_dir else None,
+                             options=parse_executor_options(executor_option or []))
+        result = annotate_on_datatrove(cfg, out, run, command=_command_line(), repo_id=repo_id, quiet=quiet)
+        if result is None:
+            typer.echo(f"submitted the {executor} jobs; {out} appears when the last one ends (re-run to resume)")
+            return
     c = result.counts
     dropped = sum(c["drops"].values())
     typer.echo(f"annotated {c['passages']} passages ({c['entities']} entities, {c['types']} types, {dropped} items"

@@ -45,6 +45,7 @@ import hashlib
 import json
 import os
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -507,7 +508,10 @@ def executor_for(stage: Stage, ex: ExecutorConfig, depends: Any = None) -> Any:
     if ex.executor == "local":
         from datatrove.executor import LocalPipelineExecutor
 
-        return LocalPipelineExecutor(stage.pipeline, tasks=stage.tasks, workers=workers, logging_dir=logs)
+        # fork: a worker inherits the imported modules instead of re-importing datasets/datatrove (seconds each)
+        start = "fork" if sys.platform == "linux" else "forkserver"
+        return LocalPipelineExecutor(stage.pipeline, tasks=stage.tasks, workers=workers, logging_dir=logs,
+                                     start_method=start)
     if ex.executor == "slurm":
         from datatrove.executor import SlurmPipelineExecutor
 
@@ -521,8 +525,49 @@ def executor_for(stage: Stage, ex: ExecutorConfig, depends: Any = None) -> Any:
                                depends=depends, **ex.options)
 
 
+def parse_executor_options(pairs: list[str]) -> dict[str, Any]:
+    """``--executor-option KEY=VALUE`` pairs -> keyword arguments for datatrove's executor (values read as YAML)."""
+    import yaml
+
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--executor-option {pair!r}: expected KEY=VALUE (e.g. partition=gpu, time=12:00:00)")
+        parsed = yaml.safe_load(value) if value else ""
+        # Slurm times like 12:00:00 read as sexagesimal ints in YAML 1.1: keep those as written
+        options[key.strip()] = value if key.strip() == "time" else parsed
+    return options
+
+
+@contextlib.contextmanager
+def _quiet_stderr(quiet: bool) -> Iterator[None]:
+    """``--quiet``: datatrove's per-task loggers (and its worker processes) write to stderr; send fd 2 away.
+
+    Everything still goes to the task logs under ``<stage>/logs``, which errors name.
+    """
+    if not quiet:
+        yield
+        return
+    from loguru import logger
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+        logger.remove()  # datatrove re-adds a default stderr handler after each task
+        logger.add(sys.stderr, level="WARNING")
+
+
 def annotate_on_datatrove(config: AnnotateConfig, out: str | Path, ex: ExecutorConfig, *,
-                          command: str | None = None, repo_id: str | None = None) -> AnnotateResult | None:
+                          command: str | None = None, repo_id: str | None = None,
+                          quiet: bool = False) -> AnnotateResult | None:
     """Run ``raitner annotate`` as datatrove stages; the folder equals the in-process ``annotate_to_folder``'s.
 
     Local and Ray runs return when the folder is written. Slurm submits the chain of jobs (each stage
@@ -540,16 +585,26 @@ def annotate_on_datatrove(config: AnnotateConfig, out: str | Path, ex: ExecutorC
         executor = None
         for stage in stages:
             executor = executor_for(stage, ex, depends=executor)
-        executor.run()
+        with _quiet_stderr(quiet):
+            executor.run()  # submits the chain: each stage's job depends on the previous one
         return None
     for stage in stages:
         executor = executor_for(stage, ex)
-        executor.run()
-        incomplete = executor.get_incomplete_ranks(range(stage.tasks))
-        if incomplete:
-            raise TeacherError(f"stage {stage.name}: {len(incomplete)} of {stage.tasks} tasks failed (logs in"
-                               f" {stage.folder / 'logs'}); re-run the same command to resume")
-    from raitner_hub.annotate import AnnotateResult as _Result
-
+        failure = ""
+        with _quiet_stderr(quiet):
+            try:
+                executor.run()
+            except Exception as exc:  # a task's exception, re-raised by datatrove (workers == 1)
+                failure = f" ({_failure_line(exc)})"
+        if incomplete := executor.get_incomplete_ranks(range(stage.tasks)):
+            raise TeacherError(f"stage {stage.name}: {len(incomplete)} of {stage.tasks} tasks failed{failure}; logs in"
+                               f" {stage.folder / 'logs'}; re-run the same command to resume (answers are cached)")
     manifest = json.loads((Path(out) / "manifest.json").read_text(encoding="utf-8"))
-    return _Result(Path(out).resolve(), manifest["counts"], manifest)
+    return AnnotateResult(Path(out).resolve(), manifest["counts"], manifest)
+
+
+def _failure_line(exc: BaseException) -> str:
+    # datatrove wraps a rollout's exception in InferenceError("Failed to process document ...: <cause>")
+    cause = exc.__cause__ or exc
+    text = str(getattr(cause, "error", None) or cause) or type(cause).__name__
+    return text.strip().splitlines()[0] if text.strip() else type(cause).__name__
