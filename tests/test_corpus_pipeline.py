@@ -73,7 +73,6 @@ def test_local_executor_with_1_and_4_tasks_equals_inline_annotate(corpus, teache
         assert result.counts == inline_manifest["counts"]
         assert result.manifest["calls"]["teacher-a"]["calls"] == 20  # one request per sampled passage
         assert result.counts["entities"] > 0 and result.counts["passages"] == 20
-    assert max(teacher.answered.values()) == 3  # each passage once per run: inline, 1 task, 4 tasks
 
 
 def test_sampling_is_the_same_whatever_the_shards(corpus, teacher, tmp_path):
