@@ -38,9 +38,9 @@ def synthetic_corpus(folder: Path, docs: int) -> Path:
 
 
 def bench_chunking(corpus: Path, work: Path) -> dict:
-    from raitner_hub.annotate import AnnotateConfig
+    from raitner_hub.config import AnnotateConfig, ExecutorConfig
     from raitner_hub.corpus import CorpusStats, iter_chunks, read_documents
-    from raitner_hub.corpus_pipeline import ExecutorConfig, _quiet_stderr, executor_for, plan
+    from raitner_hub.corpus_pipeline import _quiet_stderr, executor_for, plan
     from raitner_hub.teacher import TeacherSpec
 
     megabytes = corpus.stat().st_size / 1e6
@@ -49,7 +49,7 @@ def bench_chunking(corpus: Path, work: Path) -> dict:
     single = time.perf_counter() - started
 
     config = AnnotateConfig(corpus=str(corpus), lang="zh", teachers=(TeacherSpec(model="x", key_env=None),))
-    run = ExecutorConfig(tasks=2, workers=2, work_dir=str(work))
+    run = ExecutorConfig(executor="local", tasks=2, workers=2, work_dir=str(work))
     chunk, select = plan(config, work / "out", run)[:2]
     started = time.perf_counter()
     with _quiet_stderr(True):
@@ -68,8 +68,8 @@ def bench_chunking(corpus: Path, work: Path) -> dict:
 
 
 def bench_annotation(corpus: Path, work: Path, *, passages: int, latency: float, concurrency: int) -> list[dict]:
-    from raitner_hub.annotate import AnnotateConfig
-    from raitner_hub.corpus_pipeline import ExecutorConfig, _quiet_stderr, executor_for, plan
+    from raitner_hub.config import AnnotateConfig, ExecutorConfig
+    from raitner_hub.corpus_pipeline import _quiet_stderr, executor_for, plan
     from raitner_hub.teacher import TeacherSpec
 
     server = subprocess.Popen([sys.executable, "-m", "tests.fixtures.fake_teacher", "--delay", str(latency), "--echo"],
@@ -82,7 +82,7 @@ def bench_annotation(corpus: Path, work: Path, *, passages: int, latency: float,
             config = AnnotateConfig(corpus=str(corpus), lang="zh", sample=passages, seed=1, concurrency=concurrency,
                                     teachers=(TeacherSpec(model="fake", base_url=base_url, key_env=None),),
                                     cache=str(work / f"cache-{tasks}.sqlite"))
-            run = ExecutorConfig(tasks=tasks, workers=tasks, work_dir=str(work / f"t{tasks}"))
+            run = ExecutorConfig(executor="local", tasks=tasks, workers=tasks, work_dir=str(work / f"t{tasks}"))
             stages = plan(config, work / f"out{tasks}", run)
             with _quiet_stderr(True):
                 for stage in stages[:2]:

@@ -30,7 +30,8 @@ def main() -> None:
 
     import datasets
 
-    from raitner_hub.annotate import AnnotateConfig, annotate_passages
+    from raitner_hub.annotate import annotate_passages
+    from raitner_hub.config import AnnotateConfig
     from raitner_hub.teacher import TeacherSpec
 
     server = subprocess.Popen([sys.executable, "-m", "tests.fixtures.fake_teacher", "--delay", str(args.latency)],

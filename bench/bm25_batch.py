@@ -45,10 +45,10 @@ def main() -> int:
     args = parser.parse_args()
 
     from rank_bm25 import BM25Okapi
-
-    from raitner_hub.bm25 import BM25, tokenize
     from reference_baseline import GensimBM25
     from synthetic import synthetic_rows
+
+    from raitner_hub.bm25 import BM25, tokenize
 
     tokens = [tokenize(row["text"], "en") for row in synthetic_rows(args.pool)]
     rng = np.random.default_rng(0)

@@ -54,7 +54,7 @@ def main() -> int:
         conv, demo_tmpl = ner.templates_for(items[0].text)
         full = [ner._render_ids(prompts.render_query(q.text, q.label, conv, q.demos, demo_tmpl)) for q in items]
 
-        def naive():
+        def naive(full=full):
             return [ner.tokenizer.decode(t, skip_special_tokens=True) for t in
                     greedy_naive(model, full, stop_ids=ner.stop_ids, pad_id=ner.pad_id,
                                  max_new_tokens=args.max_new_tokens)]

@@ -90,12 +90,12 @@ def _boundary_tie(embeddings, q, mine, theirs) -> bool:
 def run_size(size: int, baseline_queries: int, dim: int) -> dict:
     """One pool size, in this process: ours for all rows, the baseline on a subset, equality, memory."""
     import datasets
+    from reference_baseline import reference_build
+    from synthetic import pool_dataset, synthetic_rows, unit_embeddings
 
     from raitner_hub.augment import augment_dataset
     from raitner_hub.instruct import build_conversations
     from raitner_hub.retrieval import RetrievalIndex
-    from reference_baseline import reference_build
-    from synthetic import pool_dataset, synthetic_rows, unit_embeddings
 
     datasets.disable_progress_bars()
     datasets.disable_caching()

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -100,7 +100,7 @@ class GensimBM25:
                     frequencies[word] = 0
                 frequencies[word] += 1
             self.doc_freqs.append(frequencies)
-            for word, freq in frequencies.items():
+            for word in frequencies:
                 if word not in nd:
                     nd[word] = 0
                 nd[word] += 1

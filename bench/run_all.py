@@ -75,7 +75,8 @@ def main() -> int:
     parser.add_argument("--embed-passages", type=int, default=200)
     parser.add_argument("--predict-passages", type=int, default=8)
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run, ~2 minutes)")
-    parser.add_argument("--only", nargs="+", choices=["ra_it_build", "bm25", "embedding", "predict"])
+    parser.add_argument("--only", nargs="+", choices=["ra_it_build", "bm25", "embedding", "predict", "serve",
+                                                      "openai", "demo_render"])
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.baseline_queries, args.bm25_pool = [2_000], [50], 2_000
@@ -86,6 +87,9 @@ def main() -> int:
         "bm25": ["bench/bm25_batch.py", "--json", "--pool", str(args.bm25_pool), "--queries", "300"],
         "embedding": ["bench/embedding.py", "--json", "--passages", str(args.embed_passages)],
         "predict": ["bench/predict_prefix.py", "--passages", str(args.predict_passages), "--repeats", "1"],
+        "serve": ["bench/serve_concurrency.py", "--json", "--repeats", "1"],
+        "openai": ["bench/openai_backend.py", "--json", "--passages", str(args.predict_passages)],
+        "demo_render": ["bench/demo_render.py", "--json", "--sizes", *map(str, args.sizes[-1:])],
     }
     started = time.perf_counter()
     rows = []

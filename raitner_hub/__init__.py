@@ -16,7 +16,8 @@ __version__ = "0.1.0"
 _SUBMOD_ATTRS = {
     "augment": ["augment_dataset", "retrieve_demos", "STRATEGIES"],
     "build": ["build_data", "BuildResult"],
-    "config": ["BuildConfig", "load_config"],
+    "config": ["AnnotateConfig", "BuildConfig", "EvaluateConfig", "IndexConfig", "PredictConfig", "ServeConfig",
+               "TrainConfig", "load_config"],
     "errors": ["RaitnerError", "InputError", "ConfigError", "HubError", "TeacherError"],
     "evaluate": ["evaluate_model"],
     "formats": ["read_annotated"],
@@ -46,7 +47,16 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover
     from raitner_hub.augment import STRATEGIES, augment_dataset, retrieve_demos
     from raitner_hub.build import BuildResult, build_data
-    from raitner_hub.config import BuildConfig, load_config
+    from raitner_hub.config import (
+        AnnotateConfig,
+        BuildConfig,
+        EvaluateConfig,
+        IndexConfig,
+        PredictConfig,
+        ServeConfig,
+        TrainConfig,
+        load_config,
+    )
     from raitner_hub.errors import ConfigError, HubError, InputError, RaitnerError, TeacherError
     from raitner_hub.evaluate import evaluate_model
     from raitner_hub.formats import read_annotated

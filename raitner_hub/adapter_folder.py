@@ -22,8 +22,6 @@ SFT_FIELDS = ("learning_rate", "num_train_epochs", "max_steps", "per_device_trai
               "gradient_accumulation_steps", "lr_scheduler_type", "warmup_steps", "weight_decay", "max_grad_norm",
               "optim", "max_length", "packing", "bf16", "fp16", "assistant_only_loss", "seed")
 LORA_FIELDS = ("r", "lora_alpha", "lora_dropout", "target_modules")
-END_OF_TURN = ("<|im_end|>", "<|eot_id|>")
-_SECRET_WORDS = ("token", "api_key", "apikey", "password", "secret")
 
 
 def write_adapter_folder(run, out: Path) -> Path:
@@ -75,7 +73,9 @@ def _rewrite_base_model(path: Path, base_id: str) -> None:
 
 def _public(block: dict[str, Any]) -> dict[str, Any]:
     """A config block without credential-like keys (``hub_token`` and friends never reach a manifest)."""
-    return {k: v for k, v in block.items() if not any(word in k.lower() for word in _SECRET_WORDS)}
+    from raitner_hub.manifest import is_secret_key
+
+    return {k: v for k, v in block.items() if not is_secret_key(k)}
 
 
 def final_losses(state) -> dict[str, float | None]:
@@ -93,7 +93,7 @@ def hyperparameters(sft_args, lora_config) -> dict[str, Any]:
     target = values.get("lora_target_modules")
     if isinstance(target, (set, frozenset, tuple)):
         values["lora_target_modules"] = sorted(target)
-    return {k: (v.value if hasattr(v, "value") else v) for k, v in values.items()}
+    return {k: getattr(v, "value", v) for k, v in values.items()}  # enums (e.g. lr_scheduler_type) as strings
 
 
 def plot_loss(log_history: list[dict[str, Any]], path: Path) -> Path:
@@ -119,23 +119,42 @@ def plot_loss(log_history: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def render_card(config, source: dict[str, Any], base_id: str, hyper: dict[str, Any],
-                losses: dict[str, Any], template_name: str):
-    from raitner_hub.cards import render_model_card
+# The "Framework versions" section of TRL/PEFT cards: the libraries an adapter was trained with.
+FRAMEWORKS = (("PEFT", "peft"), ("TRL", "trl"), ("Transformers", "transformers"), ("Pytorch", "torch"),
+              ("Datasets", "datasets"), ("Tokenizers", "tokenizers"))
 
-    card_data: dict[str, Any] = {"library_name": "peft", "tags": CARD_TAGS, "pipeline_tag": "text-generation"}
-    if not Path(base_id).is_absolute():
-        card_data["base_model"] = base_id
-    if config.license:
-        card_data["license"] = config.license
-    if source.get("languages"):
-        card_data["language"] = source["languages"]
-    if source.get("repo_id"):
-        card_data["datasets"] = [source["repo_id"]]
+
+def framework_versions() -> dict[str, str]:
+    import importlib.metadata
+
+    versions = {}
+    for label, dist in FRAMEWORKS:
+        try:
+            versions[label] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def render_card(config, source: dict[str, Any], base_id: str, hyper: dict[str, Any],
+                losses: dict[str, Any], template_name: str, *, versions: dict[str, str] | None = None):
+    from raitner_hub.cards import card_data as build_card_data
+    from raitner_hub.cards import render_model_card
+    from raitner_hub.licenses import license_card_data
+
+    card_data = build_card_data(
+        library_name="peft", tags=CARD_TAGS, pipeline_tag="text-generation",
+        base_model=None if Path(base_id).is_absolute() else base_id,
+        language=source.get("languages") or None, datasets=[source["repo_id"]] if source.get("repo_id") else None,
+        **license_card_data(config.license, getattr(config, "license_name", None),
+                            getattr(config, "license_link", None)))
     return render_model_card(
         "adapter", card_data, repo_id=config.repo_id or "<your-name>/<adapter>", base_model=base_id,
         dataset=source, hyperparameters=hyper, losses=losses, chat_template=template_name,
         quantization=config.quantization or "none", merged=config.merge,
+        license=config.license, license_name=getattr(config, "license_name", None),
+        license_link=getattr(config, "license_link", None),
+        framework_versions=framework_versions() if versions is None else versions,
     )
 
 
@@ -145,15 +164,16 @@ def merge_adapter(adapter_dir: Path, base_model: str, out: Path, tokenizer) -> P
     The base is reloaded unquantized in its own dtype, so this also works after QLoRA training.
     """
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM
 
-    base = AutoModelForCausalLM.from_pretrained(base_model, dtype="auto", use_safetensors=True,
-                                                trust_remote_code=False)
+    from raitner_hub.chat_templates import END_OF_TURN_TOKENS
+    from raitner_hub.loading import load_full_precision_base
+
+    base = load_full_precision_base(base_model)
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     # A base model's generation config stops on <|end_of_text|>/<|endoftext|>; the chat turns end with
     # <|eot_id|>/<|im_end|>, so plain `generate` on the merged model would run on past the answer.
     vocab = tokenizer.get_vocab()
-    stops = [vocab[t] for t in END_OF_TURN if t in vocab]
+    stops = [vocab[t] for t in END_OF_TURN_TOKENS if t in vocab]
     if stops and merged.generation_config is not None:
         current = merged.generation_config.eos_token_id
         current = [] if current is None else [current] if isinstance(current, int) else list(current)

@@ -24,21 +24,30 @@ import dataclasses
 import json
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import datasets
 
-from raitner_hub.errors import ConfigError, InputError
+from raitner_hub.config import AnnotateConfig
+from raitner_hub.errors import InputError
 from raitner_hub.records import ANNOTATED_FEATURES, AnnotatedPassage, align_mentions
-from raitner_hub.teacher import (Answer, AnswerCache, CallStats, TeacherSpec, collect_answers, default_cache_path,
-                                 scrub_urls)
+from raitner_hub.teacher import (
+    Answer,
+    AnswerCache,
+    CallStats,
+    TeacherSpec,
+    collect_answers,
+    default_cache_path,
+    scrub_urls,
+)
 
 MAX_MENTION_LENGTH = 20  # zh: characters; en: space-separated words (paper.md §2.3 filter 3)
 JUNK_TYPES = frozenset({"实体", "实体类别", "其他", "无", "无类别", "未定义", "entity_type", "entity type", "entity",
                         "else", "none", "na", "misc"})  # all 13 (the reference's missing comma fuses two)
-BRACKETS = ("《》", "【】", "[]")  # stripped in this order, each checked in turn
+FULL_WIDTH: dict[str, str | int | None] = {"，": ",", "。": ".", "：": ":"}  # the reference parser's mapping
+BRACKETS = (("《", "》"), ("【", "】"), ("[", "]"))  # stripped in this order, each checked in turn
 EMPTY_RESPONSES = ("", "[]", "[{}]", "A: []", "{}")
 TAG_KEYS = (("entity 1", "type of entity 1"), ("实体1", "实体1的类别"))
 DROP_REASONS = (
@@ -55,7 +64,6 @@ DROP_REASONS = (
     "duplicate_after_strip",  # filter 6, project rule
     "below_min_votes",       # multi-teacher voting
 )
-ID_SCHEMES = ("chunk", "reference")
 
 
 # ---- parsing --------------------------------------------------------------------------------------------
@@ -149,7 +157,7 @@ def parse_response(response: str, drops: collections.Counter | None = None) -> l
         if pairs is not None:
             return pairs
     # Reference fallback: full-width punctuation mapped, newlines deleted, null -> "O".
-    mapped = response.translate(str.maketrans({"，": ",", "。": ".", "：": ":"})).replace("\n", "")
+    mapped = response.translate(str.maketrans(FULL_WIDTH)).replace("\n", "")
     matches = re.findall(r"\[(.*?)\]", mapped)
     if matches:
         try:
@@ -234,68 +242,6 @@ def vote(per_teacher: list[list[tuple[str, str]]], min_votes: int) -> tuple[list
 
 
 # ---- pipeline -------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True, kw_only=True)
-class AnnotateConfig:
-    """Settings of ``raitner annotate`` (raw corpus -> annotated passages).
-
-    Attributes:
-        corpus: jsonl/parquet/txt file, a folder of them, or a Hub dataset id (streamed).
-        lang: ``zh`` or ``en``: picks the prompt (``annotate.<lang>.v1``) and the length filter.
-        teachers: one or more teachers; with several, a pair needs ``min_votes`` of them.
-        min_votes: votes a (mention, type) needs to be kept.
-        sample: annotate a seeded sample of exactly this many passages (paper: 50,000); None = all.
-        seed: seeds the sample.
-        sampling: ``uniform`` (project rule) or ``reference`` (keep each chunk with p = 0.5, first N).
-        chunk: chunk documents into 256 o200k tokens; False = one passage per document, ids kept.
-        strip: strip chunks and drop empties (project rule); False = the reference's chunks verbatim.
-        dedup: drop exact-duplicate passages.
-        text_field / id_field / split / revision: where the text is in the corpus.
-        concurrency: parallel teacher calls per teacher.
-        timeout / max_retries / backoff: per-call timeout (s), retries, backoff base (s).
-        cache: the answer cache (SQLite); None = ``~/.cache/raitner-hub/teacher-cache.sqlite``.
-        ids: ``chunk`` (stable corpus ids) or ``reference`` (``ner_<lang>_{i}``, the filtered row index).
-        license: the card's license (a Hub license id).
-    """
-
-    corpus: str
-    lang: str
-    teachers: tuple[TeacherSpec, ...]
-    min_votes: int = 1
-    sample: int | None = None
-    seed: int = 42
-    sampling: str = "uniform"
-    chunk: bool = True
-    strip: bool = True
-    dedup: bool = True
-    text_field: str = "text"
-    id_field: str = "id"
-    split: str = "train"
-    revision: str | None = None
-    concurrency: int = 8
-    timeout: float = 60.0
-    max_retries: int = 6
-    backoff: float = 1.0
-    cache: str | None = None
-    ids: str = "chunk"
-    license: str = "other"
-
-    def check(self) -> None:
-        if self.lang not in ("zh", "en"):
-            raise ConfigError(f"--lang must be zh or en, got {self.lang!r}")
-        if not self.teachers:
-            raise ConfigError("no teacher: pass --teacher-model (and --teacher for more)")
-        if not 1 <= self.min_votes <= len(self.teachers):
-            raise ConfigError(f"--min-votes must be between 1 and the number of teachers ({len(self.teachers)}),"
-                              f" got {self.min_votes}")
-        if self.ids not in ID_SCHEMES:
-            raise ConfigError(f"ids must be one of {', '.join(ID_SCHEMES)}, got {self.ids!r}")
-
-    def describe(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["teachers"] = [t.describe() for t in self.teachers]
-        return out
-
 
 @dataclass
 class AnnotateResult:
@@ -440,11 +386,12 @@ def annotate_corpus(config: AnnotateConfig, *, progress: bool = True) -> tuple[d
 
 def pin_corpus_revision(config: AnnotateConfig) -> AnnotateConfig:
     """A Hub corpus is read at the commit its revision resolves to now, and recorded as ``repo@sha``."""
-    if Path(config.corpus).exists() or config.corpus.count("/") != 1:
-        return config
     from raitner_hub import hub
 
-    return dataclasses.replace(config, revision=hub.resolve_revision(config.corpus, "dataset", config.revision))
+    source = hub.resolve(config.corpus, repo_type="dataset", revision=config.revision, download=False)
+    if source.is_local:
+        return config
+    return dataclasses.replace(config, corpus=str(source.repo_id), revision=source.sha)
 
 
 def _input_ref(config: AnnotateConfig) -> str:
@@ -458,24 +405,21 @@ def _input_ref(config: AnnotateConfig) -> str:
 
 def _card(config: AnnotateConfig, facts: dict[str, Any], input_ref: str, repo_id: str | None,
           command: str | None) -> Any:
-    from raitner_hub.cards import render_dataset_card, size_category
+    from raitner_hub.cards import NER_TASK, render_dataset_card
+    from raitner_hub.cards import card_data as build_card_data
     from raitner_hub.prompts import annotation_prompt, template_hash
 
     prompt = annotation_prompt(config.lang)
-    card_data = {
-        "license": config.license,
-        "language": [config.lang],
-        "task_categories": ["token-classification"],
-        "task_ids": ["named-entity-recognition"],
-        "size_categories": [size_category(facts["passages"])],
-        "tags": ["ner", "open-ner", "llm-annotated", "sky-ner", "raitner-hub"],
-        "pretty_name": f"LLM-annotated open NER passages ({config.lang})",
-        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*.parquet"}]}],
-        "raitner": {"prompt": prompt.name, "teachers": facts["teachers"], "min_votes": config.min_votes,
-                    "input": input_ref, "seed": config.seed, "sampling": config.sampling},
-    }
-    if "@" in input_ref:
-        card_data["source_datasets"] = [input_ref]
+    card_data = build_card_data(
+        license=config.license, language=[config.lang], rows=facts["passages"], **NER_TASK,
+        annotations_creators=["machine-generated"],  # the labels are the teachers' (LLM) answers
+        tags=["ner", "open-ner", "llm-annotated", "sky-ner", "raitner-hub"],
+        pretty_name=f"LLM-annotated open NER passages ({config.lang})",
+        configs=[{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*.parquet"}]}],
+        raitner={"prompt": prompt.name, "teachers": facts["teachers"], "min_votes": config.min_votes,
+                 "input": input_ref, "seed": config.seed, "sampling": config.sampling},
+        # the bare Hub id (the Hub links it); the pinned revision is in raitner.input
+        source_datasets=[input_ref.split("@")[0]] if "@" in input_ref else None)
     return render_dataset_card(
         "sky_ner", card_data, pretty_name=card_data["pretty_name"], repo_id=repo_id, lang=config.lang,
         facts=facts, config=config.describe(), input_ref=input_ref, prompt_name=prompt.name,

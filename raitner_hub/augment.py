@@ -19,15 +19,17 @@ A row left without demonstrations keeps its vanilla chat and records ``demos=[]`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any
 
 import datasets
 import numpy as np
 
 from raitner_hub.errors import ConfigError, InputError
 from raitner_hub.instruct import row_rng
-from raitner_hub.prompts import Demo, conversation_template, demo_template, render_demo_messages
+from raitner_hub.prompts import (Demo, conversation_template, demo_template, render_demo_exchange,
+                                 render_demo_item)
 from raitner_hub.records import IT_FEATURES
 
 if TYPE_CHECKING:
@@ -62,7 +64,7 @@ def get_strategy(name: str) -> Strategy:
         raise ConfigError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}") from None
 
 
-def config_name(strategy: str, k: int, **params) -> str:
+def config_name(strategy: str, k: int, **params: Any) -> str:
     """The Hub config name of an RA-IT variant: ``ra-diverse_nn-k2``, ``ra-mixed0.5-k2``.
 
     Non-default ``top_k`` / ``bm25_threshold`` are encoded too (``ra-diverse_nn-top64-k2``).
@@ -92,7 +94,7 @@ def check_settings(spec: Strategy, k: int, top_k: int, pool_size: int, *, exclud
         raise ConfigError(f"mixed_ratio={mixed_ratio} must be within [0, 1]")
 
 
-def select_demos(index: "RetrievalIndex", spec: Strategy, keys: Sequence[str], *, k: int, top_k: int, seed: int,
+def select_demos(index: RetrievalIndex, spec: Strategy, keys: Sequence[str], *, k: int, top_k: int, seed: int,
                  bm25_threshold: float, mixed_ratio: float, query_rows: np.ndarray | None = None,
                  query_texts: Sequence[str] | None = None) -> list[list[int]]:
     """Pool rows of the demonstrations of each query, in presentation order (possibly empty).
@@ -102,6 +104,7 @@ def select_demos(index: "RetrievalIndex", spec: Strategy, keys: Sequence[str], *
     """
     n, pool_size = len(keys), len(index)
     excluding = query_rows is not None
+    texts: Sequence[str] = query_texts if query_texts is not None else ()  # the queries when not pool rows
     width = min(top_k, pool_size - 1 if excluding else pool_size) if spec.pick == "diverse" else k
     use_nn = np.ones(n, dtype=bool) if spec.pick in ("nn", "diverse") else np.zeros(n, dtype=bool)
     if spec.pick == "mixed":
@@ -111,10 +114,10 @@ def select_demos(index: "RetrievalIndex", spec: Strategy, keys: Sequence[str], *
     candidates = np.full((n, max(width, 1)), -1, dtype=np.int64)
     nn_rows = np.flatnonzero(use_nn)
     if len(nn_rows):
-        if excluding:
+        if query_rows is not None:
             found, _ = index.search_pool(query_rows[nn_rows], width)
         else:
-            found, _ = index.search([query_texts[i] for i in nn_rows], width)
+            found, _ = index.search([texts[int(i)] for i in nn_rows], width)
         candidates[nn_rows] = found
     groups = index.text_group
     group_sizes = np.bincount(groups) if len(groups) else np.zeros(0, dtype=np.int64)
@@ -129,8 +132,8 @@ def select_demos(index: "RetrievalIndex", spec: Strategy, keys: Sequence[str], *
                 valid = valid[:k]
             out.append([int(r) for r in candidates[i, valid]])
         else:
-            own_group = groups[query_rows[i]] if excluding else -1
-            n_excluded = int(group_sizes[own_group]) if excluding else 0
+            own_group = groups[query_rows[i]] if query_rows is not None else -1
+            n_excluded = int(group_sizes[own_group]) if query_rows is not None else 0
             # A uniform ordered draw of k + |excluded| rows, minus the excluded ones, is a uniform
             # ordered draw of k allowed rows (no O(pool) allowed-list per row).
             drawn = rng.choice(pool_size, size=min(pool_size, k + n_excluded), replace=False)
@@ -141,18 +144,18 @@ def select_demos(index: "RetrievalIndex", spec: Strategy, keys: Sequence[str], *
         chosen = np.full((n, k), -1, dtype=np.int64)
         for i, rows in enumerate(out):
             chosen[i, :len(rows)] = rows
-        if excluding:
+        if query_rows is not None:
             scores = index.bm25_scores(None, chosen, query_rows=query_rows)
         else:
             from raitner_hub.bm25 import tokenize
 
-            scores = index.bm25_scores([tokenize(t, index.lang) for t in query_texts], chosen)
+            scores = index.bm25_scores([tokenize(t, index.lang) for t in texts], chosen)
         out = [[r for j, r in enumerate(rows) if not use_nn[i] or scores[i, j] >= bm25_threshold]
                for i, rows in enumerate(out)]
     return out
 
 
-def augment_dataset(it_dataset: datasets.Dataset, index: "RetrievalIndex", *, strategy: str = "diverse_nn.v1", k: int = 2,
+def augment_dataset(it_dataset: datasets.Dataset, index: RetrievalIndex, *, strategy: str = "diverse_nn.v1", k: int = 2,
             top_k: int = 128, seed: int = 42, bm25_threshold: float = 20.0, mixed_ratio: float = 0.5,
             query_is_pool: bool = True, demo_template_name: str | None = None,
             progress: bool = True) -> datasets.Dataset:
@@ -167,6 +170,7 @@ def augment_dataset(it_dataset: datasets.Dataset, index: "RetrievalIndex", *, st
         seed: seeds every draw, per row id. bm25_threshold: for the BM25 strategies (paper: 20).
         mixed_ratio: share of NN rows for ``mixed.v1``.
         query_is_pool: False when the rows are not pool passages (their text is read from the chat).
+        progress: kept for callers; the rendering is column-wise now and has no progress bar.
 
     Example:
         >>> ra = augment_dataset(vanilla, index, strategy="nn.v1", k=2)
@@ -184,33 +188,89 @@ def augment_dataset(it_dataset: datasets.Dataset, index: "RetrievalIndex", *, st
         texts = [_passage_text(row) for row in it_dataset]
         chosen = select_demos(index, spec, ids, k=k, top_k=top_k, seed=seed, bm25_threshold=bm25_threshold,
                               mixed_ratio=mixed_ratio, query_texts=texts)
+    return _with_demos(it_dataset, index, chosen, spec, demo_template_name)
 
-    def add_demos(row: dict, i: int) -> dict:
-        tmpl = demo_template(demo_template_name or row["lang"])
-        demos = [index.demo(r) for r in chosen[i]]
-        return {**row, "messages": render_demo_messages(demos, tmpl) + row["messages"],
-                "template": f"{row['template']}+{tmpl.name}" if demos else row["template"],
-                "strategy": spec.name, "demos": [d.id for d in demos]}
 
-    quiet = not progress and not datasets.are_progress_bars_disabled()
-    if quiet:
-        datasets.disable_progress_bars()
-    try:
-        # new_fingerprint: without it datasets dill-hashes add_demos' closure (the index, every row's
-        # choice), which dominated the build (14 s of 24 s at 2K rows); the result is never cached anyway.
-        from datasets.fingerprint import generate_random_fingerprint
+def _with_demos(it_dataset: datasets.Dataset, index: "RetrievalIndex", chosen: list[list[int]], spec: Strategy,
+                demo_template_name: str | None, block: int = 4096) -> datasets.Dataset:
+    """The rows with their examples exchange prepended, built column-wise in Arrow.
 
-        def add_demos_batch(batch: dict, indices: list[int]) -> dict:
-            # Batched: per-row map formatting (Arrow -> dict for every row) cost more than the rendering.
-            rows = [add_demos(dict(zip(batch, values)), i) for values, i in zip(zip(*batch.values()), indices)]
-            return {key: [row[key] for row in rows] for key in IT_FEATURES}
+    A pool row used several times in a block is rendered once, and the chats are never converted to
+    Python: a block's new ``messages`` are its old ones with each row's two
+    exchange messages spliced in front (one ``take`` over old + new message structs). Blocks of ``block``
+    rows bound the temporary copies, so peak memory stays that of input + output. The result equals the
+    row-by-row ``render_demo_messages(demos) + messages`` byte for byte (tests/test_augment_columns.py).
+    """
+    import pyarrow as pa
 
-        return it_dataset.map(add_demos_batch, batched=True, with_indices=True, features=IT_FEATURES,
-                              load_from_cache_file=False, new_fingerprint=generate_random_fingerprint(),
-                              desc=f"demonstrations ({strategy})")
-    finally:
-        if quiet:
-            datasets.enable_progress_bars()
+    if not len(it_dataset):
+        return datasets.Dataset.from_dict({name: [] for name in IT_FEATURES}, features=IT_FEATURES)
+    table = it_dataset.with_format("arrow")[:]
+    langs, templates = table.column("lang").to_pylist(), table.column("template").to_pylist()
+    by_lang = {lang: demo_template(demo_template_name or lang) for lang in dict.fromkeys(langs)}
+    items: dict[tuple[str, int], str] = {}
+    new_templates: list[str] = []
+    message_chunks = []
+    for start in range(0, len(chosen), block):
+        stop = min(start + block, len(chosen))
+        contents: list[str] = []  # user, assistant, user, assistant... of the rows that get demonstrations
+        items.clear()  # rendered items are reused within a block only: a pool-wide cache would cost memory
+        demo_counts = np.zeros(stop - start, dtype=np.int64)
+        for i in range(start, stop):
+            if not chosen[i]:
+                new_templates.append(templates[i])
+                continue
+            tmpl = by_lang[langs[i]]
+            rendered = []
+            for r in chosen[i]:
+                key = (tmpl.name, r)
+                if key not in items:
+                    items[key] = render_demo_item(index.demo(r), tmpl)
+                rendered.append(items[key])
+            contents.extend(render_demo_exchange(rendered, tmpl))
+            demo_counts[i - start] = 2
+            new_templates.append(f"{templates[i]}+{tmpl.name}")
+        message_chunks.append(_prepend_messages(table.column("messages").slice(start, stop - start).combine_chunks(),
+                                                contents, demo_counts))
+    columns = {name: table.column(name) for name in IT_FEATURES}
+    columns.update({"messages": pa.chunked_array(message_chunks),
+                    "template": pa.array(new_templates, type=pa.string()),
+                    "strategy": pa.array([spec.name] * len(chosen), type=pa.string()),
+                    "demos": pa.array([[index.ids[r] for r in rows] for rows in chosen], type=pa.list_(pa.string()))})
+    schema = IT_FEATURES.arrow_schema
+    # Column by column, casting only a column whose type differs (a whole-table cast copies every column).
+    arrays = [col if col.type == schema.field(name).type else col.cast(schema.field(name).type)
+              for name, col in ((name, columns[name]) for name in schema.names)]
+    out = pa.Table.from_arrays(arrays, schema=schema)
+    # A random fingerprint: without one, datasets pickles the whole table to hash it (a transient copy).
+    from datasets.fingerprint import generate_random_fingerprint
+
+    return datasets.Dataset(datasets.table.InMemoryTable(out), info=datasets.DatasetInfo(features=IT_FEATURES),
+                            fingerprint=generate_random_fingerprint())
+
+
+def _prepend_messages(old, contents: list[str], demo_counts: np.ndarray):
+    """``old`` (a list<struct<role, content>> array) with ``demo_counts[i]`` messages from ``contents``
+    (alternating user / assistant) in front of row i."""
+    import pyarrow as pa
+
+    old_offsets = np.asarray(old.offsets, dtype=np.int64)
+    old_offsets = old_offsets - old_offsets[0]
+    old_counts = np.diff(old_offsets)
+    old_values = old.flatten()
+    n_new = len(contents)
+    new_values = pa.StructArray.from_arrays(
+        [pa.array(["user", "assistant"] * (n_new // 2), type=pa.string()), pa.array(contents, type=pa.string())],
+        fields=list(old_values.type))
+    counts = demo_counts + old_counts
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    row_of = np.repeat(np.arange(len(counts)), counts)
+    local = np.arange(offsets[-1]) - offsets[:-1][row_of]
+    demo_starts = np.concatenate([[0], np.cumsum(demo_counts)])[:-1]
+    take = np.where(local < demo_counts[row_of], demo_starts[row_of] + local,
+                    n_new + old_offsets[:-1][row_of] + local - demo_counts[row_of])
+    values = pa.concat_arrays([new_values, old_values]).take(pa.array(take, type=pa.int64()))
+    return pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), values, type=old.type)
 
 
 def _passage_text(row: dict) -> str:
@@ -222,7 +282,7 @@ def _passage_text(row: dict) -> str:
     return content[len(prefix):]
 
 
-def retrieve_demos(index: "RetrievalIndex", query_texts: Sequence[str], *, strategy: str = "nn.v1", k: int = 2,
+def retrieve_demos(index: RetrievalIndex, query_texts: Sequence[str], *, strategy: str = "nn.v1", k: int = 2,
                    top_k: int = 128, seed: int = 42, bm25_threshold: float = 20.0,
                    mixed_ratio: float = 0.5) -> list[list[Demo]]:
     """Demonstrations for new passages (inference, the Space): no self-exclusion across sets.

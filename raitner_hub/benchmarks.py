@@ -9,10 +9,21 @@ RA-IT App. D.4, with substitutes where a split is not in ``../shared/data`` (eac
   ``random.seed(42); random.sample`` (MSRA's 3,442). Smaller or slightly larger sets stay whole
   (the paper keeps MIT-Movie's 2,442 and cuts 4,3xx-sentence sets).
 - CLUENER and CMeEE have no public labelled test: ``random.seed(42); random.sample`` draws half of the
-  dev set as test (sample order), the other half (file order) is dev.
+  dev set as test (sample order), the other half (file order) is validation.
 - Not provided here: MIT-Movie test (test = 2,000 sentences held out of train by the same seeded
   sample; train = the rest), CrossNER-science, Weibo and Yidu tests (the dev file is the test split).
-- The in-domain retrieval pool is the ``train`` split; MSRA and CMeEE have none here.
+- The in-domain retrieval pool is the ``train`` split; MSRA and CMeEE have none here. Held-out splits
+  are named ``validation`` (the Hub's name), whatever the source file is called.
+
+Gold (``BenchmarkSpec.gold``): English test sets are scored on UniNER's own test files
+(``test.uniner.json``, the files UniNER and RA-IT scored: ``gold: uniner``) where they exist, every
+question kept, a sentence that occurs twice included twice. The gold derived from the BIO files is an
+explicit option, the config ``<name>_bio`` (``gold: bio``); the two differ by a few mentions (UniNER's
+files drop some sentence-final entities) and, for politics and restaurant, one sentence.
+
+A spec may name a Hub source instead of local files (``hub`` = ``org/name[@revision]``, ``hub_config``;
+each split's ``file`` is the Hub split name), in the token-classification layout (``tokens`` +
+``ner_tags`` with ClassLabel names such as ``B-algorithm``) relabelled through the spec's label map.
 """
 
 from __future__ import annotations
@@ -22,14 +33,16 @@ import json
 import os
 import random
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import datasets
 
 from raitner_hub.errors import ConfigError, InputError
-from raitner_hub.formats import label_set, read_annotated
+from raitner_hub.formats import gold_answers, label_set, parse_hub_source, read_annotated
+from raitner_hub.readers import relabel_annotator
 from raitner_hub.records import ANNOTATED_FEATURES
 
 SEED = 42
@@ -43,8 +56,9 @@ DROPPED_BY_DEFAULT = ("misc", "MISC")  # never queried (paper.md §6.1), also fo
 class Split:
     """Where a split comes from: a file under the benchmark folder, whole or a seeded part of it."""
 
-    file: str
+    file: str  # a file under the benchmark folder, or the split name of a Hub source
     part: str = "all"  # all | half_a (random.sample of n//2) | half_b (the rest) | holdout (MAX_TEST) | rest
+    format: str = ""  # this file's format when it differs from the spec's (UniNER's test file)
 
 
 @dataclass(frozen=True)
@@ -58,29 +72,81 @@ class BenchmarkSpec:
     redistributable: bool = True
     license_note: str = ""
     notes: str = ""
-    label_map: str = ""  # file stem in label_maps/, defaults to name
+    label_map: str = ""  # file stem in label_maps/ or a JSON path, defaults to name
     format: str = "auto"
+    gold: str = "bio"  # where the test gold comes from: uniner (UniNER's test file) | bio | the source's format
+    default: bool = True  # part of "every benchmark" (the _bio variants are asked for by name)
+    hub: str = ""  # a Hub dataset ``org/name[@revision]`` in the token-classification layout, instead of files
+    hub_config: str | None = None
 
     def label_map_path(self) -> Path:
-        return LABEL_MAPS / f"{self.label_map or self.name}.json"
+        path = Path(self.label_map) if self.label_map else None
+        return path if path is not None and path.suffix == ".json" else LABEL_MAPS / f"{self.label_map or self.name}.json"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "BenchmarkSpec":
+        """A spec from a mapping (YAML/JSON): ``splits`` maps split -> file (or Hub split) or ``{file, part}``.
+
+        Example:
+            >>> BenchmarkSpec.from_dict({"name": "cross_ner_ai", "lang": "en", "hub": "DFKI-SLT/cross_ner",
+            ...     "hub_config": "ai", "label_map": "crossner_ai", "splits": {"test": "test", "train": "train"},
+            ...     "source": "DFKI-SLT/cross_ner", "license": "mit"}).splits["test"]
+            Split(file='test', part='all', format='')
+        """
+        from raitner_hub.config import from_dict
+
+        data = dict(data)
+        splits = data.pop("splits", None)
+        if not isinstance(splits, Mapping) or not splits:
+            raise ConfigError(f"benchmark spec {data.get('name')!r}: 'splits' must map split names to files")
+        data["splits"] = {split: Split(**v) if isinstance(v, Mapping) else Split(str(v)) for split, v in splits.items()}
+        data.setdefault("folder", "")
+        data.setdefault("source", data.get("hub", ""))
+        data.setdefault("license", "unknown")
+        if data.get("hub"):
+            data.setdefault("gold", "hub")
+        return from_dict(cls, data, where=f"benchmark spec {data.get('name')!r}")
 
 
-def _crossner(domain: str, test: bool = True) -> BenchmarkSpec:
+UNINER_SOURCE = "universal-ner/universal-ner@844e0e12262f2606d1d61ed5e9a89ce06ea6b5e3 src/eval/test_data"
+UNINER_NOTE = ("Test gold = UniNER's own test file ({file}, {source}), as UniNER and RA-IT scored it; train and "
+               "validation from the BIO files. BIO-derived test gold: the config {name}_bio.")
+
+
+def _crossner(domain: str, test: bool = True, gold: str = "uniner") -> BenchmarkSpec:
     splits = {"train": Split("train.bio.txt")}
     if test:
-        splits |= {"dev": Split("dev.bio.txt"), "test": Split("test.bio.txt")}
+        test_split = Split("test.uniner.json", format="uniner") if gold == "uniner" else Split("test.bio.txt")
+        splits |= {"validation": Split("dev.bio.txt"), "test": test_split}
     else:
         splits |= {"test": Split("dev.bio.txt")}
+    name = f"crossner_{domain}"
+    notes = "The CrossNER science test split is not provided: the dev file is the test split." if not test else (
+        UNINER_NOTE.format(file=f"CrossNER_{'AI' if domain == 'ai' else domain}.json", source=UNINER_SOURCE,
+                           name=name) if gold == "uniner" else "Test gold derived from the CrossNER BIO test file.")
     return BenchmarkSpec(
-        f"crossner_{domain}", "en", f"en/crossner_{domain}", splits,
+        name if gold == "uniner" or not test else f"{name}_bio", "en", f"en/crossner_{domain}", splits,
         source="zliucr/CrossNER@2e7ba2a7798c961e3f29fbc51252c5a8d40224bf ner_data/" + domain, license="mit",
-        notes="" if test else "The CrossNER science test split is not provided: the dev file is the test split.")
+        notes=notes, label_map=name, gold=gold if test else "bio", default=gold == "uniner" or not test)
+
+
+def _mit_restaurant(gold: str) -> BenchmarkSpec:
+    test = Split("test.uniner.json", format="uniner") if gold == "uniner" else Split("test.bio.txt")
+    return BenchmarkSpec("mit_restaurant" if gold == "uniner" else "mit_restaurant_bio", "en", "en/mit_restaurant",
+                         {"train": Split("train.bio.txt"), "test": test},
+                         source="andrewzamai/SLIMER@cd212dc445e1b5d0c0b4ea901393fa2d0e7b8b14"
+                                " data/MIT/restaurant (MIT SLS corpus)", license="unknown",
+                         license_note=_NO_LICENSE, label_map="mit_restaurant", gold=gold, default=gold == "uniner",
+                         notes=UNINER_NOTE.format(file="mit-restaurant.json", source=UNINER_SOURCE,
+                                                  name="mit_restaurant").replace(" and validation", "")
+                         if gold == "uniner" else "Test gold derived from the MIT Restaurant BIO test file.")
 
 
 _NO_LICENSE = "No license file in the source repository; check the original terms before publishing."
 BENCHMARKS: dict[str, BenchmarkSpec] = {spec.name: spec for spec in [
     _crossner("ai"), _crossner("literature"), _crossner("music"), _crossner("politics"),
     _crossner("science", test=False),
+    *(_crossner(domain, gold="bio") for domain in ("ai", "literature", "music", "politics")),
     BenchmarkSpec("mit_movie", "en", "en/mit_movie",
                   {"test": Split("train.bio.txt", "holdout"), "train": Split("train.bio.txt", "rest")},
                   source="andrewzamai/SLIMER@cd212dc445e1b5d0c0b4ea901393fa2d0e7b8b14"
@@ -88,11 +154,7 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {spec.name: spec for spec in [
                   license_note=_NO_LICENSE,
                   notes="The MIT-Movie test split is not provided: test = 2,000 train sentences drawn with "
                         "random.seed(42); random.sample, train = the remaining 7,775. Not comparable to the paper."),
-    BenchmarkSpec("mit_restaurant", "en", "en/mit_restaurant",
-                  {"train": Split("train.bio.txt"), "test": Split("test.bio.txt")},
-                  source="andrewzamai/SLIMER@cd212dc445e1b5d0c0b4ea901393fa2d0e7b8b14"
-                         " data/MIT/restaurant (MIT SLS corpus)", license="unknown",
-                  license_note=_NO_LICENSE),
+    _mit_restaurant("uniner"), _mit_restaurant("bio"),
     BenchmarkSpec("weibo", "zh", "zh/weibo", {"train": Split("train.conll"), "test": Split("dev.conll")},
                   source="hltcoe/golden-horse@7a73c08e45ed94312af4ef2d97cc35a47d029e99"
                          " data/weiboNER_2nd_conll", license="unknown",
@@ -104,7 +166,7 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {spec.name: spec for spec in [
                   license="unknown", license_note=_NO_LICENSE,
                   notes="Test cut from 3,442 to 2,000 sentences (seed 42). No train split here (no in-domain pool)."),
     BenchmarkSpec("boson", "zh", "zh/boson",
-                  {"train": Split("train.jsonl"), "dev": Split("dev.jsonl"), "test": Split("test.jsonl")},
+                  {"train": Split("train.jsonl"), "validation": Split("dev.jsonl"), "test": Split("test.jsonl")},
                   source="Emma1066/Retrieval-Augmented-IT-OpenNER@c9cb37efb5667fe33134d4e3aa0cc008443e900d"
                          " data/benchmark_data/boson (RA-IT's split)",
                   license="other", redistributable=False,
@@ -114,19 +176,19 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {spec.name: spec for spec in [
                   format="boson"),
     BenchmarkSpec("cluener", "zh", "zh/cluener",
                   {"train": Split("train.jsonl"), "test": Split("dev.jsonl", "half_a"),
-                   "dev": Split("dev.jsonl", "half_b")},
+                   "validation": Split("dev.jsonl", "half_b")},
                   source="hemingkx/CLUENER2020@4bfd0b5fdd1537558f0c32dd28339af1f337afc9"
                          " BERT-CRF/data/clue (official dev as dev.jsonl)",
                   license="unknown", license_note=_NO_LICENSE,
-                  notes="No labelled public test: the official dev set is split in half (seed 42): test / dev."),
+                  notes="No labelled public test: the official dev set is split in half (seed 42): test / validation."),
     BenchmarkSpec("cmeee", "zh", "zh/cmeee_v2",
-                  {"test": Split("dev.json", "half_a"), "dev": Split("dev.json", "half_b")},
+                  {"test": Split("dev.json", "half_a"), "validation": Split("dev.json", "half_b")},
                   source="honeyandme/knowledge@b9330e6ea0bbd206b5f57a7f36a03b2048b2fcd5"
                          " data/CMeEE-V2 (CBLUE CMeEE-V2 dev)", license="other",
                   redistributable=False,
                   license_note="CBLUE data is distributed by Tianchi under its own terms (not verified here); "
                                "treated as not redistributable.",
-                  notes="No labelled public test: the dev set is split in half (seed 42): test / dev. V2 train is "
+                  notes="No labelled public test: the dev set is split in half (seed 42): test / validation. V2 train is "
                         "not here (no in-domain pool)."),
     BenchmarkSpec("yidu", "zh", "zh/yidu_s4k_sample",
                   {"train": Split("train_10.jsonl"), "test": Split("dev_100.jsonl")},
@@ -175,8 +237,9 @@ def label_set_of(label_map: Mapping[str, str | None]) -> list[str]:
 
 def relabel(ds: datasets.Dataset, label_map: Mapping[str, str | None], *, where: str,
             strict: bool = True) -> datasets.Dataset:
-    """Rename entity labels through ``label_map`` (``None`` drops the entity). Unknown labels are an
-    error when ``strict`` (a registry map must be complete), else kept as they are."""
+    """Rename entity labels (and a conversation's recorded questions) through ``label_map`` (``None`` drops
+    the entity / question). Unknown labels are an error when ``strict`` (a registry map must be complete),
+    else kept as they are."""
     unknown = sorted({e["label"] for row in ds["entities"] for e in row} - set(label_map))
     if unknown and strict:
         raise InputError(f"labels not in the label map: {', '.join(unknown)}", path=where)
@@ -185,6 +248,7 @@ def relabel(ds: datasets.Dataset, label_map: Mapping[str, str | None], *, where:
     for row in rows:
         row["entities"] = [{**ent, "label": label_map.get(ent["label"], ent["label"])} for ent in row["entities"]
                            if label_map.get(ent["label"], ent["label"]) is not None]
+        row["annotator"] = relabel_annotator(row["annotator"], dict(label_map))
     return datasets.Dataset.from_list(rows, features=ANNOTATED_FEATURES)
 
 
@@ -218,29 +282,57 @@ def default_data_root() -> Path:
 
 
 def read_split(spec: BenchmarkSpec, split: str, data_root: str | os.PathLike | None = None) -> datasets.Dataset:
-    """One split of a registry benchmark, relabelled, sampled as documented."""
+    """One split of a registry benchmark (or of a spec naming a Hub source), relabelled, sampled as documented."""
     if split not in spec.splits:
         raise ConfigError(f"benchmark {spec.name!r} has no {split!r} split (it has: {', '.join(spec.splits)})")
     source = spec.splits[split]
+    if spec.hub:
+        repo, _, revision = spec.hub.partition("@")
+        ref = f"{repo}{'@' + revision if revision else ''}:{spec.hub_config or ''}:{source.file}"
+        ds = _take(_relabelled(ref, None, spec, source.format or "token_classification"), source.part)
+        return cut_test(ds) if split == "test" and source.part == "all" else ds
     path = Path(data_root or default_data_root()) / spec.folder / source.file
     if not path.is_file():
         raise InputError("benchmark file missing (set --data-root or RAITNER_DATA_ROOT)", path=str(path))
-    ds = _take(_read_relabelled(str(path.resolve()), path.stat().st_mtime_ns, spec.name), source.part)
+    fmt = source.format or spec.format
+    ds = _take(_relabelled(str(path.resolve()), path.stat().st_mtime_ns, spec, fmt), source.part)
     return cut_test(ds) if split == "test" and source.part == "all" else ds
 
 
+def _relabelled(path: str, mtime_ns: int | None, spec: BenchmarkSpec, fmt: str) -> datasets.Dataset:
+    return _read_relabelled(path, mtime_ns, spec.lang, str(spec.label_map_path()), fmt)
+
+
 @functools.lru_cache(maxsize=8)
-def _read_relabelled(path: str, mtime_ns: int, name: str) -> datasets.Dataset:
-    """A source file read and relabelled once per process (splits such as halves share one file)."""
-    spec = BENCHMARKS[name]
-    ds = read_annotated(path, format=spec.format, lang=spec.lang)
-    return relabel(ds, load_label_map(spec.label_map_path()), where=path)
+def _read_relabelled(path: str, mtime_ns: int | None, lang: str, label_map: str, fmt: str) -> datasets.Dataset:
+    """A source read and relabelled once per process (splits such as halves share one file).
+
+    UniNER's test files already use the natural-language names: they are checked against the label set
+    (names only, nothing renamed); source tags go through the label map."""
+    ds = read_annotated(path, format=fmt, lang=lang)
+    mapping = load_label_map(label_map)
+    if fmt == "uniner":
+        mapping = {name: name for name in label_set_of(mapping)}
+        asked = set(label_set(ds))
+        if asked - set(mapping):
+            raise InputError(f"types not in the label set: {', '.join(sorted(asked - set(mapping)))}", path=path)
+    return relabel(ds, mapping, where=path)
+
+
+def gold_mentions(ds: datasets.Dataset, labels: Sequence[str]) -> int:
+    """Gold mentions of a split: distinct answer strings per question (passage x label), summed."""
+    total = 0
+    for row in ds:
+        answers = gold_answers(row)
+        total += sum(len(dict.fromkeys(answers.get(label, []))) for label in labels)
+    return total
 
 
 def benchmark_info(spec: BenchmarkSpec) -> dict[str, Any]:
     return {"source": spec.source, "license": spec.license, "redistributable": spec.redistributable,
-            "license_note": spec.license_note, "notes": spec.notes, "lang": spec.lang,
-            "label_map": f"raitner_hub/label_maps/{spec.label_map_path().name}"}
+            "license_note": spec.license_note, "notes": spec.notes, "lang": spec.lang, "gold": spec.gold,
+            "label_map": f"raitner_hub/label_maps/{spec.label_map_path().name}"
+            if spec.label_map_path().parent == LABEL_MAPS else spec.label_map_path().name}
 
 
 def load_benchmark(name_or_path: str | os.PathLike, split: str = "test", data_root: str | os.PathLike | None = None,
@@ -249,8 +341,9 @@ def load_benchmark(name_or_path: str | os.PathLike, split: str = "test", data_ro
     """Load a benchmark split: a registry name, a benchmark file, or a config of a built benchmarks folder.
 
     Args:
-        name_or_path: a ``BENCHMARKS`` name, or a benchmark file in any ``formats`` format.
-        split: ``test`` (default), ``train`` (the in-domain pool) or ``dev``.
+        name_or_path: a ``BENCHMARKS`` name or a :class:`BenchmarkSpec`, a benchmark file in any ``formats``
+            format, or a Hub source ``org/name[@revision]:config:split`` in the token-classification layout.
+        split: ``test`` (default), ``train`` (the in-domain pool) or ``validation``.
         data_root: where the registry's source files live (default ``$RAITNER_DATA_ROOT`` or ../shared/data).
         folder: a folder written by :func:`build_benchmarks_folder` (or a downloaded snapshot of its Hub repo):
             read the config ``name_or_path`` from its parquet files and ``benchmarks.json``.
@@ -264,15 +357,16 @@ def load_benchmark(name_or_path: str | os.PathLike, split: str = "test", data_ro
     """
     if folder is not None:
         return _load_from_folder(Path(folder), str(name_or_path), split)
-    name = str(name_or_path)
-    if name in BENCHMARKS:
-        spec = BENCHMARKS[name]
+    if isinstance(name_or_path, BenchmarkSpec) or str(name_or_path) in BENCHMARKS:
+        spec = name_or_path if isinstance(name_or_path, BenchmarkSpec) else BENCHMARKS[str(name_or_path)]
         ds = read_split(spec, split, data_root)
-        return Benchmark(name, spec.lang, label_set_of(load_label_map(spec.label_map_path())), ds, split,
+        return Benchmark(spec.name, spec.lang, label_set_of(load_label_map(spec.label_map_path())), ds, split,
                          benchmark_info(spec))
+    name = str(name_or_path)
     path = Path(name)
-    if not path.exists():
-        raise ConfigError(f"unknown benchmark {name!r}: not a file, and not one of: {', '.join(BENCHMARKS)}")
+    if not path.exists() and parse_hub_source(name) is None:
+        raise ConfigError(f"unknown benchmark {name!r}: not a file, not a Hub source org/name:config:split, "
+                          f"and not one of: {', '.join(BENCHMARKS)}")
     return _load_file(path, label_map=label_map, lang=lang, format=format, split=split)
 
 
@@ -287,7 +381,10 @@ def _load_file(path: Path, *, label_map, lang: str | None, format: str, split: s
     ds = relabel(ds, mapping, where=str(path), strict=False)
     if not labels:
         raise InputError("the benchmark has an empty label set (no entity types; pass a label map)", path=str(path))
-    return Benchmark(path.name.split(".")[0], ds[0]["lang"], labels, ds, split,
+    hub_source = None if path.exists() else parse_hub_source(str(path))
+    name = path.name.split(".")[0] if hub_source is None else "_".join(
+        x for x in (hub_source["repo"].split("/")[1], hub_source["config"], hub_source["split"]) if x)
+    return Benchmark(name, ds[0]["lang"], labels, ds, split,
                      {"source": str(path), "license": "unknown", "redistributable": False,
                       "license_note": "A local file: its terms are unknown.", "notes": ""})
 
@@ -314,10 +411,30 @@ def _load_from_folder(folder: Path, name: str, split: str) -> Benchmark:
                      {k: entry.get(k) for k in ("source", "license", "redistributable", "license_note", "notes")})
 
 
-def available_benchmarks(data_root: str | os.PathLike | None = None) -> list[str]:
-    """Registry names whose test file is present under ``data_root``."""
+def available_benchmarks(data_root: str | os.PathLike | None = None, *, variants: bool = False) -> list[str]:
+    """Registry names whose test file is present under ``data_root`` (the ``_bio`` gold variants only
+    with ``variants``)."""
     root = Path(data_root or default_data_root())
-    return [name for name, spec in BENCHMARKS.items() if (root / spec.folder / spec.splits["test"].file).is_file()]
+    return [name for name, spec in BENCHMARKS.items() if (variants or spec.default)
+            and (root / spec.folder / spec.splits["test"].file).is_file()]
+
+
+def load_benchmark_specs(path: str | os.PathLike) -> list[BenchmarkSpec]:
+    """Benchmark specs from a YAML/JSON file: a list of ``BenchmarkSpec.from_dict`` mappings (or ``{benchmarks:
+    [...]}``), e.g. a Hub source in the token-classification layout with its label map."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"benchmark spec file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    items = data.get("benchmarks") if isinstance(data, dict) else data
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise ConfigError(f"{path}: expected a list of benchmark specs (mappings)")
+    return [BenchmarkSpec.from_dict(item) for item in items]
 
 
 # ---- the benchmarks dataset repo (local folder in Hub layout) --------------------------------------------
@@ -340,8 +457,12 @@ def _citation(name: str) -> str:
 
 def build_benchmarks_folder(names: Sequence[str] | None, out: str | os.PathLike,
                             data_root: str | os.PathLike | None = None, *, repo_id: str | None = None,
-                            command: str | None = None) -> Path:
+                            command: str | None = None, specs: Sequence[BenchmarkSpec] = ()) -> Path:
     """Write registry benchmarks as a Hub dataset folder: one config per benchmark, all its splits.
+
+    ``specs`` adds benchmarks not in the registry (e.g. ``BenchmarkSpec.from_dict`` with a Hub source;
+    a Hub source is read pinned to the commit its revision resolves to now). The first config is the
+    card's default: ``load_dataset(repo)`` needs no config name.
 
     Layout: ``data/<name>/<split>-00000-of-00001.parquet`` (AnnotatedPassage rows), ``benchmarks.json``
     (per benchmark: lang, label_set, label_map, splits, source, license, redistributable, notes),
@@ -359,28 +480,37 @@ def build_benchmarks_folder(names: Sequence[str] | None, out: str | os.PathLike,
 
     started = time.time()
     root = Path(data_root or default_data_root())
-    names = list(names or available_benchmarks(root))
+    names = list(names or ([] if specs else available_benchmarks(root)))
     unknown = [n for n in names if n not in BENCHMARKS]
-    if unknown or not names:
+    if unknown or not (names or specs):
         raise ConfigError(f"unknown benchmark(s) {', '.join(unknown) or '(none given)'}; "
                           f"choose from: {', '.join(BENCHMARKS)}")
+    chosen = [BENCHMARKS[n] for n in names] + [_pinned(spec) for spec in specs]
+    names = [spec.name for spec in chosen]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"benchmark names must be unique, got: {', '.join(names)}")
     meta: dict[str, dict] = {}
     inputs: dict[str, str] = {}
     with staged_folder(out) as staging:
-        for name in names:
-            spec = BENCHMARKS[name]
-            counts = {}
+        for spec in chosen:
+            name = spec.name
+            label_map = load_label_map(spec.label_map_path())
+            counts, gold = {}, {}
             for split in spec.splits:
                 ds = read_split(spec, split, root)
                 target = staging / "data" / name / f"{split}-00000-of-00001.parquet"
                 target.parent.mkdir(parents=True, exist_ok=True)
                 _to_parquet_quietly(ds, target)
                 counts[split] = len(ds)
-            for file in {s.file for s in spec.splits.values()}:
-                inputs[f"{spec.folder}/{file}"] = "sha256:" + input_fingerprint(root / spec.folder / file)
-            label_map = load_label_map(spec.label_map_path())
+                gold[split] = gold_mentions(ds, label_set_of(label_map))
+            if spec.hub:
+                inputs[name] = spec.hub
+            else:
+                for file in {s.file for s in spec.splits.values()}:
+                    inputs[f"{spec.folder}/{file}"] = "sha256:" + input_fingerprint(root / spec.folder / file)
             meta[name] = {**benchmark_info(spec), "label_set": label_set_of(label_map), "label_map_entries": label_map,
-                          "splits": counts, "in_domain_pool": "train" if "train" in counts else None}
+                          "splits": counts, "gold_mentions": gold,
+                          "in_domain_pool": "train" if "train" in counts else None}
         (staging / "benchmarks.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n",
                                                  encoding="utf-8")
         restricted = [n for n in names if not meta[n]["redistributable"]]
@@ -391,21 +521,32 @@ def build_benchmarks_folder(names: Sequence[str] | None, out: str | os.PathLike,
             inputs=inputs, counts={n: meta[n]["splits"] for n in names}, started=started,
             extra={"redistributable": not restricted, "license_note": note or None,
                    "benchmarks": {n: {k: meta[n][k] for k in ("source", "license", "redistributable",
-                                                              "license_note", "label_set")} for n in names}})
+                                                              "license_note", "label_set", "gold", "gold_mentions")}
+                                  for n in names}})
         write_manifest(staging, manifest)
         _card(meta, names, repo_id, command, __version__, render_dataset_card, size_category).save(
             str(staging / "README.md"))
     return Path(out).resolve()
 
 
+def _pinned(spec: BenchmarkSpec) -> BenchmarkSpec:
+    """A Hub-sourced spec pinned to the commit its revision resolves to now (recorded as ``repo@sha``)."""
+    if not spec.hub:
+        return spec
+    import dataclasses
+
+    from raitner_hub import hub
+
+    repo, _, revision = spec.hub.partition("@")
+    sha = hub.resolve_revision(repo, "dataset", revision or None)
+    return dataclasses.replace(spec, hub=f"{repo}@{sha}", source=spec.source or repo)
+
+
 def _to_parquet_quietly(ds: datasets.Dataset, path: Path) -> None:
-    enabled = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()  # one bar per tiny file is noise; the CLI prints one summary line
-    try:
+    from raitner_hub.progress import quiet_progress
+
+    with quiet_progress():  # one bar per tiny file is noise; the CLI prints one summary line
         ds.to_parquet(str(path))
-    finally:
-        if enabled:
-            datasets.enable_progress_bars()
 
 
 def _source_and_revision(source: str) -> dict[str, str | None]:
@@ -420,20 +561,22 @@ def _source_and_revision(source: str) -> dict[str, str | None]:
 
 def _card(meta, names, repo_id, command, version, render_dataset_card, size_category):
     licenses = {meta[n]["license"] for n in names}
-    card_data = {
-        "license": licenses.pop() if len(licenses) == 1 else "other",
-        "language": sorted({meta[n]["lang"] for n in names}),
-        "task_categories": ["token-classification"],
-        "task_ids": ["named-entity-recognition"],
-        "size_categories": [size_category(sum(sum(meta[n]["splits"].values()) for n in names))],
-        "tags": ["ner", "open-ner", "benchmark", "raitner-hub"],
-        "pretty_name": "Open NER benchmarks (raitner-hub)",
-        "configs": [{"config_name": n, "data_files": [{"split": s, "path": f"data/{n}/{s}-*.parquet"}
-                                                      for s in meta[n]["splits"]]} for n in names],
-        "raitner": {"label_sets": {n: meta[n]["label_set"] for n in names}, "seed": SEED},
-    }
+    from raitner_hub.cards import NER_TASK
+    from raitner_hub.cards import card_data as build_card_data
+
+    card_data = build_card_data(
+        license=licenses.pop() if len(licenses) == 1 else "other", language=sorted({meta[n]["lang"] for n in names}),
+        rows=sum(sum(meta[n]["splits"].values()) for n in names), **NER_TASK,
+        tags=["ner", "open-ner", "benchmark", "raitner-hub"], pretty_name="Open NER benchmarks (raitner-hub)",
+        # the first config is the default: load_dataset(repo) works without a config name
+        configs=[{"config_name": n, "data_files": [{"split": s, "path": f"data/{n}/{s}-*.parquet"}
+                                                   for s in meta[n]["splits"]], **({"default": True} if i == 0 else {})}
+                 for i, n in enumerate(names)],
+        raitner={"label_sets": {n: meta[n]["label_set"] for n in names}, "seed": SEED,
+                 "gold": {n: {"source": meta[n]["gold"], "mentions": meta[n]["gold_mentions"]} for n in names}})
     rows = [{"name": n, "lang": meta[n]["lang"], "splits": list(meta[n]["splits"]),
              "rows": sum(meta[n]["splits"].values()), "labels": meta[n]["label_set"], "license": meta[n]["license"],
+             "gold": meta[n]["gold"], "gold_mentions": meta[n]["gold_mentions"].get("test", "—"),
              **_source_and_revision(meta[n]["source"]),
              "license_note": " ".join(x for x in (meta[n]["license_note"], meta[n]["notes"]) if x),
              "citation": _citation(n)} for n in names]
@@ -443,5 +586,6 @@ def _card(meta, names, repo_id, command, version, render_dataset_card, size_cate
 
 
 __all__ = ["BENCHMARKS", "Benchmark", "BenchmarkSpec", "Split", "available_benchmarks", "build_benchmarks_folder",
-           "cut_test", "label_set_of", "load_benchmark", "load_label_map", "read_benchmarks_meta", "read_split",
-           "relabel"]
+           "cut_test", "gold_mentions", "label_set_of", "load_benchmark", "load_benchmark_specs", "load_label_map",
+           "read_benchmarks_meta",
+           "read_split", "relabel"]

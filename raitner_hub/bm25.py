@@ -19,9 +19,9 @@ set, entries stripped, so whitespace tokens survive.
 from __future__ import annotations
 
 import functools
-import logging
 import importlib.resources
-from typing import Sequence
+import logging
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import sparse
@@ -30,7 +30,7 @@ K1, B, EPSILON = 1.5, 0.75, 0.25
 STOPWORD_SOURCES = {"en": "NLTK English stopwords (179)", "zh": "HIT Chinese stopwords (goto456/stopwords)"}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def stopwords(lang: str) -> frozenset[str]:
     """The shipped stop-word set of a language (``# `` lines are comments; entries are stripped)."""
     text = (importlib.resources.files("raitner_hub") / "stopwords" / f"{lang}.txt").read_text(encoding="utf-8")
@@ -110,7 +110,7 @@ class BM25:
 
         Candidates of -1 (padding) score -inf, so no threshold keeps them.
         """
-        q = queries if sparse.issparse(queries) else self.query_matrix(queries)
+        q: sparse.csr_matrix = queries if sparse.issparse(queries) else self.query_matrix(queries)
         candidates = np.asarray(candidates, dtype=np.int64)
         n, width = candidates.shape
         out = np.full((n, width), -np.inf, dtype=np.float32)
@@ -134,7 +134,7 @@ class BM25:
         ``exclude_mask(start, stop) -> bool[stop-start, N]`` marks documents a query must not get.
         Returns (idx int64[n, k], scores float32[n, k]), -1 / -inf where fewer than k documents remain.
         """
-        q = queries if sparse.issparse(queries) else self.query_matrix(queries)
+        q: sparse.csr_matrix = queries if sparse.issparse(queries) else self.query_matrix(queries)
         n, n_docs = q.shape[0], len(self)
         k_eff = min(k, n_docs)
         idx = np.full((n, k), -1, dtype=np.int64)

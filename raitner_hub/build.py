@@ -2,7 +2,8 @@
 
 The pipeline, one direction::
 
-    read_annotated -> (seeded subset) -> build_conversations (negatives, question order)
+    read_annotated -> build_conversations on the whole input (negatives: kept or drawn; question order)
+                   -> (seeded subset of passages, with their questions)
                    -> RetrievalIndex.build (pool = the whole set, as in the paper)
                    -> augment per strategy (query set = pool: the query and identical texts excluded)
                    -> one split by passage id shared by every config -> parquet + card + manifest
@@ -13,7 +14,6 @@ demonstrations, so a vanilla/RA-IT comparison isolates retrieval augmentation.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import random
@@ -40,6 +40,7 @@ class BuildResult:
     out: Path
     configs: dict[str, dict[str, int]]  # config -> split -> rows
     manifest: dict[str, Any]
+    facts: dict[str, Any] = dataclasses.field(default_factory=dict)  # negatives, dropped_conversations, ...
 
 
 def _check_config(config: BuildConfig, n_passages: int) -> None:
@@ -55,31 +56,36 @@ def _check_config(config: BuildConfig, n_passages: int) -> None:
         raise ConfigError(f"validation_fraction must be in [0, 1), got {config.validation_fraction}")
 
 
-def _subset(annotated: datasets.Dataset, n: int | None, seed: int) -> datasets.Dataset:
-    """The paper's subsets: ``random.seed(s); random.sample(full, n)`` (paper.md §2.4)."""
-    if n is None or n >= len(annotated):
-        return annotated
-    rng = random.Random(seed)
-    return annotated.select(rng.sample(range(len(annotated)), n))
+def _subset_rows(total: int, n: int | None, seed: int) -> list[int] | None:
+    """The paper's subsets: ``random.seed(s); random.sample(full, n)`` (paper.md §2.4); None = all rows."""
+    if n is None or n >= total:
+        return None
+    return random.Random(seed).sample(range(total), n)
 
 
 def build_datasets(config: BuildConfig, *, progress: bool = True) -> tuple[dict[str, datasets.Dataset], dict]:
     """Build every config in memory: ``{config_name: Dataset[ITExample]}`` and facts for the card/manifest."""
-    from raitner_hub.formats import read_annotated
+    from raitner_hub.formats import ReadReport, pool_language, read_annotated
+    from raitner_hub.instruct import resolve_negatives
 
-    annotated = read_annotated(config.input, format=config.input_format, lang=config.lang)
+    report = ReadReport()
+    annotated = read_annotated(config.input, format=config.input_format, lang=config.lang, report=report)
     if len(annotated) == 0:
         raise InputError("no passages", path=config.input)
-    annotated = _subset(annotated, config.sample, config.seed)
-    langs = sorted(set(annotated.unique("lang")))
-    lang = config.lang or (langs[0] if len(langs) == 1 else None)
-    if lang is None:
-        raise ConfigError(f"{config.input}: mixed languages {langs}; pass --lang")
-    _check_config(config, len(annotated))
+    rows = _subset_rows(len(annotated), config.sample, config.seed)
+    # The language of the rows that are built (a subset may hold one language of a mixed file).
+    lang = pool_language(annotated if rows is None else annotated.select(rows), config.lang, where=config.input)
+    negatives = resolve_negatives(config.negatives, annotated)
+    _check_config(config, len(annotated) if rows is None else len(rows))
 
-    vanilla = build_conversations(annotated, seed=config.seed, template=conversation_template(lang).name)
+    # Negatives are drawn on the whole input, then the subset inherits them (paper.md §2.4).
+    vanilla = build_conversations(annotated, seed=config.seed, template=conversation_template(lang).name,
+                                  negatives=negatives)
+    if rows is not None:
+        annotated, vanilla = annotated.select(rows), vanilla.select(rows)
     variants = {VANILLA: vanilla}
-    facts: dict[str, Any] = {"lang": lang, "passages": len(annotated),
+    facts: dict[str, Any] = {"lang": lang, "passages": len(annotated), "negatives": negatives,
+                             "dropped_conversations": report.dropped,
                              "entities": sum(len(e) for e in annotated["entities"][:])}
     if config.strategies:
         from raitner_hub.augment import augment_dataset, config_name
@@ -105,8 +111,9 @@ def build_datasets(config: BuildConfig, *, progress: bool = True) -> tuple[dict[
 
 
 def _card(config: BuildConfig, counts: dict[str, dict[str, int]], facts: dict, command: str | None,
-          input_ref: str, repo_id: str | None) -> "Any":
-    from raitner_hub.cards import render_dataset_card, size_category
+          input_ref: str, repo_id: str | None) -> Any:
+    from raitner_hub.cards import card_data as build_card_data
+    from raitner_hub.cards import render_dataset_card
 
     configs = [
         {
@@ -118,20 +125,19 @@ def _card(config: BuildConfig, counts: dict[str, dict[str, int]], facts: dict, c
     ]
     total = max((sum(s.values()) for s in counts.values()), default=0)
     lang = facts["lang"]
-    card_data = {
-        "license": config.license,
-        "language": [lang],
-        "task_categories": ["token-classification", "text-generation"],
-        "task_ids": ["named-entity-recognition"],
-        "size_categories": [size_category(total)],
-        "tags": ["ner", "open-ner", "instruction-tuning", "ra-it", "retrieval-augmented", "raitner-hub"],
-        "pretty_name": f"RA-IT open-NER instruction data ({lang})",
-        "configs": configs,
+    card_data = build_card_data(
+        license=config.license, language=[lang], rows=total,
+        task_categories=["token-classification", "text-generation"], task_ids=["named-entity-recognition"],
+        tags=["ner", "open-ner", "instruction-tuning", "ra-it", "retrieval-augmented", "raitner-hub"],
+        pretty_name=f"RA-IT open-NER instruction data ({lang})", configs=configs,
+        # a Hub input: the bare id (the Hub links it); the pinned sha is in raitner.input
+        source_datasets=[input_ref.split(":")[0].split("@")[0]] if "@" in input_ref else None,
         # Machine-readable provenance (the Hub keeps unknown YAML keys): what a trainer must know.
-        "raitner": {
+        raitner={
             "conversation_template": conversation_template(lang).name,
             "demonstration_template": demo_template(lang).name,
             "strategies": list(config.strategies),
+            "negatives": facts.get("negatives"),
             "k": config.k,
             "top_k": config.top_k,
             "embedder": facts.get("embedder"),
@@ -139,9 +145,7 @@ def _card(config: BuildConfig, counts: dict[str, dict[str, int]], facts: dict, c
             "bm25_threshold": config.bm25_threshold,
             "input": input_ref,
         },
-    }
-    if "@" in input_ref:  # a Hub input, pinned to the revision that was read
-        card_data["source_datasets"] = [input_ref]
+    )
     conv, demo = conversation_template(lang), demo_template(lang)
     return render_dataset_card(
         "it_dataset", card_data,
@@ -155,16 +159,23 @@ def _card(config: BuildConfig, counts: dict[str, dict[str, int]], facts: dict, c
 
 def resolve_input(config: BuildConfig) -> tuple[BuildConfig, str]:
     """A local input is fingerprinted (``path#sha256:...``); a Hub dataset id (``user/name[@revision]``) is
-    pulled pinned to the commit its revision resolves to, recorded as ``user/name@sha``."""
-    if Path(config.input).exists():
-        return config, f"{config.input}#sha256:{input_fingerprint(config.input)}"
-    repo_id, _, revision = config.input.partition("@")
-    if repo_id.count("/") != 1:
-        raise InputError("no such file or folder", path=config.input)
+    pulled pinned to the commit its revision resolves to, recorded as ``user/name@sha``; a Hub split in the
+    token-classification layout (``org/name[@revision]:config:split``) is read pinned the same way."""
+    from raitner_hub.formats import parse_hub_source
+
+    spec = None if Path(config.input).exists() else parse_hub_source(config.input)
+    if spec is not None:  # one split of a Hub dataset in the token-classification layout: read pinned
+        from raitner_hub import hub
+
+        sha = hub.resolve_revision(spec["repo"], "dataset", spec["revision"])
+        pinned = f"{spec['repo']}@{sha}:{spec['config'] or ''}:{spec['split'] or 'train'}"
+        return dataclasses.replace(config, input=pinned), pinned
     from raitner_hub import hub
 
-    pulled = hub.pull_artefact(repo_id, repo_type="dataset", revision=revision or None)
-    return dataclasses.replace(config, input=str(pulled.path)), pulled.ref
+    source = hub.resolve(config.input, repo_type="dataset")
+    if source.is_local:
+        return config, f"{config.input}#sha256:{input_fingerprint(config.input)}"
+    return dataclasses.replace(config, input=str(source.path)), str(source.ref)
 
 
 def build_data(config: BuildConfig, *, command: str | None = None, repo_id: str | None = None,
@@ -181,28 +192,20 @@ def build_data(config: BuildConfig, *, command: str | None = None, repo_id: str 
         >>> from raitner_hub.config import BuildConfig
         >>> result = build_data(BuildConfig(input="examples/data/pile_ner_sample.en.jsonl",
         ...                                 out="outputs/pile-it", embedder="minilm"))
-        >>> datasets.load_dataset(str(result.out), "ra-diverse_nn-k2")["train"][0]["demos"]
+        >>> datasets.load_dataset(str(result.out), "ra-nn-k2")["train"][0]["demos"]
         ['pilener_43490', 'pilener_42352']
     """
-    with _progress_bars(progress):
+    from raitner_hub.progress import quiet_progress
+
+    with quiet_progress(not progress):  # --quiet also silences the bars datasets draws for map / to_parquet
         return _build_data(config, command=command, repo_id=repo_id, progress=progress)
 
 
-@contextlib.contextmanager
-def _progress_bars(enabled: bool):
-    """``--quiet`` also silences the bars ``datasets`` draws for map / to_parquet."""
-    was_enabled = datasets.is_progress_bar_enabled()
-    if not enabled:
-        datasets.disable_progress_bars()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            datasets.enable_progress_bars()
-
-
 def _build_data(config: BuildConfig, *, command: str | None, repo_id: str | None, progress: bool) -> BuildResult:
+    from raitner_hub.licenses import check_license
+
     started = time.time()
+    check_license(config.license)  # before anything is read or embedded
     config, input_ref = resolve_input(config)
     variants, facts = build_datasets(config, progress=progress)
     ids = variants[VANILLA]["id"][:]  # [:] reads the whole column (iterating a Column goes row by row)
@@ -225,17 +228,19 @@ def _build_data(config: BuildConfig, *, command: str | None, repo_id: str | None
         card.save(staging / "README.md")
         manifest = build_manifest(
             "it_dataset",
-            settings={**dataclasses.asdict(config), "strategies": list(config.strategies)},
+            settings={**dataclasses.asdict(config), "strategies": list(config.strategies),
+                      "negatives": facts["negatives"]},
             inputs={"annotated": input_ref},
             counts={"configs": counts, **{k: v for k, v in facts.items() if k in ("passages", "entities",
-                                                                                  "rows_without_demos")}},
+                                                                                  "rows_without_demos",
+                                                                                  "dropped_conversations")}},
             started=started,
             extra={"templates": {"conversation": conversation_template(facts["lang"]).name,
                                  "demonstrations": demo_template(facts["lang"]).name},
                    "retrieval": facts.get("retrieval"), "command": command},
         )
         write_manifest(staging, manifest)
-    return BuildResult(out=Path(config.out).resolve(), configs=counts, manifest=manifest)
+    return BuildResult(out=Path(config.out).resolve(), configs=counts, manifest=manifest, facts=facts)
 
 
 def render_example(out: str | Path, config_name: str, split: str = "train", row: int = 0) -> str:

@@ -4,39 +4,92 @@ Each command parses its options, calls one library function, optionally pushes t
 prints one summary line. Heavy imports (torch, trl, faiss, gradio) happen inside command bodies so
 ``raitner --help`` stays fast. A :class:`~raitner_hub.errors.RaitnerError` becomes one line on stderr and
 exit code 1; usage errors exit 2 (Click's default).
+
+Options come from the stage configs (:mod:`raitner_hub.config`): a command parameter annotated with a
+config dataclass (``cfg: BuildConfig``) is expanded into one option per field, whose help is the field's
+docstring entry and whose default is the field's default, plus ``--config FILE.yaml``. Precedence: field
+default < YAML < flags given on the command line; an unknown YAML key is a one-line error before any work.
+**Adding an option = adding a field** (with ``config.option(...)`` only for a flag name, a short flag,
+choices or an inverted flag), e.g. in ``BuildConfig``::
+
+    negatives: str = option("none", choices=("none", "sampled"))   # + its line under ``Attributes:``
+
+and ``raitner build-data --negatives sampled`` exists, with help, default, completion and YAML key. Options that are not stage settings (where to push: ``--push``,
+``--repo-id``, ``--private``, ``--revision``; ``--quiet``) are declared once below and shared.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import importlib
+import inspect
 import sys
+import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Any, Optional
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from raitner_hub import __version__
-from raitner_hub.errors import RaitnerError
+from raitner_hub import config as configs
+from raitner_hub.errors import EXTRAS, ConfigError, RaitnerError, missing_extra, require
+
+
+def _untyped_flags(command, ctx) -> None:
+    """A flag takes no value: show none (Typer labels every option with its type, flags as <bool>)."""
+    for param in command.get_params(ctx):
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+
+
+class _Group(TyperGroup):
+    def format_help(self, ctx, formatter) -> None:
+        _untyped_flags(self, ctx)
+        super().format_help(ctx, formatter)
+
 
 app = typer.Typer(
     name="raitner",
+    cls=_Group,
     help="RA-IT for open NER on the Hugging Face Hub: build data, index, train, evaluate, serve.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals may hold tokens
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
 )
 
 DATA, MODEL, HUB = "Data", "Model", "Hub"
 
-# Options shared by many commands, declared once.
-OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder (laid out as the Hub repo it becomes).")]
+# Options that are not stage settings, declared once.
 PushOpt = Annotated[bool, typer.Option("--push", help="Upload the result to the Hub (needs --repo-id).")]
 RepoIdOpt = Annotated[Optional[str], typer.Option("--repo-id", help="Hub repo id, e.g. me/sky-ner-it.")]
 PrivateOpt = Annotated[bool, typer.Option("--private", help="Create the Hub repo as private.")]
-RevisionOpt = Annotated[Optional[str], typer.Option("--revision", help="Hub branch or commit to push to / read from.")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for every random step.")]
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config; flags override it.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+RevisionOpt = Annotated[Optional[str], typer.Option("--revision", help="Hub branch or commit to push to.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars (ours, datasets' and the Hub's).")]
+CONFIG_HELP = "YAML file of settings (the option names with _, e.g. top_k: 64); flags override it."
+
+# command name -> {parameter name: config class}, for the config expansion and the tests
+CONFIGS: dict[str, dict[str, type]] = {}
+
+
+def _use_token(value: str | None) -> str | None:
+    """``--token``: used for every Hub call of this run, as ``HF_TOKEN`` would be (and scrubbed like it)."""
+    if value:
+        import os
+
+        os.environ["HF_TOKEN"] = value
+    return value
+
+
+TokenOpt = Annotated[Optional[str], typer.Option(
+    "--token", callback=_use_token, show_default=False,
+    help="Hub token for this run (default: HF_TOKEN, else the token saved by `hf auth login`).")]
+CommitMessageOpt = Annotated[Optional[str], typer.Option(
+    "--commit-message", help="Commit message of the push (default: one describing what was pushed).")]
+CreatePrOpt = Annotated[bool, typer.Option(
+    "--create-pr", help="Open a pull request instead of committing (e.g. results for somebody else's model).")]
 
 
 def fail(message: str) -> None:
@@ -44,27 +97,223 @@ def fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def handles_errors(fn: Callable) -> Callable:
-    """Turn user-fixable errors into one line + exit 1 (never a traceback dump)."""
+# Optional packages a command always needs (errors.EXTRAS names the extra); others are caught on import.
+COMMAND_NEEDS = {"train": ("trl", "peft", "accelerate"), "annotate": ("openai",),
+                 "serve": ("gradio",), "evaluate": ("matplotlib",)}
+
+
+def handles_errors(fn: Callable, needs: tuple[str, ...] = ()) -> Callable:
+    """Turn user-fixable errors into one line + exit 1 (never a traceback dump); a missing extra is one too."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
+            for module in needs:  # before any work (train may hand off to `accelerate launch`)
+                require(module)
             return fn(*args, **kwargs)
         except RaitnerError as exc:
             fail(str(exc))
+        except ModuleNotFoundError as exc:  # a lazy import of an optional dependency: say which extra
+            if (exc.name or "").split(".")[0] not in EXTRAS:
+                raise
+            fail(str(missing_extra(exc.name or "")))
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
-            raise typer.Exit(130)
+            raise typer.Exit(130) from None
 
     return wrapper
 
 
+# ---- options from config fields ----
+
+def _spec(field: dataclasses.Field) -> dict[str, Any]:
+    return field.metadata.get("cli") or configs.cli()["cli"]
+
+
+def cli_fields(cls: type) -> list[dataclasses.Field]:
+    """The fields of ``cls`` that are command-line options (all but ``hidden`` ones)."""
+    return [f for f in dataclasses.fields(cls) if not _spec(f)["hidden"]]
+
+
+def field_default(field: dataclasses.Field) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return dataclasses.MISSING
+
+
+def choices_of(field: dataclasses.Field) -> tuple[str, ...]:
+    """The field's closed set (``module:ATTR`` items import that registry now)."""
+    out: list[str] = []
+    for item in _spec(field)["choices"] or ():
+        if ":" in item:
+            module, attr = item.split(":")
+            out.extend(getattr(importlib.import_module(module), attr))
+        else:
+            out.append(item)
+    return tuple(out)
+
+
+def _cli_type(cls: type, field: dataclasses.Field) -> tuple[Any, bool]:
+    """(the option's value type, repeatable?) from the field's type."""
+    spec = _spec(field)
+    # (config.py names TeacherSpec for type checkers only: importing teacher.py would slow every command)
+    hint = typing.get_type_hints(cls, localns={"TeacherSpec": Any})[field.name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    optional = type(None) in typing.get_args(hint)
+    base = args[0] if optional and len(args) == 1 else hint
+    if spec["type"] is not None:
+        return spec["type"], False
+    if typing.get_origin(base) is tuple:
+        return typing.get_args(base)[0], True
+    return base, False
+
+
+def cli_value(field: dataclasses.Field, value: Any) -> Any:
+    """A parsed CLI value -> the field's value (tuples for repeatable options, inverted flags, parse=)."""
+    spec = _spec(field)
+    if spec["invert"]:
+        return not value
+    if spec["parse"] is not None:
+        return spec["parse"](value)
+    if isinstance(value, list):
+        return tuple(value)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _flag(field: dataclasses.Field) -> str:
+    return _spec(field)["flag"] or "--" + field.name.replace("_", "-")
+
+
+def _parameter(cls: type, field: dataclasses.Field, helps: dict[str, str]) -> inspect.Parameter:
+    spec = _spec(field)
+    value_type, repeatable = _cli_type(cls, field)
+    default = field_default(field)
+    required = default is dataclasses.MISSING
+    text = helps.get(field.name, "").replace("[", "\\[")  # [@revision] is text, not rich markup
+    if spec["invert"]:  # the field reads as the positive setting; the flag switches it off
+        text = f"Turn off {field.name}: {text[:1].lower()}{text[1:]}"
+    if repeatable:
+        text += " Repeatable."
+    if required:
+        text += " Required (here or in --config)."
+    names = [n for n in (_flag(field), spec["short"]) if n]
+    complete = _completer(field) if spec["choices"] or spec["suggest"] else None
+    if spec["invert"]:
+        value_type, default = bool, False
+    elif required or default is None:
+        default = None
+    elif repeatable:
+        default = list(default)
+    annotation = list[value_type] if repeatable else value_type
+    if default is None and not spec["invert"]:
+        annotation = Optional[annotation]
+    if spec["argument"]:
+        info = typer.Argument(help=text, show_default=not required, metavar=field.name.upper(),
+                              autocompletion=complete)
+    else:
+        info = typer.Option(*names, help=text, show_default=not required and default is not None and default is not False,
+                            autocompletion=complete)
+    return inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                             annotation=Annotated[annotation, info])
+
+
+def _completer(field: dataclasses.Field) -> Callable[[str], list[str]]:
+    """Shell completion of a field's choices (or suggestions), imported only when completing."""
+
+    def complete(incomplete: str) -> list[str]:
+        values = choices_of(field) if _spec(field)["choices"] else _spec(field)["suggest"]
+        return [v for v in values if v.startswith(incomplete)]
+
+    return complete
+
+
+class _Command(TyperCommand):
+    """Typer's command, plus choices listed in --help (resolved only when help is shown) and flags
+    without a ``<bool>`` type label."""
+
+    def format_help(self, ctx, formatter) -> None:
+        _untyped_flags(self, ctx)
+        fields = {f.name: f for cls in CONFIGS.get(self.name, {}).values() for f in cli_fields(cls)}
+        for param in self.get_params(ctx):
+            field = fields.get(param.name)
+            if field is not None and _spec(field)["choices"] and "One of:" not in (param.help or ""):
+                param.help = f"{param.help} One of: {', '.join(choices_of(field))}."
+        super().format_help(ctx, formatter)
+
+
+def _read_settings(path: Path | None, classes: dict[str, type]) -> dict[str, Any]:
+    if path is None:
+        return {}
+    data = configs.read_yaml(path)
+    known = {f.name for cls in classes.values() for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(known))}")
+    return data
+
+
+def _build_configs(ctx: typer.Context, classes: dict[str, type], values: dict[str, Any],
+                   settings: dict[str, Any], where: str) -> dict[str, Any]:
+    """One config per class: YAML settings, then the flags given on the command line (or the environment)."""
+    built = {}
+    for pname, cls in classes.items():
+        data = {f.name: settings[f.name] for f in dataclasses.fields(cls) if f.name in settings}
+        for field in cli_fields(cls):
+            value = values.pop(field.name)
+            source = ctx.get_parameter_source(field.name)
+            if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT", "PROMPT"):
+                data[field.name] = cli_value(field, value)
+            if field_default(field) is dataclasses.MISSING and data.get(field.name) is None:
+                what = "argument" if _spec(field)["argument"] else "option"
+                name = field.name.upper() if _spec(field)["argument"] else _flag(field)
+                ctx.fail(f"Missing {what} '{name}' (give it, or set {field.name}: in --config).")
+        built[pname] = configs.from_dict(cls, data, where=where)
+    return built
+
+
 def command(name: str, *, panel: str, **kwargs) -> Callable:
-    """``app.command`` + error handling + help panel, in one decorator."""
+    """``app.command`` + config expansion + error handling + help panel, in one decorator.
+
+    Parameters annotated with a config class become that class's options (see the module docstring);
+    the function receives the built configs under those parameter names.
+    """
 
     def decorate(fn: Callable) -> Callable:
-        return app.command(name, rich_help_panel=panel, **kwargs)(handles_errors(fn))
+        hints = typing.get_type_hints(fn, include_extras=True)
+        signature = inspect.signature(fn)
+        classes = {p: hints[p] for p in signature.parameters if dataclasses.is_dataclass(hints.get(p))}
+        CONFIGS[name] = classes
+        if not classes:
+            return app.command(name, rich_help_panel=panel, cls=_Command, **kwargs)(
+                handles_errors(fn, COMMAND_NEEDS.get(name, ())))
+        params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context),
+                  inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+                      Optional[Path], typer.Option("--config", "-c", help=CONFIG_HELP)])]
+        for cls in classes.values():
+            helps = configs.field_help(cls)
+            params += [_parameter(cls, f, helps) for f in cli_fields(cls)]
+        own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints.get(p.name, p.annotation))
+               for n, p in signature.parameters.items() if n not in classes]
+        names = [p.name for p in params + own]
+        clashes = sorted({n for n in names if names.count(n) > 1})
+        if clashes:  # a programming error: caught at import, by every test
+            raise TypeError(f"command {name}: option name(s) {clashes} used twice")
+
+        @functools.wraps(fn)
+        def run(*, ctx: typer.Context, config: Path | None = None, **values: Any) -> Any:
+            settings = _read_settings(config, classes)
+            built = _build_configs(ctx, classes, values, settings, where=str(config) if config else "options")
+            return fn(**built, **values)
+
+        run.__signature__ = inspect.Signature(params + own)
+        run.__annotations__ = {p.name: p.annotation for p in params + own}  # resolved, not fn's strings
+        del run.__wrapped__  # Typer must read the generated signature, not fn's
+        return app.command(name, rich_help_panel=panel, cls=_Command, **kwargs)(
+            handles_errors(run, COMMAND_NEEDS.get(name, ())))
 
     return decorate
 
@@ -75,7 +324,10 @@ def require_repo_id(push: bool, repo_id: str | None) -> None:
 
 
 def report_push(pushed) -> None:
-    """The one line every ``--push`` prints: where it went, or that nothing changed."""
+    """The one line every ``--push`` prints: where it went (the pull request it opened), or that nothing changed."""
+    if getattr(pushed, "pr_url", None):
+        typer.echo(f"opened pull request {pushed.pr_url}")
+        return
     typer.echo(f"pushed {pushed.url}" + ("" if pushed.commit_sha else " (no changes: nothing to commit)"))
 
 
@@ -104,55 +356,54 @@ def main(
 def _command_line() -> str:
     import shlex
 
-    return shlex.join(["raitner", *sys.argv[1:]])
+    args, skip = [], False
+    for arg in sys.argv[1:]:  # the card records the command: never the --token value
+        if skip:
+            args.append("***")
+            skip = False
+            continue
+        skip = arg == "--token"
+        args.append("--token=***" if arg.startswith("--token=") else arg)
+    return shlex.join(["raitner", *args])
 
 
 @command("build-data", panel=DATA, epilog="Example: raitner build-data examples/data/pile_ner_sample.en.jsonl "
          "--embedder minilm --strategy nn.v1 --strategy diverse_nn.v1 --out outputs/pile-it")
 def build_data_cmd(
-    input: Annotated[str, typer.Argument(help="Annotated data: a file in any supported format, or a dataset folder.")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: outputs/it-data).")] = None,
-    lang: Annotated[Optional[str], typer.Option(help="en or zh (default: inferred).")] = None,
-    input_format: Annotated[Optional[str], typer.Option("--format", help="Input format (see formats.FORMATS); default: auto.")] = None,
-    strategy: Annotated[Optional[list[str]], typer.Option("--strategy", "-s", help="RA-IT strategy; repeatable. Default: diverse_nn.v1. 'none' builds vanilla only.")] = None,
-    k: Annotated[Optional[int], typer.Option(help="Demonstrations per conversation (default 2).")] = None,
-    top_k: Annotated[Optional[int], typer.Option("--top-k", help="Candidates K for diverse / BM25 strategies (default 128).")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed for every random step (default 42).")] = None,
-    embedder: Annotated[Optional[str], typer.Option(help="sentence-transformers id/path, 'minilm' (offline, English) or 'bm25'. Default: GTE-large for the language.")] = None,
-    sample: Annotated[Optional[int], typer.Option(help="Build from a seeded subset of N passages.")] = None,
-    mixed_ratio: Annotated[Optional[float], typer.Option(help="NN share for mixed.v1 (default 0.5).")] = None,
-    license: Annotated[Optional[str], typer.Option(help="Data license for the card, a Hub license id (default unknown).")] = None,
-    config: ConfigOpt = None,
+    cfg: configs.BuildConfig,
     push: PushOpt = False,
     repo_id: RepoIdOpt = None,
     private: PrivateOpt = False,
     revision: RevisionOpt = None,
     quiet: QuietOpt = False,
+    token: TokenOpt = None,
+    commit_message: CommitMessageOpt = None,
+    create_pr: CreatePrOpt = False,
 ) -> None:
     """Turn annotated NER passages into vanilla and RA-IT instruction datasets (a Hub dataset repo folder)."""
     from raitner_hub.build import build_data, render_example
-    from raitner_hub.config import BuildConfig, from_dict, load_config
+    from raitner_hub.progress import quiet_progress
 
     require_repo_id(push, repo_id)
-    strategies = None if strategy is None else tuple(s for s in strategy if s != "none")
-    flags = dict(input=input, out=str(out) if out else None, lang=lang, input_format=input_format, strategies=strategies, k=k,
-                 top_k=top_k, seed=seed, embedder=embedder, sample=sample, mixed_ratio=mixed_ratio, license=license)
-    cfg = load_config(config, BuildConfig, **flags) if config else from_dict(
-        BuildConfig, {key: value for key, value in flags.items() if value is not None}, where="options")
+    cfg = dataclasses.replace(cfg, strategies=tuple(s for s in cfg.strategies if s != "none"))
     if push:
         from raitner_hub import hub
 
         hub.validate_repo_id(repo_id)
-    result = build_data(cfg, command=_command_line(), repo_id=repo_id, progress=not quiet)
-    summary = ", ".join(f"{name} {sum(splits.values())}" for name, splits in result.configs.items())
-    typer.echo(f"built {result.out}: {summary} conversations")
-    if not quiet:
-        shown = next((name for name in result.configs if name != "vanilla"), "vanilla")
-        typer.echo(render_example(result.out, shown))
-    if push:
-        pushed = hub.push_folder(result.out, repo_id, repo_type="dataset", private=private, revision=revision,
-                                 commit_message=f"raitner build-data ({summary})")
-        report_push(pushed)
+    with quiet_progress(quiet):
+        result = build_data(cfg, command=_command_line(), repo_id=repo_id, progress=not quiet)
+        summary = ", ".join(f"{name} {sum(splits.values())}" for name, splits in result.configs.items())
+        dropped = result.facts.get("dropped_conversations")
+        typer.echo(f"built {result.out}: {summary} conversations (negatives: {result.facts.get('negatives')}"
+                   + (f"; dropped {dropped} input conversations with an unparseable answer" if dropped else "") + ")")
+        if not quiet:
+            shown = next((name for name in result.configs if name != "vanilla"), "vanilla")
+            typer.echo(render_example(result.out, shown))
+        if push:
+            pushed = hub.push_folder(result.out, repo_id, repo_type="dataset", private=private, revision=revision,
+                                     commit_message=commit_message or f"raitner build-data ({summary})",
+                                     create_pr=create_pr)
+            report_push(pushed)
 
 
 # ---- train ----
@@ -160,39 +411,26 @@ def build_data_cmd(
 @command("train", panel=MODEL, epilog="Example: raitner train --config examples/train_zh_qwen.yaml "
          "--dataset me/sky-ner-it --dataset-config ra-nn-k2 --out adapters/zh --push --repo-id me/sky-ner-lora")
 def train_command(
-    config: ConfigOpt = None,
-    base_model: Annotated[Optional[str], typer.Option("--base-model", help="Base model Hub id or folder.")] = None,
-    dataset: Annotated[Optional[str], typer.Option("--dataset", help="build-data folder or Hub dataset id.")] = None,
-    dataset_config: Annotated[Optional[str], typer.Option("--dataset-config", help="vanilla, ra-nn-k2, ...")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Adapter output folder.")] = None,
+    cfg: configs.TrainConfig,
     num_processes: Annotated[int, typer.Option("--num-processes", help="N > 1: hand off to accelerate launch.")] = 1,
-    merge: Annotated[bool, typer.Option("--merge", help="Also write merged full weights to <out>/merged.")] = False,
-    max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Stop after this many steps.")] = None,
-    resume: Annotated[Optional[str], typer.Option("--resume", help="'latest' or a checkpoint folder.")] = None,
-    push: PushOpt = False,
-    repo_id: RepoIdOpt = None,
-    private: PrivateOpt = False,
+    max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Stop after this many steps (sets sft.max_steps).")] = None,
+    quiet: QuietOpt = False,
+    token: TokenOpt = None,
+    commit_message: CommitMessageOpt = None,
+    create_pr: CreatePrOpt = False,
 ) -> None:
     """Fine-tune a LoRA/QLoRA adapter with TRL on vanilla or RA-IT conversations."""
-    import subprocess
-
     import raitner_hub.train as training
+    from raitner_hub.progress import quiet_progress
 
-    require_repo_id(push, repo_id)
-    cfg = training.load_train_config(
-        config, sft_overrides={"max_steps": max_steps}, base_model=base_model, dataset=dataset,
-        dataset_config=dataset_config, output_dir=str(out) if out else None, merge=merge or None,
-        push=push or None, repo_id=repo_id, private=private or None,
-        resume_from_checkpoint=(True if resume == "latest" else resume))
-    if num_processes > 1:
-        resolved = training.write_config(
-            training.dataclasses.replace(cfg, push=False), cfg.checkpoints_dir / "train-config.yaml")
-        if subprocess.call(training.launch_command(resolved, num_processes)) != 0:
-            raise RaitnerError(f"accelerate launch failed (config: {resolved})")
-        folder = Path(cfg.output_dir).resolve()
-    else:
-        folder = training.train(cfg)
-    pushed = f", pushed to {training.push(folder, cfg)}" if cfg.push else ""
+    sft = {**cfg.sft, **({"max_steps": max_steps} if max_steps is not None else {}),
+           **({"disable_tqdm": True} if quiet else {})}
+    cfg = dataclasses.replace(cfg, sft=sft)
+    require_repo_id(cfg.push, cfg.repo_id)
+    with quiet_progress(quiet):
+        folder = training.launch(cfg, num_processes)
+        pushed = f", pushed to {training.push(folder, cfg, commit_message=commit_message, create_pr=create_pr)}" \
+            if cfg.push else ""
     typer.echo(f"adapter written to {folder}{pushed}")
 
 
@@ -206,7 +444,9 @@ def export_command(
     dataset_config: Annotated[Optional[str], typer.Option(
         "--dataset-config", "--config", help="Dataset config (variant) of a folder: vanilla, ra-diverse_nn-k2, ...")] = None,
     split: Annotated[str, typer.Option(help="Split to export.")] = "train",
-    format: Annotated[str, typer.Option("--format", help="uniner (ShareGPT conversations) or jsonl (ITExample rows).")] = "uniner",
+    format: Annotated[str, typer.Option("--format", help="uniner (ShareGPT conversations) or jsonl (ITExample rows).",
+                                        autocompletion=lambda incomplete: [
+                                            f for f in ("uniner", "jsonl") if f.startswith(incomplete)])] = "uniner",
 ) -> None:
     """Write IT conversations in the UniNER/ShareGPT format used by UniNER, RA-IT and LLaMA-Factory."""
     from raitner_hub.formats import export_it
@@ -220,85 +460,53 @@ def export_command(
 @command("annotate", panel=DATA, epilog="Example: raitner annotate skypile/ --lang zh --teacher-model gpt-3.5-turbo-0125 "
          "--sample 50000 --concurrency 16 --out outputs/sky-ner --push --repo-id me/sky-ner")
 def annotate_command(
-    corpus: Annotated[str, typer.Argument(help="Raw text: jsonl/parquet/txt file, a folder of them, or a Hub dataset id.")],
-    lang: Annotated[str, typer.Option(help="zh or en (prompt annotate.<lang>.v1, mention-length rule).")],
-    out: OutOpt = Path("outputs/annotated"),
-    teacher_model: Annotated[str, typer.Option("--teacher-model", help="Model of the first teacher.")] = "gpt-3.5-turbo-0125",
-    base_url: Annotated[str, typer.Option("--base-url", help="OpenAI-compatible /v1 URL of the teachers.")] = "https://api.openai.com/v1",
-    teacher: Annotated[Optional[list[str]], typer.Option("--teacher", help="Another teacher, MODEL or MODEL@BASE_URL; repeatable (voting).")] = None,
-    min_votes: Annotated[int, typer.Option("--min-votes", help="Teachers that must agree on a (mention, type).")] = 1,
-    api_key_env: Annotated[str, typer.Option("--api-key-env", help="Environment variable holding the API key.")] = "OPENAI_API_KEY",
-    no_api_key: Annotated[bool, typer.Option("--no-api-key", help="The endpoint needs no key (local vLLM...).")] = False,
-    concurrency: Annotated[int, typer.Option(help="Parallel calls per teacher.")] = 8,
-    timeout: Annotated[float, typer.Option(help="Seconds per call before retrying.")] = 60.0,
-    max_retries: Annotated[int, typer.Option("--max-retries", help="Retries per call (429/5xx/timeouts).")] = 6,
-    backoff: Annotated[float, typer.Option(help="Backoff base in seconds (doubles per retry; 429 honours Retry-After).")] = 1.0,
-    cost_in: Annotated[float, typer.Option("--cost-in", help="USD per 1K prompt tokens (cost estimate).")] = 0.0,
-    cost_out: Annotated[float, typer.Option("--cost-out", help="USD per 1K completion tokens (cost estimate).")] = 0.0,
-    sample: Annotated[Optional[int], typer.Option(help="Annotate a seeded sample of exactly N passages (paper: 50000).")] = None,
-    sampling: Annotated[str, typer.Option(help="uniform (exactly N) or reference (keep each chunk with p=0.5, first N).")] = "uniform",
-    no_chunk: Annotated[bool, typer.Option("--no-chunk", help="One passage per document (ids kept).")] = False,
-    reference_chunks: Annotated[bool, typer.Option("--reference-chunks", help="Do not strip chunks (reference-compatible).")] = False,
-    text_field: Annotated[str, typer.Option("--text-field", help="Field/column holding the text.")] = "text",
-    split: Annotated[str, typer.Option(help="Split of a Hub corpus.")] = "train",
-    cache: Annotated[Optional[Path], typer.Option(help="Answer cache (SQLite); default ~/.cache/raitner-hub/teacher-cache.sqlite.")] = None,
-    ids: Annotated[str, typer.Option(help="chunk (stable corpus ids) or reference (ner_<lang>_{i}).")] = "chunk",
-    license: Annotated[str, typer.Option(help="Data license for the card (a Hub license id).")] = "other",
-    executor: Annotated[str, typer.Option(
-        "--executor", help="inline (this process, the default), or the datatrove pipeline on: local, slurm, ray.")] = "inline",
-    tasks: Annotated[int, typer.Option("--tasks", help="datatrove tasks (shards) of the chunk and teacher stages.")] = 1,
-    workers: Annotated[int, typer.Option("--workers", help="datatrove tasks running at once (-1: all).")] = -1,
-    work_dir: Annotated[Optional[Path], typer.Option("--work-dir", help="datatrove shards and logs (default: <out>.work).")] = None,
-    tp: Annotated[int, typer.Option("--tp", help="Tensor parallel size of a vllm:/sglang: teacher.")] = 1,
-    dp: Annotated[int, typer.Option("--dp", help="Data parallel size of a vllm:/sglang: teacher.")] = 1,
-    executor_option: Annotated[Optional[list[str]], typer.Option(
-        "--executor-option", help="KEY=VALUE for datatrove's Slurm/Ray executor (partition=, time=, cpus_per_task=, ...); repeatable.")] = None,
-    seed: SeedOpt = 42,
-    revision: RevisionOpt = None,
+    cfg: configs.AnnotateConfig,
+    teachers: configs.TeacherOptions,
+    run: configs.ExecutorConfig,
     push: PushOpt = False,
     repo_id: RepoIdOpt = None,
     private: PrivateOpt = False,
     quiet: QuietOpt = False,
+    token: TokenOpt = None,
+    commit_message: CommitMessageOpt = None,
+    create_pr: CreatePrOpt = False,
 ) -> None:
     """Label a raw corpus with LLM teachers (Sky-NER style): chunk, sample, annotate, filter, vote."""
-    from raitner_hub.annotate import AnnotateConfig, annotate_to_folder
-    from raitner_hub.corpus_pipeline import ExecutorConfig, annotate_on_datatrove, parse_executor_options, parse_server_teacher
+    from raitner_hub.annotate import annotate_to_folder
+    from raitner_hub.corpus_pipeline import annotate_on_datatrove, parse_server_teacher
+    from raitner_hub.progress import quiet_progress
     from raitner_hub.teacher import parse_teacher
 
     require_repo_id(push, repo_id)
-    key_env = None if no_api_key else api_key_env
-    specs = tuple(parse_server_teacher(t) or parse_teacher(t, base_url=base_url, key_env=key_env, cost_in=cost_in,
-                                                           cost_out=cost_out)
-                  for t in [teacher_model, *(teacher or [])])
-    cfg = AnnotateConfig(corpus=corpus, lang=lang, teachers=specs, min_votes=min_votes, sample=sample, seed=seed,
-                         sampling=sampling, chunk=not no_chunk, strip=not reference_chunks, text_field=text_field,
-                         split=split, revision=revision, concurrency=concurrency, timeout=timeout,
-                         max_retries=max_retries, backoff=backoff, cache=str(cache) if cache else None, ids=ids,
-                         license=license)
-    if executor not in ("inline", "local", "slurm", "ray"):
-        raise RaitnerError(f"--executor must be inline, local, slurm or ray, got {executor!r}")
-    if executor == "inline":
-        if any(spec.base_url.endswith(":local") for spec in specs):
-            raise RaitnerError("vllm:/sglang: teachers are launched by datatrove: add --executor local (or slurm/ray)")
-        result = annotate_to_folder(cfg, out, command=_command_line(), repo_id=repo_id, progress=not quiet)
-    else:
-        run = ExecutorConfig(executor=executor, tasks=tasks, workers=workers, tp=tp, dp=dp,
-                             work_dir=str(work_dir) if work_dir else None,
-                             options=parse_executor_options(executor_option or []))
-        result = annotate_on_datatrove(cfg, out, run, command=_command_line(), repo_id=repo_id, quiet=quiet)
-        if result is None:
-            typer.echo(f"submitted the {executor} jobs; {out} appears when the last one ends (re-run to resume)")
-            return
-    c = result.counts
-    dropped = sum(c["drops"].values())
-    typer.echo(f"annotated {c['passages']} passages ({c['entities']} entities, {c['types']} types, {dropped} items"
-               f" dropped by filters) -> {result.out}")
-    if push:
-        from raitner_hub import hub
+    key_env = None if teachers.no_api_key else teachers.api_key_env
+    # vllm:MODEL / sglang:MODEL: an open-weight teacher datatrove serves itself; else an API endpoint
+    specs = tuple(parse_server_teacher(t) or parse_teacher(t, base_url=teachers.base_url, key_env=key_env,
+                                                           cost_in=teachers.cost_in, cost_out=teachers.cost_out)
+                  for t in [teachers.teacher_model, *teachers.teacher])
+    cfg = dataclasses.replace(cfg, teachers=specs)
+    run.check()
+    with quiet_progress(quiet):
+        if run.executor == "inline":
+            if any(spec.base_url.endswith(":local") for spec in specs):
+                raise RaitnerError("vllm:/sglang: teachers are launched by datatrove: add --executor local (or slurm/ray)")
+            result = annotate_to_folder(cfg, cfg.out, command=_command_line(), repo_id=repo_id, progress=not quiet)
+        else:
+            result = annotate_on_datatrove(cfg, cfg.out, run, command=_command_line(), repo_id=repo_id, quiet=quiet)
+            if result is None:
+                typer.echo(f"submitted the {run.executor} jobs; {cfg.out} appears when the last one ends"
+                           " (re-run the same command to resume)")
+                return
+        c = result.counts
+        dropped = sum(c["drops"].values())
+        typer.echo(f"annotated {c['passages']} passages ({c['entities']} entities, {c['types']} types, {dropped} items"
+                   f" dropped by filters) -> {result.out}")
+        if push:
+            from raitner_hub import hub
 
-        pushed = hub.push_folder(result.out, repo_id, repo_type="dataset", private=private,
-                                 commit_message=f"raitner annotate ({c['passages']} passages)")
-        report_push(pushed)
+            pushed = hub.push_folder(result.out, repo_id, repo_type="dataset", private=private,
+                                     commit_message=commit_message or f"raitner annotate ({c['passages']} passages)",
+                                     create_pr=create_pr)
+            report_push(pushed)
 
 
 # ---- push-benchmarks ----
@@ -306,77 +514,77 @@ def annotate_command(
 @command("push-benchmarks", panel=HUB, epilog="Example: raitner push-benchmarks --data-root ../shared/data "
          "--dataset crossner_ai --dataset mit_restaurant --out outputs/benchmarks --push --repo-id me/ner-benchmarks")
 def push_benchmarks_cmd(
-    data_root: Annotated[Optional[Path], typer.Option("--data-root", help="Folder with the benchmark source files (default: $RAITNER_DATA_ROOT or ../shared/data).")] = None,
-    dataset: Annotated[Optional[list[str]], typer.Option("--dataset", "-d", help="Benchmark name; repeatable. Default: every benchmark whose files are present.")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (laid out as the Hub dataset repo).")] = Path("outputs/benchmarks"),
+    cfg: configs.BenchmarksConfig,
     push: PushOpt = False,
     repo_id: RepoIdOpt = None,
     private: PrivateOpt = False,
     revision: RevisionOpt = None,
+    quiet: QuietOpt = False,
+    token: TokenOpt = None,
+    commit_message: CommitMessageOpt = None,
+    create_pr: CreatePrOpt = False,
 ) -> None:
     """Convert NER benchmarks (one config each, natural-language labels) into a Hub dataset folder; --push uploads it."""
-    from raitner_hub.benchmarks import build_benchmarks_folder, read_benchmarks_meta
+    from raitner_hub.benchmarks import build_benchmarks_folder, load_benchmark_specs, read_benchmarks_meta
+    from raitner_hub.progress import quiet_progress
 
     require_repo_id(push, repo_id)
-    folder = build_benchmarks_folder(dataset, out, data_root, repo_id=repo_id, command=_command_line())
-    meta = read_benchmarks_meta(folder)
-    typer.echo(f"built {folder}: " + ", ".join(f"{n} {sum(m['splits'].values())}" for n, m in meta.items())
-               + " passages")
-    if push:
-        from raitner_hub import hub
+    with quiet_progress(quiet):
+        specs = load_benchmark_specs(cfg.spec) if cfg.spec else ()
+        folder = build_benchmarks_folder(cfg.datasets, cfg.out, cfg.data_root, repo_id=repo_id,
+                                         command=_command_line(), specs=specs)
+        meta = read_benchmarks_meta(folder)
+        typer.echo(f"built {folder}: " + ", ".join(f"{n} {sum(m['splits'].values())}" for n, m in meta.items())
+                   + " passages")
+        if push:
+            from raitner_hub import hub
 
-        pushed = hub.push_folder(folder, repo_id, repo_type="dataset", private=private, revision=revision,
-                                 commit_message=f"raitner push-benchmarks ({', '.join(meta)})")
-        report_push(pushed)
+            pushed = hub.push_folder(folder, repo_id, repo_type="dataset", private=private, revision=revision,
+                                     commit_message=commit_message or f"raitner push-benchmarks ({', '.join(meta)})",
+                                     create_pr=create_pr)
+            report_push(pushed)
 
 
 # ---- serve, push-space ----
 
-SpaceModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model or LoRA adapter: Hub repo id or local folder.")]
-SpacePoolOpt = Annotated[Optional[str], typer.Option(
-    "--index", help="Retrieval pool: index repo id or folder, or an annotated jsonl (indexed with BM25).")]
-SpaceLangOpt = Annotated[str, typer.Option("--lang", help="en, zh or auto (from the index, else the text).")]
-
-
 @command("serve", panel=MODEL, epilog="Example: raitner serve --model me/ra-it-lora --index me/sky-ner-index")
-def serve_command(
-    model: SpaceModelOpt,
-    index: SpacePoolOpt = None,
-    lang: SpaceLangOpt = "auto",
-    host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0 exposes it to the network).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 7860,
-    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... (default: best available).")] = None,
-) -> None:
+def serve_command(cfg: configs.ServeConfig, engine: configs.EngineOptions, quiet: QuietOpt = False,
+                  token: TokenOpt = None) -> None:
     """Run the Space locally: open NER with demonstrations retrieved on demand, in the browser."""
+    from raitner_hub.progress import quiet_progress
     from raitner_hub.serve import serve
 
-    typer.echo(f"serving {model} on http://{host}:{port} (Ctrl+C stops it)")
-    serve(model, index, lang=lang, host=host, port=port, device=device, quiet=True)
+    typer.echo(f"serving {cfg.model} on http://{cfg.host}:{cfg.port} (Ctrl+C stops it)")
+    with quiet_progress(quiet):
+        serve(cfg.model, cfg.index, lang=cfg.lang, host=cfg.host, port=cfg.port, device=cfg.device,
+              backend=cfg.backend, max_batch_size=cfg.max_batch_size, max_new_tokens=cfg.max_new_tokens,
+              quiet=True, **engine.as_kwargs())
 
 
 @command("push-space", panel=HUB, epilog="Example: raitner push-space --repo-id me/raitner-ner "
          "--model me/ra-it-lora --index me/sky-ner-index")
-def push_space_command(
-    model: SpaceModelOpt,
-    repo_id: Annotated[str, typer.Option("--repo-id", help="The Space repo, e.g. me/raitner-ner.")],
-    index: SpacePoolOpt = None,
-    lang: SpaceLangOpt = "auto",
-    hardware: Annotated[Optional[str], typer.Option(
-        help="Request Space hardware (e.g. zero-a10g, a10g-small); the README suggests zero-a10g.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also keep the staged Space folder here.")] = None,
-    private: PrivateOpt = False,
-) -> None:
+def push_space_command(cfg: configs.SpaceConfig, quiet: QuietOpt = False, token: TokenOpt = None,
+                       commit_message: CommitMessageOpt = None, create_pr: CreatePrOpt = False) -> None:
     """Bundle the Space (app, this package's code, model/index defaults) and push it to a Space repo."""
     import tempfile
 
     from raitner_hub import hub
+    from raitner_hub.progress import quiet_progress
     from raitner_hub.space import stage_space
 
-    hub.validate_repo_id(repo_id, namespaced=True)
-    with tempfile.TemporaryDirectory(prefix="raitner-space-") as tmp:
-        folder = stage_space(out or Path(tmp) / "space", model=model, index=index, lang=lang, hardware=hardware)
-        pushed = hub.push_space(folder, repo_id, private=private, hardware=hardware)
-    typer.echo(f"pushed Space {pushed.ref} ({pushed.url})" + ("" if pushed.commit_sha else ": no changes"))
+    hub.validate_repo_id(cfg.repo_id, namespaced=True)
+    from raitner_hub.space import check_hardware
+
+    check_hardware(cfg.hardware)
+    with tempfile.TemporaryDirectory(prefix="raitner-space-") as tmp, quiet_progress(quiet):
+        folder = stage_space(cfg.out or Path(tmp) / "space", model=cfg.model, index=cfg.index, lang=cfg.lang,
+                             hardware=cfg.hardware)
+        pushed = hub.push_space(folder, cfg.repo_id, private=cfg.private, hardware=cfg.hardware,
+                                commit_message=commit_message, create_pr=create_pr)
+    if pushed.pr_url:
+        typer.echo(f"opened pull request {pushed.pr_url}")
+    else:
+        typer.echo(f"pushed Space {pushed.ref} ({pushed.url})" + ("" if pushed.commit_sha else ": no changes"))
 
 
 # ---- index ----
@@ -384,122 +592,109 @@ def push_space_command(
 @command("index", panel=DATA, epilog="Example: raitner index examples/data/pile_ner_sample.en.jsonl --lang en "
          "--embedder minilm --out outputs/pile-index --push --repo-id me/pile-ner-index")
 def index_command(
-    input: Annotated[str, typer.Argument(help="Annotated pool: a file in any supported format, or a dataset folder.")],
-    lang: Annotated[Optional[str], typer.Option(help="en or zh (default: from the data).")] = None,
-    embedder: Annotated[Optional[str], typer.Option(help="sentence-transformers id/path, 'minilm' (offline, English) or 'bm25' (no dense model). Default: GTE-large for the language.")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Index folder (laid out as the Hub dataset repo).")] = Path("outputs/index"),
-    input_format: Annotated[str, typer.Option("--format", help="Input format (see formats.FORMATS).")] = "auto",
-    index_type: Annotated[str, typer.Option("--index-type", help="flat (exact), hnsw or ivf (approximate).")] = "flat",
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Embedding batch size.")] = 64,
-    device: Annotated[Optional[list[str]], typer.Option("--device", help="Embedding device; repeat for a multi-process pool (cuda:0 ...).")] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Embedding cache (default $RAITNER_CACHE or ~/.cache/raitner_hub/embeddings).")] = None,
-    license: Annotated[str, typer.Option(help="Data license for the card, a Hub license id.")] = "unknown",
-    restricted: Annotated[bool, typer.Option("--restricted", help="The pool's license forbids redistribution (e.g. Boson): only private pushes.")] = False,
+    cfg: configs.IndexConfig,
     push: PushOpt = False,
     repo_id: RepoIdOpt = None,
     private: PrivateOpt = False,
     revision: RevisionOpt = None,
     quiet: QuietOpt = False,
+    token: TokenOpt = None,
+    commit_message: CommitMessageOpt = None,
+    create_pr: CreatePrOpt = False,
 ) -> None:
     """Build a retrieval index (embeddings + FAISS + BM25) over annotated passages, for RA-IT demonstrations."""
-    from raitner_hub.formats import read_annotated
-    from raitner_hub.retrieval import RetrievalIndex
+    from raitner_hub.progress import quiet_progress
+    from raitner_hub.retrieval import build_index_folder
 
     require_repo_id(push, repo_id)
-    pool = read_annotated(input, format=input_format, lang=lang)
-    langs = sorted(set(pool.unique("lang"))) if len(pool) else [lang or "en"]
-    if lang is None and len(langs) != 1:
-        raise RaitnerError(f"{input}: the pool mixes languages {langs}; pass --lang")
-    index = RetrievalIndex.build(pool, lang=lang or langs[0], embedder=embedder, batch_size=batch_size,
-                                 cache_dir=str(cache_dir) if cache_dir else None, progress=not quiet, devices=device,
-                                 index_type=index_type, license=license, pool_source=input,
-                                 redistributable=not restricted)
-    folder = index.save_pretrained(out, repo_id=repo_id)
-    facts = index.describe()
-    typer.echo(f"indexed {len(index)} passages with {facts['embedder_id'] or facts['embedder']} -> {folder}")
-    if push:
-        pushed = index.push_to_hub(repo_id, private=private, revision=revision)
-        report_push(pushed)
+    with quiet_progress(quiet):
+        index, folder = build_index_folder(cfg, repo_id=repo_id, progress=not quiet)
+        facts = index.describe()
+        typer.echo(f"indexed {len(index)} passages with {facts['embedder_id'] or facts['embedder']} -> {folder}")
+        if push:
+            pushed = index.push_to_hub(repo_id, private=private, revision=revision, commit_message=commit_message,
+                                       create_pr=create_pr)
+            report_push(pushed)
 
 
 # ---- predict, evaluate ----
 
-ModelArg = Annotated[str, typer.Argument(help="Model or LoRA adapter: Hub repo id or local folder.")]
-BackendOpt = Annotated[str, typer.Option("--backend", help="auto (vLLM when installed and a GPU is present), hf or vllm.")]
-DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="cpu, cuda, cuda:1 ... (default: best available).")]
-ChatTemplateOpt = Annotated[Optional[str], typer.Option(
-    "--chat-template", help="Chat template for a model without one: chatml, llama3 or a .jinja file.")]
-MaxNewOpt = Annotated[int, typer.Option("--max-new-tokens", help="Generation limit per answer (greedy decoding).")]
-
-
 @command("predict", panel=MODEL, epilog='Example: raitner predict me/ra-it-lora --text "Obama visited Paris." '
          "--labels person,location")
-def predict_command(
-    model: ModelArg,
-    text: Annotated[str, typer.Option("--text", "-t", help="The passage to tag.")],
-    labels: Annotated[str, typer.Option("--labels", "-l", help="Entity types, comma-separated.")],
-    index: Annotated[Optional[str], typer.Option("--index", help="Retrieval index repo or folder: add retrieved examples.")] = None,
-    strategy: Annotated[str, typer.Option("--strategy", help="Retrieval strategy with --index.")] = "nn.v1",
-    revision: RevisionOpt = None,
-    backend: BackendOpt = "auto",
-    device: DeviceOpt = None,
-    chat_template: ChatTemplateOpt = None,
-    max_new_tokens: MaxNewOpt = 256,
-) -> None:
+def predict_command(cfg: configs.PredictConfig, engine: configs.EngineOptions, quiet: QuietOpt = False,
+                    token: TokenOpt = None) -> None:
     """Tag one passage; prints the entities as JSON ({start, end, text, label, score})."""
     import json
 
     from raitner_hub.predict import NER
+    from raitner_hub.progress import quiet_progress
 
-    ner = NER.from_pretrained(model, index, revision=revision, backend=backend, device=device,
-                              chat_template=chat_template, max_new_tokens=max_new_tokens, strategy=strategy)
-    entities = ner.predict(text, [part for part in labels.split(",")], demos="auto" if index else None)
+    with quiet_progress(quiet):
+        ner = NER.from_pretrained(cfg.model, cfg.index, revision=cfg.revision, backend=cfg.backend, device=cfg.device,
+                                  chat_template=cfg.chat_template, max_new_tokens=cfg.max_new_tokens,
+                                  strategy=cfg.strategy, **engine.as_kwargs())
+        entities = ner.predict(cfg.text, list(cfg.labels), demos="auto" if cfg.index else None)
     typer.echo(json.dumps(entities, ensure_ascii=False))
 
 
 @command("evaluate", panel=MODEL, epilog="Example: raitner evaluate me/ra-it-lora --benchmarks me/ner-benchmarks "
          "--dataset crossner_ai --mode in-domain --out outputs/eval-in --push")
 def evaluate_command(
-    model: ModelArg,
-    benchmarks: Annotated[Optional[str], typer.Option("--benchmarks", "-b", help="Benchmarks dataset repo or folder (raitner push-benchmarks).")] = None,
-    dataset: Annotated[Optional[list[str]], typer.Option("--dataset", "-d", help="Benchmark config; repeatable. Default: all.")] = None,
-    file: Annotated[Optional[list[Path]], typer.Option("--file", help="A benchmark file by path (BIO, jsonl...); repeatable.")] = None,
-    labels: Annotated[Optional[str], typer.Option("--labels", help="With --file: the types to ask, comma-separated.")] = None,
-    label_map: Annotated[Optional[str], typer.Option("--label-map", help="With --file: a label map name or JSON file.")] = None,
-    mode: Annotated[str, typer.Option("--mode", help="none | out-domain (needs --pool) | in-domain (benchmark train split).")] = "none",
-    pool: Annotated[Optional[str], typer.Option("--pool", help="Retrieval index repo or folder of the training data (out-domain).")] = None,
-    strategy: Annotated[Optional[str], typer.Option("--strategy", help="Default: bm25_filter.v1 (out-domain), nn.v1 (in-domain).")] = None,
-    k: Annotated[int, typer.Option("--k", help="Examples per sentence.")] = 2,
-    in_domain_pool_size: Annotated[Optional[int], typer.Option("--in-domain-pool-size", help="Sample N train rows as the in-domain pool (default: all).")] = None,
-    embedder: Annotated[Optional[str], typer.Option("--embedder", help="In-domain index embedder: id/path, minilm or bm25.")] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N test sentences per benchmark.")] = None,
-    out: OutOpt = Path("outputs/eval"),
+    cfg: configs.EvaluateConfig,
+    engine: configs.EngineOptions,
     push: PushOpt = False,
-    repo_id: RepoIdOpt = None,
-    revision: RevisionOpt = None,
-    seed: SeedOpt = 42,
-    backend: BackendOpt = "auto",
-    device: DeviceOpt = None,
-    chat_template: ChatTemplateOpt = None,
-    max_new_tokens: MaxNewOpt = 1024,  # RA-IT's evaluation setting (paper.md §6.2); evaluate.MAX_NEW_TOKENS
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Questions decoded together.")] = 32,
+    repo_id: Annotated[Optional[str], typer.Option("--repo-id", help="Hub model repo to push the results to "
+                                                   "(default: MODEL when it is a repo id).")] = None,
+    quiet: QuietOpt = False,
+    token: TokenOpt = None,
+    commit_message: CommitMessageOpt = None,
+    create_pr: CreatePrOpt = False,
 ) -> None:
     """Zero-shot NER evaluation (UniNER and strict F1) in one retrieval mode; --push adds model-index to the card."""
-    from raitner_hub.evaluate import evaluate_model, push_report
+    from raitner_hub.evaluate import evaluate_model, push_report, report_url
+    from raitner_hub.progress import quiet_progress
 
-    target = repo_id or (None if Path(model).exists() else model)
+    target = repo_id or (None if Path(cfg.model).exists() else cfg.model)
     if push and not target:
         raise RaitnerError("--push needs a Hub model repo: give a repo id as MODEL or --repo-id")
-    report = evaluate_model(model, benchmarks, datasets=dataset, files=[str(f) for f in file or []],
-                      labels=labels.split(",") if labels else None, label_map=label_map, mode=mode, pool=pool,
-                      strategy=strategy, k=k, in_domain_pool_size=in_domain_pool_size, embedder=embedder, limit=limit,
-                      seed=seed, out=out, revision=revision, backend=backend, device=device,
-                      chat_template=chat_template, max_new_tokens=max_new_tokens, batch_size=batch_size)
-    avg = report.average
-    typer.echo(f"{mode}: UniNER F1 {avg.uniner_f1:.2f}, strict F1 {avg.strict_f1:.2f} (average of {len(report.scores)}; "
-               f"{avg.n} questions, {avg.unparsed} unparsed) -> {report.folder}")
-    if push:
-        typer.echo(f"pushed {push_report(report, target)} and model-index")
+    with quiet_progress(quiet):
+        cfg = dataclasses.replace(cfg, predictor={**cfg.predictor, **engine.as_kwargs()})
+        report = evaluate_model(config=cfg, progress=not quiet)
+        avg = report.average
+        typer.echo(f"{cfg.mode}: UniNER F1 {avg.uniner_f1:.2f}, strict F1 {avg.strict_f1:.2f} (average of "
+                   f"{len(report.scores)}; {avg.n} questions, {avg.unparsed} unparsed) -> {report.folder}")
+        if push:
+            pushed = push_report(report, target, create_pr=create_pr, commit_message=commit_message)
+            if pushed.pr_url:
+                typer.echo(f"opened pull request {pushed.pr_url} (report, model-index and .eval_results)")
+            else:
+                typer.echo(f"pushed {report_url(pushed.url, report.folder.name)} and model-index"
+                           + ("" if pushed.commit_sha else " (no changes: nothing to commit)"))
+
+
+# ---- reproduce ----
+
+@command("reproduce", panel=MODEL, epilog="Example: raitner reproduce recipes/paper-en.yaml --dry-run; "
+         "raitner reproduce recipes/smoke.yaml --set base_model=path/to/model --set train.sft.learning_rate=1e-4")
+def reproduce_command(
+    recipe: Annotated[Path, typer.Argument(help="A recipe YAML (recipes/paper-en.yaml, recipes/smoke.yaml...).")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: runs/<recipe name>).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a recipe value, KEY=VALUE (train.sft.learning_rate=1e-4, base_model=ID); repeatable.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (what is done, what each stage costs) and stop.")] = False,
+    only: Annotated[Optional[list[str]], typer.Option("--only", help="Only these stages: a kind (build, train...) or an id glob ('train/5k-*'); what they need runs too. Repeatable.")] = None,
+    push: Annotated[bool, typer.Option("--push", help="Push every artefact to the recipe's namespace and the table as a dataset repo.")] = False,
+    parallel: Annotated[int, typer.Option("--parallel", help="Run up to N independent stages at once, each on its own GPU set (GPUs only).")] = 1,
+    num_processes: Annotated[Optional[int], typer.Option("--num-processes", help="Processes per training (accelerate launch), as raitner train.")] = None,
+) -> None:
+    """Run a recipe's whole experiment (data, training, evaluation, table) as one resumable command."""
+    from raitner_hub.recipe import load_recipe
+    from raitner_hub.reproduce import reproduce
+
+    overrides = [*(set_ or []), *([f"train.num_processes={num_processes}"] if num_processes else [])]
+    result = reproduce(load_recipe(recipe, overrides), out, dry_run=dry_run, only=only, push=push,
+                       parallel=parallel, log=typer.echo)
+    if not dry_run:
+        typer.echo(f"ran {len(result.ran)} stage(s), {len(result.skipped)} already done -> {result.run_dir}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,13 +23,14 @@ import hashlib
 import json
 import os
 import random
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import datasets
 
-from raitner_hub.errors import ConfigError, InputError
+from raitner_hub.errors import ConfigError, InputError, first_line
 from raitner_hub.records import PASSAGE_FEATURES
 
 CHUNK_SIZE = 256
@@ -83,8 +84,9 @@ class CorpusStats:
 def _tiktoken_cache_dir() -> Path:
     if os.environ.get("TIKTOKEN_CACHE_DIR"):
         return Path(os.environ["TIKTOKEN_CACHE_DIR"])
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "raitner-hub" / "tiktoken"
+    from raitner_hub.cache import cache_dir
+
+    return cache_dir("tiktoken")
 
 
 def ensure_o200k_offline() -> Path:
@@ -241,14 +243,15 @@ def _raw_files(folder: Path) -> list[Path]:
 def _read_hub(repo_id: str, *, split: str, revision: str | None, text_field: str,
               id_field: str) -> Iterator[Document]:
     try:
-        stream = datasets.load_dataset(repo_id, split=split, revision=revision, streaming=True)
+        from raitner_hub.hub import stream_dataset
+
+        stream = stream_dataset(repo_id, split=split, revision=revision)
         for n, row in enumerate(stream, 1):
             yield _document(row, repo_id, n, text_field, id_field)
     except InputError:
         raise
     except Exception as exc:  # datasets raises many types (missing repo, bad revision, network)
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"cannot stream the Hub dataset ({message})", path=repo_id) from None
+        raise InputError(f"cannot stream the Hub dataset ({first_line(exc)})", path=repo_id) from None
 
 
 def read_documents(source: str | os.PathLike, *, text_field: str = "text", id_field: str = "id",
@@ -266,11 +269,12 @@ def read_documents(source: str | os.PathLike, *, text_field: str = "text", id_fi
             yield from _read_file(file, path, text_field, id_field)
     elif path.is_file():
         yield from _read_file(path, path, text_field, id_field)
-    elif "/" in str(source) and not str(source).startswith((".", "/")) and str(source).count("/") == 1:
-        yield from _read_hub(str(source), split=split, revision=revision, text_field=text_field,
-                             id_field=id_field)
     else:
-        raise InputError("no such file, folder or Hub dataset id (owner/name)", path=str(source))
+        from raitner_hub.hub import locate
+
+        hub_source = locate(source, revision=revision)  # "no such file or folder: X" for a missing path
+        yield from _read_hub(str(hub_source.repo_id), split=split, revision=hub_source.revision,
+                             text_field=text_field, id_field=id_field)
 
 
 def _read_file(path: Path, root: Path, text_field: str, id_field: str) -> Iterator[Document]:

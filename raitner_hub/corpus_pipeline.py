@@ -47,15 +47,15 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from raitner_hub.annotate import AnnotateConfig, AnnotateResult, assemble_annotations, teacher_ids, write_annotated_folder
+from raitner_hub.annotate import AnnotateResult, assemble_annotations, teacher_ids, write_annotated_folder
+from raitner_hub.config import AnnotateConfig, ExecutorConfig
 from raitner_hub.errors import ConfigError, InputError, TeacherError
 from raitner_hub.teacher import Answer, CallStats, TeacherSpec, public_url
 
-EXECUTORS = ("local", "slurm", "ray")
 SERVER_TYPES = ("endpoint", "vllm", "sglang")  # how datatrove reaches a teacher
 STAGE_VERSION = "corpus_pipeline.v1"  # part of every stage key: bump when a stage's output changes
 
@@ -75,44 +75,6 @@ def _require_datatrove() -> None:
     if missing:
         raise ConfigError(f"--executor needs datatrove and its inference runner ({', '.join(missing)} missing):"
                           " pip install 'raitner-hub[annotate]'")
-
-
-@dataclass(frozen=True, kw_only=True)
-class ExecutorConfig:
-    """Where and how wide the pipeline runs.
-
-    Attributes:
-        executor: ``local`` (processes on this machine), ``slurm`` or ``ray``.
-        tasks: parallel tasks of the ``chunk`` and ``teacher`` stages (the shards).
-        workers: tasks running at once; -1 = all of them.
-        work_dir: shards, logs and completion markers; None = ``<out>.work`` next to the output.
-        tp / dp: tensor / data parallel size of a self-launched vLLM / SGLang teacher.
-        max_model_len: context length of a self-launched teacher server.
-        options: passed through to datatrove's executor (Slurm: ``partition``, ``time``, ``cpus_per_task``,
-            ``mem_per_cpu_gb``, ``gpus_per_task``, ``venv_path``, ``sbatch_args``...; Ray: ``cpus_per_task``,
-            ``mem_per_cpu_gb``, ``gpus_per_task``, ``ray_remote_kwargs``...).
-    """
-
-    executor: str = "local"
-    tasks: int = 1
-    workers: int = -1
-    work_dir: str | None = None
-    tp: int = 1
-    dp: int = 1
-    max_model_len: int = 8192
-    options: dict[str, Any] = field(default_factory=dict)
-
-    def check(self) -> None:
-        if self.executor not in EXECUTORS:
-            raise ConfigError(f"--executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
-        if self.tasks < 1:
-            raise ConfigError(f"--tasks must be at least 1, got {self.tasks}")
-        if self.workers == 0 or self.workers < -1:
-            raise ConfigError(f"--workers must be -1 (all) or at least 1, got {self.workers}")
-        if self.executor == "slurm":
-            missing = [key for key in ("partition", "time") if key not in self.options]
-            if missing:
-                raise ConfigError(f"--executor slurm needs {' and '.join('--slurm ' + k + '=...' for k in missing)}")
 
 
 # ---- teachers: API endpoints or self-launched open-weight servers -------------------------------------------
@@ -525,21 +487,6 @@ def executor_for(stage: Stage, ex: ExecutorConfig, depends: Any = None) -> Any:
                                depends=depends, **ex.options)
 
 
-def parse_executor_options(pairs: list[str]) -> dict[str, Any]:
-    """``--executor-option KEY=VALUE`` pairs -> keyword arguments for datatrove's executor (values read as YAML)."""
-    import yaml
-
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--executor-option {pair!r}: expected KEY=VALUE (e.g. partition=gpu, time=12:00:00)")
-        parsed = yaml.safe_load(value) if value else ""
-        # Slurm times like 12:00:00 read as sexagesimal ints in YAML 1.1: keep those as written
-        options[key.strip()] = value if key.strip() == "time" else parsed
-    return options
-
-
 @contextlib.contextmanager
 def _quiet_stderr(quiet: bool) -> Iterator[None]:
     """``--quiet``: datatrove's per-task loggers (and its worker processes) write to stderr; send fd 2 away.
@@ -576,6 +523,9 @@ def annotate_on_datatrove(config: AnnotateConfig, out: str | Path, ex: ExecutorC
     """
     from raitner_hub.annotate import pin_corpus_revision
 
+    if ex.executor == "inline":
+        raise ConfigError("annotate_on_datatrove runs a datatrove executor: local, slurm or ray (inline is"
+                          " annotate.annotate_to_folder)")
     _require_datatrove()
     config.check()
     ex.check()
@@ -604,7 +554,13 @@ def annotate_on_datatrove(config: AnnotateConfig, out: str | Path, ex: ExecutorC
 
 
 def _failure_line(exc: BaseException) -> str:
-    # datatrove wraps a rollout's exception in InferenceError("Failed to process document ...: <cause>")
+    # datatrove wraps a rollout's exception in InferenceError("Failed to process document ...: <cause>"); a
+    # worker process's exception arrives as multiprocess's RemoteTraceback text, whose last error line counts.
+    import re
+
     cause = exc.__cause__ or exc
-    text = str(getattr(cause, "error", None) or cause) or type(cause).__name__
-    return text.strip().splitlines()[0] if text.strip() else type(cause).__name__
+    text = str(getattr(cause, "error", None) or cause).strip()
+    errors = re.findall(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception): .+)$", text, flags=re.M)
+    if errors:
+        return errors[-1].strip()
+    return text.splitlines()[0] if text else type(cause).__name__

@@ -6,6 +6,9 @@ text turn, acknowledgement). :func:`greedy_shared_prefix` runs the model once ov
 (``Cache.reorder_cache`` with repeated row indices), appends the question suffixes (padded *between*
 prefix and suffix, masked, with position ids that continue the prefix), then decodes greedily with
 explicit stop tokens and ``max_new_tokens``. Finished rows are dropped from the batch as they stop.
+With ``with_logprobs=True`` it also returns, for each generated token, the log-softmax of the logits it
+was chosen from (the model's log-probability of that token; computed from the same greedy pass, no
+second forward pass): the input of :func:`raitner_hub.scores.mention_score`.
 
 The tokens fed for a row are exactly the tokens of its full prompt, at the same positions, with padding
 masked out, so the result is the same as one-prompt-at-a-time greedy generation (tested token for token
@@ -16,8 +19,8 @@ in ``tests/test_predict.py``; only floating-point summation order can differ).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 
 @dataclass(frozen=True)
@@ -48,13 +51,15 @@ def split_shared_prefix(prompts: Sequence[Sequence[int]]) -> PrefixGroup:
     return PrefixGroup(tuple(first[:common]), tuple(tuple(p[common:]) for p in prompts))
 
 
-def _pack(groups: Sequence[PrefixGroup], batch_size: int) -> list[list[tuple[int, PrefixGroup]]]:
-    """Batches of (group index, group) whose question rows fit ``batch_size``; big groups are split."""
+def _pack(groups: Sequence[PrefixGroup], batch_size: int) -> list[list[tuple[int, int, PrefixGroup]]]:
+    """Batches of (group index, offset of first suffix, group piece) whose question rows fit ``batch_size``; big groups are split."""
     pieces: list[tuple[int, int, PrefixGroup]] = []  # (group index, offset of first suffix, piece)
     for gi, group in enumerate(groups):
         for start in range(0, len(group.suffixes), batch_size):
             pieces.append((gi, start, PrefixGroup(group.prefix, group.suffixes[start : start + batch_size])))
-    batches, current, rows = [], [], 0
+    batches: list[list[tuple[int, int, PrefixGroup]]] = []
+    current: list[tuple[int, int, PrefixGroup]] = []
+    rows = 0
     for piece in pieces:
         if current and rows + len(piece[2].suffixes) > batch_size:
             batches.append(current)
@@ -67,22 +72,32 @@ def _pack(groups: Sequence[PrefixGroup], batch_size: int) -> list[list[tuple[int
 
 
 def greedy_shared_prefix(model, groups: Sequence[PrefixGroup], *, stop_ids: Sequence[int], pad_id: int,
-                         max_new_tokens: int = 256, batch_size: int = 32) -> list[list[list[int]]]:
+                         max_new_tokens: int = 256, batch_size: int = 32, with_logprobs: bool = False) -> list:
     """Greedy continuations (without the stop token) for every suffix of every group.
 
-    Returns ``out[g][i]``: the generated token ids for ``groups[g].suffixes[i]``.
+    Returns ``out[g][i]``: the generated token ids for ``groups[g].suffixes[i]``; with ``with_logprobs``,
+    a :class:`Generated` (ids and each chosen token's log-probability) instead.
     """
-    out: list[list[list[int] | None]] = [[None] * len(g.suffixes) for g in groups]
+    out: list[list] = [[None] * len(g.suffixes) for g in groups]
     for batch in _pack(groups, batch_size):
         results = _decode_batch(model, [piece for _, _, piece in batch], stop_ids=stop_ids, pad_id=pad_id,
-                                max_new_tokens=max_new_tokens)
-        for (gi, start, piece), rows in zip(batch, results):
+                                max_new_tokens=max_new_tokens, with_logprobs=with_logprobs)
+        for (gi, start, _piece), rows in zip(batch, results):
             for i, tokens in enumerate(rows):
                 out[gi][start + i] = tokens
     return out  # type: ignore[return-value]
 
 
-def _decode_batch(model, groups: Sequence[PrefixGroup], *, stop_ids, pad_id, max_new_tokens) -> list[list[list[int]]]:
+@dataclass(frozen=True)
+class Generated:
+    """One greedy continuation: token ids and the log-probability the model gave each chosen token."""
+
+    tokens: tuple[int, ...]
+    logprobs: tuple[float, ...]
+
+
+def _decode_batch(model, groups: Sequence[PrefixGroup], *, stop_ids, pad_id, max_new_tokens,
+                  with_logprobs: bool = False) -> list[list]:
     import torch
 
     device = model.device
@@ -120,12 +135,17 @@ def _decode_batch(model, groups: Sequence[PrefixGroup], *, stop_ids, pad_id, max
         last_pos = positions[:, -1]
         alive = torch.arange(len(suffixes), device=device)  # original row of each live batch row
         generated: list[list[int]] = [[] for _ in suffixes]
+        chosen_logprobs: list[list[float]] = [[] for _ in suffixes]
         for step in range(max_new_tokens):
             next_tokens = logits[:, -1, :].argmax(dim=-1)
             finished = torch.isin(next_tokens, stop)
-            for row, token, done in zip(alive.tolist(), next_tokens.tolist(), finished.tolist()):
+            if with_logprobs:  # the chosen token's log-softmax (float32: bf16 logits lose the small ones)
+                step_lp = logits[:, -1, :].float().log_softmax(dim=-1).gather(1, next_tokens[:, None])[:, 0].tolist()
+            for j, (row, token, done) in enumerate(zip(alive.tolist(), next_tokens.tolist(), finished.tolist())):
                 if not done:
                     generated[row].append(token)
+                    if with_logprobs:
+                        chosen_logprobs[row].append(step_lp[j])
             keep = (~finished).nonzero(as_tuple=True)[0]
             if keep.numel() == 0 or step == max_new_tokens - 1:
                 break
@@ -136,6 +156,8 @@ def _decode_batch(model, groups: Sequence[PrefixGroup], *, stop_ids, pad_id, max
             last_pos = last_pos + 1
             logits = model(input_ids=next_tokens[:, None], attention_mask=mask, position_ids=last_pos[:, None],
                            past_key_values=cache, use_cache=True, logits_to_keep=1).logits
+    if with_logprobs:
+        generated = [Generated(tuple(t), tuple(lp)) for t, lp in zip(generated, chosen_logprobs)]
     out, r = [], 0
     for g in groups:
         out.append(generated[r : r + len(g.suffixes)])

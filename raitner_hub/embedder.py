@@ -14,8 +14,9 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,9 @@ CHUNK = 4096
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("RAITNER_CACHE") or Path.home() / ".cache" / "raitner_hub" / "embeddings")
+    from raitner_hub.cache import cache_dir
+
+    return cache_dir("embeddings")
 
 
 def minilm_path() -> str:
@@ -65,7 +68,7 @@ class Embedder:
         lang: ``en`` or ``zh`` (picks the default model).
         encoder: inject any object with ``.encode(texts)`` (or a callable) returning vectors; ``spec`` then
             only names it (tests use a hashing embedder).
-        cache_dir: vector cache; default ``$RAITNER_CACHE`` or ``~/.cache/raitner_hub/embeddings``;
+        cache_dir: vector cache; default ``embeddings/`` under the cache root (``$RAITNER_CACHE`` or ``~/.cache/raitner-hub``);
             ``False`` disables it.
         devices: e.g. ``["cuda:0", "cuda:1"]``: sentence-transformers' multi-process encoding.
 
@@ -91,13 +94,18 @@ class Embedder:
         key_blob = json.dumps({"id": self.id, "revision": self.revision, **self.settings}, sort_keys=True)
         self.model_key = hashlib.sha256(key_blob.encode()).hexdigest()
         self.cache = None if cache_dir is False else EmbeddingCache(
-            Path(cache_dir or default_cache_dir()) / self.model_key[:24])
+            Path(cache_dir if isinstance(cache_dir, (str, os.PathLike)) else default_cache_dir()) / self.model_key[:24])
 
     def _load(self, spec: str):
         path = minilm_path() if spec == MINILM else spec
         hint = "offline, use --embedder minilm (English) or --embedder bm25"
-        if path.startswith((".", "/", "~")) and not Path(path).expanduser().is_dir():
-            raise ConfigError(f"cannot load embedder {spec!r} (no such folder); {hint}")
+        from raitner_hub.errors import RaitnerError
+        from raitner_hub.hub import locate
+
+        try:
+            locate(path)  # the one local-or-Hub rule: a missing path-like name is never looked up on the Hub
+        except RaitnerError:
+            raise ConfigError(f"cannot load embedder {spec!r} (no such folder); {hint}") from None
         from sentence_transformers import SentenceTransformer
 
         try:

@@ -16,7 +16,7 @@ class RaitnerError(Exception):
 class InputError(RaitnerError):
     """Bad input data: a malformed file, a missing field, offsets that do not match their text."""
 
-    def __init__(self, message: str, *, path: str | None = None, line: int | None = None):
+    def __init__(self, message: str, *, path: str | None = None, line: int | str | None = None):
         where = ""
         if path is not None:
             where = f"{path}:{line}: " if line is not None else f"{path}: "
@@ -36,7 +36,36 @@ class TeacherError(RaitnerError):
     """The teacher endpoint cannot be used (no API key, unreachable, persistent failures)."""
 
 
-def require(module: str, extra: str) -> None:
+class EngineError(RaitnerError):
+    """An inference server cannot be used (unreachable, refused key, unknown model, persistent failures)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message, or its type name when the message is empty.
+
+    Example:
+        >>> first_line(ValueError("bad value\\nTraceback detail")), first_line(KeyError())
+        ('bad value', 'KeyError')
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+# Optional modules -> the extra that installs them (pyproject.toml [project.optional-dependencies]).
+EXTRAS = {
+    "openai": "annotate", "tiktoken": "annotate", "bpe_openai": "annotate", "langchain_text_splitters": "annotate",
+    "trl": "train", "accelerate": "train", "peft": "predict", "matplotlib": "predict",
+    "gradio": "serve", "gradio_client": "serve", "vllm": "vllm", "bitsandbytes": "qlora",
+}
+
+
+def require(module: str, extra: str | None = None) -> None:
     """Fail with an install hint when an optional dependency is missing."""
     if importlib.util.find_spec(module) is None:
-        raise RaitnerError(f"this needs the '{module}' package: pip install 'raitner-hub[{extra}]'")
+        raise missing_extra(module, extra)
+
+
+def missing_extra(module: str, extra: str | None = None) -> RaitnerError:
+    """The one-line error for a missing optional dependency, naming the extra to install."""
+    extra = extra or EXTRAS.get(module.split(".")[0], "dev")
+    return RaitnerError(f"this needs the '{module}' package: pip install 'raitner-hub[{extra}]'")

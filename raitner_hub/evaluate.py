@@ -1,6 +1,7 @@
 """Zero-shot evaluation on NER benchmarks (paper.md §6) in three retrieval modes, written as a report folder.
 
-Protocol: for every test sentence and every label of the benchmark's label set (in order), one chat
+Protocol: for every test sentence and every label of the benchmark's label set (in order; a conversation
+file's passage: its own questions, as UniNER scores its test files), one chat
 (prefix + question, answer slot open), greedy decoding; the raw outputs are scored with both metrics of
 :mod:`raitner_hub.metrics` (UniNER set-F1 and strict span F1) and unparseable answers are counted.
 
@@ -22,26 +23,27 @@ into a model card.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
+from raitner_hub.config import EvaluateConfig
 from raitner_hub.errors import ConfigError
-from raitner_hub.records import mentions_by_label
 
 MODES = ("none", "out-domain", "in-domain")
 DEFAULT_STRATEGY = {"out-domain": "bm25_filter.v1", "in-domain": "nn.v1"}
 DEFAULT_TOP_K = {"out-domain": 128, "in-domain": 8}
 MODE_TITLES = {"none": "no examples", "out-domain": "out-of-domain examples", "in-domain": "in-domain examples"}
-MAX_NEW_TOKENS = 1024  # RA-IT's evaluation scripts (paper.md §6.2; UniNER used 256)
 
 
 @dataclass
 class EvalReport:
-    """What :func:`evaluate` wrote: the report folder, per-dataset scores and their average."""
+    """What :func:`evaluate_model` wrote: the report folder, per-dataset scores and their average."""
 
     folder: Path
     scores: list  # list[metrics.DatasetScores]
@@ -53,15 +55,10 @@ class EvalReport:
 
 def _quietly(fn, *args, **kwargs):
     """Run ``fn`` without datasets' per-file progress bars (the CLI prints one summary line)."""
-    import datasets
+    from raitner_hub.progress import quiet_progress
 
-    enabled = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()
-    try:
+    with quiet_progress():
         return fn(*args, **kwargs)
-    finally:
-        if enabled:
-            datasets.enable_progress_bars()
 
 
 def _load_benchmarks(source: str | None, names: Sequence[str] | None, files: Sequence[str], labels, label_map,
@@ -71,13 +68,13 @@ def _load_benchmarks(source: str | None, names: Sequence[str] | None, files: Seq
 
     loaded, provenance = [], {"source": source, "revision": None, "files": list(map(str, files))}
     if source is not None:
-        folder = Path(source)
-        if not folder.is_dir():
-            from raitner_hub.hub import pull_artefact
+        from raitner_hub.hub import resolve
 
-            patterns = ["benchmarks.json", "README.md"] + [f"data/{n}/*" for n in names or ["*"]]
-            pulled = pull_artefact(source, repo_type="dataset", allow_patterns=patterns)
-            folder, provenance["revision"] = pulled.path, pulled.sha
+        patterns = ["benchmarks.json", "README.md"] + [f"data/{n}/*" for n in names or ["*"]]
+        resolved = resolve(source, repo_type="dataset", allow_patterns=patterns)
+        folder = Path(str(resolved.path))
+        if not resolved.is_local:
+            provenance["revision"] = resolved.sha
         else:
             from raitner_hub.manifest import input_fingerprint
 
@@ -98,15 +95,28 @@ def _load_benchmarks(source: str | None, names: Sequence[str] | None, files: Seq
             if not asked:
                 raise ConfigError(f"--labels names no entity type: {','.join(labels)!r}")
             bench.label_set = asked
-        loaded.append((bench, None))
+            bench.info["labels_given"] = True
+        loaded.append((bench, _train_of_hub_file(str(file), label_map) if with_train else None))
     if not loaded:
         raise ConfigError("nothing to evaluate: give --benchmarks REPO_OR_FOLDER and/or --file PATH")
     return loaded, provenance
 
 
+def _train_of_hub_file(file: str, label_map):
+    """The in-domain pool of a Hub split given as ``--file org/name:config:test``: its ``train`` split."""
+    from raitner_hub.benchmarks import load_benchmark
+    from raitner_hub.formats import parse_hub_source
+
+    spec = None if Path(file).exists() else parse_hub_source(file)
+    if spec is None:
+        return None
+    at = f"@{spec['revision']}" if spec["revision"] else ""
+    return _quietly(load_benchmark, f"{spec['repo']}{at}:{spec['config'] or ''}:train", "train", label_map=label_map)
+
+
 # ---- demonstrations ------------------------------------------------------------------------------------
 
-def _demos_for(bench, train, texts: list[str], *, mode: str, pool_index, strategy: str, k: int, top_k: int,
+def _demos_for(bench, train, texts: list[str], *, mode: str, pool_index, strategy: str | None, k: int, top_k: int | None,
                seed: int, in_domain_pool_size: int | None, embedder: str | None) -> tuple[dict, dict]:
     from raitner_hub.augment import retrieve_demos
 
@@ -125,118 +135,213 @@ def _demos_for(bench, train, texts: list[str], *, mode: str, pool_index, strateg
         index = RetrievalIndex.build(pool, lang=bench.lang, embedder=embedder, progress=False,
                                      pool_source=f"{bench.name}/train")
         info = {"pool_size": len(pool), "embedder": embedder or "default (GTE-large)"}
+    assert strategy is not None and top_k is not None  # every retrieval mode has defaults (DEFAULT_STRATEGY/TOP_K)
     found = retrieve_demos(index, texts, strategy=strategy, k=min(k, len(index)), top_k=min(top_k, len(index)),
                            seed=seed)
     return {text: tuple(demos) for text, demos in zip(texts, found)}, info
 
 
-# ---- the run -------------------------------------------------------------------------------------------
+# ---- the run: load, run, write ----------------------------------------------------------------------------
 
-def evaluate_model(model_or_adapter, benchmarks: str | None = None, *, datasets: Sequence[str] | None = None,
-             files: Sequence[str] = (), labels: Sequence[str] | None = None, label_map=None,
-             mode: str = "none", pool=None, limit: int | None = None,
-             k: int = 2, strategy: str | None = None, top_k: int | None = None,
-             in_domain_pool_size: int | None = None, embedder: str | None = None, seed: int = 42,
-             split: str = "test", out: str | Path = "eval_report", revision: str | None = None,
-             **predictor_options: Any) -> EvalReport:
-    """Evaluate a model or adapter on benchmarks and write a report folder.
+@dataclass
+class EvalInputs:
+    """What :func:`load_inputs` prepared: benchmarks (with train splits for in-domain), the pool, the model."""
 
-    Args:
-        model_or_adapter: a Hub id or folder (loaded with :meth:`NER.from_pretrained`), or an ``NER``.
-        benchmarks: a benchmarks dataset repo or folder (``raitner push-benchmarks``); ``datasets`` picks
-            configs (default: all). ``files`` adds benchmark files by path (``label_map``: a map name,
-            JSON path or dict for their tags; ``labels``: the labels to ask, default all found).
-        mode: ``none`` | ``out-domain`` (needs ``pool``) | ``in-domain``.
-        limit: the first N sentences of each test split only.
+    loaded: list  # [(Benchmark, train Benchmark or None)]
+    provenance: dict
+    pool_index: Any  # RetrievalIndex or None
+    ner: Any  # predict.NER
+    strategy: str | None
+    top_k: int | None
 
-    Example:
-        >>> report = evaluate_model("me/ra-it-lora", "me/ner-benchmarks", datasets=["crossner_ai"],
-        ...                   mode="none", out="eval/none")  # doctest: +SKIP
-        >>> report.average.uniner_f1  # doctest: +SKIP
-    """
-    from raitner_hub import metrics
-    from raitner_hub.artefacts import staged_folder
-    from raitner_hub.manifest import build_manifest, write_manifest
-    from raitner_hub.predict import NER, Query
 
-    started = time.time()
-    if mode not in MODES:
-        raise ConfigError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    if mode == "out-domain" and pool is None:
+@dataclass
+class EvalRun:
+    """What :func:`run` scored: one row per question, per-dataset scores and the templates used."""
+
+    rows: list
+    scores: list
+    per_dataset: dict
+    templates: set
+
+
+def settings_from(model_or_adapter=None, benchmarks: str | None = None, *, config: EvaluateConfig | None = None,
+                  **settings: Any) -> EvaluateConfig:
+    """An ``EvaluateConfig`` from a config and/or keyword settings (keywords win); keywords that are not
+    ``EvaluateConfig`` fields are ``NER.from_pretrained`` options (``predictor``)."""
+    names = {f.name for f in dataclasses.fields(EvaluateConfig)}
+    given = {k: v for k, v in settings.items() if k in names}
+    predictor = {k: v for k, v in settings.items() if k not in names}
+    if model_or_adapter is not None:
+        given["model"] = model_or_adapter if isinstance(model_or_adapter, (str, Path)) else getattr(
+            model_or_adapter, "model_id", "model")
+        given["model"] = str(given["model"])
+    if benchmarks is not None:
+        given["benchmarks"] = str(benchmarks)
+    for key in ("files", "datasets", "labels"):
+        if given.get(key) is not None:
+            given[key] = tuple(str(v) for v in given[key])
+    if "out" in given:
+        given["out"] = str(given["out"])
+    if config is None:
+        config = EvaluateConfig(**given)
+    else:
+        config = dataclasses.replace(config, **given)
+    return dataclasses.replace(config, predictor={**config.predictor, **predictor}) if predictor else config
+
+
+def load_inputs(config: EvaluateConfig, model=None) -> EvalInputs:
+    """Check the settings, then load the benchmarks, the out-domain pool and the model (or use ``model``)."""
+    from raitner_hub.predict import NER
+
+    if config.mode not in MODES:
+        raise ConfigError(f"unknown mode {config.mode!r}; choose one of {', '.join(MODES)}")
+    if config.mode == "out-domain" and config.pool is None:
         raise ConfigError("--mode out-domain needs --pool (a retrieval index repo or folder of the training data)")
-    strategy = strategy or DEFAULT_STRATEGY.get(mode)
-    top_k = top_k or DEFAULT_TOP_K.get(mode)
-    loaded, provenance = _load_benchmarks(benchmarks, datasets, files, labels, label_map, split,
-                                          with_train=mode == "in-domain")
+    loaded, provenance = _load_benchmarks(config.benchmarks, config.datasets, config.files, config.labels,
+                                          config.label_map, config.split, with_train=config.mode == "in-domain")
     pool_index = None
-    if mode == "out-domain":
+    if config.mode == "out-domain":
         from raitner_hub.retrieval import RetrievalIndex
 
+        pool = config.pool
         pool_index = pool if isinstance(pool, RetrievalIndex) else RetrievalIndex.from_pretrained(str(pool))
-    ner = model_or_adapter if isinstance(model_or_adapter, NER) else NER.from_pretrained(
-        model_or_adapter, revision=revision, **{"max_new_tokens": MAX_NEW_TOKENS, **predictor_options})
+    # a loaded predictor (NER, or the GLiNER backend's GLiNERPredictor) is used as is
+    ner = model if model is not None else NER.from_pretrained(
+        config.model, revision=config.revision, backend=config.backend, device=config.device,
+        chat_template=config.chat_template, max_new_tokens=config.max_new_tokens, batch_size=config.batch_size,
+        **config.predictor)
+    return EvalInputs(loaded, provenance, pool_index, ner, config.strategy or DEFAULT_STRATEGY.get(config.mode),
+                      config.top_k or DEFAULT_TOP_K.get(config.mode))
 
-    scores, rows, per_dataset, templates, user_lang = [], [], {}, set(), ner.lang
-    for bench, train in loaded:
-        ds = bench.dataset if limit is None else bench.dataset.select(range(min(limit, len(bench.dataset))))
+
+def run(inputs: EvalInputs, config: EvaluateConfig, *, progress: bool = False) -> EvalRun:
+    """Retrieve demonstrations, generate every answer and score each benchmark with both metrics."""
+    from raitner_hub import metrics
+    from raitner_hub.predict import Query
+
+    ner, out = inputs.ner, EvalRun([], [], {}, set())
+    for bench, train in _progress(inputs.loaded, progress):
+        ds = bench.dataset if config.limit is None else bench.dataset.select(
+            range(min(config.limit, len(bench.dataset))))
         passages = list(ds)
         texts = [p["text"] for p in passages]
-        demos, pool_info = _demos_for(bench, train, list(dict.fromkeys(texts)), mode=mode, pool_index=pool_index,
-                                      strategy=strategy, k=k, top_k=top_k, seed=seed,
-                                      in_domain_pool_size=in_domain_pool_size, embedder=embedder)
-        ner.lang = bench.lang  # the benchmark's language picks the templates
-        conv, demo_tmpl = ner.templates_for(texts[0] if texts else "")
-        templates.add((conv.name, demo_tmpl.name))
-        queries = [Query(p["text"], label, demos.get(p["text"], ())) for p in passages for label in bench.label_set]
+        demos, pool_info = _demos_for(bench, train, list(dict.fromkeys(texts)), mode=config.mode,
+                                      pool_index=inputs.pool_index, strategy=inputs.strategy, k=config.k,
+                                      top_k=inputs.top_k, seed=config.seed,
+                                      in_domain_pool_size=config.in_domain_pool_size, embedder=config.embedder)
+        # the benchmark's language picks the templates, passed with every question (no predictor state)
+        conv, demo_tmpl = ner.templates_for(texts[0] if texts else "", bench.lang)
+        out.templates.add((conv.name, demo_tmpl.name))
+        asked = [_questions(p, bench) for p in passages]
+        queries = [Query(p["text"], label, demos.get(p["text"], ()), bench.lang) for p, labels in zip(passages, asked)
+                   for label in labels]
         outputs = ner.generate_answers(queries)
         uniner, strict = metrics.Counts(), metrics.Counts()
-        for query, output, passage in zip(queries, outputs, (p for p in passages for _ in bench.label_set)):
+        for query, output, passage in zip(queries, outputs,
+                                          (p for p, labels in zip(passages, asked) for _ in labels)):
             row = question_row(bench.name, passage, query.label, output, [d.id for d in query.demos])
             uniner = uniner + metrics.uniner_counts([output], [row["gold"]])
             strict = strict + _strict(row)
-            rows.append(row)
+            out.rows.append(row)
         score = metrics.DatasetScores.from_counts(bench.name, uniner, strict, n=len(queries))
-        scores.append(score)
-        per_dataset[bench.name] = {**score.as_dict(), "lang": bench.lang, "split": bench.split,
-                                   "sentences": len(passages), "label_set": bench.label_set,
-                                   "pool": pool_info, "source": bench.info.get("source")}
-    ner.lang = user_lang
-    average = metrics.average(scores)
+        out.scores.append(score)
+        out.per_dataset[bench.name] = {**score.as_dict(), "lang": bench.lang, "split": bench.split,
+                                       "sentences": len(passages), "split_size": len(bench.dataset),
+                                       "label_set": bench.label_set,
+                                       "pool": pool_info, "source": bench.info.get("source")}
+    return out
+
+
+def _progress(items: list, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc="evaluating", unit="benchmark", disable=not enabled or len(items) < 2, leave=False)
+
+
+def write_report(scored: EvalRun, inputs: EvalInputs, config: EvaluateConfig, *, started: float) -> EvalReport:
+    """Write results.json, predictions.jsonl, results.md, results.png and manifest.json atomically."""
+    from raitner_hub import metrics
+    from raitner_hub.artefacts import staged_folder
+    from raitner_hub.manifest import build_manifest, scrub_paths, write_manifest
+
+    ner, mode = inputs.ner, config.mode
+    average = metrics.average(scored.scores)
     results = {
         "model": {"id": ner.model_id, "revision": ner.revision, "backend": ner.backend},
-        "benchmarks": provenance, "mode": mode, "strategy": strategy if mode != "none" else None,
-        "k": k if mode != "none" else 0, "top_k": top_k if mode != "none" else None, "seed": seed,
-        "pool": str(pool) if mode == "out-domain" else None, "limit": limit,
-        "templates": sorted({name for pair in templates for name in pair}),
-        "max_new_tokens": ner.max_new_tokens, "datasets": per_dataset, "average": average.as_dict(),
-        "unparsed": sum(s.unparsed for s in scores), "predictor_stats": dict(ner.stats),
+        "benchmarks": inputs.provenance, "mode": mode, "strategy": inputs.strategy if mode != "none" else None,
+        "k": config.k if mode != "none" else 0, "top_k": inputs.top_k if mode != "none" else None,
+        "seed": config.seed, "pool": str(config.pool) if mode == "out-domain" else None, "limit": config.limit,
+        "templates": sorted({name for pair in scored.templates for name in pair}),
+        "max_new_tokens": ner.max_new_tokens, "datasets": scored.per_dataset, "average": average.as_dict(),
+        "unparsed": sum(s.unparsed for s in scored.scores), "predictor_stats": dict(ner.stats),
     }
-    with staged_folder(out) as stage:
-        (stage / "results.json").write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    with staged_folder(config.out) as stage:
+        # published as is by push_report: local paths (model folder, benchmark files) made relative/basenames
+        (stage / "results.json").write_text(json.dumps(scrub_paths(results), ensure_ascii=False, indent=2) + "\n",
+                                            encoding="utf-8")
         with open(stage / "predictions.jsonl", "w", encoding="utf-8") as fh:
-            for row in rows:
+            for row in scored.rows:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         (stage / "results.md").write_text(markdown_table(results), encoding="utf-8")
         bar_chart(results, stage / "results.png")
         write_manifest(stage, build_manifest(
             "eval_report", started=started,
-            # (the manifest refuses keys containing "token": the generation limit is recorded as max_new)
             settings={**{k_: results[k_] for k_ in ("mode", "strategy", "k", "top_k", "seed", "limit", "templates")},
-                      "max_new": ner.max_new_tokens},
-            inputs={"model": f"{ner.model_id}@{ner.revision or 'main'}", "benchmarks": provenance,
+                      "max_new_tokens": ner.max_new_tokens},
+            inputs={"model": f"{ner.model_id}@{ner.revision or 'main'}", "benchmarks": inputs.provenance,
                     "pool": results["pool"]},
-            counts={"questions": len(rows), "datasets": len(scores), "unparsed": results["unparsed"]}))
-    return EvalReport(Path(out).resolve(), scores, average, results)
+            counts={"questions": len(scored.rows), "datasets": len(scored.scores), "unparsed": results["unparsed"]}))
+    return EvalReport(Path(config.out).resolve(), scored.scores, average, results)
+
+
+def evaluate_model(model_or_adapter=None, benchmarks: str | None = None, *, config: EvaluateConfig | None = None,
+                   progress: bool = False, **settings: Any) -> EvalReport:
+    """Evaluate a model or adapter on benchmarks and write a report folder: load, run, write.
+
+    Args:
+        model_or_adapter: a Hub id or folder (loaded with :meth:`NER.from_pretrained`), or an ``NER``;
+            None = ``config.model``.
+        benchmarks: a benchmarks dataset repo or folder (``raitner push-benchmarks``).
+        config: an :class:`~raitner_hub.config.EvaluateConfig`; ``settings`` (its field names, e.g.
+            ``datasets``, ``files``, ``mode``, ``pool``, ``limit``, ``out``) override it. Other keywords are
+            ``NER.from_pretrained`` options.
+        progress: a bar over benchmarks.
+
+    Example:
+        >>> report = evaluate_model("me/ra-it-lora", "me/ner-benchmarks", datasets=["crossner_ai"],
+        ...                         mode="none", out="eval/none")  # doctest: +SKIP
+        >>> report.average.uniner_f1  # doctest: +SKIP
+    """
+    started = time.time()
+    cfg = settings_from(model_or_adapter, benchmarks, config=config, **settings)
+    inputs = load_inputs(cfg, model_or_adapter if not isinstance(model_or_adapter, (str, Path)) else None)
+    return write_report(run(inputs, cfg, progress=progress), inputs, cfg, started=started)
+
+
+def _questions(passage: dict, bench) -> list[str]:
+    """The types asked about a passage: a conversation file's own questions, in its order (UniNER scores
+    every item of its test files), unless ``--labels`` chose them; else the benchmark's label set."""
+    from raitner_hub.readers import input_questions
+
+    qa = None if bench.info.get("labels_given") else input_questions(passage)
+    return bench.label_set if qa is None else list(dict.fromkeys(label for label, _ in qa))
 
 
 def question_row(dataset: str, passage: dict, label: str, output: str, demo_ids: list[str]) -> dict:
-    """One ``predictions.jsonl`` row: everything both metrics need to be recomputed from the file."""
+    """One ``predictions.jsonl`` row: everything both metrics need to be recomputed from the file.
+
+    Gold is the passage's own answer where the benchmark file asked questions (UniNER's test files: their
+    answer lists, as UniNER scores them), else the distinct mentions of its entities of that type."""
     from raitner_hub.metrics import answers_to_entities, parse_answer
+    from raitner_hub.readers import gold_answers
 
     parsed = parse_answer(output)
     entities, unfound = answers_to_entities(passage["text"], {label: parsed or []})
+    if getattr(output, "entities", None) is not None:  # the backend located its entities itself (GLiNER)
+        entities, unfound = list(output.entities), {}
     return {"dataset": dataset, "id": passage["id"], "label": label, "output": output, "parsed": parsed,
-            "gold": mentions_by_label(passage["entities"]).get(label, []),
+            "gold": gold_answers(passage).get(label, []),
             "gold_entities": [dict(e) for e in passage["entities"] if e["label"] == label],
             "entities": [dict(e) for e in entities], "unfound": unfound.get(label, 0), "demos": demo_ids}
 
@@ -305,9 +410,34 @@ def bar_chart(results: dict, path: Path) -> Path:
 
 # ---- model-index ---------------------------------------------------------------------------------------
 
+# Display names of the paper's benchmarks (model-index ``dataset.name``; the config name stays the id).
+DATASET_NAMES = {
+    "crossner_ai": "CrossNER AI", "crossner_literature": "CrossNER Literature", "crossner_music": "CrossNER Music",
+    "crossner_politics": "CrossNER Politics", "crossner_science": "CrossNER Science", "mit_movie": "MIT Movie",
+    "mit_restaurant": "MIT Restaurant", "weibo": "Weibo NER", "msra": "MSRA NER", "boson": "Boson NER",
+    "cluener": "CLUENER", "cmeee": "CMeEE", "yidu": "Yidu-S4K",
+}
+# (metric type, results key, metric name): the paper's UniNER metric under the conventional ``f1`` /
+# ``precision`` / ``recall`` types, the strict span metric under its own type so the two never collide.
+METRICS = (("f1", "uniner_f1", "UniNER micro-F1"), ("precision", "uniner_p", "UniNER micro-precision"),
+           ("recall", "uniner_r", "UniNER micro-recall"), ("span_f1", "strict_f1", "Strict span micro-F1"))
+
+
+def dataset_display_name(name: str) -> str:
+    """``crossner_ai`` -> ``CrossNER AI``; an unknown name is title-cased."""
+    return DATASET_NAMES.get(name) or name.replace("_", " ").strip().title()
+
+
+def scored_split(split: str, sentences: int, split_size: int | None) -> str:
+    """The split as scored: ``test`` when whole, ``test[:N]`` (datasets' slice syntax) when ``--limit`` cut it."""
+    return split if split_size is not None and sentences >= split_size else f"{split}[:{sentences}]"
+
+
 def eval_results(results: dict, source_url: str | None = None) -> list:
     """``huggingface_hub.EvalResult`` entries (token-classification) for every dataset and metric.
 
+    ``dataset.type`` is the benchmarks repo id, ``dataset.config`` the benchmark, ``dataset.split`` what
+    was scored (``test[:N]`` for a ``--limit`` run: a subset is never published as the whole split).
     ``source_url`` (e.g. the pushed report folder) is linked as the results' source when given.
     """
     from huggingface_hub import EvalResult
@@ -317,13 +447,13 @@ def eval_results(results: dict, source_url: str | None = None) -> list:
     suffix = "" if results["mode"] == "none" else f" ({MODE_TITLES[results['mode']]})"
     out = []
     for name, s in results["datasets"].items():
-        for metric_type, key, metric in (("f1", "uniner_f1", "UniNER micro-F1"),
-                                         ("precision", "uniner_p", "UniNER micro-precision"),
-                                         ("recall", "uniner_r", "UniNER micro-recall"),
-                                         ("f1", "strict_f1", "Strict span micro-F1")):
+        split = scored_split(s["split"], s["sentences"],
+                             s.get("split_size", s["sentences"] if results.get("limit") is None else None))
+        for metric_type, key, metric in METRICS:
             out.append(EvalResult(task_type="token-classification", task_name="Named Entity Recognition",
-                                  dataset_type=dataset_type, dataset_name=name, dataset_config=name,
-                                  dataset_split=s["split"], dataset_revision=results["benchmarks"]["revision"],
+                                  dataset_type=dataset_type, dataset_name=dataset_display_name(name),
+                                  dataset_config=name, dataset_split=split,
+                                  dataset_revision=results["benchmarks"]["revision"],
                                   metric_type=metric_type, metric_value=s[key], metric_name=metric + suffix,
                                   source_name="raitner-hub evaluate" if source_url else None,
                                   source_url=source_url))
@@ -340,13 +470,55 @@ def apply_model_index(card, results: dict, model_name: str, source_url: str | No
     card.data.model_name = card.data.model_name or model_name
 
 
-def push_report(report: EvalReport, repo_id: str, *, revision: str | None = None) -> str:
-    """Upload the report under ``eval_results/<folder>/`` of the model repo and merge ``model-index`` into
-    its card (the rest of the card is kept). Returns the URL of the pushed report folder."""
+def hub_eval_results(results: dict, source_url: str | None = None) -> dict[str, bytes]:
+    """The Hub's own ``.eval_results/*.yaml`` files (hub-docs ``eval-results.md``), next to ``model-index``.
+
+    One file per mode and metric (the Hub shows one value per benchmark task and file): an entry per
+    benchmark, ``dataset.id`` the benchmarks repo, ``task_id`` the benchmark config, ``notes`` what was
+    scored (metric, mode, split or subset). Empty when the benchmarks are not a Hub repo (the format
+    needs a Hub dataset id).
+    """
+    import yaml
+
+    source = results["benchmarks"]["source"] or ""
+    if "/" not in source or Path(source).exists():
+        return {}
+    files = {}
+    for metric_type, key, metric in (METRICS[0], METRICS[3]):
+        entries = []
+        for name, s in results["datasets"].items():
+            split = scored_split(s["split"], s["sentences"],
+                                 s.get("split_size", s["sentences"] if results.get("limit") is None else None))
+            dataset = {"id": source, "task_id": name}
+            if results["benchmarks"].get("revision"):
+                dataset["revision"] = results["benchmarks"]["revision"]
+            entry = {"dataset": dataset, "value": s[key]}
+            if source_url:
+                entry["source"] = {"url": source_url, "name": "raitner-hub evaluation report"}
+            entry["notes"] = f"{metric}, {MODE_TITLES[results['mode']]}, split {split}"
+            entries.append(entry)
+        path = f".eval_results/raitner-{results['mode']}-{metric_type}.yaml"
+        files[path] = yaml.safe_dump(entries, sort_keys=False, allow_unicode=True).encode("utf-8")
+    return files
+
+
+def push_report(report: EvalReport, repo_id: str, *, revision: str | None = None, create_pr: bool = False,
+                commit_message: str | None = None):
+    """Upload the report under ``eval_results/<folder>/`` of the model repo, merge ``model-index`` into its
+    card (the rest of the card is kept) and write the Hub's ``.eval_results/`` files, all in ONE commit.
+
+    ``create_pr`` opens a pull request instead (contributing results to somebody else's model).
+    Returns the :class:`~raitner_hub.hub.PushResult`; ``report_url(result, report)`` is the folder's URL.
+    """
     from raitner_hub import hub
 
-    pushed = hub.push_results(report.folder, repo_id, revision=revision)
-    url = f"{pushed.url}/tree/{revision or 'main'}/eval_results/{report.folder.name}"
-    hub.update_model_card(repo_id, lambda card: apply_model_index(card, report.results, repo_id.split("/")[-1], url),
-                          revision=revision, commit_message=f"Add model-index results ({report.results['mode']})")
-    return url
+    url = report_url(hub.repo_url(repo_id), report.folder.name, revision)
+    return hub.push_results(
+        report.folder, repo_id, revision=revision, create_pr=create_pr,
+        commit_message=commit_message or f"Add evaluation results and model-index ({report.results['mode']})",
+        card_mutate=lambda card: apply_model_index(card, report.results, repo_id.split("/")[-1], url),
+        files=hub_eval_results(report.results, url))
+
+
+def report_url(repo_url: str, folder_name: str, revision: str | None = None) -> str:
+    return f"{repo_url}/tree/{revision or 'main'}/eval_results/{folder_name}"

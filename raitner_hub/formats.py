@@ -14,13 +14,19 @@ re-exported here. Formats (``FORMATS``):
 ``boson``          jsonl ``{"id", "sentence", "label": {mention: type}}`` (no offsets: aligned)
 ``sky_ner``        jsonl ``{"id", "text", "entities": [{"mention", "type"}]}`` (no offsets: aligned)
 ``slimer``         SLIMER Pile-NER jsonl, one row per (passage, type): grouped into one passage
-``uniner``         UniNER/ShareGPT conversation JSON (en or zh), one or many types per item: grouped by text
+``uniner``         UniNER/ShareGPT conversation JSON (en or zh), one or many types per item: one passage per
+                   sentence (items grouped by text until a type repeats), its questions kept in ``qa``
 ``annotated``      our own ``AnnotatedPassage`` rows (jsonl or parquet), or a Hub-layout dataset folder
+``token_classification``  the Hub's NER layout: ``tokens`` + ``ner_tags`` (``Sequence(ClassLabel)``
+                   names in the features; IOB1 or IOB2), as parquet, arrow, jsonl (string tags), a
+                   ``save_to_disk`` folder, a Hub-layout folder, or a Hub id ``org/name:config:split``
 =================  ===============================================================================
 
-Auto-detection (``detect_format``): a folder or ``*.parquet`` is ``annotated``. Otherwise the content
+Auto-detection (``detect_format``): a parquet or arrow file, or a folder, whose data has ``tokens`` and
+``ner_tags`` columns is ``token_classification``; any other folder or ``*.parquet`` is ``annotated``. Otherwise the content
 decides: a file starting with ``[`` (or named ``*.json``) is a JSON array and its first item's keys
-decide; a file starting with ``{`` is jsonl and its first rows' keys decide (``conversations`` ->
+decide; a file starting with ``{`` is jsonl and its first rows' keys decide (``tokens`` + ``ner_tags`` ->
+token_classification, ``conversations`` ->
 uniner, ``doc_question_pairID`` -> slimer, ``entity_list`` -> yidu, ``sentence`` + ``label`` -> boson,
 ``label`` -> cluener, ``entities`` with ``start_idx`` -> cmeee, with ``mention`` -> sky_ner, else
 annotated). Anything else is BIO: tag-first when the first column holds the tags, ``weibo`` when every
@@ -44,6 +50,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -52,16 +59,18 @@ from typing import Any
 
 import datasets
 
-from raitner_hub.errors import ConfigError, InputError
-from raitner_hub.readers import (BIO_TAG, WEIBO_TOKEN, PathLike, annotator_json, bio_to_entities,
-                                 default_source, detect_lang, label_set, labels_queried, read_bio, read_bio_tag_first,
-                                 read_boson, read_cluener, read_cmeee, read_json_array, read_jsonl_rows, read_lines,
-                                 read_sky_ner, read_slimer, read_uniner, read_weibo, read_yidu, require_field)
+from raitner_hub.errors import ConfigError, InputError, first_line
+from raitner_hub.readers import (BIO_TAG, TOKEN_COLUMNS, WEIBO_TOKEN, PathLike, ReadReport, annotator_json,
+                                 bio_to_entities, default_source, detect_lang, gold_answers, input_questions,
+                                 label_set, labels_queried, read_bio, read_bio_tag_first, read_boson, read_cluener,
+                                 read_cmeee, read_json_array, read_jsonl_rows, read_lines, read_sky_ner, read_slimer,
+                                 read_token_rows, read_uniner, read_weibo, read_yidu, require_field, tag_names)
 from raitner_hub.records import ANNOTATED_FEATURES, AnnotatedPassage, Entity, check_entities
 
-__all__ = ["FORMATS", "READERS", "bio_to_entities", "default_source", "detect_format", "detect_lang", "export_it",
-           "hub_data_files", "label_set", "labels_queried", "load_it_dataset", "read_annotated",
-           "read_annotated_rows", "to_uniner_item", "write_jsonl", "write_uniner"]
+__all__ = ["FORMATS", "READERS", "ReadReport", "bio_to_entities", "default_source", "detect_format", "detect_lang",
+           "export_it", "gold_answers", "hub_data_files", "input_questions", "label_set", "labels_queried",
+           "load_it_dataset", "load_token_dataset", "parse_hub_source", "read_annotated", "read_annotated_rows",
+           "read_token_classification", "to_uniner_item", "write_jsonl", "write_uniner"]
 
 
 # ---- our own AnnotatedPassage rows ----------------------------------------------------------------------
@@ -121,6 +130,89 @@ def _read_folder(folder: PathLike, *, lang: str | None = None, split: str | None
         yield from read_annotated_rows(file, lang=lang, source=source or Path(folder).name)
 
 
+# ---- the Hub's token-classification layout ---------------------------------------------------------------
+
+HUB_SOURCE = re.compile(r"(?P<repo>[\w.-]+/[\w.-]+)(?:@(?P<revision>[^:@]+))?:(?P<config>[^:@]*)(?::(?P<split>[^:@]*))?")
+
+
+def parse_hub_source(spec: str) -> dict[str, str | None] | None:
+    """``org/name[@revision]:config[:split]`` -> its parts (empty config = the default); None if not one.
+
+    Example:
+        >>> parse_hub_source("DFKI-SLT/cross_ner:ai:test")
+        {'repo': 'DFKI-SLT/cross_ner', 'revision': None, 'config': 'ai', 'split': 'test'}
+    """
+    match = HUB_SOURCE.fullmatch(str(spec))
+    if match is None:
+        return None
+    parts = match.groupdict()
+    return {**parts, "config": parts["config"] or None, "split": parts["split"] or None}
+
+
+def _columns(path: Path) -> set[str]:
+    """Column names of a parquet/arrow file or of the first data file of a folder (empty if unknown)."""
+    try:
+        if path.is_dir():
+            if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
+                ds = datasets.load_from_disk(str(path))
+                first = next(iter(ds.values())) if isinstance(ds, datasets.DatasetDict) else ds
+                return set(first.column_names)
+            files = hub_data_files(path)
+            return _columns(files[0]) if files and files[0].suffix == ".parquet" else (
+                set(next(read_jsonl_rows(files[0]))[1]) if files else set())
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return set(pq.read_schema(path).names)
+        if path.suffix == ".arrow":
+            return set(datasets.Dataset.from_file(str(path)).column_names)
+    except (OSError, ValueError, StopIteration, InputError):
+        return set()
+    return set()
+
+
+def load_token_dataset(path: PathLike, *, split: str | None = None, config: str | None = None) -> datasets.Dataset:
+    """A local dataset in the token-classification layout, with its features (the tag names)."""
+    path = Path(path)
+    try:
+        if path.is_dir() and ((path / "dataset_dict.json").is_file() or (path / "state.json").is_file()):
+            ds = datasets.load_from_disk(str(path))
+            if isinstance(ds, datasets.DatasetDict):
+                wanted = split or ("train" if "train" in ds else next(iter(ds)))
+                if wanted not in ds:
+                    raise InputError(f"no split {wanted!r} (it has: {', '.join(ds)})", path=str(path))
+                ds = ds[wanted]
+            return ds
+        if path.is_dir():
+            return datasets.load_dataset(str(path), name=config, split=split or "train")
+        if path.suffix == ".parquet":
+            return datasets.Dataset.from_parquet(str(path))
+        if path.suffix == ".arrow":
+            return datasets.Dataset.from_file(str(path))
+        return datasets.Dataset.from_json(str(path))
+    except InputError:
+        raise
+    except (ValueError, FileNotFoundError, KeyError, OSError) as exc:
+        raise InputError(f"cannot load the token-classification dataset ({first_line(exc)})", path=str(path)) from None
+
+
+def read_token_classification(path: PathLike, *, lang: str | None = None, source: str | None = None,
+                              split: str | None = None) -> Iterator[AnnotatedPassage]:
+    """A local ``tokens`` + ``ner_tags`` dataset (label names from its features) as passages."""
+    ds = load_token_dataset(path, split=split)
+    yield from read_token_rows(ds, names=tag_names(ds.features), source=source or default_source(path),
+                               where=str(path), lang=lang)
+
+
+def _read_hub_source(spec: dict, *, lang: str | None) -> list[AnnotatedPassage]:
+    from raitner_hub import hub
+
+    ds, _ = hub.load_hub_split(spec["repo"], spec["config"], spec["split"] or "train", revision=spec["revision"])
+    source = "_".join(x for x in (spec["repo"].split("/")[1], spec["config"], spec["split"] or "train") if x)
+    return list(read_token_rows(ds, names=tag_names(ds.features), source=source, lang=lang,
+                                where=f"{spec['repo']}:{spec['config'] or ''}:{spec['split'] or 'train'}"))
+
+
 READERS: dict[str, Callable[..., Iterator[AnnotatedPassage]]] = {
     "bio": read_bio,
     "bio_tag_first": read_bio_tag_first,
@@ -133,6 +225,7 @@ READERS: dict[str, Callable[..., Iterator[AnnotatedPassage]]] = {
     "slimer": read_slimer,
     "uniner": read_uniner,
     "annotated": read_annotated_rows,
+    "token_classification": read_token_classification,
 }
 FORMATS: tuple[str, ...] = tuple(READERS)
 
@@ -141,6 +234,8 @@ FORMATS: tuple[str, ...] = tuple(READERS)
 
 def _format_of_item(row: dict, more: Iterable[dict] = ()) -> str | None:
     keys = set(row)
+    if set(TOKEN_COLUMNS) <= keys:
+        return "token_classification"
     if "conversations" in keys:
         return "uniner"
     if "doc_question_pairID" in keys:
@@ -183,8 +278,8 @@ def detect_format(path: PathLike) -> str:
         'bio_tag_first'
     """
     path = Path(path)
-    if path.is_dir() or path.suffix == ".parquet":
-        return "annotated"
+    if path.is_dir() or path.suffix in (".parquet", ".arrow"):
+        return "token_classification" if set(TOKEN_COLUMNS) <= _columns(path) else "annotated"
     head: list[str] = []
     for _, line in read_lines(path):
         if line.strip():
@@ -211,30 +306,44 @@ def detect_format(path: PathLike) -> str:
 
 
 def read_annotated(path: PathLike, *, format: str = "auto", lang: str | None = None,
-                   split: str | None = None) -> datasets.Dataset:
+                   split: str | None = None, report: ReadReport | None = None) -> datasets.Dataset:
     """Read any supported NER file (or a Hub-layout dataset folder) as ``AnnotatedPassage`` rows.
 
     Args:
-        path: a file, or a folder with ``*.parquet`` / ``*.jsonl`` AnnotatedPassage files (e.g. ``data/``).
+        path: a file, or a folder with ``*.parquet`` / ``*.jsonl`` AnnotatedPassage files (e.g. ``data/``), or
+            a dataset in the token-classification layout: local, or a Hub id ``org/name[@rev]:config:split``.
         format: one of ``FORMATS`` or ``auto`` (see ``detect_format``).
         lang: ``en`` / ``zh``; inferred from the text when None (a folder's rows keep their own).
-        split: for a folder, only files named ``<split>-*`` / ``<split>.*``.
+        split: for a folder, only files named ``<split>-*`` / ``<split>.*`` (token-classification: the split).
+        report: filled with what the reader dropped (conversations with an unparseable answer).
 
     Example:
         >>> ds = read_annotated("examples/data/pile_ner_sample.en.jsonl")
         >>> ds.features == ANNOTATED_FEATURES, ds[0]["entities"][0].keys()
         (True, dict_keys(['start', 'end', 'text', 'label']))
     """
+    hub_source = None if Path(path).exists() else parse_hub_source(str(path))
     path = Path(path)
-    if not path.exists():
+    if hub_source is not None:
+        if format not in ("auto", "token_classification"):
+            raise ConfigError(f"a Hub source is read in the token_classification layout, not {format!r}")
+        fmt = "token_classification"
+    elif not path.exists():
         raise InputError("no such file or folder", path=str(path))
-    fmt = detect_format(path) if format == "auto" else format
+    else:
+        fmt = detect_format(path) if format == "auto" else format
     if fmt not in READERS:
         raise ConfigError(f"unknown format {fmt!r}; choose one of: auto, {', '.join(FORMATS)}")
-    if path.is_dir():
+    if hub_source is not None:
+        rows = _read_hub_source(hub_source, lang=lang)
+    elif fmt == "token_classification":
+        rows = list(read_token_classification(path, lang=lang, split=split))
+    elif path.is_dir():
         if fmt != "annotated":
             raise InputError(f"a folder can only hold 'annotated' data, not {fmt!r}", path=str(path))
         rows = list(_read_folder(path, lang=lang, split=split))
+    elif fmt in ("uniner", "slimer"):
+        rows = list(READERS[fmt](path, lang=lang, report=report))
     else:
         rows = list(READERS[fmt](path, lang=lang))
     if not rows:
@@ -251,6 +360,19 @@ def read_annotated(path: PathLike, *, format: str = "auto", lang: str | None = N
             raise InputError(f"duplicate passage id {row['id']!r}", path=str(path))
         seen.add(row["id"])
     return datasets.Dataset.from_list(rows, features=ANNOTATED_FEATURES)
+
+
+def pool_language(pool: datasets.Dataset, lang: str | None, *, where: PathLike) -> str:
+    """The language of annotated passages: ``lang`` when given, else the one language the rows carry.
+
+    Used by every stage that turns one pool into one language's data (build-data, index).
+    """
+    if lang:
+        return lang
+    langs = sorted(set(pool["lang"]))  # (Dataset.unique ignores a select(): a --sample subset would count all rows)
+    if len(langs) != 1:
+        raise ConfigError(f"{where}: mixed languages {langs}; pass --lang")
+    return langs[0]
 
 
 # ---- writers ----------------------------------------------------------------------------------------------
@@ -278,7 +400,7 @@ def write_jsonl(rows: Iterable[dict], path: PathLike) -> int:
     """
     count = 0
 
-    def write(fh) -> None:
+    def write(fh: Any) -> None:
         nonlocal count
         for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
@@ -320,23 +442,20 @@ def write_uniner(it_rows: Iterable[dict], path: PathLike, *, indent: int | None 
 def load_it_dataset(path: PathLike, *, config: str | None = None, split: str = "train") -> datasets.Dataset:
     """An IT dataset from a built folder (``load_dataset(folder, config, split)``) or a parquet/jsonl file."""
     path = Path(path)
-    was_disabled = datasets.is_progress_bar_enabled() is False
-    datasets.disable_progress_bars()  # a local read is quick; the CLI prints one summary line
+    from raitner_hub.progress import quiet_progress
+
     try:
-        if path.is_dir():
-            ds = datasets.load_dataset(str(path), name=config, split=split)
-        elif path.suffix == ".parquet":
-            ds = datasets.Dataset.from_parquet(str(path))
-        elif path.suffix in (".jsonl", ".json"):
-            ds = datasets.Dataset.from_json(str(path))
-        else:
-            raise InputError("expected a dataset folder or a .parquet/.jsonl file", path=str(path))
+        with quiet_progress():  # a local read is quick; the CLI prints one summary line
+            if path.is_dir():
+                ds = datasets.load_dataset(str(path), name=config, split=split)
+            elif path.suffix == ".parquet":
+                ds = datasets.Dataset.from_parquet(str(path))
+            elif path.suffix in (".jsonl", ".json"):
+                ds = datasets.Dataset.from_json(str(path))
+            else:
+                raise InputError("expected a dataset folder or a .parquet/.jsonl file", path=str(path))
     except (ValueError, FileNotFoundError, KeyError) as exc:  # unknown config/split, missing files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"cannot load the IT dataset ({first})", path=str(path)) from None
-    finally:
-        if not was_disabled:
-            datasets.enable_progress_bars()
+        raise InputError(f"cannot load the IT dataset ({first_line(exc)})", path=str(path)) from None
     if "messages" not in ds.column_names:
         raise InputError(f"not an IT dataset: no 'messages' column (columns: {ds.column_names})", path=str(path))
     return ds

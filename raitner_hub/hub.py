@@ -5,8 +5,10 @@ so ``HF_ENDPOINT`` and ``HF_TOKEN`` work exactly as for the Hub's own tools.
 
 Pushes are one commit per artefact and mirror the local folder: files that changed are uploaded, files
 that are gone locally are deleted (only under the pushed prefix and patterns), and nothing is committed
-when the remote already matches, so a re-run makes no empty commit. The commit is atomic on the Hub:
-after a failure the repo holds either the whole artefact or nothing from this push. Transient failures
+when the remote already matches, so a re-run makes no empty commit (``upload_folder``'s own diffing). The
+commit is atomic on the Hub: after a failure the repo holds either the whole artefact or nothing from this
+push (with ``hf_xet``, ``upload_folder`` splits folders of more than ~256 files into several commits;
+artefacts here are a few dozen files). Transient failures
 (5xx, timeouts, dropped connections, a concurrent commit) are retried with exponential backoff.
 
 Pulls are pinned: the revision is resolved to a commit sha first, the files are fetched at that sha,
@@ -22,11 +24,12 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from raitner_hub.errors import HubError
+from raitner_hub.errors import HubError, InputError
 from raitner_hub.hub_errors import call_with_retries, endpoint, one_line, redact  # noqa: F401 - redact is API
 
 logger = logging.getLogger(__name__)
@@ -46,6 +49,7 @@ class PushResult:
     commit_sha: str | None
     head_sha: str
     url: str
+    pr_url: str | None = None  # set when the commit opened a pull request (create_pr=True)
 
     @property
     def ref(self) -> str:
@@ -105,14 +109,19 @@ def check_redistributable(folder: str | os.PathLike, *, private: bool, repo_id: 
 
 
 def _check_no_token(files: dict[str, Path]) -> None:
-    """Never upload a file that contains the Hub token (a card or manifest that captured it by mistake)."""
-    token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
-    if not token or len(token) < 8:
+    """Never upload a file that contains the Hub token (a card or manifest that captured it by mistake):
+    ``HF_TOKEN``, ``--token`` or the token ``hf auth login`` saved."""
+    from raitner_hub.hub_errors import known_tokens
+
+    needles = [token.encode() for token in known_tokens()]
+    if not needles:
         return
-    needle = token.encode()
     for path_in_repo, path in files.items():
-        if path.suffix.lower() in _TEXT_SUFFIXES and path.stat().st_size < 20_000_000 and needle in path.read_bytes():
-            raise HubError(f"refusing to push: {path_in_repo} contains the Hub token (HF_TOKEN); remove it first")
+        if path.suffix.lower() in _TEXT_SUFFIXES and path.stat().st_size < 20_000_000:
+            data = path.read_bytes()
+            if any(needle in data for needle in needles):
+                raise HubError(f"refusing to push: {path_in_repo} contains the Hub token (HF_TOKEN or the "
+                               "`hf auth login` token); remove it first")
 
 
 # ---- pushing ----
@@ -171,22 +180,47 @@ def _plan(api, repo_id, repo_type, head, local, *, path_in_repo, allow_patterns,
     except RemoteEntryNotFoundError:
         remote = {}
     ops: list = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(file))
-                 for path, file in local.items() if path not in remote or not _unchanged(file, remote[path])]
+                 for path, file in local.items() if path not in remote or not _unchanged(file, remote[path])
+                 and not _same_manifest(api, repo_id, repo_type, head, path, file)]
     if delete_missing:
         ops += [CommitOperationDelete(path_in_repo=path) for path in sorted(remote)
                 if path not in local and _in_scope(path, path_in_repo, allow_patterns, ignore_patterns)]
     return ops
 
 
+def _same_manifest(api, repo_id: str, repo_type: str, head: str, path: str, local: Path) -> bool:
+    """A ``manifest.json`` that differs from the remote one only in its run's timestamp and wall time.
+
+    Re-running the same build writes the same data and card; only those facts change, and they are no
+    reason for a new commit (the remote manifest, which describes the same artefact, is kept).
+    """
+    if Path(path).name != "manifest.json":
+        return False
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from raitner_hub.manifest import same_artefact
+
+    try:
+        remote = json.loads(Path(hf_hub_download(repo_id, path, repo_type=repo_type, revision=head)).read_text("utf-8"))
+        mine = json.loads(local.read_text(encoding="utf-8"))
+    except (OSError, ValueError, HfHubHTTPError):
+        return False
+    return same_artefact(mine, remote)
+
+
 def push_folder(folder: str | os.PathLike, repo_id: str, *, repo_type: str = "dataset", private: bool = False,
                 revision: str | None = None, commit_message: str | None = None, allow_patterns=None,
                 ignore_patterns=None, path_in_repo: str = "", delete_missing: bool = True,
-                space_sdk: str | None = None, space_hardware: str | None = None) -> PushResult:
+                space_sdk: str | None = None, space_hardware: str | None = None, create_pr: bool = False,
+                extra_ops: Callable[[Any, str], list] | None = None) -> PushResult:
     """Push an artefact folder as ONE commit; a re-push of identical content makes no commit.
 
     Creates the repo (and the ``revision`` branch) when missing. The remote mirrors the folder: files
     gone locally are deleted, but only under ``path_in_repo`` and within the patterns (``.gitattributes``
     is kept). Refuses a public push when ``manifest.json`` says ``"redistributable": false``.
+    ``create_pr`` opens a pull request with the commit instead (how results or fixes are contributed to
+    somebody else's repo); ``extra_ops(api, head)`` adds operations (e.g. a card edit) to the same commit.
 
     Example:
         >>> result = push_folder("out/sky-ner-it", "me/sky-ner-it")  # doctest: +SKIP
@@ -211,25 +245,31 @@ def push_folder(folder: str | os.PathLike, repo_id: str, *, repo_type: str = "da
 
     def attempt() -> PushResult:
         url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True,
-                              space_sdk=space_sdk, space_hardware=space_hardware)
+                              space_sdk=space_sdk, space_hardware=space_hardware)  # type: ignore[arg-type]  # a str enum
         if must_be_private and not api.repo_info(repo_id, repo_type=repo_type).private:
             raise HubError(f"refusing to push {folder.name} to '{repo_id}': the repo exists and is public, "
                            "but this data may not be redistributed")
         if revision is not None:
             api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
         head = api.repo_info(repo_id, repo_type=repo_type, revision=branch).sha
+        # Our own diff (not upload_folder's): the card edit and .eval_results of an evaluation push go in the
+        # same commit (extra_ops), and a manifest that differs only in its run's timestamp is no change.
         ops = _plan(api, repo_id, repo_type, head, local, path_in_repo=path_in_repo, allow_patterns=allow_patterns,
                     ignore_patterns=ignore_patterns, delete_missing=delete_missing)
+        ops += extra_ops(api, head) if extra_ops else []
         if not ops:
             return PushResult(repo_id, repo_type, branch, None, head, str(url))
         # parent_commit makes the Hub refuse (412) if someone committed since we diffed: we then re-plan.
         info = api.create_commit(repo_id, ops, repo_type=repo_type, revision=branch, commit_message=message,
-                                 parent_commit=head)
+                                 parent_commit=head, create_pr=create_pr)
+        if create_pr:
+            return PushResult(repo_id, repo_type, branch, info.oid, head, str(url), pr_url=info.pr_url)
         return PushResult(repo_id, repo_type, branch, info.oid, info.oid, str(url))
 
     result = call_with_retries(f"push of {folder.name} to {repo_type} repo '{repo_id}'", attempt, repo_id=repo_id,
                    repo_type=repo_type, revision=branch)
-    logger.info("pushed %s -> %s (%s)", folder, result.ref, "new commit" if result.commit_sha else "unchanged")
+    logger.info("pushed %s -> %s (%s)", folder, result.ref,
+                result.pr_url or ("new commit" if result.commit_sha else "unchanged"))
     return result
 
 
@@ -241,7 +281,7 @@ def _is_restricted(folder: Path) -> bool:
 
 
 def push_adapter(folder: str | os.PathLike, repo_id: str, *, private: bool = False, revision: str | None = None,
-                 commit_message: str | None = None) -> PushResult:
+                 commit_message: str | None = None, create_pr: bool = False) -> PushResult:
     """Push a PEFT adapter folder to a model repo, after checking its base model is a Hub id.
 
     Example:
@@ -255,49 +295,125 @@ def push_adapter(folder: str | os.PathLike, repo_id: str, *, private: bool = Fal
                            "rewrite it to the base model's repo id (e.g. Qwen/Qwen2.5-7B) before pushing")
     return push_folder(folder, repo_id, repo_type="model", private=private, revision=revision,
                        commit_message=commit_message or "Upload adapter with raitner-hub",
-                       ignore_patterns=["training_args.bin", "checkpoint-*/*"])
+                       ignore_patterns=["training_args.bin", "checkpoint-*/*"], create_pr=create_pr)
 
 
 def _looks_local(name: str) -> bool:
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id as hf_validate
-
-    if name.startswith(("/", "./", "../", "~")) or "\\" in name or name.count("/") > 1:
-        return True
+    """A base model recorded in an adapter config: a path (maybe from another machine) or not a repo id."""
     try:
-        hf_validate(name)
-    except HFValidationError:
+        return not locate(name).repo_id or "@" in name
+    except (InputError, HubError):
         return True
-    return False
 
 
 def push_results(folder: str | os.PathLike, repo_id: str, *, path_in_repo: str | None = None,
                  repo_type: str = "model", private: bool = False, revision: str | None = None,
-                 commit_message: str | None = None) -> PushResult:
-    """Push an evaluation report folder under ``eval_results/<folder name>/`` of a repo (one commit)."""
+                 commit_message: str | None = None, create_pr: bool = False,
+                 card_mutate: Callable[[Any], None] | None = None,
+                 files: dict[str, bytes] | None = None) -> PushResult:
+    """Push an evaluation report folder under ``eval_results/<folder name>/`` of a repo, in ONE commit with
+    the card edit ``card_mutate`` (``model-index``) and extra ``files`` (``.eval_results/*.yaml``).
+
+    ``create_pr`` opens a pull request instead: how results are contributed to somebody else's model.
+    Nothing is committed when the repo already holds all of it.
+    """
     path_in_repo = path_in_repo or f"eval_results/{Path(folder).name}"
+
+    def extra(api, head: str) -> list:
+        ops = _changed_file_ops(api, repo_id, repo_type, head, files or {})
+        if card_mutate is not None:
+            ops += _card_edit_ops(api, repo_id, repo_type, head, card_mutate)
+        return ops
+
     return push_folder(folder, repo_id, repo_type=repo_type, private=private, revision=revision,
-                       path_in_repo=path_in_repo,
+                       path_in_repo=path_in_repo, create_pr=create_pr, extra_ops=extra,
                        commit_message=commit_message or f"Add evaluation results {Path(folder).name}")
 
 
+def _remote_bytes(repo_id: str, repo_type: str, head: str, path: str) -> bytes | None:
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import RemoteEntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(repo_id, path, repo_type=repo_type, revision=head)).read_bytes()
+    except RemoteEntryNotFoundError:
+        return None
+
+
+def _changed_file_ops(api, repo_id: str, repo_type: str, head: str, files: dict[str, bytes]) -> list:
+    from huggingface_hub import CommitOperationAdd
+
+    return [CommitOperationAdd(path_in_repo=path, path_or_fileobj=data) for path, data in files.items()
+            if _remote_bytes(repo_id, repo_type, head, path) != data]
+
+
+def _card_edit_ops(api, repo_id: str, repo_type: str, head: str, mutate: Callable[[Any], None]) -> list:
+    """[the README.md edit] when ``mutate`` changes the card at ``head``, else []."""
+    from huggingface_hub import DatasetCard, ModelCard, RepoCard
+
+    card_cls = {"model": ModelCard, "dataset": DatasetCard}.get(repo_type, RepoCard)
+    text = _remote_bytes(repo_id, repo_type, head, "README.md")
+    card = card_cls(text.decode("utf-8")) if text is not None else card_cls("---\n{}\n---\n")
+    before = str(card)
+    mutate(card)
+    return [] if str(card) == before else [_card_op(str(card))]
+
+
 def push_space(folder: str | os.PathLike, repo_id: str, *, private: bool = False, hardware: str | None = None,
-               revision: str | None = None) -> PushResult:
+               revision: str | None = None, commit_message: str | None = None,
+               create_pr: bool = False) -> PushResult:
     """Push a Gradio Space folder (``app.py``, ``README.md`` with Space YAML, ``requirements.txt``)."""
     return push_folder(folder, repo_id, repo_type="space", private=private, revision=revision,
-                       space_sdk="gradio", space_hardware=hardware, commit_message="Update Space with raitner-hub")
+                       space_sdk="gradio", space_hardware=hardware,
+                       commit_message=commit_message or "Update Space with raitner-hub", create_pr=create_pr)
 
 
 # ---- pulling ----
 
+def offline() -> bool:
+    """``HF_HUB_OFFLINE=1``: every read comes from the local cache, no request is made (as huggingface_hub)."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def cached_revision(repo_id: str, repo_type: str = "dataset", revision: str | None = None,
+                    cache_dir: str | os.PathLike | None = None) -> str | None:
+    """The commit sha the local cache holds for ``revision`` (a sha is itself), or None if it holds none."""
+    from huggingface_hub import constants
+
+    folder = Path(cache_dir or constants.HF_HUB_CACHE) / f"{repo_type}s--{repo_id.replace('/', '--')}"
+    rev = revision or "main"
+    if len(rev) == 40 and all(c in "0123456789abcdef" for c in rev):
+        return rev if (folder / "snapshots" / rev).is_dir() else None
+    ref = folder / "refs" / rev
+    return ref.read_text(encoding="utf-8").strip() if ref.is_file() else None
+
+
+def _offline_error(repo_id: str, repo_type: str, revision: str | None) -> HubError:
+    return HubError(f"HF_HUB_OFFLINE=1 and {repo_type} repo '{repo_id}'@{revision or 'main'} is not in the local "
+                    "cache: download it once online (or unset HF_HUB_OFFLINE)")
+
+
 def resolve_revision(repo_id: str, repo_type: str = "dataset", revision: str | None = None) -> str:
-    """The commit sha a branch, tag or sha points at now (``main`` when ``revision`` is None)."""
+    """The commit sha a branch, tag or sha points at now (``main`` when ``revision`` is None).
+
+    Offline (``HF_HUB_OFFLINE=1``) it is the sha the local cache recorded, at once, without a request.
+    """
     from huggingface_hub import HfApi
 
     validate_repo_id(repo_id)
-    return call_with_retries(f"resolving {repo_id}@{revision or 'main'}",
-                 lambda: HfApi().repo_info(repo_id, repo_type=repo_type, revision=revision).sha,
-                 repo_id=repo_id, repo_type=repo_type, revision=revision)
+    if offline():
+        sha = cached_revision(repo_id, repo_type, revision)
+        if sha is None:
+            raise _offline_error(repo_id, repo_type, revision)
+        return sha
+    sha = call_with_retries(f"resolving {repo_id}@{revision or 'main'}",
+                            lambda: HfApi().repo_info(repo_id, repo_type=repo_type, revision=revision).sha,
+                            repo_id=repo_id, repo_type=repo_type, revision=revision)
+    if not sha:
+        raise HubError(f"the Hub returned no commit sha for {repo_id}@{revision or 'main'}")
+    return sha
 
 
 def pull_artefact(repo_id: str, *, repo_type: str = "dataset", revision: str | None = None, allow_patterns=None,
@@ -312,12 +428,46 @@ def pull_artefact(repo_id: str, *, repo_type: str = "dataset", revision: str | N
     """
     from huggingface_hub import snapshot_download
 
+    if offline():
+        validate_repo_id(repo_id)
+        sha = cached_revision(repo_id, repo_type, revision, cache_dir=cache_dir)
+        if sha is None:
+            raise _offline_error(repo_id, repo_type, revision)
+        try:  # huggingface_hub serves the cached snapshot (local_files_only) without any request
+            path = snapshot_download(repo_id, repo_type=repo_type, revision=sha, allow_patterns=allow_patterns,
+                                     cache_dir=cache_dir, local_dir=local_dir)
+        except Exception:  # noqa: BLE001 - LocalEntryNotFoundError & co: the files asked for are not cached
+            raise _offline_error(repo_id, repo_type, revision) from None
+        return Pulled(Path(path), repo_id, repo_type, revision, sha)
     sha = resolve_revision(repo_id, repo_type, revision)
     path = call_with_retries(f"download of {repo_id}@{sha[:12]}",
                  lambda: snapshot_download(repo_id, repo_type=repo_type, revision=sha, allow_patterns=allow_patterns,
-                                           cache_dir=cache_dir, local_dir=local_dir),
+                                           cache_dir=str(cache_dir) if cache_dir else None,
+                                           local_dir=str(local_dir) if local_dir else None),
                  repo_id=repo_id, repo_type=repo_type, revision=revision)
+    if local_dir is None:
+        _remember_ref(repo_id, repo_type, revision, sha, cache_dir)
     return Pulled(Path(path), repo_id, repo_type, revision, sha)
+
+
+def _remember_ref(repo_id: str, repo_type: str, revision: str | None, sha: str, cache_dir) -> None:
+    """Record ``revision -> sha`` in the cache's ``refs/`` as huggingface_hub does for a branch download.
+
+    Pulls fetch by sha (pinned), which leaves ``refs/main`` unwritten; without it an offline run
+    (``HF_HUB_OFFLINE=1``) could not tell which cached snapshot ``main`` is.
+    """
+    from huggingface_hub import constants
+
+    rev = revision or "main"
+    if rev == sha:
+        return
+    ref = Path(cache_dir or constants.HF_HUB_CACHE) / f"{repo_type}s--{repo_id.replace('/', '--')}" / "refs" / rev
+    try:
+        if not ref.is_file() or ref.read_text(encoding="utf-8").strip() != sha:
+            ref.parent.mkdir(parents=True, exist_ok=True)
+            ref.write_text(sha, encoding="utf-8")
+    except OSError:  # a read-only cache: offline use then needs the sha, nothing else breaks
+        pass
 
 
 def download_artefact(repo_id: str, *, repo_type: str = "dataset", revision: str | None = None,
@@ -352,10 +502,114 @@ def load_dataset_config(repo_id: str, config: str | None = None, *, split: str |
                  revision=revision), sha
 
 
+def load_hub_split(repo_id: str, config: str | None = None, split: str = "train", *,
+                   revision: str | None = None, cache_dir: str | os.PathLike | None = None):
+    """One split of a Hub dataset (any layout ``datasets`` reads), pinned to the commit ``revision`` resolves
+    to; returns ``(dataset, "repo@sha")`` for provenance.
+
+    Example:
+        >>> ds, ref = load_hub_split("DFKI-SLT/cross_ner", "ai", "test")  # doctest: +SKIP
+        >>> ds.features["ner_tags"].feature.names[:2], ref  # doctest: +SKIP
+        (['O', 'B-academicjournal'], 'DFKI-SLT/cross_ner@...')
+    """
+    ds, sha = load_dataset_config(repo_id, config, split=split, revision=revision, cache_dir=cache_dir)
+    return ds, f"{repo_id}@{sha}"
+
+
+# ---- local or Hub: the one resolver ----
+
+# Names ending like a data file are paths, even when missing (never a Hub id like "me/data.jsonl").
+DATA_SUFFIXES = (".jsonl", ".json", ".parquet", ".txt", ".csv", ".tsv", ".arrow", ".yaml", ".yml", ".jinja",
+                 ".safetensors", ".bin", ".conll", ".bio")
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a user-given name resolved to: a local file/folder, or a Hub repo pinned to a commit.
+
+    ``path`` is the local file/folder (a Hub download once fetched; None when only the sha was resolved);
+    ``ref`` is ``repo@sha`` for a Hub source and None for a local one.
+    """
+
+    name: str
+    path: Path | None
+    repo_id: str | None = None
+    revision: str | None = None
+    sha: str | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.repo_id is None
+
+    @property
+    def ref(self) -> str | None:
+        return f"{self.repo_id}@{self.sha}" if self.repo_id and self.sha else None
+
+
+def looks_like_path(name: str | os.PathLike) -> bool:
+    """Whether ``name`` is meant as a local path (so a missing one is an error, never a Hub lookup)."""
+    text = os.fspath(name)
+    if text.startswith((".", "/", "~")) or "\\" in text or text.count("/") > 1:
+        return True
+    if text.lower().endswith(DATA_SUFFIXES):
+        return True
+    return os.sep in text and Path(text.split(os.sep)[0]).exists()
+
+
+def locate(name: str | os.PathLike, *, revision: str | None = None) -> Source:
+    """Classify ``name`` without network: an existing local path wins; a path-like name that does not exist
+    is ``no such file or folder: NAME``; anything else must be a Hub repo id, optionally ``repo@revision``.
+
+    Example:
+        >>> locate("me/sky-ner-it@v1").revision
+        'v1'
+    """
+    text = os.fspath(name)
+    local = Path(text).expanduser()
+    if text and local.exists():
+        return Source(text, local)
+    if not text or looks_like_path(text):
+        raise InputError(f"no such file or folder: {text}")
+    repo_id, at, pinned = text.partition("@")
+    if at and not pinned:
+        raise HubError(f"invalid repo id '{text}': nothing after '@' (expected repo@revision)")
+    validate_repo_id(repo_id)
+    return Source(text, None, repo_id, pinned or revision)
+
+
+def resolve(name: str | os.PathLike, *, repo_type: str = "dataset", revision: str | None = None,
+            allow_patterns=None, download: bool = True) -> Source:
+    """:func:`locate`, then for a Hub repo resolve its revision to a commit sha and (``download``) fetch it.
+
+    Example:
+        >>> source = resolve("me/sky-ner-index@v1")  # doctest: +SKIP
+        >>> source.path, source.ref  # doctest: +SKIP
+        (PosixPath('.../snapshots/3f2a...'), 'me/sky-ner-index@3f2a...')
+    """
+    source = locate(name, revision=revision)
+    if source.is_local:
+        return source
+    assert source.repo_id is not None
+    if not download:
+        return replace(source, sha=resolve_revision(source.repo_id, repo_type, source.revision))
+    pulled = pull_artefact(source.repo_id, repo_type=repo_type, revision=source.revision,
+                           allow_patterns=allow_patterns)
+    return replace(source, path=pulled.path, sha=pulled.sha)
+
+
+def stream_dataset(repo_id: str, *, split: str, revision: str | None = None):
+    """A Hub dataset split as a ``datasets`` streaming iterable (no full download)."""
+    import datasets
+
+    validate_repo_id(repo_id)
+    return datasets.load_dataset(repo_id, split=split, revision=revision, streaming=True)
+
+
 # ---- cards ----
 
 def update_card(repo_id: str, mutate: Callable[[Any], None], *, repo_type: str = "model",
-                revision: str | None = None, commit_message: str | None = None) -> PushResult:
+                revision: str | None = None, commit_message: str | None = None,
+                create_pr: bool = False) -> PushResult:
     """Load a repo's card, let ``mutate`` edit it in place, and push it back as one commit.
 
     The rest of the card (YAML keys, body) is kept; a repo without a README starts from an empty card.
@@ -370,7 +624,7 @@ def update_card(repo_id: str, mutate: Callable[[Any], None], *, repo_type: str =
     branch = revision or "main"
 
     def attempt() -> PushResult:
-        head = api.repo_info(repo_id, repo_type=repo_type, revision=branch).sha
+        head = resolve_revision(repo_id, repo_type, branch)
         try:
             card = card_cls.load(hf_hub_download(repo_id, "README.md", repo_type=repo_type, revision=head))
         except RemoteEntryNotFoundError:
@@ -381,27 +635,34 @@ def update_card(repo_id: str, mutate: Callable[[Any], None], *, repo_type: str =
             return PushResult(repo_id, repo_type, branch, None, head, _repo_url(repo_id, repo_type))
         info = api.create_commit(repo_id, [_card_op(str(card))], repo_type=repo_type, revision=branch,
                                  commit_message=commit_message or "Update card with raitner-hub",
-                                 parent_commit=head)
-        return PushResult(repo_id, repo_type, branch, info.oid, info.oid, _repo_url(repo_id, repo_type))
+                                 parent_commit=head, create_pr=create_pr)
+        return PushResult(repo_id, repo_type, branch, info.oid, head if create_pr else info.oid,
+                          _repo_url(repo_id, repo_type), pr_url=info.pr_url if create_pr else None)
 
     return call_with_retries(f"card update of {repo_type} repo '{repo_id}'", attempt, repo_id=repo_id, repo_type=repo_type,
                  revision=branch)
 
 
 def update_model_card(repo_id: str, mutate: Callable[[Any], None], *, revision: str | None = None,
-                      commit_message: str | None = None) -> PushResult:
+                      commit_message: str | None = None, create_pr: bool = False) -> PushResult:
     """:func:`update_card` for a model repo (evaluation writes ``model-index`` this way).
 
     Example:
         >>> update_model_card("me/adapter", lambda card: card.data.__setattr__("tags", ["ner"]))  # doctest: +SKIP
     """
-    return update_card(repo_id, mutate, repo_type="model", revision=revision, commit_message=commit_message)
+    return update_card(repo_id, mutate, repo_type="model", revision=revision, commit_message=commit_message,
+                       create_pr=create_pr)
 
 
 def _card_op(text: str):
     from huggingface_hub import CommitOperationAdd
 
     return CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=text.encode("utf-8"))
+
+
+def repo_url(repo_id: str, repo_type: str = "model") -> str:
+    """The repo's page on the Hub in use (``HF_ENDPOINT``)."""
+    return _repo_url(repo_id, repo_type)
 
 
 def _repo_url(repo_id: str, repo_type: str) -> str:

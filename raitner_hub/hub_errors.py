@@ -12,8 +12,9 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable, TypeVar
+from typing import TypeVar
 
 from raitner_hub.errors import HubError
 
@@ -37,10 +38,26 @@ _TOKEN_RE = re.compile(r"hf_[A-Za-z0-9]{6,}")
 _AUTH_RE = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(bearer\s+)?[^\s'\",}]+|(bearer\s+)[^\s'\",}]+")
 
 
+def known_tokens() -> list[str]:
+    """Every Hub token this process may send: ``HF_TOKEN`` (or the legacy name), ``--token``, and the one
+    ``hf auth login`` saved (``$HF_HOME/token``, what ``huggingface_hub.get_token()`` falls back to)."""
+    from huggingface_hub import constants, get_token
+
+    found = [os.environ.get("HF_TOKEN"), os.environ.get("HUGGING_FACE_HUB_TOKEN")]
+    try:
+        found.append(get_token())
+    except Exception:  # noqa: BLE001 - e.g. a failing OIDC exchange: the file is read below anyway
+        pass
+    try:
+        found.append(open(constants.HF_TOKEN_PATH, encoding="utf-8").read().strip())
+    except OSError:
+        pass
+    return sorted({t.strip() for t in found if t and len(t.strip()) >= 8}, key=len, reverse=True)
+
+
 def redact(text: str) -> str:
     """Remove anything that looks like a Hub token or an Authorization value from ``text``."""
-    token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
-    if token:
+    for token in known_tokens():
         text = text.replace(token, "***")
     text = _TOKEN_RE.sub("hf_***", text)
     return _AUTH_RE.sub(lambda m: (m.group(1) or m.group(3) or "") + (m.group(2) or "") + "***", text)
@@ -52,7 +69,7 @@ def endpoint() -> str:
     return constants.ENDPOINT
 
 
-def one_line(text: str, limit: int = 300) -> str:
+def one_line(text: str | BaseException, limit: int = 300) -> str:
     lines = [line.strip() for line in str(text).splitlines() if line.strip()]
     line = " ".join(lines[:2]) if lines else ""
     return redact(line[:limit])
@@ -74,10 +91,11 @@ def _reason(exc: BaseException) -> str:
 
 def _chain(exc: BaseException) -> Iterable[BaseException]:
     seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        yield exc
-        exc = exc.__cause__ or exc.__context__
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -107,6 +125,7 @@ def _user_error(exc: BaseException, repo_id: str, repo_type: str, revision: str 
         GatedRepoError,
         HfHubHTTPError,
         HFValidationError,
+        OfflineModeIsEnabled,
         RemoteEntryNotFoundError,
         RepositoryNotFoundError,
         RevisionNotFoundError,
@@ -114,24 +133,45 @@ def _user_error(exc: BaseException, repo_id: str, repo_type: str, revision: str 
 
     if isinstance(exc, HubError):
         return exc
+    if any(isinstance(err, OfflineModeIsEnabled) for err in _chain(exc)):  # never retried: no request may be made
+        return HubError(f"HF_HUB_OFFLINE=1: {repo_type} repo '{repo_id}' needs the Hub for this "
+                        "(unset HF_HUB_OFFLINE, or use what is already in the cache)")
     if isinstance(exc, HFValidationError):
         return HubError(f"invalid repo id '{repo_id}': {one_line(exc)}")
     if isinstance(exc, RevisionNotFoundError):
         return HubError(f"revision '{revision}' not found in {repo_id} ({repo_type} repo on {endpoint()})")
     if isinstance(exc, GatedRepoError):
-        return HubError(f"{repo_type} repo '{repo_id}' is gated: request access on the Hub, then set HF_TOKEN")
+        return HubError(f"{repo_type} repo '{repo_id}' is gated: request access on the Hub, then set HF_TOKEN "
+                        "or run `hf auth login`")
     if isinstance(exc, RepositoryNotFoundError):
         return HubError(f"{repo_type} repo '{repo_id}' not found on {endpoint()} "
-                        "(check the id and repo type; private repos need HF_TOKEN)")
+                        "(check the id and repo type; private repos need HF_TOKEN or `hf auth login`)")
     if isinstance(exc, RemoteEntryNotFoundError):
         return HubError(f"file not found in {repo_id}@{revision or 'main'}: {one_line(exc)}")
     if isinstance(exc, HfHubHTTPError) and exc.response is not None:
         status = exc.response.status_code
         if status in (401, 403):
             return HubError(f"not allowed to access {repo_type} repo '{repo_id}' (HTTP {status}): "
-                            "set HF_TOKEN to a token with write access")
+                            "set HF_TOKEN (or run `hf auth login`, or pass --token) to a token with write access")
         if status < 500 and status not in (408, 409, 412, 429):
             return HubError(f"Hub rejected the request for {repo_type} repo '{repo_id}': {_reason(exc)}")
+    return None
+
+
+MAX_RETRY_AFTER = 300.0  # seconds: a longer Retry-After is waited for this long, then retried
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    """The delay a 429/503 asks for in its ``Retry-After`` header (seconds; an HTTP date is not used)."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    for err in _chain(exc):
+        if isinstance(err, HfHubHTTPError) and err.response is not None:
+            value = err.response.headers.get("Retry-After")
+            try:
+                return min(MAX_RETRY_AFTER, max(0.0, float(value))) if value is not None else None
+            except ValueError:
+                return None
     return None
 
 
@@ -150,7 +190,9 @@ def call_with_retries(action: str, fn: Callable[[], T], *, repo_id: str, repo_ty
             reason = _reason(exc)
             if attempt == attempts:
                 raise HubError(f"{action} failed after {attempts} attempts: {reason}") from None
-            delay = min(RETRY.max_delay, RETRY.base_delay * 2 ** (attempt - 1))
+            delay = _retry_after(exc)
+            if delay is None:
+                delay = min(RETRY.max_delay, RETRY.base_delay * 2 ** (attempt - 1))
             logger.warning("%s: %s; retrying in %.1fs (attempt %d/%d)", action, reason, delay, attempt, attempts)
             time.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover

@@ -12,21 +12,45 @@ the vanilla one and differs only by its demonstrations (paper.md §2.4):
 
 Every draw uses a generator seeded by ``(seed, passage id)``, so the result does not depend on row order,
 batching or the number of worker processes.
+
+Input that already carries its questions (a Pile-NER-type or other conversation file: every type asked,
+``[]`` answers are the negatives; ``readers.input_questions``) is kept as it is by default: the same
+questions, the same answers, in the file's order (``negatives="keep"``; paper.md §2.4 trains on
+Pile-NER-type as released). ``"resample"`` draws new negatives as above; ``"none"`` asks positives only.
 """
 
 from __future__ import annotations
 
 import zlib
 from collections import Counter
-from typing import Iterable
+from collections.abc import Iterable
 
 import datasets
 import numpy as np
 
+from raitner_hub.errors import ConfigError
 from raitner_hub.prompts import ConversationTemplate, conversation_template, render_conversation
+from raitner_hub.readers import input_questions
 from raitner_hub.records import IT_FEATURES, AnnotatedPassage, ITExample, distinct_mentions, mentions_by_label
 
 NEGATIVE_COIN = 0.5
+NEGATIVES = ("keep", "resample", "none")
+
+
+def has_questions(annotated: datasets.Dataset) -> bool:
+    """True when the input recorded its own questions (conversation formats): ``keep`` is then the default."""
+    return any(input_questions({"annotator": a, "entities": []}) is not None for a in annotated["annotator"][:])
+
+
+def resolve_negatives(negatives: str | bool | None, annotated: datasets.Dataset) -> str:
+    """``None`` -> ``keep`` when the input has questions, else ``resample``; booleans as before."""
+    if negatives is None:
+        return "keep" if has_questions(annotated) else "resample"
+    if isinstance(negatives, bool):
+        return "resample" if negatives else "none"
+    if negatives not in NEGATIVES:
+        raise ConfigError(f"unknown negatives mode {negatives!r}; choose one of: {', '.join(NEGATIVES)}")
+    return negatives
 
 
 def type_frequencies(passages: Iterable[AnnotatedPassage]) -> Counter:
@@ -67,12 +91,13 @@ class NegativeSampler:
 
 
 def to_it_example(passage: AnnotatedPassage, negatives: list[str], rng: np.random.Generator,
-                  template: ConversationTemplate) -> ITExample:
-    """One vanilla chat: positives and negatives asked in one shuffled order."""
-    answers = mentions_by_label(passage["entities"])
-    labels = list(answers) + negatives
-    order = rng.permutation(len(labels))
-    qa = [(labels[i], answers.get(labels[i], [])) for i in order]
+                  template: ConversationTemplate, qa: list[tuple[str, list[str]]] | None = None) -> ITExample:
+    """One vanilla chat: positives and negatives asked in one shuffled order (or ``qa`` as given)."""
+    if qa is None:
+        answers = mentions_by_label(passage["entities"])
+        labels = list(answers) + negatives
+        order = rng.permutation(len(labels))
+        qa = [(labels[i], answers.get(labels[i], [])) for i in order]
     return ITExample(
         id=passage["id"],
         lang=template.lang,
@@ -86,14 +111,16 @@ def to_it_example(passage: AnnotatedPassage, negatives: list[str], rng: np.rando
 
 
 def build_conversations(annotated: datasets.Dataset, *, seed: int = 42, template: str | None = None,
-                        negatives: bool = True) -> datasets.Dataset:
+                        negatives: str | bool | None = None) -> datasets.Dataset:
     """Vanilla IT conversations, one per annotated passage, with seeded negative types.
 
     Args:
         annotated: ``AnnotatedPassage`` rows (one language).
         seed: seeds negative sampling and question order (per row, by passage id).
         template: a conversation template name; default: the language's ``uniner.<lang>.v1``.
-        negatives: sample negative types (off for data that already carries its negatives).
+        negatives: ``keep`` (the input's own questions and answers, in its order; a passage without
+            recorded questions asks its positive types, as ``none``), ``resample`` (draw negatives, shuffle) or ``none``
+            (positives only, shuffled). None: ``keep`` when the input has questions, else ``resample``.
 
     Example:
         >>> it = build_conversations(annotated, seed=42)
@@ -106,12 +133,15 @@ def build_conversations(annotated: datasets.Dataset, *, seed: int = 42, template
 
         raise ConfigError(f"annotated data mixes languages {sorted(langs)}; build one language at a time")
     tmpl = conversation_template(template or next(iter(langs)))
-    sampler = NegativeSampler(type_frequencies(annotated) if negatives else Counter())
+    mode = resolve_negatives(negatives, annotated)
+    sampler = NegativeSampler(type_frequencies(annotated) if mode == "resample" else Counter())
 
     def convert(row: AnnotatedPassage) -> ITExample:
         rng = row_rng(seed, row["id"])
+        # keep, for a passage that recorded no questions: its positive types, shuffled, no negatives (as none)
+        qa = input_questions(row) if mode == "keep" else None
         positives = list(mentions_by_label(row["entities"]))
-        return to_it_example(row, sampler.sample(positives, rng), rng, tmpl)
+        return to_it_example(row, sampler.sample(positives, rng), rng, tmpl, qa=qa)
 
     return annotated.map(convert, remove_columns=annotated.column_names, features=IT_FEATURES,
                          desc="conversations", load_from_cache_file=False)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from raitner_hub.errors import ConfigError, HubError
+from raitner_hub.errors import ConfigError, HubError, first_line
 
-BACKENDS = ("auto", "hf", "vllm")
+# openai: a remote OpenAI-compatible server (engines.py); gliner: raitner_hub.gliner_backend (never picked by auto)
+BACKENDS = ("auto", "hf", "vllm", "openai", "gliner")
 
 
 def pick_backend(backend: str) -> str:
@@ -36,28 +37,32 @@ def pick_backend(backend: str) -> str:
 
 def adapter_config(model_id: str, revision: str | None) -> dict | None:
     """The adapter's ``adapter_config.json`` as a dict, or None for a full model."""
-    path = Path(model_id)
-    if path.is_dir():
-        file = path / "adapter_config.json"
+    from raitner_hub.hub import locate
+
+    source = locate(model_id, revision=revision)
+    if source.is_local:
+        file = Path(model_id) / "adapter_config.json"
         return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
     from peft import PeftConfig
 
     try:
-        return PeftConfig.from_pretrained(model_id, revision=revision).to_dict()
+        return PeftConfig.from_pretrained(str(source.repo_id), revision=source.revision).to_dict()
     except (ValueError, OSError):  # no adapter_config.json there: a full model (or nothing, reported below)
         return None
 
 
-def resolve_chat_template(value: str) -> str:
-    """A chat template from a family name (``chatml``, ``llama3``) or a ``.jinja`` file path."""
-    path = Path(value)
-    if path.suffix == ".jinja" or path.is_file():
-        if not path.is_file():
-            raise ConfigError(f"chat template file not found: {path}")
-        return path.read_text(encoding="utf-8")
-    from raitner_hub.chat_templates import load_template
+def load_base_config_and_tokenizer(model_id: str):
+    """``(config, tokenizer)`` of a base model (local folder or Hub id), what training checks before it starts."""
+    from transformers import AutoConfig, AutoTokenizer
 
-    return load_template(value)
+    return AutoConfig.from_pretrained(model_id), AutoTokenizer.from_pretrained(model_id)
+
+
+def load_full_precision_base(model_id: str):
+    """The base model unquantized in its own dtype (merging a LoRA adapter needs the real weights)."""
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(model_id, dtype="auto", use_safetensors=True, trust_remote_code=False)
 
 
 def _load_tokenizer(model_id: str, base_id: str | None, revision: str | None, base_revision: str | None):
@@ -71,11 +76,9 @@ def _load_tokenizer(model_id: str, base_id: str | None, revision: str | None, ba
         return AutoTokenizer.from_pretrained(base_id, revision=base_revision)
 
 
-def load(model_id: str, *, revision: str | None = None, device: str | None = None, dtype: str | None = None,
-         backend: str = "hf", chat_template: str | None = None):
-    """(model, tokenizer, engine): ``engine`` is a :class:`VLLMEngine` for the vLLM backend, else None."""
-    import torch
-
+def load_tokenizer(model_id: str, *, revision: str | None = None, chat_template: str | None = None):
+    """(tokenizer, adapter config or None): the tokenizer and chat template only, no weights (the tokenizer
+    of an adapter comes from the adapter when it has one, else from its base)."""
     cfg = adapter_config(model_id, revision)
     base_id = cfg.get("base_model_name_or_path") if cfg else None
     base_revision = cfg.get("revision") if cfg else revision
@@ -84,11 +87,24 @@ def load(model_id: str, *, revision: str | None = None, device: str | None = Non
     try:
         tokenizer = _load_tokenizer(model_id, base_id, revision, base_revision)
     except (OSError, ValueError) as exc:
-        raise HubError(f"cannot load a tokenizer for {model_id}: {str(exc).splitlines()[0]}") from None
+        raise HubError(f"cannot load a tokenizer for {model_id}: {first_line(exc)}") from None
     if chat_template:
-        tokenizer.chat_template = resolve_chat_template(chat_template)
+        from raitner_hub.chat_templates import read_template
+
+        tokenizer.chat_template = read_template(chat_template)[0]
     if getattr(tokenizer, "chat_template", None) is None:
         raise ConfigError(f"model {model_id} has no chat template; pass --chat-template chatml|llama3|FILE.jinja")
+    return tokenizer, cfg
+
+
+def load(model_id: str, *, revision: str | None = None, device: str | None = None, dtype: str | None = None,
+         backend: str = "hf", chat_template: str | None = None):
+    """(model, tokenizer, engine): ``engine`` is a :class:`VLLMEngine` for the vLLM backend, else None."""
+    import torch
+
+    tokenizer, cfg = load_tokenizer(model_id, revision=revision, chat_template=chat_template)
+    base_id = cfg.get("base_model_name_or_path") if cfg else None
+    base_revision = cfg.get("revision") if cfg else revision
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if backend == "vllm":
         engine = VLLMEngine(model_id, base_id, revision=revision, base_revision=base_revision, dtype=dtype)
@@ -105,8 +121,8 @@ def load(model_id: str, *, revision: str | None = None, device: str | None = Non
             adapter = _safetensors_adapter(model_id, revision)  # a local folder (a Hub adapter is downloaded)
             model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
     except OSError as exc:
-        raise HubError(f"cannot load model {model_id}: {str(exc).splitlines()[0]}") from None
-    return model.to(device).eval(), tokenizer, None
+        raise HubError(f"cannot load model {model_id}: {first_line(exc)}") from None
+    return model.to(device).eval(), tokenizer, None  # type: ignore[arg-type]  # transformers stubs: to(str)
 
 
 def _safetensors_adapter(model_id: str, revision: str | None) -> str:
@@ -114,16 +130,15 @@ def _safetensors_adapter(model_id: str, revision: str | None) -> str:
 
     PEFT silently falls back to unpickling ``adapter_model.bin`` when there is no safetensors file.
     """
-    folder = Path(model_id)
-    if not folder.is_dir():
-        from raitner_hub.hub import download_artefact
+    from raitner_hub.hub import resolve
 
-        folder = download_artefact(model_id, repo_type="model", revision=revision,
-                                   allow_patterns=["adapter_config.json", "adapter_model.safetensors"])
+    source = resolve(model_id, repo_type="model", revision=revision,
+                     allow_patterns=["adapter_config.json", "adapter_model.safetensors"])
+    folder = Path(str(source.path))
     if not (folder / "adapter_model.safetensors").is_file():
         raise ConfigError(f"adapter {model_id} has no adapter_model.safetensors (pickled adapter weights are "
                           "never loaded); re-save it with save_pretrained(safe_serialization=True)")
-    return model_id if folder == Path(model_id) else str(folder)
+    return model_id if source.is_local else str(folder)
 
 
 def _dtype(dtype: str | None, device: str):

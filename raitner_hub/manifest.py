@@ -13,6 +13,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -22,7 +23,17 @@ _LIBRARIES = (
     "torch", "transformers", "datasets", "huggingface_hub", "peft", "trl", "accelerate",
     "sentence-transformers", "faiss-cpu", "rank-bm25", "jieba",
 )
-_SECRET_WORDS = ("token", "api_key", "apikey", "password", "secret")
+# Credential keys by exact name (case and -/_ insensitive). Not substrings: "max_new_tokens" and "eos_token"
+# are settings, and a substring rule hid them from manifests and adapter cards.
+SECRET_KEYS = frozenset({
+    "token", "hf_token", "hub_token", "push_to_hub_token", "use_auth_token", "auth_token", "access_token",
+    "api_key", "apikey", "openai_api_key", "password", "passwd", "secret", "client_secret", "secret_key",
+})
+
+
+def is_secret_key(key: object) -> bool:
+    """Whether a settings key names a credential (``hf_token``, ``api_key``...), by exact name."""
+    return str(key).lower().replace("-", "_") in SECRET_KEYS
 
 
 def library_versions() -> dict[str, str]:
@@ -69,10 +80,60 @@ def input_fingerprint(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+# An absolute local path inside free text: "/" or "~/" not preceded by a word character, ".", ":" or "/"
+# (so "me/repo", "./rel", "http://host/x" and "a/b" are left alone).
+_ABS_PATH_RE = re.compile(r"(?<![\w.:/~-])(?:~(?=/)|/(?=[^\s/]))[^\s'\"`()\[\]<>{},;|]*")
+
+
+def public_path(path: str) -> str:
+    """A local path as it may be published: relative when under the working directory, else its basename
+    (``<local>`` when it has none). The user's home and filesystem layout never reach a card or manifest."""
+    expanded = Path(os.path.expanduser(path))
+    try:
+        relative = expanded.resolve().relative_to(Path.cwd().resolve())
+        return relative.as_posix() if str(relative) != "." else "."
+    except (ValueError, OSError):
+        return expanded.name or "<local>"
+
+
+def scrub_paths(obj: Any) -> Any:
+    """``obj`` (str, or dicts/lists of them) with every absolute local path replaced by :func:`public_path`.
+
+    The one scrubber for everything published: manifests (:func:`build_manifest`), cards
+    (:mod:`raitner_hub.cards`) and report files.
+    """
+    if isinstance(obj, str):
+        return _ABS_PATH_RE.sub(lambda m: public_path(m.group(0)), obj)
+    if isinstance(obj, os.PathLike):
+        return scrub_paths(os.fspath(obj))
+    if isinstance(obj, dict):
+        return {key: scrub_paths(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [scrub_paths(item) for item in obj]
+    return obj
+
+
+def _redacted(obj: Any, tokens: list[str] | None = None) -> Any:
+    """``obj`` with every Hub token this process knows (HF_TOKEN, --token, `hf auth login`) replaced by ***."""
+    if tokens is None:
+        from raitner_hub.hub_errors import known_tokens
+
+        tokens = known_tokens()
+    if isinstance(obj, str):
+        for token in tokens:
+            obj = obj.replace(token, "***")
+        return obj
+    if isinstance(obj, dict):
+        return {key: _redacted(value, tokens) for key, value in obj.items()}
+    if isinstance(obj, list):
+        return [_redacted(item, tokens) for item in obj]
+    return obj
+
+
 def _check_no_secrets(obj: Any, where: str = "") -> None:
     if isinstance(obj, dict):
         for key, value in obj.items():
-            if any(word in str(key).lower() for word in _SECRET_WORDS) and value not in (None, False):
+            if is_secret_key(key) and value not in (None, False):
                 raise ValueError(f"refusing to record a credential-like key in a manifest: {where}{key}")
             _check_no_secrets(value, f"{where}{key}.")
     elif isinstance(obj, (list, tuple)):
@@ -98,8 +159,21 @@ def build_manifest(kind: str, *, settings: dict[str, Any], inputs: dict[str, Any
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **(extra or {}),
     }
+    manifest = _redacted(scrub_paths(manifest))  # no local absolute path, no Hub token (e.g. a recorded --token)
     _check_no_secrets(manifest)
     return manifest
+
+
+# Facts of a run that differ between two runs producing the same artefact: not a change worth a commit.
+VOLATILE_KEYS = ("created_at", "wall_time_s")
+
+
+def same_artefact(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two manifests describe the same artefact (equal once :data:`VOLATILE_KEYS` are ignored)."""
+    def strip(m: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in m.items() if k not in VOLATILE_KEYS}
+
+    return isinstance(a, dict) and isinstance(b, dict) and strip(a) == strip(b)
 
 
 def write_manifest(folder: str | os.PathLike, manifest: dict[str, Any]) -> Path:

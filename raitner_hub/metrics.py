@@ -33,8 +33,8 @@ from __future__ import annotations
 import json
 import re
 import string
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Mapping, Sequence
 
 from raitner_hub.records import Entity, find_occurrences
 
@@ -100,7 +100,7 @@ class Counts:
     n_correct: int = 0
     unparsed: int = 0
 
-    def __add__(self, other: "Counts") -> "Counts":
+    def __add__(self, other: Counts) -> Counts:
         return Counts(self.n_pred + other.n_pred, self.n_gold + other.n_gold,
                       self.n_correct + other.n_correct, self.unparsed + other.unparsed)
 
@@ -153,7 +153,7 @@ class SpanCounts:
     total: Counts = field(default_factory=Counts)
     per_label: dict[str, Counts] = field(default_factory=dict)
 
-    def __add__(self, other: "SpanCounts") -> "SpanCounts":
+    def __add__(self, other: SpanCounts) -> SpanCounts:
         labels = {**self.per_label, **other.per_label}
         return SpanCounts(self.total + other.total,
                           {lab: self.per_label.get(lab, Counts()) + other.per_label.get(lab, Counts())
@@ -230,7 +230,7 @@ class DatasetScores:
     counts: dict = field(default_factory=dict)  # raw counts of both metrics, for re-aggregation
 
     @classmethod
-    def from_counts(cls, dataset: str, uniner: Counts, strict: Counts | SpanCounts, n: int) -> "DatasetScores":
+    def from_counts(cls, dataset: str, uniner: Counts, strict: Counts | SpanCounts, n: int) -> DatasetScores:
         """Build from the two metrics' counts; ``unparsed`` comes from the UniNER counts."""
         strict_total = strict.total if isinstance(strict, SpanCounts) else strict
         up, ur, uf = prf(uniner)

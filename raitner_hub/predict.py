@@ -13,23 +13,31 @@ answer counts in ``predictor.stats["unparsed"]`` and yields no entities. Each me
 one answer ``["Paris"]`` gives one entity per occurrence of ``Paris``. Mentions found nowhere are
 dropped and counted (``stats["not_found"]``). Long texts are split into chunks of at most ``max_chars``
 characters at sentence ends; offsets always index the original text.
+
+Each entity's ``score`` is its mention's confidence from the greedy pass's token log-probs
+(:mod:`raitner_hub.scores`); :meth:`NER.predict_entities` adds GLiNER's span selection
+(:mod:`raitner_hub.spans`). ``backend="gliner"`` loads a GLiNER checkpoint instead
+(:mod:`raitner_hub.gliner_backend`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from raitner_hub import prompts
+from raitner_hub.chat_templates import END_OF_TURN_TOKENS
+from raitner_hub.engines import Generation
 from raitner_hub.errors import ConfigError, InputError
 from raitner_hub.records import Prediction, align_mentions
 
 log = logging.getLogger(__name__)
 
-END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>")
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；;.\n])\s*")
 
 
@@ -40,6 +48,10 @@ class Query:
     text: str
     label: str
     demos: tuple[prompts.Demo, ...] = ()
+    lang: str | None = None  # picks the templates; None: the predictor's language, else the index's, else detected
+
+
+DEFAULT_DEMOS = "default"  # predict()'s default: "auto" with an attached index, else no examples
 
 
 def chunk_text(text: str, max_chars: int) -> list[tuple[int, str]]:
@@ -91,7 +103,7 @@ class NER:
     Example:
         >>> ner = NER.from_pretrained("me/ra-it-qwen-lora")                       # doctest: +SKIP
         >>> ner.predict("Obama visited Paris.", ["person", "location"])           # doctest: +SKIP
-        [{'start': 0, 'end': 5, 'text': 'Obama', 'label': 'person', 'score': None}, ...]
+        [{'start': 0, 'end': 5, 'text': 'Obama', 'label': 'person', 'score': 0.93}, ...]
     """
 
     def __init__(self, model, tokenizer, *, model_id: str, revision: str | None = None, index=None,
@@ -118,7 +130,9 @@ class NER:
     @classmethod
     def from_pretrained(cls, model_or_adapter: str | Path, index=None, *, revision: str | None = None,
                         device: str | None = None, dtype: str | None = None, backend: str = "auto",
-                        chat_template: str | None = None, **options: Any) -> "NER":
+                        chat_template: str | None = None, base_url: str | None = None,
+                        served_model: str | None = None, api_key_env: str | None = None,
+                        max_concurrency: int | None = None, **options: Any) -> NER:
         """Load a full model, or a PEFT adapter plus the base named in its ``adapter_config.json``.
 
         Weights load from safetensors only and never with ``trust_remote_code``. ``index`` is a
@@ -126,6 +140,12 @@ class NER:
         ``chat_template`` (a family name ``chatml``/``llama3`` or a ``.jinja`` path) replaces a missing
         template. Other options: ``lang``, ``template``, ``demo_template``, ``max_new_tokens``,
         ``batch_size``, ``max_chars``, ``strategy``, ``k``, ``seed``.
+
+        ``backend="openai"``: only the tokenizer (and chat template) of ``model_or_adapter`` is loaded;
+        prompts rendered here are decoded by the OpenAI-compatible server at ``base_url`` (e.g. vLLM with
+        ``--enable-lora --lora-modules NAME=ADAPTER``), under the name ``served_model`` (default: the model
+        id), with the key from ``$api_key_env`` (default ``OPENAI_API_KEY``; unset: no key) and at most
+        ``max_concurrency`` requests in flight (:class:`raitner_hub.engines.OpenAIEngine`).
         """
         from raitner_hub import loading
 
@@ -134,6 +154,22 @@ class NER:
 
             index = RetrievalIndex.from_pretrained(str(index))
         backend = loading.pick_backend(backend)
+        if backend == "gliner":  # a GLiNER checkpoint: same predictor calls, GLiNER underneath
+            from raitner_hub.gliner_backend import GLiNERPredictor
+
+            return GLiNERPredictor.from_pretrained(model_or_adapter, revision=revision, device=device, **options)
+        if backend != "openai" and (base_url or served_model):
+            raise ConfigError("--base-url / --served-model need --backend openai")
+        if backend == "openai":
+            from raitner_hub.engines import DEFAULT_API_KEY_ENV, DEFAULT_MAX_CONCURRENCY, OpenAIEngine
+
+            tokenizer, _ = loading.load_tokenizer(str(model_or_adapter), revision=revision,
+                                                  chat_template=chat_template)
+            engine = OpenAIEngine(base_url or "", served_model or str(model_or_adapter), tokenizer=tokenizer,
+                                  api_key_env=api_key_env or DEFAULT_API_KEY_ENV,
+                                  max_concurrency=max_concurrency or DEFAULT_MAX_CONCURRENCY)
+            return cls(None, tokenizer, model_id=str(model_or_adapter), revision=revision, index=index,
+                       backend=backend, engine=engine, **options)
         model, tokenizer, engine = loading.load(str(model_or_adapter), revision=revision, device=device, dtype=dtype,
                                                 backend=backend, chat_template=chat_template)
         return cls(model, tokenizer, model_id=str(model_or_adapter), revision=revision, index=index, backend=backend,
@@ -141,11 +177,13 @@ class NER:
 
     # ---- prompts -----------------------------------------------------------------------------------
 
-    def templates_for(self, text: str) -> tuple[prompts.ConversationTemplate, prompts.DemoTemplate]:
-        """The conversation and demonstration templates for a text (by name, else language, else detected)."""
+    def templates_for(self, text: str, lang: str | None = None) -> tuple[prompts.ConversationTemplate,
+                                                                         prompts.DemoTemplate]:
+        """The conversation and demonstration templates for a text: by template name, else ``lang`` (this
+        call's), else the predictor's language, else the index's, else the detected one."""
         from raitner_hub.formats import detect_lang
 
-        lang = self.lang or (self.index_lang() if self.index is not None else None) or detect_lang(text)
+        lang = lang or self.lang or (self.index_lang() if self.index is not None else None) or detect_lang(text)
         conv = prompts.conversation_template(self.template_name or lang)
         demo = prompts.demo_template(self.demo_template_name or conv.lang)
         return conv, demo
@@ -164,20 +202,31 @@ class NER:
 
     # ---- generation -----------------------------------------------------------------------------
 
-    def generate_answers(self, items: Sequence[Query]) -> list[str]:
+    def generate_answers(self, items: Sequence[Query]) -> list[str]:  # scores.Answer where log-probs are known
         """Raw model outputs, one per query, in order (the evaluation scores these strings).
 
         Queries about the same text with the same demonstrations share one prompt prefix.
         """
+        from raitner_hub.scores import Answer
+
+        # An Answer is the output string that also carries its token ids and log-probs (confidence scores).
+        return [Answer(g.text, token_ids=g.token_ids, logprobs=g.logprobs) if g.logprobs is not None else g.text
+                for g in self.generate(items)]
+
+    def generate(self, items: Sequence[Query]) -> list[Generation]:
+        """:meth:`generate_answers` with the generated token ids (and, where the engine reports them,
+        per-token log-probs: the ``openai`` backend does), one :class:`Generation` per query, in order."""
         from raitner_hub.decoding import split_shared_prefix
 
         by_prefix: dict[tuple, list[int]] = {}
         for i, item in enumerate(items):
-            by_prefix.setdefault((item.text, item.demos), []).append(i)
-        groups, order, prompts_ids = [], [], {}
+            by_prefix.setdefault((item.text, item.demos, item.lang), []).append(i)
+        groups: list[Any] = []
+        order: list[list[int]] = []
+        prompts_ids: dict[int, list[int]] = {}
         limit = getattr(getattr(self.model, "config", None), "max_position_embeddings", None)
-        for (text, demos), positions in by_prefix.items():
-            conv, demo_tmpl = self.templates_for(text)
+        for (text, demos, lang), positions in by_prefix.items():
+            conv, demo_tmpl = self.templates_for(text, lang)
             prefix_msgs = prompts.render_prefix(text, conv, demos, demo_tmpl)
             full = [self._render_ids([*prefix_msgs, prompts.render_question(items[i].label, conv)]) for i in positions]
             group = split_shared_prefix(full)
@@ -193,7 +242,7 @@ class NER:
             groups.append(group)
             order.append(positions)
             prompts_ids.update(zip(positions, full))
-        if self._engine is not None:  # vLLM: prefix caching does the sharing
+        if self._engine is not None:  # vLLM or an OpenAI-compatible server: prefix caching does the sharing
             flat = [i for positions in order for i in positions]
             token_lists = self._engine.generate([prompts_ids[i] for i in flat], stop_ids=self.stop_ids,
                                                 max_new_tokens=self.max_new_tokens)
@@ -202,10 +251,20 @@ class NER:
             from raitner_hub.decoding import greedy_shared_prefix
 
             generated = greedy_shared_prefix(self.model, groups, stop_ids=self.stop_ids, pad_id=self.pad_id,
-                                             max_new_tokens=self.max_new_tokens, batch_size=self.batch_size)
+                                             max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
+                                             with_logprobs=True)
             outputs = {i: tokens for positions, rows in zip(order, generated) for i, tokens in zip(positions, rows)}
         self.stats["questions"] += len(items)
-        return [self.tokenizer.decode(outputs[i], skip_special_tokens=True) for i in range(len(items))]
+        generations = []
+        for i in range(len(items)):
+            out = outputs[i]
+            if not isinstance(out, Generation):
+                # decoding.Generated (hf: ids and each chosen token's log-prob) or a list of ids (vllm)
+                out = (Generation(tuple(out.tokens), logprobs=tuple(out.logprobs)) if hasattr(out, "logprobs")
+                       else Generation(tuple(out)))
+            text = self.tokenizer.decode(list(out.token_ids), skip_special_tokens=True)
+            generations.append(dataclasses.replace(out, text=text) if out.text != text else out)
+        return generations
 
     # ---- prediction -----------------------------------------------------------------------------
 
@@ -219,19 +278,38 @@ class NER:
         found = retrieve_demos(self.index, distinct, strategy=self.strategy, k=self.k, seed=self.seed)
         return {text: tuple(demos) for text, demos in zip(distinct, found)}
 
-    def predict(self, text: str, labels: Sequence[str], *, demos=None) -> list[Prediction]:
-        """Entities of the given types in ``text``: ``[{start, end, text, label, score}]`` (score is None).
+    def predict(self, text: str, labels: Sequence[str], *, demos=DEFAULT_DEMOS,
+                lang: str | None = None) -> list[Prediction]:
+        """Entities of the given types in ``text``: ``[{start, end, text, label, score}]``.
 
-        ``demos``: None (no examples), ``"auto"`` (retrieved from the attached index) or a list of
-        :class:`raitner_hub.prompts.Demo`.
+        ``score`` is the mention's confidence from its answer's tokens (:mod:`raitner_hub.scores`), None
+        for a backend that gives no log-probs (vLLM). All entities are kept, overlapping ones included;
+        :meth:`predict_entities` selects spans as GLiNER does.
+
+        ``demos``: by default retrieved from the attached index when there is one (``"auto"``), else none;
+        None = no examples even with an index; or a list of :class:`raitner_hub.prompts.Demo`. ``lang``
+        (``en``/``zh``) picks the templates for this call only (default: the predictor's ``lang``, else the
+        index's, else detected from the text).
         """
-        return self.predict_batch([text], [labels], demos=demos if demos in (None, "auto") else [demos])[0]
+        keep = demos is None or (isinstance(demos, str) and demos in ("auto", DEFAULT_DEMOS))
+        return self.predict_batch([text], [labels], demos=demos if keep else [demos], lang=[lang])[0]
 
     def predict_batch(self, texts: Sequence[str], labels_per_text: Sequence[Sequence[str]], *,
-                      demos=None) -> list[list[Prediction]]:
-        """:meth:`predict` for many texts at once (all their questions are batched together)."""
+                      demos=DEFAULT_DEMOS, lang: str | Sequence[str | None] | None = None) -> list[list[Prediction]]:
+        """:meth:`predict` for many texts at once (all their questions are batched together).
+
+        ``demos``: the default (the attached index, if any), None, ``"auto"`` or one list of demonstrations
+        per text; ``lang``: one language for all texts or one per text (None entries: the default). Nothing
+        on the predictor is changed, so concurrent callers with different settings can share one predictor
+        (and one batch).
+        """
+        if isinstance(demos, str) and demos == DEFAULT_DEMOS:  # the attached index is used unless told otherwise
+            demos = "auto" if self.index is not None else None
         if len(texts) != len(labels_per_text):
             raise InputError(f"{len(texts)} texts but {len(labels_per_text)} label sets")
+        langs = [lang] * len(texts) if lang is None or isinstance(lang, str) else list(lang)
+        if len(langs) != len(texts) or (demos not in (None, "auto") and len(demos) != len(texts)):
+            raise InputError(f"{len(texts)} texts but {len(langs)} languages or demonstration lists")
         label_sets = [_check_labels(labels) for labels in labels_per_text]
         chunks = [chunk_text(text, self.max_chars) for text in texts]
         if demos == "auto":
@@ -246,13 +324,40 @@ class NER:
                 else:
                     chunk_demos = tuple(demos[t] or ())
                 for label in labels:
-                    items.append(Query(chunk, label, chunk_demos))
+                    items.append(Query(chunk, label, chunk_demos, langs[t]))
                     where.append((t, offset))
         outputs = self.generate_answers(items)
         results: list[list[Prediction]] = [[] for _ in texts]
         for item, (t, offset), output in zip(items, where, outputs):
             results[t].extend(self.entities_from_answer(item.text, item.label, output, offset=offset))
         return [_dedupe_sorted(entities) for entities in results]
+
+    def predict_entities(self, text: str, labels: Sequence[str], *, threshold: float = 0.0, flat_ner: bool = True,
+                         multi_label: bool = False, demos=None) -> list[Prediction]:
+        """GLiNER's ``predict_entities``: :meth:`predict`, then GLiNER's span selection.
+
+        ``threshold`` keeps entities scored above it; ``flat_ner=True`` resolves overlapping spans by
+        keeping the higher score (ties: the longer span, then the earlier label); ``multi_label=False``
+        keeps one label per span (:func:`raitner_hub.spans.select_spans`). The options are keyword-only:
+        GLiNER's positional order is ``flat_ner, threshold``, so a positional ``0.5`` would mean
+        different things in the two libraries.
+
+        Example:
+            >>> ner.predict_entities("Obama visited Paris.", ["person", "location"], threshold=0.5)  # doctest: +SKIP
+        """
+        return self.batch_predict_entities([text], labels, threshold=threshold, flat_ner=flat_ner,
+                                           multi_label=multi_label, demos=demos)[0]
+
+    def batch_predict_entities(self, texts: Sequence[str], labels: Sequence[str], *, threshold: float = 0.0,
+                               flat_ner: bool = True, multi_label: bool = False, demos=None,
+                               ) -> list[list[Prediction]]:
+        """:meth:`predict_entities` for many texts with one label set (GLiNER's signature); one batch."""
+        from raitner_hub.spans import select_spans
+
+        labels = _check_labels(labels)
+        found = self.predict_batch(list(texts), [labels] * len(texts), demos=demos)
+        return [select_spans(entities, labels, threshold=threshold, flat_ner=flat_ner, multi_label=multi_label)
+                for entities in found]
 
     def entities_from_answer(self, text: str, label: str, output: str, *, offset: int = 0) -> list[Prediction]:
         """Parse one answer and map its mentions to every occurrence in ``text`` (offsets shifted by ``offset``)."""
@@ -262,10 +367,26 @@ class NER:
         if mentions is None:
             self.stats["unparsed"] += 1
             return []
-        entities, missing = align_mentions(text, [(m, label) for m in dict.fromkeys(mentions) if m.strip()])
-        self.stats["not_found"] += len(missing)
-        return [Prediction(start=e["start"] + offset, end=e["end"] + offset, text=e["text"], label=label, score=None)
-                for e in entities]
+        out = []
+        for mention in dict.fromkeys(m for m in mentions if m.strip()):
+            entities, missing = align_mentions(text, [(mention, label)])
+            self.stats["not_found"] += len(missing)
+            score = self.mention_score(output, mention) if entities else None
+            out.extend(Prediction(start=e["start"] + offset, end=e["end"] + offset, text=e["text"], label=label,
+                                  score=score) for e in entities)
+        return out
+
+    def mention_score(self, output: str, mention: str) -> float | None:
+        """The mention's confidence score in this answer (:mod:`raitner_hub.scores`), None without log-probs."""
+        from raitner_hub.scores import mention_score, token_spans_by_decoding
+
+        logprobs = getattr(output, "logprobs", None)
+        if logprobs is None:
+            return None
+        if output.token_spans is None:
+            output.token_spans = tuple(token_spans_by_decoding(
+                lambda ids: self.tokenizer.decode(ids, skip_special_tokens=True), output.token_ids))
+        return mention_score(output.token_spans, logprobs, str(output), mention)
 
 
 def _dedupe_sorted(entities: list[Prediction]) -> list[Prediction]:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Iterable, Sequence
 
 from raitner_hub.errors import ConfigError
 from raitner_hub.records import Message
@@ -169,17 +169,22 @@ class Demo:
     pairs: tuple[tuple[str, str], ...]
 
 
+def render_demo_item(demo: Demo, template: DemoTemplate) -> str:
+    """One example of the examples block: its text and its entities in the paper's form."""
+    return template.item.format(text=demo.text, entities=format_demo_entities(demo.pairs))
+
+
+def render_demo_exchange(items: Sequence[str], template: DemoTemplate) -> tuple[str, str]:
+    """(user, assistant) contents of the examples exchange from already rendered items (non-empty)."""
+    return template.intro.format(block=template.separator.join(items)), template.ack
+
+
 def render_demo_messages(demos: Sequence[Demo], template: DemoTemplate) -> list[Message]:
     """The examples exchange; empty when there are no demonstrations (then the chat is vanilla)."""
     if not demos:
         return []
-    block = template.separator.join(
-        template.item.format(text=d.text, entities=format_demo_entities(d.pairs)) for d in demos
-    )
-    return [
-        Message(role="user", content=template.intro.format(block=block)),
-        Message(role="assistant", content=template.ack),
-    ]
+    user, ack = render_demo_exchange([render_demo_item(d, template) for d in demos], template)
+    return [Message(role="user", content=user), Message(role="assistant", content=ack)]
 
 
 def render_prefix(text: str, template: ConversationTemplate, demos: Sequence[Demo] = (),
@@ -190,7 +195,7 @@ def render_prefix(text: str, template: ConversationTemplate, demos: Sequence[Dem
     """
     if demos and demo_tmpl is None:
         demo_tmpl = demo_template(template.lang)
-    messages = render_demo_messages(demos, demo_tmpl) if demos else []
+    messages = render_demo_messages(demos, demo_tmpl) if demos and demo_tmpl else []
     messages.append(Message(role="user", content=template.text_turn.format(text=text)))
     messages.append(Message(role="assistant", content=template.text_ack))
     return messages

@@ -8,7 +8,11 @@ Use ``formats.read_annotated`` (auto-detection, one Dataset) unless you need a r
 - Offset formats (CLUENER, CMeEE, Yidu) are checked against the text and stored by position.
 - Mention-only formats (Boson, Sky-NER, SLIMER, UniNER) are aligned to every occurrence, in file order;
   pairs not found are listed under ``unaligned`` in ``annotator``.
-- ``annotator`` is JSON ``{"format", "source", "labels_queried"?, "unaligned"?}``.
+- ``annotator`` is JSON ``{"format", "source", "labels_queried"?, "qa"?, "unaligned"?}``; ``qa`` holds a
+  conversation's own questions, ``[[type, [mention, ...]], ...]`` in its order, negatives (``[]``) included,
+  exactly as the file has them (``input_questions``).
+- A conversation whose answer is not a JSON list of strings is dropped and counted (``ReadReport``); a file
+  where more than half of the conversations are dropped is an error.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +52,9 @@ def default_source(path: PathLike) -> str:
 
 
 def annotator_json(fmt: str, source: str, **extra: Any) -> str:
-    return json.dumps({"format": fmt, "source": source, **{k: v for k, v in extra.items() if v}},
-                      ensure_ascii=False)
+    # an empty ``qa`` is kept: a conversation that asked nothing must not be asked the whole label set
+    return json.dumps({"format": fmt, "source": source,
+                       **{k: v for k, v in extra.items() if v or (k == "qa" and v is not None)}}, ensure_ascii=False)
 
 
 def labels_queried(passage: AnnotatedPassage) -> list[str]:
@@ -58,6 +64,81 @@ def labels_queried(passage: AnnotatedPassage) -> list[str]:
     except (ValueError, AttributeError):
         asked = None
     return list(asked) if asked else list(dict.fromkeys(e["label"] for e in passage["entities"]))
+
+
+def _annotator(passage: AnnotatedPassage) -> dict:
+    try:
+        data = json.loads(passage["annotator"])
+    except (ValueError, TypeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def input_questions(passage: AnnotatedPassage) -> list[tuple[str, list[str]]] | None:
+    """The questions a conversation-format input asked about this passage, ``[(type, answer), ...]`` in its
+    order (negatives have ``[]``), exactly as the file wrote them (``qa``; else ``labels_queried`` with the
+    entities' mentions as answers); None when the input had no questions."""
+    data = _annotator(passage)
+    qa = data.get("qa")
+    if isinstance(qa, list):
+        return [(str(label), [str(m) for m in answer]) for label, answer in qa]
+    asked = data.get("labels_queried")
+    if isinstance(asked, list):  # rows written before ``qa`` existed: the asked types, answers from the entities
+        from raitner_hub.records import mentions_by_label
+
+        answers = mentions_by_label(passage["entities"])
+        return [(str(label), answers.get(label, [])) for label in asked]
+    return None
+
+
+def gold_answers(passage: AnnotatedPassage) -> dict[str, list[str]]:
+    """The answer list per type: the input's own answers where it asked questions (UniNER's gold, mentions
+    not found in the text included), else the distinct mentions of the passage's entities."""
+    from raitner_hub.records import mentions_by_label
+
+    qa = input_questions(passage)
+    if qa is None:
+        return mentions_by_label(passage["entities"])
+    out: dict[str, list[str]] = {}
+    for label, answer in qa:
+        out.setdefault(label, list(answer))
+    return out
+
+
+def relabel_annotator(annotator: str, mapping: dict[str, str | None]) -> str:
+    """``labels_queried`` and ``qa`` of an annotator JSON renamed through ``mapping`` (``None`` drops the type)."""
+    try:
+        data = json.loads(annotator)
+    except (ValueError, TypeError):
+        return annotator
+    if not isinstance(data, dict) or not ({"labels_queried", "qa"} & set(data)):
+        return annotator
+    if "labels_queried" in data:
+        renamed = (mapping.get(label, label) for label in data["labels_queried"])
+        data["labels_queried"] = list(dict.fromkeys(label for label in renamed if label))
+    if "qa" in data:
+        data["qa"] = [[mapping.get(label, label), answer] for label, answer in data["qa"]
+                      if mapping.get(label, label)]
+    return json.dumps(data, ensure_ascii=False)
+
+
+@dataclass
+class ReadReport:
+    """What a reader dropped: conversations whose answer does not parse (the paper drops them too)."""
+
+    conversations: int = 0
+    dropped: int = 0
+    first_dropped: str = ""  # the error of the first dropped conversation (file:line / item)
+
+    def check(self, path: PathLike) -> None:
+        """More than half of the conversations bad: not a file of this format; an error."""
+        if self.conversations and self.dropped * 2 > self.conversations:
+            raise InputError(f"{self.first_dropped} ({self.dropped} of {self.conversations} conversations "
+                             f"have an unparseable answer)")
+
+
+class _BadAnswer(InputError):
+    """An answer that is not a JSON list of strings (the conversation is dropped and counted)."""
 
 
 def label_set(rows: Iterable[AnnotatedPassage]) -> list[str]:
@@ -240,6 +321,62 @@ def read_weibo(path: PathLike, *, lang: str | None = "zh", **kwargs: Any) -> Ite
     return read_bio(path, lang=lang or "zh", token_fn=weibo_char, fmt="weibo", **kwargs)
 
 
+# ---- HF token classification (tokens + ner_tags) ---------------------------------------------------------
+
+TOKEN_COLUMNS = ("tokens", "ner_tags")
+
+
+def tag_names(features: Any) -> list[str] | None:
+    """The label names of a ``ner_tags`` column typed ``Sequence(ClassLabel)`` / ``List(ClassLabel)``."""
+    feature = features.get("ner_tags") if features is not None else None
+    names = getattr(getattr(feature, "feature", None), "names", None)
+    return list(names) if names else None
+
+
+def read_token_rows(rows: Iterable[dict], *, names: list[str] | None, source: str, where: str,
+                    lang: str | None = None) -> Iterator[AnnotatedPassage]:
+    """Rows of the Hub's token-classification layout (``tokens`` + ``ner_tags``) as passages.
+
+    Tag ids are turned into names with ``names`` (the ClassLabel names of the features); string tags are
+    used as they are. The BIO reader's rules apply: IOB1 and IOB2 both (an ``I-X`` after ``O`` or another
+    type starts an entity), tokens joined by " " (English) or "" (Chinese), ``-DOCSTART-`` dropped, ids
+    ``<source>_<n>`` counting the sentences kept, so a BIO file and the same sentences in this layout read
+    the same.
+    """
+    sentences: list[tuple[list[str], list[str]]] = []
+    for i, row in enumerate(rows):
+        missing = [c for c in TOKEN_COLUMNS if c not in row]
+        if missing:
+            raise InputError(f"row {i}: missing column(s) {', '.join(missing)}", path=where)
+        tokens, raw = [str(t) for t in row["tokens"]], list(row["ner_tags"])
+        if len(tokens) != len(raw):
+            raise InputError(f"row {i}: {len(tokens)} tokens but {len(raw)} ner_tags", path=where)
+        tags = []
+        for tag in raw:
+            if isinstance(tag, int) and not isinstance(tag, bool):
+                if names is None:
+                    raise InputError(f"row {i}: integer ner_tags without label names (the features must type "
+                                     "ner_tags as Sequence(ClassLabel), or write the tags as strings)", path=where)
+                if not 0 <= tag < len(names):
+                    raise InputError(f"row {i}: tag id {tag} out of range (features name {len(names)} tags)",
+                                     path=where)
+                tag = names[tag]
+            if not isinstance(tag, str) or not BIO_TAG.fullmatch(tag):
+                raise InputError(f"row {i}: bad BIO tag {tag!r} (expected O, B-<type> or I-<type>)", path=where)
+            tags.append(tag)
+        kept = [(t, g) for t, g in zip(tokens, tags) if t != "-DOCSTART-"]
+        if kept:
+            sentences.append(([t for t, _ in kept], [g for _, g in kept]))
+    if lang is None:
+        lang = detect_lang("".join("".join(tokens) for tokens, _ in sentences[:200]))
+    joiner = "" if lang == "zh" else " "
+    annotator = annotator_json("token_classification", source)
+    for n, (tokens, tags) in enumerate(sentences):
+        text, entities = bio_to_entities(tokens, tags, joiner)
+        yield AnnotatedPassage(id=f"{source}_{n}", text=text, lang=lang, source=source, entities=entities,
+                               annotator=annotator)
+
+
 # ---- offset jsonl / json ----------------------------------------------------------------------------------
 
 def _offset_passage(row_id: str, text: str, lang: str | None, source: str, fmt: str,
@@ -319,23 +456,27 @@ def read_sky_ner(path: PathLike, *, lang: str | None = None, source: str | None 
                                annotator=annotator_json("sky_ner", source, unaligned=missing))
 
 
-def _answer(value: str, where: str, line: int | None, path: PathLike) -> list[str]:
+def _answer(value: str | None, where: str, line: int | None, path: PathLike) -> list[str]:
     try:
-        answer = json.loads(value, strict=False)  # RA-IT's Boson file has a raw tab inside one answer
+        answer = json.loads(value or "", strict=False)  # RA-IT's Boson file has a raw tab inside one answer
     except (json.JSONDecodeError, TypeError):
         answer = None
     if not isinstance(answer, list) or not all(isinstance(m, str) for m in answer):
-        raise InputError(f"{where}answer is not a JSON list of strings: {str(value)[:60]!r}", path=str(path), line=line)
+        raise _BadAnswer(f"{where}answer is not a JSON list of strings: {str(value)[:60]!r}", path=str(path),
+                         line=line)
     return answer
 
 
-def read_slimer(path: PathLike, *, lang: str | None = None, source: str | None = None) -> Iterator[AnnotatedPassage]:
+def read_slimer(path: PathLike, *, lang: str | None = None, source: str | None = None,
+                report: ReadReport | None = None) -> Iterator[AnnotatedPassage]:
     """SLIMER Pile-NER rows grouped by passage index (``doc_question_pairID`` = ``passage:question``).
 
     Ids are ``pilener_<passage index>`` (the ids of ``raw_passages/pile_passages_from_pilener.jsonl``);
-    the asked types, negatives included, go to ``labels_queried`` in question order.
+    the asked types, negatives included, go to ``labels_queried`` and (with their answers) ``qa``, in
+    question order. A passage with an unparseable answer is dropped and counted in ``report``.
     """
     source = source or default_source(path)
+    report = report if report is not None else ReadReport()
     groups: dict[int, dict] = {}
     for n, row in read_jsonl_rows(path):
         pair_id = str(require_field(row, "doc_question_pairID", path, n))
@@ -344,18 +485,29 @@ def read_slimer(path: PathLike, *, lang: str | None = None, source: str | None =
         except ValueError:
             raise InputError(f"bad doc_question_pairID {pair_id!r} (expected '<passage>:<question>')",
                              path=str(path), line=n) from None
-        group = groups.setdefault(passage, {"text": require_field(row, "input", path, n), "qa": []})
+        group = groups.setdefault(passage, {"text": require_field(row, "input", path, n), "qa": [], "bad": ""})
         if group["text"] != row["input"]:
             raise InputError(f"passage {passage} has two different texts", path=str(path), line=n)
         label = str(require_field(row, "tagName", path, n))
-        group["qa"].append((question, label, _answer(require_field(row, "output", path, n), "", n, path)))
+        try:
+            group["qa"].append((question, label, _answer(require_field(row, "output", path, n), "", n, path)))
+        except _BadAnswer as exc:
+            group["bad"] = group["bad"] or str(exc)
+    report.conversations += len(groups)
     for passage in sorted(groups):
+        if groups[passage]["bad"]:
+            report.dropped += 1
+            report.first_dropped = report.first_dropped or groups[passage]["bad"]
+    report.check(path)
+    for passage in sorted(groups):
+        if groups[passage]["bad"]:
+            continue
         text, qa = groups[passage]["text"], sorted(groups[passage]["qa"], key=lambda q: q[0])
         entities, missing = _aligned(text, ((m, label) for _, label, answer in qa for m in answer))
         yield AnnotatedPassage(id=f"pilener_{passage}", text=text, lang=lang or "en", source=source,
                                entities=entities, annotator=annotator_json(
                                    "slimer", source, labels_queried=list(dict.fromkeys(q[1] for q in qa)),
-                                   unaligned=missing))
+                                   qa=[[label, answer] for _, label, answer in qa], unaligned=missing))
 
 
 def _template_patterns() -> list[tuple[str, str, re.Pattern]]:
@@ -398,27 +550,49 @@ def _conversation(item: dict, where: str, path: PathLike) -> tuple[str, str, lis
     return lang, text, qa
 
 
-def read_uniner(path: PathLike, *, lang: str | None = None, source: str | None = None) -> Iterator[AnnotatedPassage]:
-    """UniNER / ShareGPT conversations (JSON array or jsonl), grouped by text: one passage, all its types.
+def read_uniner(path: PathLike, *, lang: str | None = None, source: str | None = None,
+                report: ReadReport | None = None) -> Iterator[AnnotatedPassage]:
+    """UniNER / ShareGPT conversations (JSON array or jsonl): one passage per sentence, all its questions.
 
-    The asked types (negatives included) are kept in ``labels_queried``; ``label_set(rows)`` gives the
-    benchmark's label set.
+    Items with the same text are one passage until a type is asked again: UniNER's test files ask one
+    type per item, and a sentence that occurs twice in the benchmark is asked (and scored) twice, so it
+    is two passages here (CrossNER AI: 431 sentences, 430 distinct texts). The questions (negatives
+    included) are kept in ``qa`` / ``labels_queried`` in file order; ``label_set(rows)`` gives the
+    benchmark's label set. An item whose answer does not parse is dropped and counted in ``report``.
     """
     source = source or default_source(path)
+    report = report if report is not None else ReadReport()
     if Path(path).suffix == ".jsonl":
         items = [(f"line {n}: ", row) for n, row in read_jsonl_rows(path)]
     else:
         items = [(f"item {i}: ", item) for i, item in enumerate(read_json_array(path))]
-    groups: dict[str, dict] = {}
+    groups: list[dict] = []
+    by_text: dict[str, list[dict]] = {}
     for where, item in items:
         if not isinstance(item, dict):
             raise InputError(f"{where}expected an object with 'conversations'", path=str(path))
-        item_lang, text, qa = _conversation(item, where, path)
-        group = groups.setdefault(text, {"lang": item_lang, "qa": []})
+        report.conversations += 1
+        try:
+            item_lang, text, qa = _conversation(item, where, path)
+        except _BadAnswer as exc:
+            report.dropped += 1
+            report.first_dropped = report.first_dropped or str(exc)
+            continue
+        asked = {label for label, _ in qa}
+        group = next((g for g in by_text.get(text, []) if not asked & g["asked"]), None)
+        if group is None:
+            group = {"text": text, "lang": item_lang, "qa": [], "asked": set()}
+            groups.append(group)
+            by_text.setdefault(text, []).append(group)
         group["qa"].extend(qa)
-    for n, (text, group) in enumerate(groups.items()):
+        group["asked"] |= asked
+    report.check(path)
+    for n, group in enumerate(groups):
+        text = group["text"]
         entities, missing = _aligned(text, ((m, label) for label, answer in group["qa"] for m in answer))
         asked = list(dict.fromkeys(label for label, _ in group["qa"]))
         yield AnnotatedPassage(id=f"{source}_{n}", text=text, lang=lang or group["lang"], source=source,
                                entities=entities,
-                               annotator=annotator_json("uniner", source, labels_queried=asked, unaligned=missing))
+                               annotator=annotator_json("uniner", source, labels_queried=asked,
+                                                        qa=[[label, answer] for label, answer in group["qa"]],
+                                                        unaligned=missing))

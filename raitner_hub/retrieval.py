@@ -18,15 +18,18 @@ for Chinese, where no small embedder exists).
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import datasets
 import numpy as np
 
-from raitner_hub.bm25 import B, BM25, EPSILON, K1, STOPWORD_SOURCES, tokenize
+from raitner_hub.bm25 import BM25, EPSILON, K1, STOPWORD_SOURCES, B, tokenize
+from raitner_hub.config import IndexConfig
 from raitner_hub.embedder import Embedder
 from raitner_hub.errors import ConfigError, InputError
 from raitner_hub.prompts import Demo
@@ -81,9 +84,9 @@ class RetrievalIndex:
 
     @classmethod
     def build(cls, pool: datasets.Dataset, *, lang: str, embedder: str | None = None, batch_size: int = 64,
-              cache_dir: str | None = None, progress: bool = True, encoder: Any = None,
+              cache_dir: str | os.PathLike | bool | None = None, progress: bool = True, encoder: Any = None,
               devices: Sequence[str] | None = None, index_type: str = "flat", license: str = "unknown",
-              pool_source: str | None = None, redistributable: bool = True) -> "RetrievalIndex":
+              pool_source: str | None = None, redistributable: bool = True) -> RetrievalIndex:
         """Embed (cached) and tokenise a pool of ``AnnotatedPassage`` rows.
 
         Args:
@@ -98,7 +101,10 @@ class RetrievalIndex:
             redistributable: False when the pool's license forbids sharing it (e.g. Boson): the index
                 folder contains the pool, so ``hub.push_folder`` then refuses a public push.
         """
+        from raitner_hub.licenses import check_license
+
         started = time.time()
+        check_license(license)
         for column in ("id", "text", "entities"):
             if column not in pool.column_names:
                 raise InputError(f"the retrieval pool needs an {column!r} column (AnnotatedPassage rows)")
@@ -118,7 +124,7 @@ class RetrievalIndex:
     @classmethod
     def from_embeddings(cls, pool: datasets.Dataset, embeddings: np.ndarray, *, lang: str,
                         embedder: str = "precomputed", encoder: Any = None, index_type: str = "flat",
-                        normalize: bool = True, tokens: list[list[str]] | None = None) -> "RetrievalIndex":
+                        normalize: bool = True, tokens: list[list[str]] | None = None) -> RetrievalIndex:
         """An index over vectors computed elsewhere (one row per pool passage, same order)."""
         vectors = np.asarray(embeddings, dtype=np.float32)
         if normalize:
@@ -156,7 +162,7 @@ class RetrievalIndex:
         """What the index is, for cards and manifests."""
         return {**self.embedder_info, "lang": self.lang, "metric": METRIC if self.dense else "bm25",
                 "normalization": "l2" if self.dense else None, "index_type": self.index_type if self.dense else None,
-                "dim": int(self.embeddings.shape[1]) if self.dense and len(self) else None,
+                "dim": int(self.embeddings.shape[1]) if self.embeddings is not None and len(self) else None,
                 "passages": len(self), "distinct_texts": int(self.text_group.max() + 1) if len(self) else 0,
                 "bm25": {"k1": K1, "b": B, "epsilon": EPSILON, "segmenter": "jieba.lcut" if self.lang == "zh"
                          else 'text.split(" ")', "stopwords": STOPWORD_SOURCES[self.lang]},
@@ -176,15 +182,15 @@ class RetrievalIndex:
         queries = self.bm25.query_matrix([tokenize(t, self.lang) for t in query_texts])
         return self._bm25_search(queries, top_k, exclude)
 
-    def search_pool(self, rows: Sequence[int], top_k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search_pool(self, rows: Sequence[int] | np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray]:
         """Neighbours of pool rows themselves, with self-exclusion (no re-embedding: stored vectors)."""
-        rows = np.asarray(rows, dtype=np.int64)
-        if self.dense:
-            return self.search_embeddings(self.embeddings[rows], top_k, exclude=rows)
-        queries = self.bm25.query_matrix([self.tokens[i] for i in rows])
-        return self._bm25_search(queries, top_k, rows)
+        pool_rows = np.asarray(rows, dtype=np.int64)
+        if self.embeddings is not None:
+            return self.search_embeddings(self.embeddings[pool_rows], top_k, exclude=pool_rows)
+        queries = self.bm25.query_matrix([self.tokens[i] for i in pool_rows])
+        return self._bm25_search(queries, top_k, pool_rows)
 
-    def search_embeddings(self, queries: np.ndarray, top_k: int, *, exclude: Sequence[int] | None = None
+    def search_embeddings(self, queries: np.ndarray, top_k: int, *, exclude: Sequence[int] | np.ndarray | None = None
                           ) -> tuple[np.ndarray, np.ndarray]:
         """Batched exact (or approximate) inner-product search of query vectors; see :meth:`search`."""
         queries = np.ascontiguousarray(queries, dtype=np.float32)
@@ -217,10 +223,12 @@ class RetrievalIndex:
             val[start:stop, :width] = np.where(dropped, -np.inf, scores)
         return idx, val
 
-    def _bm25_search(self, queries, top_k: int, exclude) -> tuple[np.ndarray, np.ndarray]:
+    def _bm25_search(self, queries: Any, top_k: int, exclude: Sequence[int] | np.ndarray | None
+                     ) -> tuple[np.ndarray, np.ndarray]:
         excl = None if exclude is None else np.asarray(exclude, dtype=np.int64)
 
         def mask(start: int, stop: int) -> np.ndarray:
+            assert excl is not None  # only called when there is something to exclude
             own = excl[start:stop]
             own_group = np.where(own >= 0, self.text_group[np.maximum(own, 0)], -1)
             return self.text_group[None, :] == own_group[:, None]
@@ -228,7 +236,7 @@ class RetrievalIndex:
         return self.bm25.top_k(queries, top_k, exclude_mask=mask if excl is not None else None)
 
     def bm25_scores(self, query_tokens: Sequence[Sequence[str]] | None, candidates: np.ndarray, *,
-                    query_rows: Sequence[int] | None = None) -> np.ndarray:
+                    query_rows: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
         """BM25 of each query against its own candidates: float32[n, K] (-inf for -1 padding).
 
         Pass token lists, or ``query_rows`` to score pool rows by their stored tokens.
@@ -257,31 +265,45 @@ class RetrievalIndex:
 
     @classmethod
     def from_pretrained(cls, folder_or_repo_id: str | Path, revision: str | None = None, *,
-                        encoder: Any = None) -> "RetrievalIndex":
+                        encoder: Any = None) -> RetrievalIndex:
         """Load a saved index from a local folder or a Hub dataset repo (``user/name``)."""
-        folder = Path(folder_or_repo_id)
-        if not folder.is_dir():
-            from raitner_hub.hub import download_artefact
+        from raitner_hub.hub import resolve
 
-            folder = Path(download_artefact(str(folder_or_repo_id), repo_type="dataset", revision=revision))
-        return _read_index_folder(cls, folder, encoder=encoder)
+        source = resolve(folder_or_repo_id, repo_type="dataset", revision=revision)
+        return _read_index_folder(cls, Path(str(source.path)), encoder=encoder)
 
     def push_to_hub(self, repo_id: str, *, private: bool = False, revision: str | None = None,
-                    commit_message: str | None = None) -> Any:
+                    commit_message: str | None = None, create_pr: bool = False) -> Any:
         """Save to a temporary folder and upload it as one commit through ``raitner_hub.hub``."""
         from raitner_hub.hub import push_folder
 
         with tempfile.TemporaryDirectory(prefix="raitner-index-") as tmp:
             folder = self.save_pretrained(Path(tmp) / "index", repo_id=repo_id)
             return push_folder(folder, repo_id, repo_type="dataset", private=private, revision=revision,
+                               create_pr=create_pr,
                                commit_message=commit_message or f"Retrieval index ({len(self)} passages, "
                                                                 f"{self.embedder_info.get('embedder')})")
 
 
-def _faiss_index(embeddings: np.ndarray, index_type: str):
+def build_index_folder(config: IndexConfig, *, repo_id: str | None = None,
+                       progress: bool = True) -> tuple[RetrievalIndex, Path]:
+    """``raitner index``: read the annotated pool, build its index, write the folder; ``(index, folder)``."""
+    from raitner_hub.formats import pool_language, read_annotated
+
+    pool = read_annotated(config.input, format=config.input_format, lang=config.lang)
+    index = RetrievalIndex.build(pool, lang=pool_language(pool, config.lang, where=config.input),
+                                 embedder=config.embedder, batch_size=config.batch_size, cache_dir=config.cache_dir,
+                                 progress=progress, devices=list(config.devices) if config.devices else None,
+                                 index_type=config.index_type, license=config.license, pool_source=config.input,
+                                 redistributable=not config.restricted)
+    return index, index.save_pretrained(config.out, repo_id=repo_id)
+
+
+def _faiss_index(embeddings: np.ndarray, index_type: str) -> Any:
     import faiss
 
     dim = embeddings.shape[1] if embeddings.ndim == 2 and embeddings.shape[1] else 1
+    index: Any
     if index_type == "hnsw":
         index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
     elif index_type == "ivf":
@@ -316,7 +338,8 @@ def _write_index_folder(index: RetrievalIndex, folder: Path, *, repo_id: str | N
         pq.write_table(pa.table({"id": pa.array(index.ids, pa.string()),
                                  "tokens": pa.array(index.tokens, pa.list_(pa.string()))}),
                        tmp / "bm25_tokens.parquet")
-        configs = [{"config_name": "pool", "data_files": "pool.parquet"}]
+        # default: `load_dataset(repo)` with no config name loads the pool
+        configs = [{"config_name": "pool", "data_files": "pool.parquet", "default": True}]
         if index.dense:
             import faiss
 
@@ -338,19 +361,21 @@ def _write_index_folder(index: RetrievalIndex, folder: Path, *, repo_id: str | N
     return folder
 
 
-def index_card(facts: dict[str, Any], counts: dict[str, Any], *, configs: list[dict], repo_id: str | None):
+def index_card(facts: dict[str, Any], counts: dict[str, Any], *, configs: list[dict], repo_id: str | None) -> Any:
     """The README card of an index folder (``dataset_cards/retrieval_index.md.j2``)."""
-    from raitner_hub.cards import render_dataset_card, size_category
+    from raitner_hub.cards import card_data as build_card_data
+    from raitner_hub.cards import render_dataset_card
 
     pretty_name = f"RA-IT retrieval index ({facts['lang']}, {counts['passages']} passages)"
-    card_data = {"license": facts.get("license") or "unknown", "language": [facts["lang"]],
-                 "task_categories": ["token-classification"], "tags": ["retrieval", "ra-it", "ner", "raitner-hub"],
-                 "size_categories": [size_category(counts["passages"])], "pretty_name": pretty_name, "configs": configs}
+    card_data = build_card_data(license=facts.get("license") or "unknown", language=[facts["lang"]],
+                                task_categories=["token-classification"],
+                                tags=["retrieval", "ra-it", "ner", "raitner-hub"], rows=counts["passages"],
+                                pretty_name=pretty_name, configs=configs)
     return render_dataset_card("retrieval_index", card_data, facts=facts, counts=counts, repo_id=repo_id,
                                pretty_name=pretty_name)
 
 
-def _read_index_folder(cls, folder: Path, *, encoder: Any) -> RetrievalIndex:
+def _read_index_folder(cls: type[RetrievalIndex], folder: Path, *, encoder: Any) -> RetrievalIndex:
     import pyarrow.parquet as pq
 
     from raitner_hub.manifest import read_manifest

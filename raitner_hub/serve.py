@@ -10,6 +10,14 @@ The pool is the index given to ``build_demo`` (usually loaded from the Hub) or a
 the visitor uploads, indexed on the fly with the main index's embedder (or BM25 when there is none).
 Bad input never stops the app: each request returns a one-line message (and a toast) instead.
 
+Concurrent requests are decoded together: the extraction event is a Gradio batch function
+(``batch=True``, ``max_batch_size``), so the requests waiting in the queue when the device frees up are
+checked and retrieved one by one, then decoded in one :meth:`NER.predict_batch` call, each with its own
+language and demonstrations (arguments, not predictor state: no lock). A request's answer is the one
+it gets alone. ``generation_concurrency`` batches run at once (1 on one device: batching does the
+sharing; more for a remote ``openai`` backend whose server batches itself). A request's problem comes
+back in its own status line; in a batch Gradio has no per-request toast.
+
 Only the generation call is wrapped for ZeroGPU (``spaces.GPU`` when that package is importable);
 retrieval and the index stay on CPU. The request logic lives in :class:`Extractor`, free of widgets, so
 it is testable without a browser.
@@ -20,11 +28,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import threading
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from raitner_hub.errors import ConfigError, InputError, RaitnerError
 from raitner_hub.prompts import Demo, format_demo_entities
@@ -151,7 +159,8 @@ class Extractor:
     """The request logic behind the demo: checks, pool choice, retrieval, prediction.
 
     Args:
-        predictor: an object with ``predict(text, labels, demos=[Demo, ...])`` (e.g. :class:`raitner_hub.NER`).
+        predictor: an object with ``predict_batch(texts, label_sets, demos=[[Demo, ...], ...], lang=[...])``
+            (e.g. :class:`raitner_hub.NER`).
         index: the main :class:`raitner_hub.retrieval.RetrievalIndex`, or None (retrieval then needs an upload).
         pool_embedder: embedder spec for uploaded pools; default: the main index's, else ``bm25``.
         pool_encoder: an encoder object injected into uploaded-pool indexes (tests).
@@ -171,7 +180,6 @@ class Extractor:
             self.pool_langs = (index.lang,) if dense else self.pool_langs
         self.pool_embedder, self.pool_encoder = pool_embedder, pool_encoder
         self._uploads: OrderedDict[str, Any] = OrderedDict()
-        self._lock = threading.Lock()  # the predictor's language is set per request
         self._generate = gpu(self._generate_on_device)
 
     def describe_pool(self) -> str:
@@ -242,54 +250,84 @@ class Extractor:
 
     # ---- the request ------------------------------------------------------------------------------
 
-    def _generate_on_device(self, text: str, labels: list[str], lang: str | None, demos: list[Demo]) -> list[dict]:
-        with self._lock:
-            had_lang = hasattr(self.predictor, "lang")
-            previous = getattr(self.predictor, "lang", None)
-            self.predictor.lang = lang
-            try:
-                return list(self.predictor.predict(text, labels, demos=list(demos)))
-            finally:
-                if had_lang:
-                    self.predictor.lang = previous
+    def _generate_on_device(self, texts: list[str], labels: list[list[str]], langs: list[str | None],
+                            demos: list[list[Demo]]) -> list[list[dict]]:
+        return [list(found) for found in self.predictor.predict_batch(texts, labels, demos=[list(d) for d in demos],
+                                                                      lang=langs)]
+
+    def prepare(self, text: str | None, types: str | None, lang: str | None = "auto", use_retrieval: bool = True,
+                strategy: str = "nn.v1", k: float | None = 2, pool_file: str | None = None):
+        """Checks and retrieval for one request: ``(text, labels, lang, demos, notes)``. Raises RaitnerError."""
+        text, labels, k_int = self.check(text, types, k)
+        lang = None if lang in (None, "", "auto") else lang
+        if lang not in (None, "en", "zh"):
+            raise InputError(f"Unknown language {lang!r}; choose en, zh or auto.")
+        notes, demos = [], []
+        if use_retrieval:
+            if pool_file:
+                index, top_k = self.upload_index(pool_file, lang), TOP_K_UPLOAD
+                notes.append(f"pool: uploaded file ({len(index)} passages)")
+            else:
+                index, top_k = self.index, TOP_K_INDEX
+                if index is not None:
+                    notes.append(f"pool: {index.pool_source or 'index'} ({len(index)} passages)")
+            if index is None:
+                notes.append("no pool loaded, so no demonstrations (upload an annotated jsonl)")
+            else:
+                demos = self.retrieve(index, text, strategy, k_int, top_k)
+                notes.append(f"{len(demos)} demonstration(s) by {strategy}, k={k_int}")
+        else:
+            notes.append("retrieval off: no demonstrations")
+        return text, labels, lang, demos, notes
 
     def extract(self, text: str | None, types: str | None, lang: str | None = "auto", use_retrieval: bool = True,
                 strategy: str = "nn.v1", k: float | None = 2, pool_file: str | None = None) -> Extraction:
         """Run one request; user mistakes come back as ``Extraction(ok=False, message=...)``, never raise."""
-        try:
-            text, labels, k_int = self.check(text, types, k)
-            lang = None if lang in (None, "", "auto") else lang
-            if lang not in (None, "en", "zh"):
-                raise InputError(f"Unknown language {lang!r}; choose en, zh or auto.")
-            notes, demos = [], []
-            if use_retrieval:
-                if pool_file:
-                    index, top_k = self.upload_index(pool_file, lang), TOP_K_UPLOAD
-                    notes.append(f"pool: uploaded file ({len(index)} passages)")
-                else:
-                    index, top_k = self.index, TOP_K_INDEX
-                    if index is not None:
-                        notes.append(f"pool: {index.pool_source or 'index'} ({len(index)} passages)")
-                if index is None:
-                    notes.append("no pool loaded, so no demonstrations (upload an annotated jsonl)")
-                else:
-                    demos = self.retrieve(index, text, strategy, k_int, top_k)
-                    notes.append(f"{len(demos)} demonstration(s) by {strategy}, k={k_int}")
-            else:
-                notes.append("retrieval off: no demonstrations")
-            entities = self._generate(text, labels, lang, demos)
-            notes.insert(0, f"{len(entities)} entit{'y' if len(entities) == 1 else 'ies'} found")
-            return Extraction(entities=entities, demos=demos, message="; ".join(notes) + ".")
-        except RaitnerError as exc:
-            return Extraction(message=str(exc), ok=False)
-        except Exception as exc:  # noqa: BLE001 - a public demo keeps serving; the log has the traceback
-            log.exception("request failed")
-            return Extraction(message=f"Something went wrong ({type(exc).__name__}); please try again.", ok=False)
+        return self.extract_batch([(text, types, lang, use_retrieval, strategy, k, pool_file)])[0]
+
+    def extract_batch(self, requests: Sequence[Sequence[Any]]) -> list[Extraction]:
+        """Run many requests (each the argument tuple of :meth:`extract`), their questions decoded together.
+
+        Each request is checked and retrieved on its own (a bad one gets its message, the others go on);
+        if the shared generation call fails, the requests are decoded one by one, so a failure stays with
+        the request that caused it.
+        """
+        results: list[Extraction | None] = [None] * len(requests)
+        ready: list[tuple[int, tuple]] = []
+        for i, request in enumerate(requests):
+            try:
+                ready.append((i, self.prepare(*request)))
+            except Exception as exc:  # noqa: BLE001 - one request's problem never stops the others
+                results[i] = _failure(exc)
+        groups = [ready] if len(ready) <= 1 else [ready, *([one] for one in ready)]
+        for group in groups:  # the whole batch first; one by one only if the batch failed
+            if not group or all(results[i] is not None for i, _ in group):
+                continue
+            try:
+                found = self._generate([p[0] for _, p in group], [p[1] for _, p in group],
+                                       [p[2] for _, p in group], [p[3] for _, p in group])
+            except Exception as exc:  # noqa: BLE001
+                if len(group) == 1:
+                    results[group[0][0]] = _failure(exc)
+                continue
+            for (i, (_, _, _, demos, notes)), entities in zip(group, found):
+                head = f"{len(entities)} entit{'y' if len(entities) == 1 else 'ies'} found"
+                results[i] = Extraction(entities=entities, demos=demos, message="; ".join([head, *notes]) + ".")
+        return results  # type: ignore[return-value]
+
+
+def _failure(exc: Exception) -> Extraction:
+    """A user mistake as its one-line message; anything else logged and reported without internals."""
+    if isinstance(exc, RaitnerError):
+        return Extraction(message=str(exc), ok=False)
+    log.error("request failed", exc_info=exc)  # a public demo keeps serving; the log has the traceback
+    return Extraction(message=f"Something went wrong ({type(exc).__name__}); please try again.", ok=False)
 
 
 def build_demo(predictor: Any, index: Any = None, *, presets: dict[str, Preset] | None = None, max_chars: int = 4000,
                max_k: int = 8, max_upload_bytes: int = 2_000_000, default_lang: str = "auto", concurrency: int = 2,
-               title: str = "RA-IT open NER", pool_embedder: str | None = None, pool_encoder: Any = None):
+               title: str = "RA-IT open NER", pool_embedder: str | None = None, pool_encoder: Any = None,
+               max_batch_size: int = 16, generation_concurrency: int = 1):
     """The Gradio app around a predictor and an optional retrieval index.
 
     Example:
@@ -300,7 +338,9 @@ def build_demo(predictor: Any, index: Any = None, *, presets: dict[str, Preset] 
 
     The extraction endpoint is ``/extract`` (``gradio_client``: ``client.predict(text, types, lang,
     use_retrieval, strategy, k, pool_file, api_name="/extract")``), returning the highlighted segments,
-    the entity table, the demonstration table and a status line.
+    the entity table, the demonstration table and a status line. Up to ``max_batch_size`` queued requests
+    are decoded together; ``generation_concurrency`` batches run at once; ``concurrency`` is the queue's
+    default limit for the other events.
     """
     import gradio as gr
 
@@ -309,13 +349,16 @@ def build_demo(predictor: Any, index: Any = None, *, presets: dict[str, Preset] 
                           pool_embedder=pool_embedder, pool_encoder=pool_encoder)
     first = next(iter(presets.values()), Preset("en", "person, organization, location", ""))
 
-    def run(text, types, lang, use_retrieval, strategy, k, pool_file):
-        result = extractor.extract(text, types, lang, use_retrieval, strategy, k, pool_file)
-        if not result.ok:
-            gr.Warning(result.message)
-        highlights = to_highlights(text or "", result.entities) if result.ok else []
-        status = result.message if result.ok else f"**⚠ {result.message}**"
-        return highlights, entity_rows(result.entities), demo_rows(result.demos), status
+    def run(texts, types, langs, use_retrievals, strategies, ks, pool_files):
+        """Gradio batch function: one list per input, one list per output, in request order."""
+        requests = list(zip(texts, types, langs, use_retrievals, strategies, ks, pool_files))
+        outputs: tuple[list, list, list, list] = ([], [], [], [])
+        for (text, *_), result in zip(requests, extractor.extract_batch(requests)):
+            outputs[0].append(to_highlights(text or "", result.entities) if result.ok else [])
+            outputs[1].append(entity_rows(result.entities))
+            outputs[2].append(demo_rows(result.demos))
+            outputs[3].append(result.message if result.ok else f"**⚠ {result.message}**")
+        return outputs
 
     def apply_preset(name):
         preset = presets.get(name)
@@ -359,8 +402,11 @@ def build_demo(predictor: Any, index: Any = None, *, presets: dict[str, Preset] 
         if examples:
             gr.Examples(examples, inputs=[text, types, lang], label="Examples (click one)")
         preset.change(apply_preset, preset, [types, lang, text], api_visibility="private")
-        button.click(run, inputs, [highlighted, table, demos, status], api_name="extract")
-        text.submit(run, inputs, [highlighted, table, demos, status], api_visibility="private")
+        # Both triggers share one queue ("generate"): one decode batch at a time per device.
+        batching = {"batch": True, "max_batch_size": max_batch_size, "concurrency_limit": generation_concurrency,
+                    "concurrency_id": "generate"}
+        button.click(run, inputs, [highlighted, table, demos, status], api_name="extract", **batching)
+        text.submit(run, inputs, [highlighted, table, demos, status], api_visibility="private", **batching)
     demo.queue(default_concurrency_limit=concurrency, max_size=64)
     demo.extractor = extractor  # tests and callers reach the request logic through the app
     return demo
@@ -387,16 +433,27 @@ def load_pool(spec: str | os.PathLike | None, *, lang: str | None = None, embedd
 
 
 def serve(model: str, index: str | None = None, *, lang: str | None = None, host: str = "127.0.0.1",
-          port: int | None = None, device: str | None = None, prevent_thread_lock: bool = False, **launch: Any):
-    """Load a model (or adapter) and a pool, build the demo and launch it. Returns (demo, local_url)."""
+          port: int | None = None, device: str | None = None, prevent_thread_lock: bool = False,
+          backend: str = "auto", base_url: str | None = None, served_model: str | None = None,
+          api_key_env: str | None = None, max_concurrency: int | None = None, max_batch_size: int = 16,
+          max_new_tokens: int = 256, **launch: Any):
+    """Load a model (or adapter) and a pool, build the demo and launch it. Returns (demo, local_url).
+
+    ``backend="openai"`` serves through an OpenAI-compatible server (``base_url``, ``served_model``,
+    ``api_key_env``, ``max_concurrency``: see :meth:`NER.from_pretrained`); the server batches, so up to
+    4 decode batches of the Space then run at once.
+    """
     from raitner_hub.predict import NER
 
     if lang not in (None, "auto", "en", "zh"):
         raise ConfigError(f"unknown language {lang!r}; choose en, zh or auto")
     lang = None if lang == "auto" else lang
     pool = load_pool(index, lang=lang)
-    predictor = NER.from_pretrained(model, index=pool, lang=lang, device=device)
-    demo = build_demo(predictor, pool, default_lang=lang or "auto")
+    predictor = NER.from_pretrained(model, index=pool, lang=lang, device=device, backend=backend, base_url=base_url,
+                                    served_model=served_model, api_key_env=api_key_env,
+                                    max_concurrency=max_concurrency, max_new_tokens=max_new_tokens)
+    demo = build_demo(predictor, pool, default_lang=lang or "auto", max_batch_size=max_batch_size,
+                      generation_concurrency=4 if predictor.backend == "openai" else 1)
     _, local_url, _ = demo.launch(server_name=host, server_port=port, prevent_thread_lock=prevent_thread_lock,
                                   **launch)
     return demo, local_url

@@ -23,13 +23,15 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from raitner_hub.errors import ConfigError, TeacherError
 from raitner_hub.prompts import AnnotationPrompt, render_annotation
+from raitner_hub.records import Message
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
@@ -110,7 +112,7 @@ class CallStats:
     completion_tok: int = 0
     cost_usd: float = 0.0
 
-    def add(self, other: "CallStats") -> None:
+    def add(self, other: CallStats) -> None:
         for f in dataclasses.fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
@@ -130,7 +132,16 @@ class AnswerCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            # Several processes (datatrove tasks) may open a new cache at once: switching it to WAL can then
+            # fail at once with "database is locked" (SQLite skips the busy wait there), so retry a while.
+            for attempt in range(60):
+                try:
+                    self._db.execute("PRAGMA journal_mode=WAL")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or attempt == 59:
+                        raise
+                    time.sleep(0.05 + random.random() * 0.1)
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process kills
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS answers (teacher TEXT NOT NULL, prompt TEXT NOT NULL,"
@@ -171,7 +182,7 @@ class AnswerCache:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> "AnswerCache":
+    def __enter__(self) -> AnswerCache:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -179,8 +190,9 @@ class AnswerCache:
 
 
 def default_cache_path() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "raitner-hub" / "teacher-cache.sqlite"
+    from raitner_hub.cache import cache_dir
+
+    return cache_dir("teacher") / "answers.sqlite"
 
 
 # ---- client ---------------------------------------------------------------------------------------------
@@ -247,7 +259,7 @@ class TeacherClient:
     def _where(self) -> str:
         return f"teacher {self.spec.model} at {public_url(self.spec.base_url)}"
 
-    def ask(self, messages: list[dict], stop: threading.Event, stats: CallStats) -> Answer | None:
+    def ask(self, messages: Sequence[Message], stop: threading.Event, stats: CallStats) -> Answer | None:
         """The teacher's answer, or None when ``stop`` was set while waiting. Raises TeacherError."""
         import openai
 
@@ -256,7 +268,8 @@ class TeacherClient:
             if stop.is_set():
                 return None
             try:
-                reply = self._client.chat.completions.create(model=self.spec.model, messages=messages,
+                # Message is the {role, content} TypedDict openai's message params are; its stubs want their own.
+                reply = self._client.chat.completions.create(model=self.spec.model, messages=messages,  # type: ignore[arg-type]
                                                              temperature=0)
             except openai.RateLimitError as exc:
                 stats.rate_limited += 1

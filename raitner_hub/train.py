@@ -4,12 +4,12 @@ The YAML config has a few top-level keys (below) plus ``sft:`` and ``lora:`` blo
 ``trl.SFTConfig`` and ``peft.LoraConfig``, so every TRL/PEFT option is available without re-declaring it.
 Unknown keys anywhere are a :class:`ConfigError` before any work starts. Loss is on assistant turns only
 (``assistant_only_loss``), with a chat template that has ``{% generation %}`` markers
-(:mod:`raitner_hub.chat_templates`). ``TrainConfig`` lives here rather than in ``config.py`` because it
-is only meaningful next to the trainer (``config.py``'s ``load_config``/``from_dict`` still read it).
+(:mod:`raitner_hub.chat_templates`). ``TrainConfig`` is defined with the other stage configs in
+:mod:`raitner_hub.config`; the checks that need TRL/PEFT (``sft``/``lora`` keys) run here.
 
-Single process: :func:`train` runs in-process. Several processes: :func:`launch_command` builds
-``accelerate launch --num_processes N -m raitner_hub.train cfg.yaml``; this module's ``__main__`` is the
-entry point. Checkpoints go to ``sft.output_dir`` (default ``<output_dir>-checkpoints``, kept so
+:func:`launch` is what ``raitner train`` calls: one process runs :func:`train_adapter` in-process; N
+processes hand off to ``accelerate launch --num_processes N -m raitner_hub.train cfg.yaml``
+(:func:`launch_command`); this module's ``__main__`` is the entry point. Checkpoints go to ``sft.output_dir`` (default ``<output_dir>-checkpoints``, kept so
 ``resume_from_checkpoint: true`` can find them); the adapter folder itself is written atomically.
 
 Example:
@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import sys
 import tempfile
@@ -30,65 +29,12 @@ from typing import Any
 
 import yaml
 
-from raitner_hub.config import from_dict, load_config
-from raitner_hub.errors import ConfigError, InputError, RaitnerError, require
+from raitner_hub.config import TrainConfig, from_dict, load_config
+from raitner_hub.errors import ConfigError, InputError, RaitnerError, first_line, require
 
 QUANTIZATIONS = (None, "4bit")
 # Files the trainer/PEFT write that are not part of the published adapter.
 _UNPUBLISHED = ("training_args.bin", "README.md")
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class TrainConfig:
-    """What to train on, from what, and where to put it.
-
-    Attributes:
-        base_model: Hub id or local folder of the base causal LM (the paper uses base, not chat, models).
-        dataset: a local folder in Hub layout (``raitner build-data`` output) or a Hub dataset repo id.
-        dataset_config: the config to train on (``vanilla``, ``ra-diverse_nn-k2``, ...).
-        dataset_revision: Hub branch/tag/commit of ``dataset`` (Hub only); the resolved sha is recorded.
-        output_dir: the adapter folder written at the end.
-        seed: seed for training and the validation hold-out (copied into ``sft.seed`` unless set there).
-        sft: options for ``trl.SFTConfig`` (``output_dir`` defaults to ``<output_dir>-checkpoints``).
-        lora: options for ``peft.LoraConfig`` (``task_type`` defaults to ``CAUSAL_LM``).
-        quantization: ``null`` (LoRA) or ``4bit`` (QLoRA via bitsandbytes; CUDA only).
-        chat_template: ``auto`` (tokenizer's if it has generation markers, else ours for its family),
-            ``chatml``/``qwen``, ``llama3``, or a path to a ``.jinja`` file with generation markers.
-        base_model_repo_id: Hub id recorded for a *local* ``base_model``; required to push such an adapter.
-            Without it an unpushed adapter records the local absolute path.
-        validation_fraction: held-out share of train when the dataset has no ``validation`` split.
-        resume_from_checkpoint: ``true`` (latest in the checkpoint folder) or a checkpoint path.
-        merge: also write merged full weights to ``<output_dir>/merged``.
-        push, repo_id, private: upload the adapter folder to the Hub after training.
-        license: the card's license (e.g. ``llama3``, ``other``).
-    """
-
-    base_model: str
-    dataset: str
-    dataset_config: str = "vanilla"
-    dataset_revision: str | None = None
-    output_dir: str = "adapter"
-    seed: int = 42
-    sft: dict[str, Any] = dataclasses.field(default_factory=dict)
-    lora: dict[str, Any] = dataclasses.field(default_factory=dict)
-    quantization: str | None = None
-    chat_template: str = "auto"
-    base_model_repo_id: str | None = None
-    validation_fraction: float = 0.1
-    resume_from_checkpoint: bool | str | None = None
-    merge: bool = False
-    push: bool = False
-    repo_id: str | None = None
-    private: bool = False
-    license: str | None = None
-
-    @property
-    def checkpoints_dir(self) -> Path:
-        return Path(self.sft.get("output_dir") or f"{self.output_dir.rstrip('/')}-checkpoints")
-
-    @property
-    def base_is_local(self) -> bool:
-        return Path(self.base_model).is_dir()
 
 
 def load_train_config(path: str | Path | None = None, *, sft_overrides: dict[str, Any] | None = None,
@@ -133,6 +79,24 @@ def launch_command(config_path: str | Path, num_processes: int, *, cpu: bool = F
     return command + ["-m", "raitner_hub.train", str(config_path)]
 
 
+def launch(config: TrainConfig, num_processes: int = 1) -> Path:
+    """Train in this process (``num_processes == 1``) or hand off to ``accelerate launch`` on N processes.
+
+    The hand-off writes the resolved config (without ``push``: the caller pushes once, from here) next to
+    the checkpoints and runs :func:`launch_command`. Returns the adapter folder.
+    """
+    if num_processes < 1:
+        raise ConfigError(f"--num-processes must be >= 1, got {num_processes}")
+    if num_processes == 1:
+        return train_adapter(config)
+    import subprocess
+
+    resolved = write_config(dataclasses.replace(config, push=False), config.checkpoints_dir / "train-config.yaml")
+    if subprocess.call(launch_command(resolved, num_processes)) != 0:
+        raise RaitnerError(f"accelerate launch failed (config: {resolved})")
+    return Path(config.output_dir).resolve()
+
+
 # ---- validation (everything here runs before any model or data is loaded) ----
 
 def _check_known_keys(block: dict[str, Any], cls: type, where: str) -> None:
@@ -143,10 +107,6 @@ def _check_known_keys(block: dict[str, Any], cls: type, where: str) -> None:
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} ({cls.__module__.split('.')[0]}."
                           f"{cls.__name__} has no such option)")
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def build_args(config: TrainConfig):
@@ -161,6 +121,10 @@ def build_args(config: TrainConfig):
     init_kwargs = config.sft.get("model_init_kwargs") or {}
     if not isinstance(init_kwargs, dict):
         raise ConfigError(f"sft.model_init_kwargs: expected a mapping, got {type(init_kwargs).__name__}")
+    if config.sft.get("push_to_hub") or config.sft.get("hub_model_id"):
+        # TRL would upload its own card and training_args.bin, bypassing our card, checks and manifest.
+        raise ConfigError("sft.push_to_hub / sft.hub_model_id: not supported; push the finished adapter with "
+                          "--push --repo-id ME/NAME (or push: true and repo_id in the config)")
     if config.sft.get("trust_remote_code") or init_kwargs.get("trust_remote_code"):
         raise ConfigError("sft: trust_remote_code is not allowed (raitner-hub never runs a repo's own code)")
     if init_kwargs.get("use_safetensors") is False:
@@ -173,16 +137,21 @@ def build_args(config: TrainConfig):
     try:
         sft_args = SFTConfig(**sft)
     except (ValueError, TypeError, ImportError) as exc:
-        raise ConfigError(f"sft: {_first_line(exc)}") from None
+        raise ConfigError(f"sft: {first_line(exc)}") from None
     try:
         lora_config = LoraConfig(**lora)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"lora: {_first_line(exc)}") from None
+        raise ConfigError(f"lora: {first_line(exc)}") from None
     return sft_args, lora_config
 
 
 def _check_environment(config: TrainConfig) -> None:
     import torch
+
+    from raitner_hub.licenses import check_license
+
+    check_license(config.license, license_name=config.license_name, license_link=config.license_link,
+                  where="license")
 
     if config.quantization == "4bit":
         if not torch.cuda.is_available():
@@ -207,13 +176,12 @@ def _check_environment(config: TrainConfig) -> None:
 
 def load_base_tokenizer(config: TrainConfig):
     """``(tokenizer, model_type)`` of the base model; a missing model is a one-line ConfigError."""
-    from transformers import AutoConfig, AutoTokenizer
+    from raitner_hub.loading import load_base_config_and_tokenizer
 
     try:
-        model_config = AutoConfig.from_pretrained(config.base_model)
-        tokenizer = AutoTokenizer.from_pretrained(config.base_model)
+        model_config, tokenizer = load_base_config_and_tokenizer(config.base_model)
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"base_model {config.base_model!r} cannot be loaded: {_first_line(exc)}") from None
+        raise ConfigError(f"base_model {config.base_model!r} cannot be loaded: {first_line(exc)}") from None
     return tokenizer, getattr(model_config, "model_type", None)
 
 
@@ -223,24 +191,28 @@ def load_training_data(config: TrainConfig, cache_dir: str):
     """``(train, eval_or_None, source)``: the ``messages`` splits and where they came from."""
     import datasets
 
+    from raitner_hub.hub import locate
     from raitner_hub.manifest import input_fingerprint
 
+    located = locate(config.dataset, revision=config.dataset_revision)  # "no such file or folder: X" if missing
     folder = Path(config.dataset)
-    if folder.is_dir():
+    source: dict[str, Any]
+    if located.is_local and folder.is_dir():
         try:
             # A private cache_dir: datasets caches local folders by name, so two folders called `out/` collide.
             splits = datasets.load_dataset(str(folder), name=config.dataset_config, cache_dir=cache_dir)
         except (ValueError, FileNotFoundError) as exc:
-            raise InputError(f"cannot load config {config.dataset_config!r}: {_first_line(exc)}", path=str(folder)) from None
+            raise InputError(f"cannot load config {config.dataset_config!r}: {first_line(exc)}", path=str(folder)) from None
         source = {"dataset": f"{folder.name}#sha256:{input_fingerprint(folder)}", "repo_id": None, "revision": None}
-    elif folder.is_absolute() or config.dataset.startswith(".") or config.dataset.count("/") != 1:
-        raise InputError("dataset folder not found (and not a Hub repo id like me/sky-ner-it)", path=config.dataset)
+    elif located.is_local or located.repo_id is None:
+        raise InputError("not a build-data folder (a file); pass the folder or a Hub repo id like me/sky-ner-it",
+                         path=config.dataset)
     else:
         from raitner_hub.hub import load_dataset_config
 
-        splits, sha = load_dataset_config(config.dataset, config.dataset_config, revision=config.dataset_revision,
+        splits, sha = load_dataset_config(located.repo_id, config.dataset_config, revision=located.revision,
                                           cache_dir=cache_dir)
-        source = {"dataset": f"{config.dataset}@{sha}", "repo_id": config.dataset, "revision": sha}
+        source = {"dataset": f"{located.repo_id}@{sha}", "repo_id": located.repo_id, "revision": sha}
     source["config"] = config.dataset_config
     where = f"{config.dataset} [{config.dataset_config}]"
     if "train" not in splits:
@@ -354,11 +326,17 @@ def finish(run: TrainingRun) -> Path:
     return out
 
 
-def push(folder: str | Path, config: TrainConfig) -> str:
-    """Upload an adapter folder (one commit, via :mod:`raitner_hub.hub`); returns the repo URL."""
+def push(folder: str | Path, config: TrainConfig, *, commit_message: str | None = None,
+         create_pr: bool = False) -> str:
+    """Upload an adapter folder (one commit, via :mod:`raitner_hub.hub`); returns the repo URL (or the
+    pull request's, with ``create_pr``)."""
     from raitner_hub.hub import push_adapter
 
-    return push_adapter(Path(folder), config.repo_id, private=config.private).url
+    if not config.repo_id:
+        raise ConfigError("push: set repo_id (e.g. me/sky-ner-lora) to upload the adapter")
+    pushed = push_adapter(Path(folder), config.repo_id, private=config.private, commit_message=commit_message,
+                          create_pr=create_pr)
+    return pushed.pr_url or pushed.url
 
 
 def main(argv: list[str] | None = None) -> int:

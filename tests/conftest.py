@@ -49,6 +49,7 @@ TESTS_DATA = Path(__file__).resolve().parent / "data"
 pytest_plugins = [
     "tests.fixtures.hub_server",
     "tests.fixtures.tiny_model",
+    "tests.fixtures.taught_model",
     "tests.fixtures.fake_teacher",
 ]
 

@@ -16,8 +16,17 @@ import datasets
 import pytest
 from typer.testing import CliRunner
 
-from raitner_hub.annotate import (JUNK_TYPES, AnnotateConfig, annotate_corpus, annotate_passages, annotate_to_folder,
-                                  filter_pairs, parse_response, strip_brackets, vote)
+from raitner_hub.annotate import (
+    JUNK_TYPES,
+    annotate_corpus,
+    annotate_passages,
+    annotate_to_folder,
+    filter_pairs,
+    parse_response,
+    strip_brackets,
+    vote,
+)
+from raitner_hub.config import AnnotateConfig
 from raitner_hub.errors import TeacherError
 from raitner_hub.prompts import annotation_prompt, render_annotation
 from raitner_hub.records import ANNOTATED_FEATURES
@@ -439,7 +448,9 @@ def test_stream_corpus_from_hub_and_push_annotated(tmp_path, hub_server, fake_te
     manifest = json.loads(remote["manifest.json"])
     pinned = api.dataset_info(corpus_repo).sha  # the corpus is read and recorded at a commit, not a branch
     assert manifest["inputs"]["corpus"] == f"{corpus_repo}@{pinned}"
-    assert DatasetCard(remote["README.md"].decode()).data.source_datasets == [f"{corpus_repo}@{pinned}"]
+    card = DatasetCard(remote["README.md"].decode()).data
+    assert card.source_datasets == [corpus_repo]  # a bare Hub id; the pinned revision is in raitner.input
+    assert card.raitner["input"] == f"{corpus_repo}@{pinned}"
     ds = datasets.load_dataset(out_repo, split="train", cache_dir=str(tmp_path / "hf"))
     assert ds["id"] == [f"d{i}" for i in range(5)] and ds[0]["entities"][0]["text"] == "北京"
 

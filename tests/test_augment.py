@@ -12,7 +12,7 @@ from raitner_hub.instruct import build_conversations
 from raitner_hub.prompts import demo_template, render_demo_messages
 from raitner_hub.retrieval import RetrievalIndex
 from tests.fixtures.hash_embedder import HashingEncoder
-from tests.test_retrieval import FRUIT_NN, FRUIT_POOL, gensim_38_bm25, make_pool
+from tests.fixtures.pools import FRUIT_NN, FRUIT_POOL, gensim_38_bm25, make_pool
 
 
 def build(texts, lang="en", embedder="hash-bow", **kwargs):

@@ -11,8 +11,10 @@ import pytest
 from huggingface_hub import DatasetCard
 from typer.testing import CliRunner
 
-from raitner_hub.benchmarks import (BENCHMARKS, build_benchmarks_folder, label_set_of, load_benchmark, load_label_map,
-                                    read_benchmarks_meta)
+from raitner_hub.benchmarks import (BENCHMARKS, build_benchmarks_folder, gold_mentions, label_set_of, load_benchmark,
+                                    load_label_map, read_benchmarks_meta)
+from raitner_hub.evaluate import question_row
+from raitner_hub.readers import gold_answers
 from raitner_hub.errors import ConfigError, InputError
 from raitner_hub.formats import read_annotated
 from raitner_hub.metrics import Counts, answers_to_entities, prf, strict_span_counts, uniner_counts
@@ -26,10 +28,14 @@ FIRST = 200  # sentences per benchmark in the gold-as-prediction test
 
 
 def test_registry_label_sets():
-    assert set(BENCHMARKS) == set(README_TYPES)
+    assert {n for n, spec in BENCHMARKS.items() if spec.default} == set(README_TYPES)
+    variants = {n for n, spec in BENCHMARKS.items() if not spec.default}
+    assert variants == {f"{n}_bio" for n in ("crossner_ai", "crossner_literature", "crossner_music",
+                                              "crossner_politics", "mit_restaurant")}
     for name, spec in BENCHMARKS.items():
         labels = label_set_of(load_label_map(spec.label_map_path()))
-        assert len(labels) == README_TYPES[name], name
+        assert len(labels) == README_TYPES[name.removesuffix("_bio")], name
+        assert "dev" not in spec.splits  # held-out splits are named validation
         assert len(set(labels)) == len(labels) and "misc" not in labels
         assert "test" in spec.splits
     assert label_set_of(load_label_map("crossner_ai"))[-3:] == ["program language", "field", "metrics"]
@@ -96,7 +102,7 @@ def test_test_split_sampling_is_seeded_and_stable(shared_data):
 
 def test_derived_splits_are_disjoint_and_complete(shared_data):
     test = load_benchmark("cluener", "test", shared_data).dataset["id"]
-    dev = load_benchmark("cluener", "dev", shared_data).dataset["id"]
+    dev = load_benchmark("cluener", "validation", shared_data).dataset["id"]
     assert (len(test), len(dev)) == (671, 672) and not set(test) & set(dev)
     random.seed(42)
     assert test == [f"cluener_dev_{i}" for i in random.sample(range(1343), 671)]
@@ -127,8 +133,8 @@ def test_load_benchmark_from_a_file(tmp_path):
 def test_bad_names_and_splits(tmp_path):
     with pytest.raises(ConfigError, match="unknown benchmark 'nope'"):
         load_benchmark("nope")
-    with pytest.raises(ConfigError, match="has no 'dev' split"):
-        load_benchmark("msra", "dev", tmp_path)
+    with pytest.raises(ConfigError, match="has no 'validation' split"):
+        load_benchmark("msra", "validation", tmp_path)
     with pytest.raises(InputError, match="benchmark file missing"):
         load_benchmark("msra", "test", tmp_path)
     with pytest.raises(ConfigError, match="no label map"):
@@ -139,10 +145,11 @@ def test_built_folder_round_trips_through_load_dataset(shared_data, tmp_path):
     folder = build_benchmarks_folder(["crossner_ai", "boson"], tmp_path / "bench", shared_data,
                                      repo_id="me/ner-benchmarks")
     files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-    assert files == ["README.md", "benchmarks.json", "data/boson/dev-00000-of-00001.parquet",
+    assert files == ["README.md", "benchmarks.json",
                      "data/boson/test-00000-of-00001.parquet", "data/boson/train-00000-of-00001.parquet",
-                     "data/crossner_ai/dev-00000-of-00001.parquet", "data/crossner_ai/test-00000-of-00001.parquet",
-                     "data/crossner_ai/train-00000-of-00001.parquet", "manifest.json"]
+                     "data/boson/validation-00000-of-00001.parquet",
+                     "data/crossner_ai/test-00000-of-00001.parquet", "data/crossner_ai/train-00000-of-00001.parquet",
+                     "data/crossner_ai/validation-00000-of-00001.parquet", "manifest.json"]
     for name in ("crossner_ai", "boson"):
         direct = load_benchmark(name, "test", shared_data)
         loaded = datasets.load_dataset(str(folder), name, split="test", cache_dir=str(tmp_path / "cache"))
@@ -150,7 +157,11 @@ def test_built_folder_round_trips_through_load_dataset(shared_data, tmp_path):
         again = load_benchmark(name, "test", folder=folder)
         assert again.label_set == direct.label_set and again.dataset.to_list() == direct.dataset.to_list()
     meta = read_benchmarks_meta(folder)
-    assert meta["crossner_ai"]["splits"] == {"train": 100, "dev": 350, "test": 431}
+    assert meta["crossner_ai"]["splits"] == {"train": 100, "validation": 350, "test": 431}
+    assert meta["crossner_ai"]["gold"] == "uniner" and meta["crossner_ai"]["gold_mentions"]["test"] == 1607
+    # no config name: the first config is the default (issue 12)
+    default = datasets.load_dataset(str(folder), split="test", cache_dir=str(tmp_path / "cache-default"))
+    assert default.to_list() == load_benchmark("crossner_ai", "test", shared_data).dataset.to_list()
     assert meta["boson"]["in_domain_pool"] == "train" and meta["boson"]["redistributable"] is False
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["redistributable"] is False and manifest["license_note"].startswith("boson: BosonNLP")
@@ -160,8 +171,9 @@ def test_built_folder_round_trips_through_load_dataset(shared_data, tmp_path):
     assert [c["config_name"] for c in card.data.configs] == ["crossner_ai", "boson"]
     assert card.data.raitner["label_sets"]["boson"][0] == "产品名称"
     assert "forbids giving the data to third parties" in card.text
-    with pytest.raises(ConfigError, match="no 'validation' split"):
-        load_benchmark("crossner_ai", "validation", folder=folder)
+    assert "| `crossner_ai` (default) | en | train, validation, test | 881 | uniner | 1607 |" in card.text
+    with pytest.raises(ConfigError, match="no 'dev' split"):
+        load_benchmark("crossner_ai", "dev", folder=folder)
 
 
 def test_cli_push_benchmarks(shared_data, tmp_path, hub_server):
@@ -181,6 +193,57 @@ def test_cli_push_benchmarks(shared_data, tmp_path, hub_server):
     assert "data/weibo/test-00000-of-00001.parquet" in remote and "benchmarks.json" in remote
     bad = runner.invoke(app, ["push-benchmarks", "--data-root", str(shared_data), "-d", "nope", "--out", str(out)])
     assert bad.exit_code == 1 and "unknown benchmark(s) nope" in bad.output
+
+
+# Gold per English test set (issue 13), counted two ways over questions (passage x type): distinct answer
+# strings (the card's "gold mentions") and UniNER's n_gold (normalised, de-duplicated: metrics.uniner_counts).
+# UniNER's test files are the default gold; the BIO-derived gold is the config <name>_bio.
+ENGLISH_GOLD = {  # name: (questions, distinct strings, UniNER n_gold) for the uniner gold, then for the bio gold
+    "crossner_ai": ((5603, 1607, 1603), (5603, 1611, 1607)),
+    "crossner_literature": ((4576, 1980, 1980), (4576, 1982, 1982)),
+    "crossner_music": ((5580, 3125, 3122), (5580, 3127, 3124)),
+    "crossner_politics": ((5200, 3894, 3893), (5208, 3901, 3900)),
+    "mit_restaurant": ((12160, 3149, 3149), (12168, 3150, 3150)),
+}
+
+
+def _questions_and_gold(bench):
+    rows = [question_row(bench.name, p, label, "[]", []) for p in bench.dataset for label in bench.label_set]
+    return rows, sum(len(dict.fromkeys(r["gold"])) for r in rows), uniner_counts([[]] * len(rows),
+                                                                                   [r["gold"] for r in rows]).n_gold
+
+
+@pytest.mark.parametrize("name", list(ENGLISH_GOLD))
+def test_english_gold_counts_equal_uniner_files(shared_data, name):
+    """The default gold is UniNER's file: same questions, same answers, the same counts as the file itself."""
+    items = json.loads((shared_data / BENCHMARKS[name].folder / "test.uniner.json").read_text(encoding="utf-8"))
+    answers = [json.loads(item["conversations"][3]["value"]) for item in items]
+    from_file = (len(items), sum(len(set(a)) for a in answers), uniner_counts([[]] * len(answers), answers).n_gold)
+    uniner, bio = load_benchmark(name, "test", shared_data), load_benchmark(f"{name}_bio", "test", shared_data)
+    assert uniner.info["gold"] == "uniner" and bio.info["gold"] == "bio"
+    for bench, expected in zip((uniner, bio), ENGLISH_GOLD[name]):
+        rows, distinct, n_gold = _questions_and_gold(bench)
+        assert (len(rows), distinct, n_gold) == expected
+        assert gold_mentions(bench.dataset, bench.label_set) == distinct
+    assert from_file == ENGLISH_GOLD[name][0]
+    rows, _, _ = _questions_and_gold(uniner)
+    assert sorted(map(json.dumps, (r["gold"] for r in rows))) == sorted(map(json.dumps, answers))
+
+
+@pytest.mark.parametrize("name", ["crossner_ai", "crossner_ai_bio", "crossner_music", "crossner_music_bio"])
+def test_gold_as_prediction_scores_100_on_both_gold_sources(shared_data, name):
+    """Scored as evaluate scores it: every question, gold answers as outputs (UniNER metric) and gold spans as
+    predicted spans (strict metric; mention strings map to every occurrence, which BIO gold need not be)."""
+    bench = load_benchmark(name, "test", shared_data)
+    rows = [question_row(name, p, label, json.dumps(gold_answers(p).get(label, [])), [])
+            for p in bench.dataset for label in bench.label_set]
+    uniner = uniner_counts([r["output"] for r in rows], [r["gold"] for r in rows])
+    strict = sum((strict_span_counts(r["gold_entities"], r["gold_entities"], labels=[r["label"]]).total
+                  for r in rows), Counts())
+    if not name.endswith("_bio"):  # UniNER gold is every occurrence: the strings give the same spans
+        assert all(sorted(map(str, r["entities"])) == sorted(map(str, r["gold_entities"])) for r in rows)
+    assert uniner.n_gold == ENGLISH_GOLD[name.removesuffix("_bio")][name.endswith("_bio")][2]
+    assert prf(uniner) == (100.0, 100.0, 100.0) and prf(strict) == (100.0, 100.0, 100.0)
 
 
 @pytest.mark.parametrize("name", ["crossner_ai", "crossner_politics", "mit_restaurant"])

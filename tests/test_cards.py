@@ -11,9 +11,9 @@ from pathlib import Path
 
 from huggingface_hub import DatasetCard
 
-from raitner_hub.annotate import AnnotateConfig, _card as annotated_card
+from raitner_hub.annotate import _card as annotated_card
 from raitner_hub.build import _card as it_card
-from raitner_hub.config import BuildConfig
+from raitner_hub.config import AnnotateConfig, BuildConfig
 from raitner_hub.teacher import TeacherSpec
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -33,7 +33,7 @@ def test_it_dataset_card_golden():
                          strategies=("nn.v1", "bm25_filter.v1"), license="other")
     counts = {"vanilla": {"train": 269, "validation": 30}, "ra-nn-k2": {"train": 269, "validation": 30},
               "ra-bm25_filter-k2": {"train": 269, "validation": 30}}
-    facts = {"lang": "zh", "passages": 299, "entities": 4150, "embedder": "bm25",
+    facts = {"lang": "zh", "passages": 299, "entities": 4150, "embedder": "bm25", "negatives": "resample",
              "rows_without_demos": {"ra-nn-k2": 0, "ra-bm25_filter-k2": 77}}
     card = it_card(config, counts, facts, "raitner build-data examples/data/sky_ner_sample.zh.jsonl --embedder bm25",
                    "examples/data/sky_ner_sample.zh.jsonl#sha256:0123abcd", "me/sky-ner-it")

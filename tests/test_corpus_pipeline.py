@@ -23,9 +23,9 @@ import pytest
 
 pytest.importorskip("datatrove", reason="the [annotate] extra")
 
-from raitner_hub.annotate import AnnotateConfig, annotate_to_folder  # noqa: E402
-from raitner_hub.corpus_pipeline import (ExecutorConfig, annotate_on_datatrove, executor_for,  # noqa: E402
-                                         parse_executor_options, parse_server_teacher, plan)
+from raitner_hub.annotate import annotate_to_folder  # noqa: E402
+from raitner_hub.config import AnnotateConfig, ExecutorConfig  # noqa: E402
+from raitner_hub.corpus_pipeline import annotate_on_datatrove, executor_for, parse_server_teacher, plan  # noqa: E402
 from raitner_hub.errors import ConfigError  # noqa: E402
 from raitner_hub.teacher import TeacherSpec  # noqa: E402
 from tests.fixtures.fake_teacher import FakeTeacher, echo_answer  # noqa: E402
@@ -66,7 +66,7 @@ def test_local_executor_with_1_and_4_tasks_equals_inline_annotate(corpus, teache
     for tasks, workers in ((1, 1), (4, 2)):
         out = tmp_path / f"dt{tasks}"
         result = annotate_on_datatrove(annotate_config(teacher, corpus, tmp_path / f"dt{tasks}.sqlite"), out,
-                                       ExecutorConfig(tasks=tasks, workers=workers), quiet=True)
+                                       ExecutorConfig(executor="local", tasks=tasks, workers=workers), quiet=True)
         assert same_dataset(reference, out), f"{tasks} tasks"
         assert (out / "README.md").read_text() == (reference / "README.md").read_text()
         inline_manifest = json.loads((reference / "manifest.json").read_text())
@@ -82,9 +82,9 @@ def test_sampling_is_the_same_whatever_the_shards(corpus, teacher, tmp_path):
     cfg = annotate_config(teacher, corpus, tmp_path / "c.sqlite")
     tables = []
     for tasks in (1, 3):
-        stages = plan(cfg, tmp_path / f"o{tasks}", ExecutorConfig(tasks=tasks, workers=1))
+        stages = plan(cfg, tmp_path / f"o{tasks}", ExecutorConfig(executor="local", tasks=tasks, workers=1))
         for stage in stages[:2]:  # chunk, select
-            executor_for(stage, ExecutorConfig(tasks=tasks, workers=1)).run()
+            executor_for(stage, ExecutorConfig(executor="local", tasks=tasks, workers=1)).run()
         tables.append(pq.read_table(stages[1].folder / "passages.parquet").to_pylist())
     assert tables[0] == tables[1] and len(tables[0]) == 20
     assert [row["id"] for row in tables[0]] == sorted((row["id"] for row in tables[0]),
@@ -93,10 +93,10 @@ def test_sampling_is_the_same_whatever_the_shards(corpus, teacher, tmp_path):
 
 def test_a_rerun_reuses_finished_stages_and_asks_nothing(corpus, teacher, tmp_path):
     cfg = annotate_config(teacher, corpus, tmp_path / "c.sqlite")
-    annotate_on_datatrove(cfg, tmp_path / "first", ExecutorConfig(tasks=2, workers=1), quiet=True)
+    annotate_on_datatrove(cfg, tmp_path / "first", ExecutorConfig(executor="local", tasks=2, workers=1), quiet=True)
     asked = teacher.total_answered
     (tmp_path / "first").rename(tmp_path / "moved")
-    annotate_on_datatrove(cfg, tmp_path / "first", ExecutorConfig(tasks=2, workers=1), quiet=True)
+    annotate_on_datatrove(cfg, tmp_path / "first", ExecutorConfig(executor="local", tasks=2, workers=1), quiet=True)
     assert teacher.total_answered == asked
     assert same_dataset(tmp_path / "moved", tmp_path / "first")
 
@@ -165,7 +165,7 @@ def test_vllm_teacher_is_launched_by_datatrove(corpus, teacher, tmp_path, monkey
     spec = parse_server_teacher("vllm:Qwen/Qwen2.5-72B-Instruct")
     assert spec is not None and spec.base_url == "vllm:local"
     cfg = annotate_config(teacher, corpus, tmp_path / "v.sqlite", teacher=spec)
-    result = annotate_on_datatrove(cfg, tmp_path / "vllm", ExecutorConfig(tasks=1, tp=2, max_model_len=4096),
+    result = annotate_on_datatrove(cfg, tmp_path / "vllm", ExecutorConfig(executor="local", tasks=1, tp=2, max_model_len=4096),
                                    quiet=True)
     argv = json.loads(log.read_text().splitlines()[0])
     assert argv[:2] == ["serve", "Qwen/Qwen2.5-72B-Instruct"] and "--tensor-parallel-size=2" in argv
@@ -192,8 +192,8 @@ def test_slurm_submits_a_chain_of_array_jobs(corpus, teacher, tmp_path, monkeypa
     monkeypatch.setenv("RAITNER_TEST_KEY", "sk-must-not-be-pickled")
     spec = TeacherSpec(model="gpt-4o-mini", base_url="https://api.example.com/v1", key_env="RAITNER_TEST_KEY")
     cfg = annotate_config(teacher, corpus, tmp_path / "s.sqlite", teacher=spec)
-    options = parse_executor_options(["partition=cpu", "time=02:00:00", "cpus_per_task=4", "mem_per_cpu_gb=3"])
-    run = ExecutorConfig(executor="slurm", tasks=8, work_dir=str(tmp_path / "work"), options=options)
+    run = ExecutorConfig(executor="slurm", tasks=8, work_dir=str(tmp_path / "work"),
+                         executor_option=("partition=cpu", "time=02:00:00", "cpus_per_task=4", "mem_per_cpu_gb=3"))
     assert annotate_on_datatrove(cfg, tmp_path / "out", run, quiet=True) is None
     submitted = [json.loads(line) for line in calls.read_text().splitlines()]
     # job ids are 4001, 4002, ... in submission order; datatrove adds a stats-merging job after each stage
@@ -215,7 +215,7 @@ def test_slurm_submits_a_chain_of_array_jobs(corpus, teacher, tmp_path, monkeypa
 
 def test_ray_executor_takes_the_options_it_is_given(corpus, teacher, tmp_path):
     cfg = annotate_config(teacher, corpus, tmp_path / "r.sqlite")
-    run = ExecutorConfig(executor="ray", tasks=6, workers=3, options={"cpus_per_task": 2, "mem_per_cpu_gb": 4})
+    run = ExecutorConfig(executor="ray", tasks=6, workers=3, executor_option=("cpus_per_task=2", "mem_per_cpu_gb=4"))
     stages = plan(cfg, tmp_path / "out", run)
     executor = executor_for(stages[0], run)
     assert type(executor).__name__ == "RayPipelineExecutor"
@@ -224,15 +224,15 @@ def test_ray_executor_takes_the_options_it_is_given(corpus, teacher, tmp_path):
 
 
 def test_executor_options_and_bad_settings():
-    assert parse_executor_options(["partition=gpu", "time=12:00:00", "gpus_per_task=4",
-                                   "sbatch_args={account: nlp}"]) == {
+    assert ExecutorConfig(executor_option=("partition=gpu", "time=12:00:00", "gpus_per_task=4",
+                                           "sbatch_args={account: nlp}")).options == {
         "partition": "gpu", "time": "12:00:00", "gpus_per_task": 4, "sbatch_args": {"account": "nlp"}}
     with pytest.raises(ConfigError, match="KEY=VALUE"):
-        parse_executor_options(["partition"])
+        ExecutorConfig(executor_option=("partition",)).options
     with pytest.raises(ConfigError, match="partition"):
-        ExecutorConfig(executor="slurm", options={"time": "1:00:00"}).check()
+        ExecutorConfig(executor="slurm", executor_option=("time=1:00:00",)).check()
     with pytest.raises(ConfigError, match="tasks"):
-        ExecutorConfig(tasks=0).check()
+        ExecutorConfig(executor="local", tasks=0).check()
     assert parse_server_teacher("gpt-4o-mini") is None
     with pytest.raises(ConfigError, match="sglang:MODEL"):
         parse_server_teacher("sglang:")

@@ -41,7 +41,7 @@ def test_build_push_load_card_and_idempotent_repush(hub_server, tmp_path, repo_n
     proc = raitner("build-data", str(ZH_SAMPLE), "--embedder", "bm25", "--strategy", "nn.v1", "--strategy",
                    "bm25_filter.v1", "--out", str(out), "--push", "--repo-id", repo_name, "--quiet")
     assert proc.returncode == 0, proc.stderr
-    assert f"pushed" in proc.stdout and repo_name in proc.stdout
+    assert "pushed" in proc.stdout and repo_name in proc.stdout
 
     for config in ("vanilla", "ra-nn-k2", "ra-bm25_filter-k2"):
         remote = datasets.load_dataset(repo_name, config, cache_dir=str(tmp_path / f"cache-{config}"))
@@ -88,7 +88,9 @@ def test_build_from_a_hub_input_records_the_pinned_revision(hub_server, tmp_path
     assert proc.returncode == 0, proc.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["inputs"]["annotated"] == f"{source}@{pushed.head_sha}"
-    assert DatasetCard.load(out / "README.md").data.source_datasets == [f"{source}@{pushed.head_sha}"]
+    card = DatasetCard.load(out / "README.md").data
+    assert card.source_datasets == [source]  # a bare Hub id, as the Hub links it
+    assert card.raitner["input"] == f"{source}@{pushed.head_sha}"  # the pinned revision
 
 
 def test_missing_hub_input_is_one_line(hub_server, tmp_path):

@@ -9,54 +9,17 @@ import pytest
 
 from raitner_hub import metrics
 from raitner_hub.errors import ConfigError
-from raitner_hub.evaluate import apply_model_index, evaluate_model, scores_from_predictions
+from raitner_hub.evaluate import apply_model_index, eval_results, evaluate_model, scores_from_predictions
 from raitner_hub.predict import NER
 from raitner_hub.records import ANNOTATED_FEATURES
-
-LABELS = ["person", "location", "organization"]
-
-
-def _passage(pid: str, text: str, ents: list[tuple[str, str]]) -> dict:
-    entities = []
-    for mention, label in ents:
-        start = text.index(mention)
-        entities.append({"start": start, "end": start + len(mention), "text": mention, "label": label})
-    return {"id": pid, "text": text, "lang": "en", "source": "toy", "entities": entities, "annotator": "gold"}
-
-
-TEST_ROWS = [
-    _passage("t0", "Barack Obama visited Paris .", [("Barack Obama", "person"), ("Paris", "location")]),
-    _passage("t1", "Google opened an office in Berlin and Paris .",
-             [("Google", "organization"), ("Berlin", "location"), ("Paris", "location")]),
-    _passage("t2", "The U.S. Army met Angela Merkel .", [("U.S. Army", "organization"), ("Angela Merkel", "person")]),
-    _passage("t3", "Nothing to see here .", []),
-]
-TRAIN_ROWS = [
-    _passage("tr0", "Angela Merkel visited Rome .", [("Angela Merkel", "person"), ("Rome", "location")]),
-    _passage("tr1", "Microsoft hired engineers in Paris .", [("Microsoft", "organization"), ("Paris", "location")]),
-    _passage("tr2", "A quiet day .", []),
-]
-
-
-def _write_benchmarks(folder, names=("toy_a", "toy_b")):
-    meta = {}
-    for name in names:
-        for split, rows in (("test", TEST_ROWS), ("train", TRAIN_ROWS)):
-            path = folder / "data" / name / f"{split}-00000-of-00001.parquet"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            datasets.Dataset.from_list(rows, features=ANNOTATED_FEATURES).to_parquet(str(path))
-        meta[name] = {"lang": "en", "label_set": LABELS, "splits": {"test": len(TEST_ROWS), "train": len(TRAIN_ROWS)},
-                      "source": "toy", "license": "cc0-1.0", "redistributable": True, "license_note": "", "notes": ""}
-    (folder / "benchmarks.json").write_text(json.dumps(meta))
-    return folder
-
+from tests.fixtures.benchmarks import LABELS, TEST_ROWS, TRAIN_ROWS, passage, write_benchmarks
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def bench_folder(tmp_path_factory):
-    return _write_benchmarks(tmp_path_factory.mktemp("benchmarks"))
+    return write_benchmarks(tmp_path_factory.mktemp("benchmarks"))
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +55,7 @@ def pool_folder(tmp_path_factory):
     from raitner_hub.retrieval import RetrievalIndex
 
     pool = datasets.Dataset.from_list(
-        [_passage(f"p{i}", text, ents) for i, (text, ents) in enumerate([
+        [passage(f"p{i}", text, ents) for i, (text, ents) in enumerate([
             ("Barack Obama visited Paris and Berlin .", [("Barack Obama", "person"), ("Paris", "place")]),
             ("Google hired an engineer .", [("Google", "company")]),
             ("Angela Merkel met the U.S. Army .", [("Angela Merkel", "person")]),
@@ -135,7 +98,10 @@ def test_report_numbers_equal_a_direct_metric_call(ner, bench_folder, pool_folde
     # strict: the lowercased persons and each Atlantis are found nowhere (false positives): 2 right of 8
     assert results["datasets"]["toy_a"]["strict_p"] == 25.0 and results["datasets"]["toy_a"]["strict_r"] == 28.57
     assert report.average.uniner_f1 == results["average"]["uniner_f1"]
-    assert results["mode"] == mode and results["model"]["id"] == ner.model_id
+    from raitner_hub.manifest import public_path
+
+    # results.json is published: a local model folder appears relative to the cwd or by its name
+    assert results["mode"] == mode and results["model"]["id"] == public_path(ner.model_id)
     demos = {d for r in rows for d in r["demos"]}
     if mode == "none":
         assert demos == set() and results["strategy"] is None
@@ -222,9 +188,38 @@ def test_model_index_round_trips_and_keeps_the_card(ner, bench_folder, tmp_path,
     assert "# My adapter" in str(parsed) and "Body." in str(parsed)
     name, results = model_index_to_eval_results(parsed.data.to_dict()["model-index"])
     assert name == "tiny-ra-it" and len(results) == 2 * 4
-    f1 = {(r.dataset_name, r.metric_name): r.metric_value for r in results}
+    f1 = {(r.dataset_config, r.metric_name): r.metric_value for r in results}
     assert f1[("toy_a", "UniNER micro-F1")] == report.results["datasets"]["toy_a"]["uniner_f1"]
     assert all(r.task_type == "token-classification" and r.dataset_split == "test" for r in results)
+    # parsed back exactly: what apply_model_index wrote is what the Hub's parser reads
+    assert [r.to_dict() if hasattr(r, "to_dict") else vars(r) for r in results] == \
+        [vars(r) for r in eval_results(report.results)]
+
+
+def test_model_index_names_what_was_scored(ner, bench_folder, tmp_path, monkeypatch):
+    """Two metrics never share a type; readable dataset names; the benchmark repo id, config and split."""
+    from huggingface_hub import ModelCard
+    from huggingface_hub.repocard_data import model_index_to_eval_results
+
+    monkeypatch.setattr(ner, "generate_answers", _oracle([]))
+    report = evaluate_model(ner, str(bench_folder), datasets=["toy_a"], limit=2, out=tmp_path / "m")
+    report.results["benchmarks"]["source"] = "me/ner-benchmarks"  # as when read from the Hub
+    report.results["datasets"]["crossner_ai"] = {**report.results["datasets"]["toy_a"], "sentences": 4}
+    card = ModelCard("---\nlicense: apache-2.0\n---\n")
+    apply_model_index(card, report.results, "tiny-ra-it")
+    _, results = model_index_to_eval_results(ModelCard(str(card)).data.to_dict()["model-index"])
+    by_config = {}
+    for r in results:
+        by_config.setdefault(r.dataset_config, []).append(r)
+    assert {r.dataset_name for r in by_config["crossner_ai"]} == {"CrossNER AI"}
+    assert {r.dataset_name for r in by_config["toy_a"]} == {"Toy A"}
+    assert {r.dataset_type for r in results} == {"me/ner-benchmarks"}
+    # --limit 2 of a 4-sentence test split: published as test[:2], never as the whole test split
+    assert {r.dataset_split for r in by_config["toy_a"]} == {"test[:2]"}
+    assert {r.dataset_split for r in by_config["crossner_ai"]} == {"test"}  # the limit did not cut it
+    types = [(r.metric_type, r.metric_name) for r in by_config["toy_a"]]
+    assert len({t for t, _ in types}) == len(types)  # one type per metric
+    assert dict(types)["f1"] == "UniNER micro-F1" and dict(types)["span_f1"] == "Strict span micro-F1"
 
 
 # ---- CLI ----
@@ -268,15 +263,11 @@ def test_trained_adapter_from_the_hub_three_modes_and_model_index(hub_server, ti
     from huggingface_hub.repocard_data import model_index_to_eval_results
     from typer.testing import CliRunner
 
+    from raitner_hub import hub
     from raitner_hub.cli import app
-
-    try:
-        from raitner_hub import hub
-        from raitner_hub.train import write_config
-        from tests.test_train import make_it_folder, tiny_config
-    except ImportError as exc:  # pragma: no cover - only while the Hub/training pieces are missing
-        pytest.skip(f"needs the Hub and training helpers' modules: {exc}")
     from raitner_hub.retrieval import RetrievalIndex
+    from raitner_hub.train import write_config
+    from tests.fixtures.training_data import make_it_folder, tiny_config
 
     suffix = uuid.uuid4().hex[:8]
     base_repo, adapter_repo = f"user/tinybase-{suffix}", f"user/tiny-lora-{suffix}"
@@ -339,3 +330,49 @@ def test_default_generation_limit_is_ra_its_1024(ner, bench_folder, tmp_path, mo
     assert seen["max_new_tokens"] == 1024
     evaluate_model("some/model", str(bench_folder), datasets=["toy_a"], out=tmp_path / "e", max_new_tokens=7)
     assert seen["max_new_tokens"] == 7
+
+
+def test_evaluate_in_three_parts_equals_evaluate_model(ner, bench_folder, tmp_path, monkeypatch):
+    """load_inputs -> run -> write_report is evaluate_model; an EvaluateConfig and keyword settings agree."""
+    from raitner_hub.config import EvaluateConfig
+    from raitner_hub.evaluate import load_inputs, run, write_report
+
+    monkeypatch.setattr(ner, "generate_answers", _oracle([]))
+    config = EvaluateConfig(model="unused", benchmarks=str(bench_folder), datasets=("toy_a",), limit=3,
+                            out=str(tmp_path / "parts"))
+    lang_before = ner.lang
+    inputs = load_inputs(config, ner)
+    assert [bench.name for bench, _ in inputs.loaded] == ["toy_a"] and inputs.pool_index is None
+    scored = run(inputs, config)
+    assert len(scored.rows) == 3 * len(LABELS) and list(scored.per_dataset) == ["toy_a"]
+    parts = write_report(scored, inputs, config, started=0.0)
+    whole = evaluate_model(ner, str(bench_folder), datasets=["toy_a"], limit=3, out=tmp_path / "whole")
+    from_config = evaluate_model(ner, config=config, out=tmp_path / "cfg")
+    for report in (whole, from_config):
+        assert report.results["datasets"] == parts.results["datasets"]
+        assert report.results["average"] == parts.results["average"]
+    assert (tmp_path / "parts" / "predictions.jsonl").read_text() == (tmp_path / "whole" / "predictions.jsonl").read_text()
+    assert ner.lang == lang_before  # the benchmark's language was set for the run only
+
+
+@pytest.mark.parametrize("rel", ["en/crossner_ai/test.uniner.json", "zh/sky_ner_sample/sky_10_samples.it_conversation.json"])
+def test_file_of_conversations_scores_every_question(ner, shared_data, tmp_path, monkeypatch, rel):
+    """evaluate --file on a UniNER file asks what the file asks, repeated sentences included (as UniNER):
+    questions = the file's question turns; gold answers as outputs score 100."""
+    items = json.loads((shared_data / rel).read_text(encoding="utf-8"))
+    turns = [(item["conversations"][0]["value"].split(" ", 1)[1], q["value"], json.loads(a["value"]))
+             for item in items for q, a in zip(item["conversations"][2::2], item["conversations"][3::2])]
+    from raitner_hub.formats import read_annotated
+    from raitner_hub.readers import gold_answers
+
+    gold = {}
+    for row in read_annotated(shared_data / rel):
+        for label, answer in gold_answers(row).items():
+            gold[(row["text"], label)] = answer
+    monkeypatch.setattr(ner, "generate_answers", lambda items: [json.dumps(gold[(q.text, q.label)]) for q in items])
+    report = evaluate_model(ner, files=[str(shared_data / rel)], out=tmp_path / "u")
+    rows = [json.loads(line) for line in (tmp_path / "u" / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == len(turns) == report.scores[0].n
+    assert sorted(json.dumps(r["gold"], ensure_ascii=False) for r in rows) == sorted(
+        json.dumps(a, ensure_ascii=False) for _, _, a in turns)
+    assert report.scores[0].uniner_f1 == 100.0

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from raitner_hub.annotate import AnnotateConfig, annotate_corpus
+from raitner_hub.annotate import annotate_corpus
+from raitner_hub.config import AnnotateConfig
 from raitner_hub.teacher import DEFAULT_BASE_URL, TeacherSpec
 
 pytestmark = pytest.mark.external

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import datasets
@@ -13,14 +13,14 @@ from typer.testing import CliRunner
 
 from raitner_hub import readers
 from raitner_hub.errors import ConfigError, InputError
-from raitner_hub.formats import (FORMATS, bio_to_entities, detect_format, label_set, labels_queried, read_annotated,
-                                 write_jsonl, write_uniner)
+from raitner_hub.formats import (FORMATS, bio_to_entities, detect_format, input_questions, label_set, labels_queried,
+                                 read_annotated, write_jsonl, write_uniner)
 from raitner_hub.records import ANNOTATED_FEATURES, distinct_mentions
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "data"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read(path: str, fmt: str = "auto") -> datasets.Dataset:
     return read_annotated(path, format=fmt)
 
@@ -196,9 +196,26 @@ def test_slimer_grouped_by_passage(read, shared_data):
     assert_offsets_index_text(ds)
 
 
-def test_uniner_crossner_ai_grouped_by_text(read):
+@pytest.mark.parametrize("rel", ["en/crossner_ai/test.uniner.json", "en/crossner_music/test.uniner.json",
+                                 "en/mit_restaurant/test.uniner.json", "zh/boson/test.it_conversation.json"])
+def test_uniner_keeps_every_question_repeated_sentences_included(shared_data, rel):
+    """UniNER scores each item: a sentence that occurs twice is asked twice. Our passages keep every question:
+    the count equals the file's question turns (CrossNER AI: 431 sentences over 430 distinct texts)."""
+    items = json.loads((shared_data / rel).read_text(encoding="utf-8"))
+    turns = sum((len(item["conversations"]) - 2) // 2 for item in items)
+    ds = read_annotated(shared_data / rel)
+    qa = [input_questions(row) for row in ds]
+    assert sum(map(len, qa)) == turns
+    n_types = len({item["conversations"][2]["value"] for item in items})
+    assert len(ds) == len(items) // n_types  # one passage per sentence, repeated sentences included
+    # the answers are the file's, in its order
+    file_answers = [json.loads(item["conversations"][3]["value"], strict=False) for item in items]
+    assert sorted(map(json.dumps, file_answers)) == sorted(json.dumps(a) for q in qa for _, a in q)
+
+
+def test_uniner_crossner_ai_one_passage_per_sentence(read):
     ds = read("en/crossner_ai/test.uniner.json")
-    assert len(ds) == 430  # 431 sentences, two share a text
+    assert len(ds) == 431  # 431 sentences, two share a text: each is asked (and scored) on its own
     assert all(len(labels_queried(row)) == 13 for row in ds)
     types = label_set(ds)
     assert len(types) == 13 and "organization" in types and "program language" in types and "misc" not in types
@@ -208,7 +225,7 @@ def test_uniner_crossner_ai_grouped_by_text(read):
 
 def test_uniner_chinese_conversations(read):
     boson = read("zh/boson/test.it_conversation.json")
-    assert len(boson) == 176 and set(boson["lang"]) == {"zh"}  # 179 sentences, 176 distinct texts
+    assert len(boson) == 179 and set(boson["lang"]) == {"zh"}  # 179 sentences, 176 distinct texts
     assert set(label_set(boson)) == {"人名", "地点名称", "组织名称", "公司名称", "产品名称", "时间"}
     sky = read("zh/sky_ner_sample/sky_10_samples.it_conversation.json")
     assert len(sky) == 17 and sum(len(labels_queried(r)) for r in sky) == 106
@@ -231,7 +248,7 @@ def test_detect_format(shared_data, rel, expected):
 
 def test_formats_list():
     assert set(FORMATS) == {"bio", "bio_tag_first", "weibo", "cluener", "cmeee", "yidu", "boson", "sky_ner",
-                            "slimer", "uniner", "annotated"}
+                            "slimer", "uniner", "annotated", "token_classification"}
 
 
 # ---- bundled quickstart sample -----------------------------------------------------------------------------
@@ -381,7 +398,7 @@ def test_empty_and_blank_files(tmp_path):
 
 
 def test_not_utf8(tmp_path):
-    path = _write(tmp_path, "x.bio.txt", "Paris\tB-city\n".encode() + "é\tO\n".encode("latin-1"))
+    path = _write(tmp_path, "x.bio.txt", b"Paris\tB-city\n" + "é\tO\n".encode("latin-1"))
     with pytest.raises(InputError, match=rf"^{path}:2: not UTF-8"):
         read_annotated(path)
 
@@ -421,3 +438,16 @@ def test_malformed_entity_structures_are_one_line_errors(tmp_path, name, fmt, co
         read_annotated(path, format=fmt)
     assert str(err.value).startswith(f"{path}{where}")
     assert "\n" not in str(err.value)
+
+
+def test_pool_language_is_the_one_language_of_the_rows_or_the_given_one():
+    import datasets as hf_datasets
+
+    from raitner_hub.errors import ConfigError
+    from raitner_hub.formats import pool_language
+
+    mixed = hf_datasets.Dataset.from_list([{"lang": "en"}, {"lang": "zh"}])
+    assert pool_language(mixed, "zh", where="p.jsonl") == "zh"
+    assert pool_language(mixed.select([0, 0]), None, where="p.jsonl") == "en"
+    with pytest.raises(ConfigError, match=r"^p.jsonl: mixed languages \['en', 'zh'\]; pass --lang$"):
+        pool_language(mixed, None, where="p.jsonl")

@@ -48,10 +48,12 @@ def benchmark_card(repo_id: str, *, license_note: str | None = None):
     """The benchmark card for ROWS, from a fixed context (also the golden test's input)."""
     benchmarks = [
         {"name": "toy_en", "lang": "en", "splits": ["test"], "rows": 2, "labels": ["person", "location"],
+         "gold": "bio", "gold_mentions": 2,
          "license": "mit", "source": "zliucr/CrossNER `ner_data/ai/test.txt`",
          "source_revision": "2e7ba2a7798c961e3f29fbc51252c5a8d40224bf", "license_note": None,
          "citation": "Liu et al., CrossNER, AAAI 2021"},
         {"name": "toy_zh", "lang": "zh", "splits": ["test"], "rows": 1, "labels": ["地点"],
+         "gold": "bio", "gold_mentions": 1,
          "license": "other", "source": "Emma1066/Retrieval-Augmented-IT-OpenNER `data/benchmark_data/boson`",
          "source_revision": "c9cb37efb5667fe33134d4e3aa0cc008443e900d", "license_note": license_note,
          "citation": "BosonNLP NER data"},

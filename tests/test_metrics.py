@@ -9,8 +9,17 @@ from pathlib import Path
 import pytest
 
 from raitner_hub import metrics
-from raitner_hub.metrics import (Counts, DatasetScores, answers_to_entities, average, normalize, parse_answer, prf,
-                                 strict_span_counts, uniner_counts)
+from raitner_hub.metrics import (
+    Counts,
+    DatasetScores,
+    answers_to_entities,
+    average,
+    normalize,
+    parse_answer,
+    prf,
+    strict_span_counts,
+    uniner_counts,
+)
 from raitner_hub.records import mentions_by_label
 
 CASES = json.loads((Path(__file__).parent / "data" / "metric_cases.json").read_text(encoding="utf-8"))

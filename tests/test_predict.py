@@ -116,7 +116,7 @@ def test_predictions_index_the_text(noisy_ner):
     for text, labels in zip(PASSAGES, LABEL_SETS):
         for ent in noisy_ner.predict(text, labels):
             assert text[ent["start"]:ent["end"]] == ent["text"] and ent["label"] in labels
-            assert set(ent) == {"start", "end", "text", "label", "score"} and ent["score"] is None
+            assert set(ent) == {"start", "end", "text", "label", "score"} and 0 < ent["score"] <= 1
 
 
 def test_answers_map_to_all_occurrences_and_unparsed_is_counted(noisy_ner, monkeypatch):
@@ -300,3 +300,25 @@ def test_auto_demos_are_retrieved_once_per_distinct_text(noisy_ner, monkeypatch)
     with pytest.raises(ConfigError, match="needs a retrieval index"):
         monkeypatch.setattr(noisy_ner, "index", None)
         noisy_ner.predict("x", ["person"], demos="auto")
+
+
+def test_lang_and_demos_are_arguments_and_the_predictor_is_not_changed(noisy_ner, monkeypatch):
+    texts = [PASSAGES[0], PASSAGES[0], PASSAGES[2]]
+    labels = [["person", "location"], ["person"], ["地点"]]
+    alone = [noisy_ner.generate_answers([Query(t, label, demos, lang) for label in ls])
+             for t, ls, demos, lang in zip(texts, labels, (DEMOS, (), ()), ("en", "zh", None))]
+    seen = []
+    real = noisy_ner.generate_answers
+    monkeypatch.setattr(noisy_ner, "generate_answers", lambda items: seen.extend(items) or real(items))
+    got = noisy_ner.predict_batch(texts, labels, demos=[list(DEMOS), [], []], lang=["en", "zh", None])
+    assert [(q.text, q.label, q.demos, q.lang) for q in seen] == [
+        (PASSAGES[0], "person", DEMOS, "en"), (PASSAGES[0], "location", DEMOS, "en"),
+        (PASSAGES[0], "person", (), "zh"), (PASSAGES[2], "地点", (), None)]
+    assert real(seen) == [a for answers in alone for a in answers]  # one batch == each text alone
+    assert noisy_ner.lang == "en" and len(got) == 3  # the predictor's own default is untouched
+    # the language picks the templates: the same text and label under zh is a different prompt
+    en, zh = (noisy_ner.templates_for(PASSAGES[0], lang)[0] for lang in ("en", "zh"))
+    assert en.lang == "en" and zh.lang == "zh"
+    assert noisy_ner.predict(PASSAGES[0], ["person"], lang="zh") == got[1]
+    with pytest.raises(InputError, match="3 texts but 2 languages"):
+        noisy_ner.predict_batch(texts, labels, lang=["en", "zh"])

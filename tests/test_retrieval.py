@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import json
-import math
 import sys
 import time
-from collections import Counter
 
 import datasets
 import numpy as np
@@ -14,33 +14,10 @@ import pytest
 
 from raitner_hub.bm25 import BM25, stopwords, tokenize
 from raitner_hub.errors import ConfigError, RaitnerError
-from raitner_hub.records import ANNOTATED_FEATURES
 from raitner_hub.retrieval import RetrievalIndex
 from tests.conftest import REPO_ROOT
 from tests.fixtures.hash_embedder import HashingEncoder
-
-# Word-overlap cosines are known by construction (4 words each): 3 shared -> 0.75, 2 -> 0.5.
-FRUIT_POOL = [
-    "apple banana cherry date",  # p0
-    "apple banana cherry elder",  # p1
-    "apple banana fig grape",  # p2
-    "kiwi lemon mango nut",  # p3
-    "kiwi lemon mango olive",  # p4
-    "kiwi lemon pear quince",  # p5
-    "apple banana cherry date",  # p6: identical text to p0
-]
-# Expected top-2 with self-exclusion (the row and every identical text), ties by pool index.
-FRUIT_NN = {0: [1, 2], 1: [0, 6], 2: [0, 1], 3: [4, 5], 4: [3, 5], 5: [3, 4], 6: [1, 2]}
-
-
-def make_pool(texts: list[str], lang: str = "en", prefix: str = "p") -> datasets.Dataset:
-    rows = []
-    for i, text in enumerate(texts):
-        first = text.split(" ")[0] if lang == "en" else text[:2]
-        rows.append({"id": f"{prefix}{i}", "text": text, "lang": lang, "source": "test",
-                     "entities": [{"start": 0, "end": len(first), "text": first, "label": "thing"}],
-                     "annotator": "hand"})
-    return datasets.Dataset.from_list(rows, features=ANNOTATED_FEATURES)
+from tests.fixtures.pools import FRUIT_NN, FRUIT_POOL, gensim_38_bm25, make_pool
 
 
 def fruit_index(tmp_path, encoder=None) -> RetrievalIndex:
@@ -49,23 +26,6 @@ def fruit_index(tmp_path, encoder=None) -> RetrievalIndex:
 
 
 # ---- BM25 ---------------------------------------------------------------------------------------
-
-
-def gensim_38_bm25(corpus, query, index, k1=1.5, b=0.75, eps=0.25):
-    """gensim 3.8 summarization.bm25, written out straightforwardly (the paper's scorer)."""
-    n_docs = len(corpus)
-    avgdl = sum(map(len, corpus)) / n_docs
-    df = Counter(w for doc in corpus for w in set(doc))
-    idf = {w: math.log(n_docs - n + 0.5) - math.log(n + 0.5) for w, n in df.items()}
-    mean_idf = sum(idf.values()) / len(idf)
-    idf = {w: (eps * mean_idf if v < 0 else v) for w, v in idf.items()}
-    freqs = Counter(corpus[index])
-    score = 0.0
-    for word in query:
-        if word in freqs:
-            f = freqs[word]
-            score += idf[word] * f * (k1 + 1) / (f + k1 * (1 - b + b * len(corpus[index]) / avgdl))
-    return score
 
 
 def test_bm25_equals_gensim_formula_and_rank_bm25():
@@ -198,7 +158,7 @@ def test_rebuild_with_unchanged_texts_encodes_nothing(tmp_path):
 def test_cache_dir_defaults_to_raitner_cache_env(tmp_path, monkeypatch):
     monkeypatch.setenv("RAITNER_CACHE", str(tmp_path / "envcache"))
     RetrievalIndex.build(make_pool(["one text"]), lang="en", embedder="hash", encoder=HashingEncoder(), progress=False)
-    assert list((tmp_path / "envcache").glob("*/*.keys.npy"))
+    assert list((tmp_path / "envcache" / "embeddings").glob("*/*.keys.npy"))
 
 
 def test_devices_are_passed_to_sentence_transformers_process_pool():
@@ -392,7 +352,7 @@ def render_golden_card():
     from raitner_hub.retrieval import index_card
 
     counts = {"passages": 5000, "distinct_texts": 4990, "dim": 1024, "entities": 61234}
-    configs = [{"config_name": "pool", "data_files": "pool.parquet"},
+    configs = [{"config_name": "pool", "data_files": "pool.parquet", "default": True},
                {"config_name": "embeddings", "data_files": "embeddings.parquet"}]
     return index_card(CARD_FACTS, counts, configs=configs, repo_id="me/sky-ner-index")
 
@@ -402,6 +362,8 @@ def test_index_card_matches_golden_and_round_trips():
     from huggingface_hub import DatasetCard
 
     card = render_golden_card()
+    if os.environ.get("RAITNER_UPDATE_GOLDEN"):
+        GOLDEN_CARD.write_text(str(card), encoding="utf-8")
     assert str(card) == GOLDEN_CARD.read_text(encoding="utf-8")
     data = DatasetCard(str(card)).data.to_dict()
     assert data["license"] == "apache-2.0" and data["language"] == ["zh"]
@@ -410,7 +372,6 @@ def test_index_card_matches_golden_and_round_trips():
 
 
 def test_restricted_pool_is_recorded_and_public_push_refused(tmp_path, hub_server):
-    from raitner_hub.errors import HubError
 
     index = RetrievalIndex.build(make_pool(FRUIT_POOL), lang="en", embedder="bm25", progress=False,
                                  redistributable=False)

@@ -7,7 +7,6 @@ English passages embedded with a deterministic hashing encoder (no model downloa
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -18,57 +17,18 @@ import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 gradio_client = pytest.importorskip("gradio_client")
 
-from raitner_hub.records import ANNOTATED_FEATURES, align_mentions  # noqa: E402
+from raitner_hub.records import ANNOTATED_FEATURES  # noqa: E402
 from raitner_hub.serve import build_demo, parse_types, to_highlights  # noqa: E402
-
-POOL = [
-    ("news_0", "Barack Obama visited Paris with his wife.", [("Barack Obama", "person"), ("Paris", "location")]),
-    ("news_1", "Google opened a new office in London last year.", [("Google", "organization"),
-                                                                    ("London", "location")]),
-    ("news_2", "Angela Merkel met Emmanuel Macron in Berlin.", [("Angela Merkel", "person"),
-                                                                ("Emmanuel Macron", "person"), ("Berlin", "location")]),
-    ("news_3", "The river Thames flows through Oxford and London.", [("Thames", "location"), ("Oxford", "location"),
-                                                                      ("London", "location")]),
-    ("news_4", "Microsoft hired engineers from Amazon.", [("Microsoft", "organization"), ("Amazon", "organization")]),
-    ("news_5", "A quiet morning with coffee and rain.", []),
-]
-IN_DOMAIN = [
-    ("med_0", "The patient took aspirin for a headache.", [("aspirin", "drug"), ("headache", "symptom")]),
-    ("med_1", "Ibuprofen reduced the fever and the pain.", [("Ibuprofen", "drug"), ("fever", "symptom")]),
-    ("med_2", "The doctor prescribed insulin for diabetes.", [("insulin", "drug"), ("diabetes", "disease")]),
-]
-QUERY = "Obama flew from Paris to Berlin to meet Merkel."
-
-
-def rows(items):
-    out = []
-    for pid, text, pairs in items:
-        entities, missing = align_mentions(text, pairs)
-        assert not missing
-        out.append({"id": pid, "text": text, "lang": "en", "source": "test", "entities": entities,
-                    "annotator": "{}"})
-    return out
+from tests.fixtures.serving import IN_DOMAIN, POOL, QUERY, HashingEncoder, rows, scripted_ner  # noqa: E402
 
 
 def write_jsonl(path: Path, items) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows(items)), encoding="utf-8")
     return path
-
-
-class HashingEncoder:
-    """Bag of lower-cased words hashed into 512 dimensions: deterministic, and similar texts score high."""
-
-    def encode(self, texts):
-        out = np.zeros((len(texts), 512), dtype=np.float32)
-        for i, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                out[i, int(hashlib.md5(word.encode()).hexdigest(), 16) % 512] += 1.0
-        return out
 
 
 @pytest.fixture(scope="module")
@@ -87,18 +47,6 @@ def tiny_ner(tiny_model_dir):
     from raitner_hub.predict import NER
 
     return NER.from_pretrained(tiny_model_dir, lang="en", max_new_tokens=8, backend="hf", device="cpu")
-
-
-def scripted_ner(tiny_ner, answers: dict[str, list[str]]):
-    """The real NER class (prompting, parsing, offset alignment) with the generation step scripted."""
-    from raitner_hub.predict import NER
-
-    class Scripted(NER):
-        def generate_answers(self, items):
-            self.seen = list(items)
-            return [json.dumps(answers.get(item.label, [])) for item in items]
-
-    return Scripted(tiny_ner.model, tiny_ner.tokenizer, model_id="scripted", lang="en")
 
 
 def launch(demo):
@@ -173,16 +121,25 @@ def test_gpu_decorator_only_with_a_real_spaces_package(monkeypatch):
     assert gpu(fn) == ("on-gpu", fn)
 
 
-def test_stage_space_lists_only_hub_repos_in_the_card(tiny_model_dir, tmp_path):
+def test_stage_space_lists_only_hub_repos_in_the_card(tiny_model_dir, tmp_path, hub_server):
+    import datasets
     from huggingface_hub import SpaceCard
 
+    from raitner_hub.retrieval import RetrievalIndex
     from raitner_hub.space import stage_space
+
+    # stage_space reads the index's manifest (what its query embedder needs): the repo must exist
+    RetrievalIndex.build(datasets.Dataset.from_list(rows(POOL), features=ANNOTATED_FEATURES), lang="en",
+                         embedder="bm25", progress=False).push_to_hub("me/pool-index")
 
     folder = stage_space(tmp_path / "space", model=str(tiny_model_dir), index="me/pool-index", hardware="a10g-small")
     card = SpaceCard.load(folder / "README.md").data
     assert card.models == [] and card.datasets == ["me/pool-index"] and card.suggested_hardware == "a10g-small"
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["artefact"] == "space" and manifest["settings"]["model"] == str(tiny_model_dir)
+    from raitner_hub.manifest import public_path
+
+    # (a local model folder is published relative to the cwd, or as its name: never an absolute path)
+    assert manifest["artefact"] == "space" and manifest["settings"]["model"] == public_path(str(tiny_model_dir))
     assert (folder / "raitner_hub" / "stopwords").is_dir() and (folder / "raitner_hub" / "dataset_cards").is_dir()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging leftovers
 
@@ -312,6 +269,107 @@ def test_presets_and_examples_are_wired(tiny_app):
     assert extractor.describe_pool().startswith("Pool: test-pool, 6 passages (en)")
 
 
+# ---- batching: concurrent requests decoded together, each answer the one it gets alone ---------------------
+
+@pytest.fixture(scope="module")
+def recording_ner(tiny_model_dir):
+    """The real NER on the tiny model with larger random weights (answers vary per prompt), recording every
+    answer by its question and the size of every decode call."""
+    from raitner_hub.predict import NER
+    from tests.fixtures.tiny_model import load_noisy_tiny_model
+
+    class Recording(NER):
+        def generate(self, items):
+            out = super().generate(items)
+            self.calls.append(len(items))
+            for item, generation in zip(items, out):
+                assert self.answers.setdefault(item, generation.text) == generation.text, "answer changed"
+            return out
+
+    model, tokenizer = load_noisy_tiny_model(tiny_model_dir)
+    ner = Recording(model, tokenizer, model_id="noisy", max_new_tokens=6)
+    ner.calls, ner.answers = [], {}
+    return ner
+
+
+def mixed_requests(upload):
+    return [  # (text, types, lang, use_retrieval, strategy, k, pool_file)
+        (QUERY, "person, location", "en", True, "nn.v1", 2, None),
+        ("2018年12月，马云在杭州出席了阿里巴巴的年会。", "人物, 地点", "zh", False, "nn.v1", 2, None),
+        ("马云在杭州。", "人物", "auto", False, "nn.v1", 1, None),  # detected: zh templates
+        ("Google hired Merkel in London.", "organization, person", "auto", True, "diverse_nn.v1", 3, None),
+        ("", "person", "en", True, "nn.v1", 2, None),  # bad: its own message, the others go on
+        ("She took aspirin against the fever.", "drug, symptom", "en", True, "nn.v1", 2, str(upload)),
+        (QUERY, "location", "en", True, "bm25_filter.v1", 2, None),
+        (QUERY, "person, location", "en", False, "nn.v1", 2, None),
+    ]
+
+
+def test_a_batch_answers_each_request_as_it_is_answered_alone(recording_ner, pool_index, tmp_path):
+    from raitner_hub.serve import Extractor
+
+    extractor = Extractor(recording_ner, pool_index, pool_encoder=HashingEncoder())
+    requests = mixed_requests(write_jsonl(tmp_path / "in_domain.jsonl", IN_DOMAIN))
+    alone = [extractor.extract(*request) for request in requests]
+    alone_answers, calls = dict(recording_ner.answers), len(recording_ner.calls)
+    recording_ner.answers.clear()
+    together = extractor.extract_batch(requests)
+    assert len(recording_ner.calls) == calls + 1  # one decode call for the whole batch
+    assert recording_ner.calls[-1] == sum(len(parse_types(r[1])) for r in requests if r[0])
+    assert recording_ner.answers == alone_answers  # every question, answered token for token the same
+    assert [(r.ok, r.entities, r.demos, r.message) for r in together] == [
+        (r.ok, r.entities, r.demos, r.message) for r in alone]
+    assert not together[4].ok and "enter a text" in together[4].message
+    langs = {q.text: q.lang for q in recording_ner.answers}
+    assert langs[requests[1][0]] == "zh" and langs[QUERY] == "en" and langs[requests[2][0]] is None
+    demos: dict[tuple, set] = {}
+    for q in recording_ner.answers:
+        demos.setdefault((q.text, q.label), set()).add(tuple(d.id for d in q.demos))
+    assert sorted(map(len, demos[(QUERY, "person")])) == [0, 2]  # retrieval off, and nn.v1 with k = 2
+    assert demos[(requests[1][0], "人物")] == {()} and len(next(iter(demos[(requests[3][0], "person")]))) == 3
+    assert set(next(iter(demos[(requests[5][0], "drug")]))) <= {pid for pid, _, _ in IN_DOMAIN}
+    assert recording_ner.lang is None  # nothing was set on the predictor
+
+
+def test_a_failing_batch_is_retried_request_by_request(recording_ner, pool_index, monkeypatch):
+    from raitner_hub.errors import InputError
+    from raitner_hub.serve import Extractor
+
+    extractor = Extractor(recording_ner, pool_index)
+    real = recording_ner.predict_batch
+
+    def fragile(texts, labels, **kw):  # a request the model cannot take makes its whole batch fail
+        if any("poison" in t for t in texts):
+            raise InputError("this passage cannot be decoded") if len(texts) == 1 else RuntimeError("batch failed")
+        return real(texts, labels, **kw)
+
+    monkeypatch.setattr(recording_ner, "predict_batch", fragile)
+    results = extractor.extract_batch([(QUERY, "person", "en", False, "nn.v1", 2, None),
+                                       ("poison pill", "person", "en", False, "nn.v1", 2, None)])
+    assert results[0].ok and results[0].message.endswith("retrieval off: no demonstrations.")
+    assert not results[1].ok and results[1].message == "this passage cannot be decoded"
+
+
+def test_concurrent_gradio_requests_share_a_decode_batch(recording_ner, pool_index, tmp_path):
+    requests = [r for r in mixed_requests(write_jsonl(tmp_path / "up.jsonl", IN_DOMAIN)) if r[0]]
+    demo = build_demo(recording_ner, pool_index, pool_encoder=HashingEncoder(), max_batch_size=8)
+    client = launch(demo)
+    try:
+        def call(request):
+            text, types, lang, retrieval, strategy, k, pool = request
+            return client.submit(text, types, lang, retrieval, strategy, k,
+                                 gradio_client.handle_file(pool) if pool else None, api_name="/extract")
+
+        one_by_one = [call(r).result(timeout=120) for r in requests]
+        sizes = len(recording_ner.calls)
+        jobs = [call(r) for r in requests * 2]
+        together = [job.result(timeout=120) for job in jobs]
+        assert together == one_by_one * 2
+        assert len(recording_ner.calls) - sizes < len(jobs)  # fewer decode calls than requests: batched
+    finally:
+        demo.close()
+
+
 # ---- local serving and the Space bundle ------------------------------------------------------------------
 
 def _free_port() -> int:
@@ -354,6 +412,16 @@ def test_push_space_creates_a_space_that_starts(hub_server, tiny_model_dir, tmp_
 
     from raitner_hub.cli import app
 
+    # push-space reads the model's adapter_config.json and the index's manifest: both repos must exist
+    import datasets
+    from huggingface_hub import HfApi
+
+    from raitner_hub.retrieval import RetrievalIndex
+
+    HfApi().create_repo("tester/ra-it-lora", exist_ok=True)
+    HfApi().upload_folder(folder_path=str(tiny_model_dir), repo_id="tester/ra-it-lora")
+    RetrievalIndex.build(datasets.Dataset.from_list(rows(POOL), features=ANNOTATED_FEATURES),
+                         lang="en", embedder="bm25", progress=False).push_to_hub("tester/pool-index")
     result = CliRunner().invoke(app, ["push-space", "--repo-id", "tester/raitner-ner", "--model", "tester/ra-it-lora",
                                       "--index", "tester/pool-index", "--lang", "en"])
     assert result.exit_code == 0, result.output

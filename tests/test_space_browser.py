@@ -50,7 +50,7 @@ def scripted_demo(tiny_model_dir):
     from raitner_hub.records import ANNOTATED_FEATURES
     from raitner_hub.retrieval import RetrievalIndex
     from raitner_hub.serve import build_demo
-    from tests.test_serve import POOL, HashingEncoder, rows, scripted_ner
+    from tests.fixtures.serving import POOL, HashingEncoder, rows, scripted_ner
 
     base = NER.from_pretrained(tiny_model_dir, lang="en", backend="hf", device="cpu")
     predictor = scripted_ner(base, {"person": ["Obama", "Merkel"], "location": ["Paris", "Berlin"]})
@@ -64,7 +64,7 @@ def scripted_demo(tiny_model_dir):
 
 
 def test_type_click_and_see_highlighted_entities(browser_page, scripted_demo, tmp_path):
-    from tests.test_serve import QUERY
+    from tests.fixtures.serving import QUERY
 
     demo, url, index = scripted_demo
     page = browser_page

@@ -12,67 +12,9 @@ from pathlib import Path
 import pytest
 
 from raitner_hub.errors import ConfigError, InputError
+from tests.fixtures.training_data import CONFIG_NAME, EXAMPLES, make_it_folder, tiny_chat, tiny_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = REPO_ROOT / "examples"
-CONFIG_NAME = "ra-nn-k2"
-PEOPLE = ["Barack Obama", "Angela Merkel", "Marie Curie", "Alan Turing", "Ada Lovelace", "Nelson Mandela"]
-PLACES = ["Paris", "Berlin", "Tokyo", "Nairobi", "Lima", "Oslo"]
-
-
-def _chat(i: int) -> list[dict[str, str]]:
-    person, place = PEOPLE[i % len(PEOPLE)], PLACES[(i * 5) % len(PLACES)]
-    demo_a, demo_b = PLACES[(i + 1) % len(PLACES)], PEOPLE[(i + 2) % len(PEOPLE)]
-    return [
-        {"role": "user", "content": "Here are some examples of named entity recognition:\n"
-                                    f"Text: {demo_b} visited {demo_a} .\nEntity: [{{'{demo_b}': 'person'}}, "
-                                    f"{{'{demo_a}': 'location'}}]\nText: Google engineers in 2015 .\nEntity: []"},
-        {"role": "assistant", "content": "I've read these examples."},
-        {"role": "user", "content": f"Text: {person} visited {place} with Google engineers in 2015 ."},
-        {"role": "assistant", "content": "I've read this text."},
-        {"role": "user", "content": "What describes person in the text?"},
-        {"role": "assistant", "content": json.dumps([person])},
-        {"role": "user", "content": "What describes location in the text?"},
-        {"role": "assistant", "content": json.dumps([place])},
-    ]
-
-
-def _rows(start: int, n: int) -> list[dict]:
-    return [{"id": f"ner_en_{i}", "lang": "en", "messages": _chat(i), "template": "ra_it.en.v1",
-             "strategy": "nn.v1"} for i in range(start, start + n)]
-
-
-def make_it_folder(root: Path, *, config: str = CONFIG_NAME, drop_messages: bool = False,
-                   with_validation: bool = True) -> Path:
-    """A dataset folder in Hub layout (what `raitner build-data` writes): data/<config>/<split>-*.parquet."""
-    from datasets import Dataset
-
-    root.mkdir(parents=True, exist_ok=True)
-    splits = {"train": (0, 24), "validation": (100, 6)} if with_validation else {"train": (0, 24)}
-    for split, (start, n) in splits.items():
-        ds = Dataset.from_list(_rows(start, n))
-        if drop_messages:
-            ds = ds.rename_column("messages", "conversations")
-        (root / "data" / config).mkdir(parents=True, exist_ok=True)
-        ds.to_parquet(str(root / "data" / config / f"{split}-00000-of-00001.parquet"))
-    (root / "README.md").write_text(
-        f"---\nconfigs:\n- config_name: {config}\n  data_files:\n"
-        f"  - split: train\n    path: data/{config}/train-*\n"
-        + (f"  - split: validation\n    path: data/{config}/validation-*\n" if with_validation else "")
-        + "---\n# tiny RA-IT data\n", encoding="utf-8")
-    return root
-
-
-def tiny_config(model_dir: Path, data_dir: Path, out: Path, **changes):
-    """The shipped tiny CPU config pointed at the fixture model, with a higher LR so a few steps show."""
-    from raitner_hub.train import load_train_config
-
-    sft = {"learning_rate": 5e-3, "max_steps": 16, "eval_steps": 8, "save_steps": 8, "logging_steps": 1,
-           "lr_scheduler_type": "constant", **changes.pop("sft", {})}
-    changes.setdefault("dataset", str(data_dir))
-    return load_train_config(EXAMPLES / "train_tiny.yaml", sft_overrides=sft, base_model=str(model_dir),
-                             dataset_config=CONFIG_NAME, output_dir=str(out), **changes)
-
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +141,7 @@ def test_labels_cover_exactly_the_assistant_turns(trained):
     batch = run.trainer.data_collator([example])
     labels = batch["labels"][0].tolist()
     trained_ids = [t for t in labels if t != -100]
-    replies = [m["content"] for m in _chat(0) if m["role"] == "assistant"]
+    replies = [m["content"] for m in tiny_chat(0) if m["role"] == "assistant"]
     assert run.tokenizer.decode(trained_ids) == "".join(r + "<|im_end|>" for r in replies)
     ids = batch["input_ids"][0].tolist()
     assert [t for t, lab in zip(ids, labels) if lab != -100] == trained_ids  # labels are the inputs, unshifted
@@ -247,7 +189,7 @@ def test_adapter_reloads_with_the_same_logits(trained):
     run, folder = trained
     reloaded = AutoPeftModelForCausalLM.from_pretrained(str(folder)).eval()
     model = run.trainer.model.eval()
-    ids = run.tokenizer.apply_chat_template(_chat(3), return_tensors="pt", return_dict=True)["input_ids"]
+    ids = run.tokenizer.apply_chat_template(tiny_chat(3), return_tensors="pt", return_dict=True)["input_ids"]
     with torch.no_grad():
         expected = model(input_ids=ids.to(model.device)).logits.cpu()
         got = reloaded(input_ids=ids).logits
@@ -271,21 +213,29 @@ def test_adapter_card_matches_golden():
     from huggingface_hub import ModelCard
 
     from raitner_hub.adapter_folder import render_card
-    from raitner_hub.train import TrainConfig
+    from raitner_hub.config import TrainConfig
 
     config = TrainConfig(base_model="Qwen/Qwen1.5-7B", dataset="me/sky-ner-it", dataset_config="ra-nn-k2",
-                         repo_id="me/sky-ner-ra-it-lora", license="other")
+                         repo_id="me/sky-ner-ra-it-lora", license="other", license_name="tongyi-qianwen",
+                         license_link="https://huggingface.co/Qwen/Qwen1.5-7B/blob/main/LICENSE")
     source = {"dataset": "me/sky-ner-it@" + "a" * 40, "repo_id": "me/sky-ner-it", "revision": "a" * 40,
               "config": "ra-nn-k2", "templates": ["ra_it.zh.v1", "uniner.zh.v1"], "strategies": ["nn.v1"],
               "languages": ["zh"]}
     hyper = {"learning_rate": 5e-5, "num_train_epochs": 3.0, "max_steps": -1, "lora_r": 8, "lora_alpha": 16,
              "lora_target_modules": "all-linear", "fp16": None}
     losses = {"final_train_loss": 0.41, "final_eval_loss": 0.45, "best_eval_loss": 0.44}
-    card = render_card(config, source, "Qwen/Qwen1.5-7B", hyper, losses, "chatml.v1")
+    versions = {"PEFT": "0.18.0", "TRL": "0.25.0", "Transformers": "5.0.0", "Pytorch": "2.13.0"}
+    card = render_card(config, source, "Qwen/Qwen1.5-7B", hyper, losses, "chatml.v1", versions=versions)
     golden = REPO_ROOT / "tests" / "golden" / "adapter.md"
+    if os.environ.get("RAITNER_UPDATE_GOLDEN"):
+        golden.write_text(str(card), encoding="utf-8")
     assert str(card) == golden.read_text(encoding="utf-8")
+    assert "### Framework versions\n\n- PEFT: 0.18.0\n- TRL: 0.25.0" in card.text
+    assert "`tongyi-qianwen` ([license text](https://huggingface.co/Qwen/Qwen1.5-7B/blob/main/LICENSE))" in card.text
     data = ModelCard(str(card)).data.to_dict()
-    assert data == {"base_model": "Qwen/Qwen1.5-7B", "library_name": "peft", "license": "other", "language": ["zh"],
+    assert data == {"base_model": "Qwen/Qwen1.5-7B", "library_name": "peft", "license": "other",
+                    "license_name": "tongyi-qianwen",
+                    "license_link": "https://huggingface.co/Qwen/Qwen1.5-7B/blob/main/LICENSE", "language": ["zh"],
                     "datasets": ["me/sky-ner-it"], "tags": ["ra-it", "ner", "lora", "trl"],
                     "pipeline_tag": "text-generation"}
 
@@ -376,10 +326,10 @@ def test_push_without_local_base_repo_id_is_refused(tiny_model_dir, tmp_path):
 @pytest.mark.parametrize("name, base", [("train_en_llama3.yaml", "meta-llama/Meta-Llama-3-8B"),
                                         ("train_zh_qwen.yaml", "Qwen/Qwen1.5-7B")])
 def test_shipped_configs_carry_the_paper_settings(name, base):
-    from raitner_hub.train import _check_known_keys, load_train_config
-
     from peft import LoraConfig
     from trl import SFTConfig
+
+    from raitner_hub.train import _check_known_keys, load_train_config
 
     config = load_train_config(EXAMPLES / name)
     _check_known_keys(config.sft, SFTConfig, "sft")
@@ -457,7 +407,7 @@ def test_resume_from_checkpoint_and_merge(trained, tmp_path):
     assert im_end in list(merged.generation_config.eos_token_id)  # stops at the end of the turn
     base = AutoModelForCausalLM.from_pretrained(run.config.base_model)
     adapter = PeftModel.from_pretrained(base, str(folder)).eval()
-    ids = run.tokenizer.apply_chat_template(_chat(1), return_tensors="pt", return_dict=True)["input_ids"]
+    ids = run.tokenizer.apply_chat_template(tiny_chat(1), return_tensors="pt", return_dict=True)["input_ids"]
     with torch.no_grad():
         assert torch.allclose(merged(input_ids=ids).logits, adapter(input_ids=ids).logits, atol=1e-4)
 
@@ -490,9 +440,6 @@ def test_push_then_load_from_the_hub_in_a_fresh_process(hub_server, tiny_model_d
     from raitner_hub.cli import app
     from raitner_hub.train import write_config
 
-    hub = pytest.importorskip("raitner_hub.hub", reason="raitner_hub.hub (the Hub helper's module) not written yet")
-    if not hasattr(hub, "push_adapter"):
-        pytest.skip("raitner_hub.hub.push_adapter not written yet (the Hub helper's issue)")
     suffix = uuid.uuid4().hex[:8]
     base_repo, adapter_repo = f"user/tinybase-{suffix}", f"user/tiny-ra-it-lora-{suffix}"
     api = HfApi()
@@ -521,7 +468,7 @@ def test_push_then_load_from_the_hub_in_a_fresh_process(hub_server, tiny_model_d
     fresh_home = tmp_path / "empty-hf-home"
     env = {**os.environ, "HF_HOME": str(fresh_home), "HF_DATASETS_CACHE": str(fresh_home / "datasets"),
            "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-c", FRESH_PROCESS_LOAD, adapter_repo, json.dumps(_chat(5)),
+    proc = subprocess.run([sys.executable, "-c", FRESH_PROCESS_LOAD, adapter_repo, json.dumps(tiny_chat(5)),
                            str(tmp_path / "remote.pt")], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     remote = torch.load(tmp_path / "remote.pt")
@@ -565,3 +512,29 @@ def test_shipped_config_trains_on_a_gpu(name, quantization, tmp_path):
     print(f"{name} ({quantization or 'lora'}) on {torch.cuda.get_device_name()}: {config.base_model}, 20 steps, "
           f"{20 / seconds:.2f} steps/s (incl. load), peak {peak_gib:.1f} GiB, losses {manifest['counts']}")
     assert manifest["counts"]["steps"] == 20 and manifest["counts"]["final_eval_loss"] is not None
+
+
+def test_launch_hands_off_n_processes_to_accelerate_with_the_resolved_config(tmp_path, monkeypatch):
+    """train.launch owns the hand-off: the resolved config (push off: the caller pushes once) + accelerate."""
+    import subprocess as sp
+
+    import yaml
+
+    from raitner_hub.config import TrainConfig
+    from raitner_hub.errors import RaitnerError
+    from raitner_hub.train import launch, launch_command
+
+    calls = []
+    monkeypatch.setattr(sp, "call", lambda cmd: calls.append(cmd) or 0)
+    config = TrainConfig(base_model="b", dataset="me/d", output_dir=str(tmp_path / "adapter"), push=True,
+                         repo_id="me/lora", sft={"max_steps": 3})
+    assert launch(config, 3) == (tmp_path / "adapter").resolve()
+    resolved = tmp_path / "adapter-checkpoints" / "train-config.yaml"
+    assert calls == [launch_command(resolved, 3)]
+    written = yaml.safe_load(resolved.read_text())
+    assert written["push"] is False and written["repo_id"] == "me/lora" and written["sft"] == {"max_steps": 3}
+    monkeypatch.setattr(sp, "call", lambda cmd: 1)
+    with pytest.raises(RaitnerError, match="accelerate launch failed"):
+        launch(config, 2)
+    with pytest.raises(ConfigError, match="--num-processes must be >= 1"):
+        launch(config, 0)

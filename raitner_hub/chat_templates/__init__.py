@@ -27,6 +27,9 @@ FAMILY_TOKENS = {
     "llama3": ("<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"),
     "chatml": ("<|im_start|>", "<|im_end|>"),
 }
+# Tokens that end an assistant turn (ChatML, Llama-3, Phi, Gemma) or the text: generation stops at any of them,
+# and a merged model's generation config gets them as eos ids.
+END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>")
 _GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
 
 
@@ -40,7 +43,7 @@ def load_template(family: str) -> str:
 
 
 def has_generation_markers(template: str | None) -> bool:
-    return bool(template) and bool(_GENERATION_TAG.search(template))
+    return bool(template and _GENERATION_TAG.search(template))
 
 
 def detect_family(tokenizer, model_type: str | None = None) -> str | None:
@@ -54,6 +57,16 @@ def detect_family(tokenizer, model_type: str | None = None) -> str | None:
     return matches[0] if matches else None
 
 
+def read_template(choice: str) -> tuple[str, str | None]:
+    """``(jinja source, family)`` of a ``.jinja``/``.j2`` file (family None) or a family name (``chatml``, ``qwen``...)."""
+    path = Path(choice)
+    if choice.endswith((".jinja", ".j2")) or path.is_file():
+        if not path.is_file():
+            raise ConfigError(f"chat_template: file not found: {choice}")
+        return path.read_text(encoding="utf-8"), None
+    return load_template(choice), FAMILY_ALIASES[choice.lower()]
+
+
 def resolve_chat_template(tokenizer, choice: str = "auto", *, model_type: str | None = None,
                           model: str = "the base model") -> tuple[str, str]:
     """Pick the training template: returns ``(jinja source, name recorded in the manifest)``.
@@ -63,17 +76,12 @@ def resolve_chat_template(tokenizer, choice: str = "auto", *, model_type: str | 
     unknown family without markers is a ConfigError: silently training on the prompt is never an option.
     """
     if choice and choice != "auto":
-        path = Path(choice)
-        if choice.endswith((".jinja", ".j2")) or path.is_file():
-            if not path.is_file():
-                raise ConfigError(f"chat_template: file not found: {choice}")
-            source = path.read_text(encoding="utf-8")
+        source, family = read_template(choice)
+        if family is None:
             if not has_generation_markers(source):
                 raise ConfigError(f"chat_template: {choice} has no {{% generation %}} markers "
                                   "(needed to train on assistant turns only)")
-            return source, f"file:{path.name}"
-        family = FAMILY_ALIASES.get(choice.lower())
-        source = load_template(choice)
+            return source, f"file:{Path(choice).name}"
         missing = [t for t in FAMILY_TOKENS[family] if t not in tokenizer.get_vocab()]
         if missing:
             raise ConfigError(f"chat_template: {choice} needs special tokens {', '.join(missing)}, "

@@ -16,6 +16,11 @@ import os
 import sys
 from pathlib import Path
 
+try:  # ZeroGPU: `spaces` must be imported before anything initialises CUDA (torch is imported below)
+    import spaces  # noqa: F401
+except ImportError:  # not on a Space: the Hub preinstalls `spaces`, a checkout may not have it
+    spaces = None
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the bundled raitner_hub/ wins over any installed copy
 
@@ -27,6 +32,9 @@ defaults = json.loads(config_file.read_text(encoding="utf-8")) if config_file.is
 model = os.environ.get("RAITNER_MODEL") or defaults.get("model")
 index = os.environ.get("RAITNER_INDEX") or defaults.get("index")
 lang = os.environ.get("RAITNER_LANG") or defaults.get("lang") or "auto"
+# On ZeroGPU the model is placed on `cuda` when the app starts (as the Spaces docs show); only the
+# generation runs under @spaces.GPU (raitner_hub.serve.gpu). Elsewhere: the best device available.
+device = os.environ.get("RAITNER_DEVICE") or ("cuda" if os.environ.get("SPACES_ZERO_GPU") else None)
 
 if __name__ == "__main__":
     if not model:
@@ -34,4 +42,4 @@ if __name__ == "__main__":
                  "(or push with `raitner push-space --model ...`).")
     print(f"raitner-hub {raitner_hub.__version__} from {Path(raitner_hub.__file__).parent}", flush=True)
     # GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (set by the Hub, or by you) override these.
-    serve(model, index, lang=lang, host=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    serve(model, index, lang=lang, device=device, host=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
