@@ -307,7 +307,24 @@ def annotate_passages(passages: datasets.Dataset, config: AnnotateConfig, *,
     finally:
         bar.close()
         cache.close()
+    return assemble_annotations(passages, answers, calls, config)
 
+
+def assemble_annotations(passages: datasets.Dataset, answers: list[dict[str, Answer]],
+                         calls: dict[str, dict[str, Any]],
+                         config: AnnotateConfig) -> tuple[datasets.Dataset, dict[str, Any]]:
+    """Teacher answers (one ``{passage_sha256: Answer}`` per teacher) -> parsed, filtered, voted, aligned rows.
+
+    The second half of :func:`annotate_passages`; the datatrove pipeline calls it on answers its tasks
+    collected, so both executors give the same dataset.
+    """
+    from raitner_hub.corpus import passage_hash
+    from raitner_hub.prompts import annotation_prompt
+
+    prompt = annotation_prompt(config.lang)
+    texts = passages["text"]
+    hashes = [passage_hash(text) for text in texts]
+    ids = teacher_ids(config.teachers)
     drops: collections.Counter[str] = collections.Counter({reason: 0 for reason in DROP_REASONS})
     rows: list[AnnotatedPassage] = []
     for i, (row, sha) in enumerate(zip(passages, hashes)):
@@ -422,14 +439,21 @@ def annotate_to_folder(config: AnnotateConfig, out: str | Path, *, command: str 
         >>> annotate_to_folder(config, "outputs/sky-ner").counts["entities"]
         41234
     """
+    started = time.time()
+    config = pin_corpus_revision(config)
+    annotated, facts = annotate_corpus(config, progress=progress)
+    return write_annotated_folder(config, annotated, facts, out, started=started, command=command, repo_id=repo_id)
+
+
+def write_annotated_folder(config: AnnotateConfig, annotated: datasets.Dataset, facts: dict[str, Any],
+                           out: str | Path, *, started: float, command: str | None = None,
+                           repo_id: str | None = None) -> AnnotateResult:
+    """The annotated dataset folder (data, card, manifest), written atomically; every executor ends here."""
     import pyarrow.parquet as pq
 
     from raitner_hub.artefacts import staged_folder
     from raitner_hub.manifest import build_manifest, write_manifest
 
-    started = time.time()
-    config = pin_corpus_revision(config)
-    annotated, facts = annotate_corpus(config, progress=progress)
     input_ref = _input_ref(config)
     counts = {key: facts[key] for key in ("passages", "passages_with_entities", "entities", "distinct_pairs",
                                           "types", "empty_passages_not_sent")}

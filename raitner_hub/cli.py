@@ -462,6 +462,7 @@ def export_command(
 def annotate_command(
     cfg: configs.AnnotateConfig,
     teachers: configs.TeacherOptions,
+    run: configs.ExecutorConfig,
     push: PushOpt = False,
     repo_id: RepoIdOpt = None,
     private: PrivateOpt = False,
@@ -472,16 +473,29 @@ def annotate_command(
 ) -> None:
     """Label a raw corpus with LLM teachers (Sky-NER style): chunk, sample, annotate, filter, vote."""
     from raitner_hub.annotate import annotate_to_folder
+    from raitner_hub.corpus_pipeline import annotate_on_datatrove, parse_server_teacher
     from raitner_hub.progress import quiet_progress
     from raitner_hub.teacher import parse_teacher
 
     require_repo_id(push, repo_id)
     key_env = None if teachers.no_api_key else teachers.api_key_env
-    specs = tuple(parse_teacher(t, base_url=teachers.base_url, key_env=key_env, cost_in=teachers.cost_in,
-                                cost_out=teachers.cost_out) for t in [teachers.teacher_model, *teachers.teacher])
+    # vllm:MODEL / sglang:MODEL: an open-weight teacher datatrove serves itself; else an API endpoint
+    specs = tuple(parse_server_teacher(t) or parse_teacher(t, base_url=teachers.base_url, key_env=key_env,
+                                                           cost_in=teachers.cost_in, cost_out=teachers.cost_out)
+                  for t in [teachers.teacher_model, *teachers.teacher])
     cfg = dataclasses.replace(cfg, teachers=specs)
+    run.check()
     with quiet_progress(quiet):
-        result = annotate_to_folder(cfg, cfg.out, command=_command_line(), repo_id=repo_id, progress=not quiet)
+        if run.executor == "inline":
+            if any(spec.base_url.endswith(":local") for spec in specs):
+                raise RaitnerError("vllm:/sglang: teachers are launched by datatrove: add --executor local (or slurm/ray)")
+            result = annotate_to_folder(cfg, cfg.out, command=_command_line(), repo_id=repo_id, progress=not quiet)
+        else:
+            result = annotate_on_datatrove(cfg, cfg.out, run, command=_command_line(), repo_id=repo_id, quiet=quiet)
+            if result is None:
+                typer.echo(f"submitted the {run.executor} jobs; {cfg.out} appears when the last one ends"
+                           " (re-run the same command to resume)")
+                return
         c = result.counts
         dropped = sum(c["drops"].values())
         typer.echo(f"annotated {c['passages']} passages ({c['entities']} entities, {c['types']} types, {dropped} items"

@@ -283,6 +283,60 @@ class TeacherOptions:
     cost_out: float = 0.0
 
 
+EXECUTORS = ("inline", "local", "slurm", "ray")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ExecutorConfig:
+    """Where ``raitner annotate`` runs: in this process, or as datatrove pipelines (``raitner_hub.corpus_pipeline``).
+
+    Attributes:
+        executor: ``inline`` (this process, no datatrove), or the datatrove pipeline on ``local`` processes,
+            ``slurm`` or ``ray``.
+        tasks: datatrove tasks (shards) of the chunk and teacher stages.
+        workers: datatrove tasks running at once; -1 = all of them.
+        work_dir: datatrove shards, logs and completion markers; None = ``<out>.work`` next to the output.
+        tp: tensor parallel size of a ``vllm:``/``sglang:`` teacher (datatrove launches the server).
+        dp: data parallel size of a ``vllm:``/``sglang:`` teacher.
+        max_model_len: context length of a self-launched teacher server.
+        executor_option: ``KEY=VALUE`` for datatrove's Slurm / Ray executor (``partition=gpu``,
+            ``time=12:00:00``, ``cpus_per_task=16``, ``gpus_per_task=4``, ``venv_path=...``); values read as YAML.
+    """
+
+    executor: str = option("inline", choices=EXECUTORS)
+    tasks: int = 1
+    workers: int = -1
+    work_dir: str | None = None
+    tp: int = 1
+    dp: int = 1
+    max_model_len: int = 8192
+    executor_option: tuple[str, ...] = ()
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """``executor_option`` as keyword arguments of datatrove's executor."""
+        options: dict[str, Any] = {}
+        for pair in self.executor_option:
+            key, sep, value = pair.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"--executor-option {pair!r}: expected KEY=VALUE (e.g. partition=gpu, time=12:00:00)")
+            # Slurm times such as 12:00:00 read as sexagesimal numbers in YAML 1.1: keep them as written
+            options[key.strip()] = value if key.strip() == "time" else (yaml.safe_load(value) if value else "")
+        return options
+
+    def check(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f"--executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
+        if self.tasks < 1:
+            raise ConfigError(f"--tasks must be at least 1, got {self.tasks}")
+        if self.workers == 0 or self.workers < -1:
+            raise ConfigError(f"--workers must be -1 (all) or at least 1, got {self.workers}")
+        if self.executor == "slurm":
+            missing = [key for key in ("partition", "time") if key not in self.options]
+            if missing:
+                raise ConfigError("--executor slurm needs " + " and ".join(f"--executor-option {k}=..." for k in missing))
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class IndexConfig:
     """Settings of ``raitner index`` (annotated pool -> retrieval index folder).

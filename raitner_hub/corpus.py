@@ -319,39 +319,95 @@ def _sample_reference(rows: Iterable[dict], n: int | None, seed: int) -> list[di
     return kept
 
 
+def document_pieces(doc: Document, *, chunk: bool = True, strip: bool = True,
+                    chunk_size: int = CHUNK_SIZE) -> tuple[list[Chunk], int]:
+    """The non-empty pieces of one document, in order, and how many empty ones were dropped.
+
+    The per-document half of :func:`iter_chunks`; the datatrove pipeline runs it in parallel tasks.
+    """
+    if chunk:
+        pieces = chunk_document(doc.text, chunk_size=chunk_size, strip=strip, keep_empty=True)
+    else:
+        body = doc.text.strip() if strip else doc.text
+        lead = len(doc.text) - len(doc.text.lstrip()) if strip else 0
+        pieces = [Chunk(body, lead, lead + len(body))]
+    if not doc.text.strip():
+        return [], 1  # an empty document: nothing to chunk
+    kept = [piece for piece in pieces if piece.text.strip()]  # compat mode drops whitespace-only chunks too
+    return kept, len(pieces) - len(kept)
+
+
+def text_digest(text: str) -> bytes:
+    """The 16-byte key exact-duplicate passages share."""
+    return hashlib.sha256(text.encode("utf-8")).digest()[:16]
+
+
+class ChunkNumbering:
+    """Stable ids in corpus order and exact-duplicate removal: the one place both are decided.
+
+    ``chunk_{n}`` counts every non-empty chunk (duplicates included), so an id never depends on what
+    was dropped after it; with ``chunk=False`` the document id is the passage id.
+    """
+
+    def __init__(self, stats: CorpusStats, *, chunk: bool = True, dedup: bool = True):
+        self.stats, self.chunk, self.dedup = stats, chunk, dedup
+        self.n = 0
+        self.seen: set[bytes] = set()
+
+    def assign(self, doc_id: str, digest: bytes) -> str | None:
+        """The next chunk's id, or None when it repeats an earlier chunk (and ``dedup`` is on)."""
+        chunk_id = f"chunk_{self.n}" if self.chunk else doc_id
+        self.n += 1
+        self.stats.chunks += 1
+        if self.dedup:
+            if digest in self.seen:
+                self.stats.duplicates_dropped += 1
+                return None
+            self.seen.add(digest)
+        return chunk_id
+
+
+def chunk_row(chunk_id: str, piece: Chunk, doc_id: str, *, lang: str, corpus: str) -> dict:
+    """One ``CHUNK_FEATURES`` row."""
+    return {"id": chunk_id, "text": piece.text, "lang": lang, "source": f"{corpus}:{doc_id}[{piece.start}:{piece.end}]",
+            "doc_id": doc_id, "char_start": piece.start, "char_end": piece.end}
+
+
 def iter_chunks(documents: Iterable[Document], *, lang: str, corpus: str, stats: CorpusStats,
                 chunk: bool = True, strip: bool = True, dedup: bool = True,
                 chunk_size: int = CHUNK_SIZE) -> Iterator[dict]:
     """Chunk rows (``CHUNK_FEATURES``) in corpus order; ids ``chunk_{n}`` count every non-empty chunk."""
-    seen: set[bytes] = set()
-    n = 0
+    numbering = ChunkNumbering(stats, chunk=chunk, dedup=dedup)
     for doc in documents:
         stats.documents += 1
-        if chunk:
-            pieces = chunk_document(doc.text, chunk_size=chunk_size, strip=strip, keep_empty=True)
-        else:
-            body = doc.text.strip() if strip else doc.text
-            lead = len(doc.text) - len(doc.text.lstrip()) if strip else 0
-            pieces = [Chunk(body, lead, lead + len(body))]
-        if not doc.text.strip():
-            stats.empty_dropped += 1  # an empty document: nothing to chunk
-            continue
+        pieces, empty = document_pieces(doc, chunk=chunk, strip=strip, chunk_size=chunk_size)
+        stats.empty_dropped += empty
         for piece in pieces:
-            if not piece.text.strip():
-                stats.empty_dropped += 1  # never annotated (compat mode drops whitespace-only chunks too)
-                continue
-            chunk_id = f"chunk_{n}" if chunk else doc.id
-            n += 1
-            stats.chunks += 1
-            if dedup:
-                digest = hashlib.sha256(piece.text.encode("utf-8")).digest()[:16]
-                if digest in seen:
-                    stats.duplicates_dropped += 1
-                    continue
-                seen.add(digest)
-            yield {"id": chunk_id, "text": piece.text, "lang": lang,
-                   "source": f"{corpus}:{doc.id}[{piece.start}:{piece.end}]",
-                   "doc_id": doc.id, "char_start": piece.start, "char_end": piece.end}
+            chunk_id = numbering.assign(doc.id, text_digest(piece.text))
+            if chunk_id is not None:
+                yield chunk_row(chunk_id, piece, doc.id, lang=lang, corpus=corpus)
+
+
+def sample_rows(rows: Iterable[dict], *, sample: int | None, seed: int, sampling: str) -> list[dict]:
+    """The passages a run annotates, in corpus order (``build_passages``' sampling, shared by every executor)."""
+    if sampling == "reference":
+        return _sample_reference(rows, sample, seed)
+    if sample is not None:
+        return _sample_uniform(rows, sample, seed)
+    return list(rows)
+
+
+def check_sampling(sampling: str, sample: int | None) -> None:
+    if sampling not in SAMPLING_SCHEMES:
+        raise ConfigError(f"unknown sampling {sampling!r}; choose one of {', '.join(SAMPLING_SCHEMES)}")
+    if sample is not None and sample < 1:
+        raise ConfigError(f"sample must be a positive number of passages, got {sample}")
+
+
+def corpus_settings(*, chunk: bool, chunk_size: int, strip: bool, dedup: bool, sampling: str, sample: int | None,
+                    seed: int) -> dict[str, Any]:
+    return {"chunk": chunk, "chunk_size": chunk_size, "chunk_overlap": 0, "separators": list(SEPARATORS),
+            "strip": strip, "dedup": dedup, "sampling": sampling, "sample": sample, "seed": seed}
 
 
 def build_passages(source: str | os.PathLike, *, lang: str, sample: int | None = None, seed: int = 42,
@@ -369,23 +425,13 @@ def build_passages(source: str | os.PathLike, *, lang: str, sample: int | None =
         >>> stats.passages
         100
     """
-    if sampling not in SAMPLING_SCHEMES:
-        raise ConfigError(f"unknown sampling {sampling!r}; choose one of {', '.join(SAMPLING_SCHEMES)}")
-    if sample is not None and sample < 1:
-        raise ConfigError(f"sample must be a positive number of passages, got {sample}")
-    stats = CorpusStats(settings={
-        "chunk": chunk, "chunk_size": chunk_size, "chunk_overlap": 0, "separators": list(SEPARATORS),
-        "strip": strip, "dedup": dedup, "sampling": sampling, "sample": sample, "seed": seed,
-    })
+    check_sampling(sampling, sample)
+    stats = CorpusStats(settings=corpus_settings(chunk=chunk, chunk_size=chunk_size, strip=strip, dedup=dedup,
+                                                 sampling=sampling, sample=sample, seed=seed))
     documents = read_documents(source, text_field=text_field, id_field=id_field, split=split, revision=revision)
     rows = iter_chunks(documents, lang=lang, corpus=corpus_name(source), stats=stats, chunk=chunk,
                        strip=strip, dedup=dedup, chunk_size=chunk_size)
-    if sampling == "reference":
-        kept = _sample_reference(rows, sample, seed)
-    elif sample is not None:
-        kept = _sample_uniform(rows, sample, seed)
-    else:
-        kept = list(rows)
+    kept = sample_rows(rows, sample=sample, seed=seed, sampling=sampling)
     stats.passages = len(kept)
     columns = {name: [row[name] for row in kept] for name in CHUNK_FEATURES}
     return datasets.Dataset.from_dict(columns, features=CHUNK_FEATURES), stats

@@ -132,7 +132,16 @@ class AnswerCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            # Several processes (datatrove tasks) may open a new cache at once: switching it to WAL can then
+            # fail at once with "database is locked" (SQLite skips the busy wait there), so retry a while.
+            for attempt in range(60):
+                try:
+                    self._db.execute("PRAGMA journal_mode=WAL")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or attempt == 59:
+                        raise
+                    time.sleep(0.05 + random.random() * 0.1)
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process kills
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS answers (teacher TEXT NOT NULL, prompt TEXT NOT NULL,"
