@@ -287,6 +287,8 @@ def annotate_passages(passages: datasets.Dataset, config: AnnotateConfig, *,
     from raitner_hub.prompts import annotation_prompt
 
     config.check()
+    if any(spec.base_url.endswith(":local") for spec in config.teachers):  # corpus_pipeline.parse_server_teacher
+        raise ConfigError("vllm:/sglang: teachers are launched by datatrove: add --executor local (or slurm/ray)")
     prompt = annotation_prompt(config.lang)
     texts = passages["text"]
     hashes = [passage_hash(text) for text in texts]

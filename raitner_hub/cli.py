@@ -487,8 +487,6 @@ def annotate_command(
     run.check()
     with quiet_progress(quiet):
         if run.executor == "inline":
-            if any(spec.base_url.endswith(":local") for spec in specs):
-                raise RaitnerError("vllm:/sglang: teachers are launched by datatrove: add --executor local (or slurm/ray)")
             result = annotate_to_folder(cfg, cfg.out, command=_command_line(), repo_id=repo_id, progress=not quiet)
         else:
             result = annotate_on_datatrove(cfg, cfg.out, run, command=_command_line(), repo_id=repo_id, quiet=quiet)

@@ -126,9 +126,7 @@ class GLiNERPredictor:
     def predict_batch(self, texts: Sequence[str], labels_per_text: Sequence[Sequence[str]], *,
                       demos=None, lang=None) -> list[list[Prediction]]:
         """``NER.predict_batch``'s call; GLiNER reads no templates, so ``lang`` changes nothing."""
-        from raitner_hub.predict import DEFAULT_DEMOS
-
-        if demos is not None and demos != DEFAULT_DEMOS:
+        if demos is not None and demos != "default":  # predict.DEFAULT_DEMOS: no index, so none
             raise ConfigError("the gliner backend takes no demonstrations")
         if len(texts) != len(labels_per_text):
             raise InputError(f"{len(texts)} texts but {len(labels_per_text)} label sets")

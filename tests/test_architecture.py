@@ -11,9 +11,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "raitner_hub"
 
 # Pipeline order (design.md). A module may import foundation modules and any earlier stage, never a later one.
 FOUNDATION = {"errors", "records", "prompts", "config", "manifest", "artefacts", "cards", "hub", "hub_errors",
-              "formats", "readers", "progress", "cache", "bm25", "embedder", "decoding", "loading", "licenses"}
-STAGES = ["corpus", "teacher", "annotate", "instruct", "retrieval", "augment", "build", "benchmarks",
-          "adapter_folder", "train", "predict", "metrics", "evaluate", "serve", "space",
+              "formats", "readers", "progress", "cache", "bm25", "embedder", "decoding", "loading", "licenses",
+              "scores", "spans"}
+STAGES = ["corpus", "teacher", "annotate", "corpus_pipeline", "instruct", "retrieval", "augment", "build", "benchmarks",
+          "adapter_folder", "train", "engines", "gliner_backend", "predict", "spacy_component", "metrics", "evaluate", "serve", "space",
           # the reproduce orchestrator runs after every stage (docs/architecture.md)
           "paper_results", "recipe", "results_table", "reproduce_plan", "reproduce"]
 ENTRY_POINTS = {"cli"}
@@ -83,7 +84,7 @@ def test_foundation_does_not_import_stages(path):
 HUB_READS = {"load_dataset", "from_pretrained", "snapshot_download"}
 HUB_READERS = {"hub", "loading"}
 # Receivers whose from_pretrained is our own classmethod, which goes through hub.resolve.
-OWN_LOADERS = {"NER", "RetrievalIndex", "cls"}
+OWN_LOADERS = {"NER", "RetrievalIndex", "GLiNERPredictor", "cls"}
 # (module, enclosing function, called name): calls on local paths only, with the reason they are safe.
 LOCAL_ONLY = {
     ("train", "load_training_data", "load_dataset"): "only the local build-data folder (hub.locate said local)",
@@ -91,6 +92,7 @@ LOCAL_ONLY = {
     ("formats", "load_token_dataset", "load_dataset"): "a local folder only (is_dir checked); Hub splits go"
                                                        " through hub.load_hub_split",
     ("adapter_folder", "merge_adapter", "from_pretrained"): "PeftModel on the adapter folder just written",
+    ("gliner_backend", "from_pretrained", "from_pretrained"): "GLiNER on the folder hub.pull_artefact fetched",
 }
 
 

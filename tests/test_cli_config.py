@@ -74,7 +74,7 @@ def test_help_lists_choices_and_flags_have_no_type():
     assert "One of: flat, hnsw, ivf." in out and "One of: auto, bio, bio_tag_first," in out
     assert "<bool>" not in out and "see formats.FORMATS" not in out
     out = runner.invoke(app, ["evaluate", "--help"], env={"COLUMNS": "200"}).output
-    assert "One of: none, out-domain, in-domain." in out and "One of: auto, hf, vllm, openai." in out
+    assert "One of: none, out-domain, in-domain." in out and "One of: auto, hf, vllm, openai, gliner." in out
     assert "[default: 1024]" in out
     out = runner.invoke(app, ["--help"], env={"COLUMNS": "200"}).output
     assert "--install-completion" in out and "<bool>" not in out
