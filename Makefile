@@ -38,9 +38,8 @@ browser:
 		echo "chromium not installed: the browser test will be skipped"; }
 
 # Quality gates: lint (ruff), formatting (ruff format --check) and types (mypy on the package).
-# FORMAT_CHECK=1 switches the format check on; it is off until the tree has been formatted once (`ruff format`,
-# run once by the integrator after merging), then the default becomes 1.
-FORMAT_CHECK ?= 0
+# FORMAT_CHECK=0 skips the format check (e.g. while a branch is mid-rewrite); `ruff format .` fixes it.
+FORMAT_CHECK ?= 1
 lint: install
 	$(BIN)/ruff check .
 	@if [ "$(FORMAT_CHECK)" = 1 ]; then $(BIN)/ruff format --check .; else echo "ruff format --check: skipped (FORMAT_CHECK=0)"; fi

@@ -62,9 +62,15 @@ def bench_chunking(corpus: Path, work: Path) -> dict:
     passages = pq.read_table(select.folder / "passages.parquet").to_pylist()
     assert passages == rows, "datatrove chunks differ from the in-process chunks"
     per_task = megabytes / 2 / parallel
-    return {"name": "chunking per task vs one process", "baseline_s": round(single, 2), "ours_s": round(parallel, 2),
-            "single_MBps": round(megabytes / single, 3), "per_task_MBps": round(per_task, 3),
-            "ratio": round(per_task / (megabytes / single), 2), "chunks": len(rows)}
+    return {
+        "name": "chunking per task vs one process",
+        "baseline_s": round(single, 2),
+        "ours_s": round(parallel, 2),
+        "single_MBps": round(megabytes / single, 3),
+        "per_task_MBps": round(per_task, 3),
+        "ratio": round(per_task / (megabytes / single), 2),
+        "chunks": len(rows),
+    }
 
 
 def bench_annotation(corpus: Path, work: Path, *, passages: int, latency: float, concurrency: int) -> list[dict]:
@@ -72,16 +78,26 @@ def bench_annotation(corpus: Path, work: Path, *, passages: int, latency: float,
     from raitner_hub.corpus_pipeline import _quiet_stderr, executor_for, plan
     from raitner_hub.teacher import TeacherSpec
 
-    server = subprocess.Popen([sys.executable, "-m", "tests.fixtures.fake_teacher", "--delay", str(latency), "--echo"],
-                              cwd=REPO, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.fixtures.fake_teacher", "--delay", str(latency), "--echo"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     rows, datasets_by_tasks = [], {}
     try:
         base_url = server.stdout.readline().strip()
         rates = {}
         for tasks in (1, 2, 4):
-            config = AnnotateConfig(corpus=str(corpus), lang="zh", sample=passages, seed=1, concurrency=concurrency,
-                                    teachers=(TeacherSpec(model="fake", base_url=base_url, key_env=None),),
-                                    cache=str(work / f"cache-{tasks}.sqlite"))
+            config = AnnotateConfig(
+                corpus=str(corpus),
+                lang="zh",
+                sample=passages,
+                seed=1,
+                concurrency=concurrency,
+                teachers=(TeacherSpec(model="fake", base_url=base_url, key_env=None),),
+                cache=str(work / f"cache-{tasks}.sqlite"),
+            )
             run = ExecutorConfig(executor="local", tasks=tasks, workers=tasks, work_dir=str(work / f"t{tasks}"))
             stages = plan(config, work / f"out{tasks}", run)
             with _quiet_stderr(True):
@@ -94,9 +110,14 @@ def bench_annotation(corpus: Path, work: Path, *, passages: int, latency: float,
             rates[tasks] = passages / elapsed
             datasets_by_tasks[tasks] = (work / f"out{tasks}" / "data" / "train-00000-of-00001.parquet").read_bytes()
             ceiling = tasks * concurrency / latency
-            rows.append({"name": f"annotation, {tasks} task(s)", "passages_per_s": round(rates[tasks], 1),
-                         "ceiling_per_s": round(ceiling, 1),
-                         "ratio": round(rates[tasks] / (tasks * rates[1]), 2)})
+            rows.append(
+                {
+                    "name": f"annotation, {tasks} task(s)",
+                    "passages_per_s": round(rates[tasks], 1),
+                    "ceiling_per_s": round(ceiling, 1),
+                    "ratio": round(rates[tasks] / (tasks * rates[1]), 2),
+                }
+            )
     finally:
         server.terminate()
         server.wait()
@@ -115,8 +136,9 @@ def main() -> None:
         folder = Path(tmp)
         corpus = synthetic_corpus(folder, args.docs)
         results = [bench_chunking(corpus, folder / "chunking")]
-        results += bench_annotation(corpus, folder / "annotation", passages=args.passages, latency=args.latency,
-                                    concurrency=args.concurrency)
+        results += bench_annotation(
+            corpus, folder / "annotation", passages=args.passages, latency=args.latency, concurrency=args.concurrency
+        )
     for row in results:
         print("BENCH " + json.dumps(row, ensure_ascii=False))
 

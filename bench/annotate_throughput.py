@@ -34,17 +34,31 @@ def main() -> None:
     from raitner_hub.config import AnnotateConfig
     from raitner_hub.teacher import TeacherSpec
 
-    server = subprocess.Popen([sys.executable, "-m", "tests.fixtures.fake_teacher", "--delay", str(args.latency)],
-                              cwd=REPO, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.fixtures.fake_teacher", "--delay", str(args.latency)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         base_url = server.stdout.readline().strip()
         texts = [f"第{i}段：实体出现在北京，编号{i}。" for i in range(args.passages)]
-        passages = datasets.Dataset.from_dict({"id": [f"p{i}" for i in range(len(texts))], "text": texts,
-                                               "lang": ["zh"] * len(texts), "source": ["bench"] * len(texts)})
+        passages = datasets.Dataset.from_dict(
+            {
+                "id": [f"p{i}" for i in range(len(texts))],
+                "text": texts,
+                "lang": ["zh"] * len(texts),
+                "source": ["bench"] * len(texts),
+            }
+        )
         with tempfile.TemporaryDirectory() as tmp:
-            config = AnnotateConfig(corpus="bench", lang="zh", concurrency=args.concurrency,
-                                    teachers=(TeacherSpec(model="fake", base_url=base_url, key_env=None),),
-                                    cache=str(Path(tmp) / "cache.sqlite"))
+            config = AnnotateConfig(
+                corpus="bench",
+                lang="zh",
+                concurrency=args.concurrency,
+                teachers=(TeacherSpec(model="fake", base_url=base_url, key_env=None),),
+                cache=str(Path(tmp) / "cache.sqlite"),
+            )
             started = time.perf_counter()
             annotated, facts = annotate_passages(passages, config, progress=False)
             elapsed = time.perf_counter() - started
@@ -52,8 +66,10 @@ def main() -> None:
         server.terminate()
         server.wait()
     rate = len(annotated) / elapsed
-    line = (f"annotate throughput: {len(annotated)} passages in {elapsed:.1f} s = {rate:.0f} passages/s"
-            f" (concurrency {args.concurrency}, teacher latency {args.latency * 1000:.0f} ms")
+    line = (
+        f"annotate throughput: {len(annotated)} passages in {elapsed:.1f} s = {rate:.0f} passages/s"
+        f" (concurrency {args.concurrency}, teacher latency {args.latency * 1000:.0f} ms"
+    )
     if args.latency:
         ceiling = args.concurrency / args.latency
         line += f", ceiling {ceiling:.0f}/s, {rate / ceiling:.0%} of it"

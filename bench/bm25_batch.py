@@ -39,8 +39,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pool", type=int, default=20_000)
     parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--whole-pool-queries", type=int, default=3,
-                        help="rank_bm25 whole-pool scoring is timed on this many queries (seconds each)")
+    parser.add_argument(
+        "--whole-pool-queries",
+        type=int,
+        default=3,
+        help="rank_bm25 whole-pool scoring is timed on this many queries (seconds each)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -64,8 +68,10 @@ def main() -> int:
     our_build = time.perf_counter() - start
     gensim = GensimBM25(tokens)
     negative = sum(1 for v in theirs.idf.values() if v == theirs.epsilon * theirs.average_idf)
-    print(f"BM25 over {args.pool:,} passages ({len(ours.vocab):,} terms, {negative} floored negative idfs), "
-          f"{len(queries)} queries; index build: rank_bm25 {their_build:.1f} s, ours {our_build:.1f} s")
+    print(
+        f"BM25 over {args.pool:,} passages ({len(ours.vocab):,} terms, {negative} floored negative idfs), "
+        f"{len(queries)} queries; index build: rank_bm25 {their_build:.1f} s, ours {our_build:.1f} s"
+    )
 
     results = []
     # 1. each query against its own 128 candidates
@@ -78,10 +84,12 @@ def main() -> int:
     assert np.allclose(mine, base, rtol=1e-5, atol=1e-4), "batched BM25 differs from rank_bm25"
     ref = np.array([[gensim.get_score(q, int(d)) for d in c] for q, c in zip(queries[:20], candidates[:20])])
     assert np.allclose(ref, base[:20], rtol=1e-9), "rank_bm25 differs from the gensim 3.8 formula"
-    results.append(("candidates", f"{len(queries)} q x {TOP_K} candidates", base_s, ours_s, "rank_bm25 get_batch_scores"))
+    results.append(
+        ("candidates", f"{len(queries)} q x {TOP_K} candidates", base_s, ours_s, "rank_bm25 get_batch_scores")
+    )
 
     # 2. each query against the whole pool, top 128 kept
-    few = queries[:args.whole_pool_queries]
+    few = queries[: args.whole_pool_queries]
     start = time.perf_counter()
     base_idx, base_val = [], []
     for q in few:
@@ -93,20 +101,39 @@ def main() -> int:
     start = time.perf_counter()
     idx, val = ours.top_k(queries, TOP_K)
     ours_s = time.perf_counter() - start
-    idx, val = idx[:len(few)], val[:len(few)]
+    idx, val = idx[: len(few)], val[: len(few)]
     assert np.allclose(val, np.array(base_val), rtol=1e-5, atol=1e-4), "whole-pool top-128 scores differ"
     same = np.mean([np.array_equal(a, b) for a, b in zip(idx, base_idx)])
     assert same >= 0.99, f"only {same:.0%} of rows have the same top-128 ids"  # float32 near-ties may swap
-    results.append(("whole pool top-128", f"{len(queries)} q x {args.pool:,} docs", base_s, ours_s,
-                    f"rank_bm25 timed on {len(few)} queries, scaled"))
+    results.append(
+        (
+            "whole pool top-128",
+            f"{len(queries)} q x {args.pool:,} docs",
+            base_s,
+            ours_s,
+            f"rank_bm25 timed on {len(few)} queries, scaled",
+        )
+    )
 
     for name, size, base_s, ours_s, how in results:
-        print(f"  [{name}] rank_bm25 per query: {base_s:.2f} s   ours batched: {ours_s:.3f} s   "
-              f"ratio: {base_s / ours_s:.0f}x   scores equal (rtol 1e-5): yes  ({how})")
+        print(
+            f"  [{name}] rank_bm25 per query: {base_s:.2f} s   ours batched: {ours_s:.3f} s   "
+            f"ratio: {base_s / ours_s:.0f}x   scores equal (rtol 1e-5): yes  ({how})"
+        )
         if args.json:
-            print("BENCH " + json.dumps({"benchmark": f"BM25 ({name})", "size": size, "baseline_s": base_s,
-                                         "ours_s": ours_s, "ratio": base_s / ours_s,
-                                         "note": f"{how}, one query at a time; equal scores"}))
+            print(
+                "BENCH "
+                + json.dumps(
+                    {
+                        "benchmark": f"BM25 ({name})",
+                        "size": size,
+                        "baseline_s": base_s,
+                        "ours_s": ours_s,
+                        "ratio": base_s / ours_s,
+                        "note": f"{how}, one query at a time; equal scores",
+                    }
+                )
+            )
     return 0
 
 

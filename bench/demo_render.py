@@ -27,11 +27,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 def one(size: int, which: str) -> dict:
     import datasets
     import numpy as np
+    from synthetic import pool_dataset, synthetic_rows, unit_embeddings
 
     from raitner_hub import augment
     from raitner_hub.instruct import build_conversations
     from raitner_hub.retrieval import RetrievalIndex
-    from synthetic import pool_dataset, synthetic_rows, unit_embeddings
     from tests.fixtures.row_by_row import row_by_row
 
     datasets.disable_progress_bars()
@@ -40,9 +40,17 @@ def one(size: int, which: str) -> dict:
     vanilla = build_conversations(pool, seed=42)
     index = RetrievalIndex.from_embeddings(pool, unit_embeddings(size, 384), lang="en")
     spec = augment.get_strategy("diverse_nn_bm25.v1")
-    chosen = augment.select_demos(index, spec, vanilla["id"][:], k=2, top_k=128, seed=42, bm25_threshold=20.0,
-                                  mixed_ratio=0.5,
-                                  query_rows=np.array([index.row_of(s) for s in vanilla["source_id"][:]]))
+    chosen = augment.select_demos(
+        index,
+        spec,
+        vanilla["id"][:],
+        k=2,
+        top_k=128,
+        seed=42,
+        bm25_threshold=20.0,
+        mixed_ratio=0.5,
+        query_rows=np.array([index.row_of(s) for s in vanilla["source_id"][:]]),
+    )
     index.demo(0)  # both renderings read the pool's entities column once; load it before timing
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
@@ -74,21 +82,33 @@ def main() -> int:
     for size in args.sizes:
         results = {}
         for which in ("baseline", "ours"):  # each in its own process: peak RSS is its own
-            proc = subprocess.run([sys.executable, __file__, "--one", str(size), which], capture_output=True,
-                                  text=True, check=True)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--one", str(size), which], capture_output=True, text=True, check=True
+            )
             results[which] = json.loads(proc.stdout.strip().splitlines()[-1])
         base, ours = results["baseline"], results["ours"]
         assert base["sha"] == ours["sha"], "column-wise rendering differs from row-by-row rendering"
         ratio = base["seconds"] / ours["seconds"]
-        print(f"[{size:,} rows] row by row: {base['seconds']:.2f} s (peak RSS {base['peak_rss_mib']:,.0f} MiB)  "
-              f"column-wise: {ours['seconds']:.2f} s (peak RSS {ours['peak_rss_mib']:,.0f} MiB)  ratio: {ratio:.1f}x  "
-              "outputs identical: yes")
+        print(
+            f"[{size:,} rows] row by row: {base['seconds']:.2f} s (peak RSS {base['peak_rss_mib']:,.0f} MiB)  "
+            f"column-wise: {ours['seconds']:.2f} s (peak RSS {ours['peak_rss_mib']:,.0f} MiB)  ratio: {ratio:.1f}x  "
+            "outputs identical: yes"
+        )
         if args.json:
-            print("BENCH " + json.dumps({"benchmark": "Demonstration rendering (column-wise vs row by row)",
-                                         "size": f"{size:,} rows", "baseline_s": base["seconds"],
-                                         "ours_s": ours["seconds"], "ratio": ratio,
-                                         "note": f"peak RSS {base['peak_rss_mib']:,.0f} -> {ours['peak_rss_mib']:,.0f}"
-                                                 " MiB; identical tables"}))
+            print(
+                "BENCH "
+                + json.dumps(
+                    {
+                        "benchmark": "Demonstration rendering (column-wise vs row by row)",
+                        "size": f"{size:,} rows",
+                        "baseline_s": base["seconds"],
+                        "ours_s": ours["seconds"],
+                        "ratio": ratio,
+                        "note": f"peak RSS {base['peak_rss_mib']:,.0f} -> {ours['peak_rss_mib']:,.0f}"
+                        " MiB; identical tables",
+                    }
+                )
+            )
     return 0
 
 

@@ -21,8 +21,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SOURCES = [ROOT.parent / "shared" / "data" / "en" / "raw_passages" / "pile_passages_from_pilener.jsonl",
-           ROOT / "examples" / "data" / "pile_ner_sample.en.jsonl"]
+SOURCES = [
+    ROOT.parent / "shared" / "data" / "en" / "raw_passages" / "pile_passages_from_pilener.jsonl",
+    ROOT / "examples" / "data" / "pile_ner_sample.en.jsonl",
+]
 
 
 def load_passages(n: int) -> list[str]:
@@ -61,15 +63,28 @@ def main() -> int:
     assert cold.encode_calls == len(texts) and warm.encode_calls == 0, "the rebuild re-encoded texts"
     assert np.array_equal(first, again), "cached vectors differ from the encoded ones"
     words = sum(len(t.split()) for t in texts) / len(texts)
-    print(f"Embedding {len(texts)} real English passages (mean {words:.0f} words) with offline MiniLM "
-          f"(max_seq_length {cold.max_seq_length}, batch {args.batch_size}, {torch.get_num_threads()} threads)")
-    print(f"  cold: {cold_s:.1f} s ({len(texts) / cold_s:.1f} passages/s)   rebuild from cache: {warm_s:.3f} s "
-          f"(0 texts encoded, same vectors)   ratio: {cold_s / warm_s:.0f}x")
+    print(
+        f"Embedding {len(texts)} real English passages (mean {words:.0f} words) with offline MiniLM "
+        f"(max_seq_length {cold.max_seq_length}, batch {args.batch_size}, {torch.get_num_threads()} threads)"
+    )
+    print(
+        f"  cold: {cold_s:.1f} s ({len(texts) / cold_s:.1f} passages/s)   rebuild from cache: {warm_s:.3f} s "
+        f"(0 texts encoded, same vectors)   ratio: {cold_s / warm_s:.0f}x"
+    )
     if args.json:
-        print("BENCH " + json.dumps({"benchmark": "Embedding: cold vs cached rebuild", "size": f"{len(texts)} passages",
-                                     "baseline_s": cold_s, "ours_s": warm_s, "ratio": cold_s / warm_s,
-                                     "note": f"MiniLM {len(texts) / cold_s:.1f} passages/s cold; rebuild "
-                                             f"encodes 0 texts"}))
+        print(
+            "BENCH "
+            + json.dumps(
+                {
+                    "benchmark": "Embedding: cold vs cached rebuild",
+                    "size": f"{len(texts)} passages",
+                    "baseline_s": cold_s,
+                    "ours_s": warm_s,
+                    "ratio": cold_s / warm_s,
+                    "note": f"MiniLM {len(texts) / cold_s:.1f} passages/s cold; rebuild encodes 0 texts",
+                }
+            )
+        )
     return 0
 
 

@@ -47,35 +47,58 @@ def main() -> int:
     reference = [g.token_ids for g in hf.generate(items)]
     hf_s = time.perf_counter() - start
     n = len(items)
-    print(f"{args.passages} passages x {len(LABELS)} types = {n} questions; max_new_tokens={args.max_new_tokens}; "
-          f"in-process hf backend: {hf_s:.2f} s ({n / hf_s:.1f} q/s)")
+    print(
+        f"{args.passages} passages x {len(LABELS)} types = {n} questions; max_new_tokens={args.max_new_tokens}; "
+        f"in-process hf backend: {hf_s:.2f} s ({n / hf_s:.1f} q/s)"
+    )
 
-    server = subprocess.Popen([sys.executable, "-m", "tests.fixtures.openai_server", str(tmp / "noisy"), "--name",
-                               "tiny"], cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.fixtures.openai_server", str(tmp / "noisy"), "--name", "tiny"],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         base_url = server.stdout.readline().strip()
         if not base_url.startswith("http"):
             raise SystemExit("the loopback server did not start")
         times = {}
         for in_flight in args.in_flight:
-            remote = NER.from_pretrained(tmp / "noisy", backend="openai", base_url=base_url, served_model="tiny",
-                                         lang="en", max_new_tokens=args.max_new_tokens, max_concurrency=in_flight)
+            remote = NER.from_pretrained(
+                tmp / "noisy",
+                backend="openai",
+                base_url=base_url,
+                served_model="tiny",
+                lang="en",
+                max_new_tokens=args.max_new_tokens,
+                max_concurrency=in_flight,
+            )
             remote.generate(items[:8])  # warm-up (connections, server threads)
             start = time.perf_counter()
             got = [g.token_ids for g in remote.generate(items)]
             times[in_flight] = time.perf_counter() - start
             assert got == reference, f"openai backend outputs differ from hf at {in_flight} in flight"
-            print(f"[{in_flight} in flight] {times[in_flight]:.2f} s ({n / times[in_flight]:.1f} q/s)  "
-                  f"vs 1 in flight: {times[args.in_flight[0]] / times[in_flight]:.1f}x  token-identical to hf: yes")
+            print(
+                f"[{in_flight} in flight] {times[in_flight]:.2f} s ({n / times[in_flight]:.1f} q/s)  "
+                f"vs 1 in flight: {times[args.in_flight[0]] / times[in_flight]:.1f}x  token-identical to hf: yes"
+            )
         if args.json:
             base = args.in_flight[0]
             for in_flight in args.in_flight[1:]:
-                print("BENCH " + json.dumps({
-                    "benchmark": f"openai backend, {in_flight} requests in flight vs {base}",
-                    "size": f"{n} questions", "baseline_s": times[base], "ours_s": times[in_flight],
-                    "ratio": times[base] / times[in_flight],
-                    "note": f"loopback server, tiny Qwen2; {n / times[base]:.1f} -> {n / times[in_flight]:.1f} q/s "
-                            f"(hf in-process {n / hf_s:.1f} q/s); token-identical to hf"}))
+                print(
+                    "BENCH "
+                    + json.dumps(
+                        {
+                            "benchmark": f"openai backend, {in_flight} requests in flight vs {base}",
+                            "size": f"{n} questions",
+                            "baseline_s": times[base],
+                            "ours_s": times[in_flight],
+                            "ratio": times[base] / times[in_flight],
+                            "note": f"loopback server, tiny Qwen2; {n / times[base]:.1f} -> {n / times[in_flight]:.1f} q/s "
+                            f"(hf in-process {n / hf_s:.1f} q/s); token-identical to hf",
+                        }
+                    )
+                )
     finally:
         server.terminate()
         server.wait(timeout=30)

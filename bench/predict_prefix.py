@@ -18,8 +18,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 LABELS = ["person", "location", "organization", "date", "event", "product", "programming language", "award"]
-WORDS = ("Barack Obama visited Paris with Google engineers in 2015 and met the team of the Louvre museum "
-         "before flying to Berlin for the Python conference where Linux won an award").split()
+WORDS = (
+    "Barack Obama visited Paris with Google engineers in 2015 and met the team of the Louvre museum "
+    "before flying to Berlin for the Python conference where Linux won an award"
+).split()
 
 
 def passages(n: int) -> list[str]:
@@ -43,21 +45,29 @@ def main() -> int:
 
     folder = build_tiny_model(Path(tempfile.mkdtemp(prefix="bench-tiny-")) / "tiny")
     model, tokenizer = load_noisy_tiny_model(folder)
-    ner = NER(model, tokenizer, model_id="tiny", lang="en",
-              max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
-    demos = (prompts.Demo("d1", " ".join(WORDS[:25]), (("Barack Obama", "person"), ("Paris", "location"))),
-             prompts.Demo("d2", " ".join(WORDS[10:40]), (("Google", "organization"),)))
-    print(f"torch threads: {torch.get_num_threads()}; {args.passages} passages x {len(LABELS)} types; "
-          f"max_new_tokens={args.max_new_tokens}")
+    ner = NER(
+        model, tokenizer, model_id="tiny", lang="en", max_new_tokens=args.max_new_tokens, batch_size=args.batch_size
+    )
+    demos = (
+        prompts.Demo("d1", " ".join(WORDS[:25]), (("Barack Obama", "person"), ("Paris", "location"))),
+        prompts.Demo("d2", " ".join(WORDS[10:40]), (("Google", "organization"),)),
+    )
+    print(
+        f"torch threads: {torch.get_num_threads()}; {args.passages} passages x {len(LABELS)} types; "
+        f"max_new_tokens={args.max_new_tokens}"
+    )
     for name, with_demos in (("no demos", ()), ("2 demos", demos)):
         items = [Query(text, label, with_demos) for text in passages(args.passages) for label in LABELS]
         conv, demo_tmpl = ner.templates_for(items[0].text)
         full = [ner._render_ids(prompts.render_query(q.text, q.label, conv, q.demos, demo_tmpl)) for q in items]
 
         def naive(full=full):
-            return [ner.tokenizer.decode(t, skip_special_tokens=True) for t in
-                    greedy_naive(model, full, stop_ids=ner.stop_ids, pad_id=ner.pad_id,
-                                 max_new_tokens=args.max_new_tokens)]
+            return [
+                ner.tokenizer.decode(t, skip_special_tokens=True)
+                for t in greedy_naive(
+                    model, full, stop_ids=ner.stop_ids, pad_id=ner.pad_id, max_new_tokens=args.max_new_tokens
+                )
+            ]
 
         ours_out, base_out = ner.generate_answers(items[:8]), naive()[:8]  # warm-up
         best_naive = best_ours = float("inf")
@@ -70,9 +80,11 @@ def main() -> int:
             best_ours = min(best_ours, time.perf_counter() - start)
         assert ours_out == base_out, "shared-prefix outputs differ from naive greedy generation"
         n = len(items)
-        print(f"[{name}] naive: {best_naive:.3f} s ({n / best_naive:.1f} q/s)  shared-prefix batched: "
-              f"{best_ours:.3f} s ({n / best_ours:.1f} q/s)  ratio: {best_naive / best_ours:.1f}x  "
-              "outputs identical: yes")
+        print(
+            f"[{name}] naive: {best_naive:.3f} s ({n / best_naive:.1f} q/s)  shared-prefix batched: "
+            f"{best_ours:.3f} s ({n / best_ours:.1f} q/s)  ratio: {best_naive / best_ours:.1f}x  "
+            "outputs identical: yes"
+        )
     return 0
 
 

@@ -61,18 +61,22 @@ def check_equal(embeddings, query_rows, ours_idx, ours_bm25, ra_rows, base) -> d
         assert len(mine) == len(theirs), f"row {q}: {len(mine)} vs {len(theirs)} neighbours"
         if mine != theirs:
             differ = [j for j in range(len(mine)) if mine[j] != theirs[j]]
-            gaps = np.abs(_exact_cosine(embeddings, q, [mine[j] for j in differ])
-                          - _exact_cosine(embeddings, q, [theirs[j] for j in differ]))
+            gaps = np.abs(
+                _exact_cosine(embeddings, q, [mine[j] for j in differ])
+                - _exact_cosine(embeddings, q, [theirs[j] for j in differ])
+            )
             assert gaps.max() < TIE_TOLERANCE, f"row {q}: neighbours differ beyond float32 ties ({gaps.max():.2e})"
-            assert sorted(mine) == sorted(theirs) or _boundary_tie(embeddings, q, mine, theirs), \
+            assert sorted(mine) == sorted(theirs) or _boundary_tie(embeddings, q, mine, theirs), (
                 f"row {q}: neighbour sets differ"
+            )
             swaps += len(differ)
             rows_with_swaps += 1
         mine_scores = dict(zip(mine, ours_bm25[n].tolist()))
         for doc, score in zip(theirs, base["bm25"][n]):
             if doc in mine_scores:
-                assert np.isclose(mine_scores[doc], score, rtol=1e-5, atol=1e-4), \
+                assert np.isclose(mine_scores[doc], score, rtol=1e-5, atol=1e-4), (
                     f"row {q}, doc {doc}: BM25 {mine_scores[doc]} vs reference {score}"
+                )
         if mine == theirs:  # the draw then sees the same candidates: identical output rows
             demo_ids = [ra_rows["demos"][n][i] for i in range(len(ra_rows["demos"][n]))]
             assert demo_ids == [f"syn_{d}" for d in base["demos"][n]], f"row {q}: demonstrations differ"
@@ -122,26 +126,45 @@ def run_size(size: int, baseline_queries: int, dim: int) -> dict:
     ours_bm25 = index.bm25_scores(None, ours_idx, query_rows=query_rows)
     ra_rows = ra.select(query_rows.tolist())[:]
     vanilla_rows = {int(q): vanilla[int(q)] for q in query_rows}
-    base = reference_build(rows, embeddings, vanilla_rows, query_rows.tolist(), k=K, top_k=TOP_K,
-                           threshold=THRESHOLD, seed=SEED)
+    base = reference_build(
+        rows, embeddings, vanilla_rows, query_rows.tolist(), k=K, top_k=TOP_K, threshold=THRESHOLD, seed=SEED
+    )
     equal = check_equal(embeddings, query_rows.tolist(), ours_idx, ours_bm25, ra_rows, base)
     per_query = (base["retrieval_s"] + base["scoring_s"] + base["render_s"]) / len(query_rows)
     baseline_s = base["bm25_model_s"] + per_query * size
     ours_s = t3 - t1
-    return {"size": size, "dim": dim, "ours_s": ours_s, "index_s": t2 - t1, "augment_s": t3 - t2,
-            "vanilla_s": t1 - t0, "e2e_s": t3 - t0, "baseline_s": baseline_s,
-            "baseline_queries": len(query_rows), "baseline_scaled": len(query_rows) < size,
-            "baseline_bm25_model_s": base["bm25_model_s"], "baseline_per_query_s": per_query,
-            "baseline_retrieval_share": base["retrieval_s"] / (per_query * len(query_rows)),
-            "ratio": baseline_s / ours_s, "peak_rss_mib": peak_rss, "rss_after_data_mib": rss_data,
-            "demos_kept_0_1_2": kept, **equal}
+    return {
+        "size": size,
+        "dim": dim,
+        "ours_s": ours_s,
+        "index_s": t2 - t1,
+        "augment_s": t3 - t2,
+        "vanilla_s": t1 - t0,
+        "e2e_s": t3 - t0,
+        "baseline_s": baseline_s,
+        "baseline_queries": len(query_rows),
+        "baseline_scaled": len(query_rows) < size,
+        "baseline_bm25_model_s": base["bm25_model_s"],
+        "baseline_per_query_s": per_query,
+        "baseline_retrieval_share": base["retrieval_s"] / (per_query * len(query_rows)),
+        "ratio": baseline_s / ours_s,
+        "peak_rss_mib": peak_rss,
+        "rss_after_data_mib": rss_data,
+        "demos_kept_0_1_2": kept,
+        **equal,
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[5_000, 20_000, 50_000])
-    parser.add_argument("--baseline-queries", type=int, nargs="+", default=[200, 100, 50],
-                        help="baseline rows timed per size (one value = every size); the rest is scaled")
+    parser.add_argument(
+        "--baseline-queries",
+        type=int,
+        nargs="+",
+        default=[200, 100, 50],
+        help="baseline rows timed per size (one value = every size); the rest is scaled",
+    )
     parser.add_argument("--dim", type=int, default=384, help="embedding width (MiniLM 384; GTE-large 1024)")
     parser.add_argument("--json", action="store_true", help="also print one 'BENCH {json}' line per result")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -152,30 +175,67 @@ def main() -> int:
     queries = args.baseline_queries
     queries = queries * len(args.sizes) if len(queries) == 1 else queries
     for size, n_queries in zip(args.sizes, queries):
-        done = subprocess.run([sys.executable, __file__, "--worker", "--sizes", str(size), "--baseline-queries",
-                               str(n_queries), "--dim", str(args.dim)], capture_output=True, text=True)
+        done = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                "--sizes",
+                str(size),
+                "--baseline-queries",
+                str(n_queries),
+                "--dim",
+                str(args.dim),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             sys.stderr.write(done.stdout + done.stderr)
             return done.returncode
         r = json.loads(done.stdout.strip().splitlines()[-1])
-        how = (f"timed on {r['baseline_queries']} queries, scaled x{size / r['baseline_queries']:.0f}"
-               if r["baseline_scaled"] else "timed in full")
+        how = (
+            f"timed on {r['baseline_queries']} queries, scaled x{size / r['baseline_queries']:.0f}"
+            if r["baseline_scaled"]
+            else "timed in full"
+        )
         print(f"RA-IT build, N={size:,} (dim {r['dim']}, {STRATEGY}, K={TOP_K}, k={K}, BM25>={THRESHOLD:g})")
-        print(f"  baseline (reference per-row): {r['baseline_s']:9.1f} s  [{how}; BM25 model "
-              f"{r['baseline_bm25_model_s']:.1f} s + {r['baseline_per_query_s'] * 1e3:.1f} ms/query, "
-              f"{r['baseline_retrieval_share']:.0%} of it the pandas cosine + sort]")
-        print(f"  ours:                         {r['ours_s']:9.1f} s  [index {r['index_s']:.1f} s + augment "
-              f"{r['augment_s']:.1f} s]; with vanilla conversations (e2e): {r['e2e_s']:.1f} s")
-        print(f"  ratio: {r['ratio']:.0f}x   peak RSS (data + our build): {r['peak_rss_mib']:.0f} MiB "
-              f"(data alone {r['rss_after_data_mib']:.0f} MiB)")
-        print(f"  equal outputs on {r['checked']} rows: neighbours, BM25, demos, messages "
-              f"({r['tie_swaps']} float32 tie swaps in {r['rows_with_tie_swaps']} rows); "
-              f"rows keeping 0/1/2 demos: {r['demos_kept_0_1_2']}", flush=True)
+        print(
+            f"  baseline (reference per-row): {r['baseline_s']:9.1f} s  [{how}; BM25 model "
+            f"{r['baseline_bm25_model_s']:.1f} s + {r['baseline_per_query_s'] * 1e3:.1f} ms/query, "
+            f"{r['baseline_retrieval_share']:.0%} of it the pandas cosine + sort]"
+        )
+        print(
+            f"  ours:                         {r['ours_s']:9.1f} s  [index {r['index_s']:.1f} s + augment "
+            f"{r['augment_s']:.1f} s]; with vanilla conversations (e2e): {r['e2e_s']:.1f} s"
+        )
+        print(
+            f"  ratio: {r['ratio']:.0f}x   peak RSS (data + our build): {r['peak_rss_mib']:.0f} MiB "
+            f"(data alone {r['rss_after_data_mib']:.0f} MiB)"
+        )
+        print(
+            f"  equal outputs on {r['checked']} rows: neighbours, BM25, demos, messages "
+            f"({r['tie_swaps']} float32 tie swaps in {r['rows_with_tie_swaps']} rows); "
+            f"rows keeping 0/1/2 demos: {r['demos_kept_0_1_2']}",
+            flush=True,
+        )
         if args.json:
-            note = (f"{'baseline ' + how}; e2e {r['e2e_s']:.0f} s; peak RSS {r['peak_rss_mib']:.0f} MiB")
-            print("BENCH " + json.dumps({"benchmark": "RA-IT build (DNN+BM25)", "size": f"{size:,} passages",
-                                         "baseline_s": r["baseline_s"], "ours_s": r["ours_s"],
-                                         "ratio": r["ratio"], "note": note, "details": r}), flush=True)
+            note = f"{'baseline ' + how}; e2e {r['e2e_s']:.0f} s; peak RSS {r['peak_rss_mib']:.0f} MiB"
+            print(
+                "BENCH "
+                + json.dumps(
+                    {
+                        "benchmark": "RA-IT build (DNN+BM25)",
+                        "size": f"{size:,} passages",
+                        "baseline_s": r["baseline_s"],
+                        "ours_s": r["ours_s"],
+                        "ratio": r["ratio"],
+                        "note": note,
+                        "details": r,
+                    }
+                ),
+                flush=True,
+            )
     return 0
 
 

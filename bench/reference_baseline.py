@@ -41,8 +41,9 @@ def cosine_similarity(a, b):
     return np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b))
 
 
-def get_similar_examples_by_emb(query_emb: np.ndarray, query_text: str, src_emb: np.ndarray,
-                                src_texts: Sequence[str], example_num: int) -> list[int]:
+def get_similar_examples_by_emb(
+    query_emb: np.ndarray, query_text: str, src_emb: np.ndarray, src_texts: Sequence[str], example_num: int
+) -> list[int]:
     """The reference's per-query retrieval: pandas apply over the whole pool, full sort, cursor walk."""
     src_emb_df = pd.DataFrame(columns=["embedding"])
     src_emb_df["embedding"] = list(src_emb)
@@ -131,9 +132,18 @@ class GensimBM25:
         return score
 
 
-def reference_build(pool_rows: list[dict], embeddings: np.ndarray, vanilla_rows: Sequence[dict],
-                    query_rows: Sequence[int], *, k: int = 2, top_k: int = 128, threshold: float = 20.0,
-                    seed: int = 42, lang: str = "en") -> dict:
+def reference_build(
+    pool_rows: list[dict],
+    embeddings: np.ndarray,
+    vanilla_rows: Sequence[dict],
+    query_rows: Sequence[int],
+    *,
+    k: int = 2,
+    top_k: int = 128,
+    threshold: float = 20.0,
+    seed: int = 42,
+    lang: str = "en",
+) -> dict:
     """Run the reference steps for ``query_rows`` (pool rows that are also the queries).
 
     Returns timings (``bm25_model_s`` over the whole pool, a fixed cost; per-query phases summed over
@@ -167,8 +177,10 @@ def reference_build(pool_rows: list[dict], embeddings: np.ndarray, vanilla_rows:
         rng = row_rng(seed, f"demos:{row['id']}")
         drawn = rng.choice(len(found), size=min(k, len(found)), replace=False)
         kept = [found[i] for i in drawn if cand_scores[i] >= threshold]
-        chosen = [Demo(id=pool_rows[i]["id"], text=texts[i], pairs=tuple(distinct_mentions(pool_rows[i]["entities"])))
-                  for i in kept]
+        chosen = [
+            Demo(id=pool_rows[i]["id"], text=texts[i], pairs=tuple(distinct_mentions(pool_rows[i]["entities"])))
+            for i in kept
+        ]
         conversation = render_demo_messages(chosen, template) + list(row["messages"])
         t3 = time.perf_counter()
         retrieval_s += t1 - t0
@@ -178,6 +190,13 @@ def reference_build(pool_rows: list[dict], embeddings: np.ndarray, vanilla_rows:
         scores.append(cand_scores)
         demos.append(kept)
         messages.append(conversation)
-    return {"bm25_model_s": bm25_model_s, "retrieval_s": retrieval_s, "scoring_s": scoring_s,
-            "render_s": render_s, "neighbours": neighbours, "bm25": scores, "demos": demos,
-            "messages": messages}
+    return {
+        "bm25_model_s": bm25_model_s,
+        "retrieval_s": retrieval_s,
+        "scoring_s": scoring_s,
+        "render_s": render_s,
+        "neighbours": neighbours,
+        "bm25": scores,
+        "demos": demos,
+        "messages": messages,
+    }

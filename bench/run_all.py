@@ -21,8 +21,10 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-PREDICT_LINE = re.compile(r"\[(?P<name>[^\]]+)\] naive: (?P<base>[\d.]+) s \((?P<bq>[\d.]+) q/s\)\s+shared-prefix "
-                          r"batched: (?P<ours>[\d.]+) s \((?P<oq>[\d.]+) q/s\)\s+ratio: (?P<ratio>[\d.]+)x")
+PREDICT_LINE = re.compile(
+    r"\[(?P<name>[^\]]+)\] naive: (?P<base>[\d.]+) s \((?P<bq>[\d.]+) q/s\)\s+shared-prefix "
+    r"batched: (?P<ours>[\d.]+) s \((?P<oq>[\d.]+) q/s\)\s+ratio: (?P<ratio>[\d.]+)x"
+)
 
 
 def machine() -> str:
@@ -39,8 +41,14 @@ def machine() -> str:
 def run(name: str, argv: list[str], predict_passages: int = 16) -> list[dict]:
     print(f"\n=== {name}: {' '.join(argv)}", flush=True)
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, *argv], cwd=BENCH.parent, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, *argv],
+        cwd=BENCH.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "TQDM_DISABLE": "1"},
+    )
     rows = []
     for line in proc.stdout:
         if line.startswith("BENCH "):
@@ -49,13 +57,27 @@ def run(name: str, argv: list[str], predict_passages: int = 16) -> list[dict]:
         print("  " + line.rstrip(), flush=True)
         match = PREDICT_LINE.search(line)
         if match:
-            rows.append({"benchmark": f"Inference, 8 types/passage ({match['name']})",
-                         "size": f"{predict_passages} passages x 8 questions", "baseline_s": float(match["base"]),
-                         "ours_s": float(match["ours"]), "ratio": float(match["ratio"]),
-                         "note": f"tiny Qwen2; naive {match['bq']} q/s -> ours {match['oq']} q/s; same outputs"})
+            rows.append(
+                {
+                    "benchmark": f"Inference, 8 types/passage ({match['name']})",
+                    "size": f"{predict_passages} passages x 8 questions",
+                    "baseline_s": float(match["base"]),
+                    "ours_s": float(match["ours"]),
+                    "ratio": float(match["ratio"]),
+                    "note": f"tiny Qwen2; naive {match['bq']} q/s -> ours {match['oq']} q/s; same outputs",
+                }
+            )
     if proc.wait() != 0:
-        rows.append({"benchmark": name, "size": "", "baseline_s": None, "ours_s": None, "ratio": None,
-                     "note": f"FAILED (exit {proc.returncode})"})
+        rows.append(
+            {
+                "benchmark": name,
+                "size": "",
+                "baseline_s": None,
+                "ours_s": None,
+                "ratio": None,
+                "note": f"FAILED (exit {proc.returncode})",
+            }
+        )
     print(f"=== {name} done in {time.perf_counter() - start:.0f} s", flush=True)
     return rows
 
@@ -75,15 +97,24 @@ def main() -> int:
     parser.add_argument("--embed-passages", type=int, default=200)
     parser.add_argument("--predict-passages", type=int, default=8)
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run, ~2 minutes)")
-    parser.add_argument("--only", nargs="+", choices=["ra_it_build", "bm25", "embedding", "predict", "serve",
-                                                      "openai", "demo_render"])
+    parser.add_argument(
+        "--only", nargs="+", choices=["ra_it_build", "bm25", "embedding", "predict", "serve", "openai", "demo_render"]
+    )
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.baseline_queries, args.bm25_pool = [2_000], [50], 2_000
         args.embed_passages, args.predict_passages = 50, 4
     jobs = {
-        "ra_it_build": ["bench/ra_it_build.py", "--json", "--dim", str(args.dim), "--sizes",
-                        *map(str, args.sizes), "--baseline-queries", *map(str, args.baseline_queries)],
+        "ra_it_build": [
+            "bench/ra_it_build.py",
+            "--json",
+            "--dim",
+            str(args.dim),
+            "--sizes",
+            *map(str, args.sizes),
+            "--baseline-queries",
+            *map(str, args.baseline_queries),
+        ],
         "bm25": ["bench/bm25_batch.py", "--json", "--pool", str(args.bm25_pool), "--queries", "300"],
         "embedding": ["bench/embedding.py", "--json", "--passages", str(args.embed_passages)],
         "predict": ["bench/predict_prefix.py", "--passages", str(args.predict_passages), "--repeats", "1"],
@@ -98,14 +129,17 @@ def main() -> int:
             continue
         rows += run(name, argv, args.predict_passages)
 
-    print(f"\nraitner-hub benchmarks, {datetime.date.today().isoformat()}, {machine()}; "
-          f"total {time.perf_counter() - started:.0f} s\n")
+    print(
+        f"\nraitner-hub benchmarks, {datetime.date.today().isoformat()}, {machine()}; "
+        f"total {time.perf_counter() - started:.0f} s\n"
+    )
     print("| benchmark | size | baseline s | ours s | ratio | note |")
     print("|---|---|---:|---:|---:|---|")
     for r in rows:
         ratio = "-" if r["ratio"] is None else f"{r['ratio']:,.0f}x" if r["ratio"] >= 10 else f"{r['ratio']:.1f}x"
-        print(f"| {r['benchmark']} | {r['size']} | {fmt(r['baseline_s'])} | {fmt(r['ours_s'])} | {ratio} | "
-              f"{r['note']} |")
+        print(
+            f"| {r['benchmark']} | {r['size']} | {fmt(r['baseline_s'])} | {fmt(r['ours_s'])} | {ratio} | {r['note']} |"
+        )
     return 1 if any(r["ratio"] is None for r in rows) else 0
 
 

@@ -40,15 +40,24 @@ def main() -> int:
     model, tokenizer = load_noisy_tiny_model(folder)
     model.resize_token_embeddings(args.vocab, mean_resizing=False)  # random rows: a realistic softmax width
     with torch.no_grad():
-        model.get_input_embeddings().weight[len(tokenizer):].normal_(0, 0.25)
+        model.get_input_embeddings().weight[len(tokenizer) :].normal_(0, 0.25)
     ner = NER(model, tokenizer, model_id="tiny", lang="en")
     conv = prompts.conversation_template("en")
-    groups = [split_shared_prefix([ner._render_ids(prompts.render_query(text, label, conv)) for label in LABELS])
-              for text in passages(args.passages)]
+    groups = [
+        split_shared_prefix([ner._render_ids(prompts.render_query(text, label, conv)) for label in LABELS])
+        for text in passages(args.passages)
+    ]
 
     def run(with_logprobs: bool):
-        return greedy_shared_prefix(model, groups, stop_ids=ner.stop_ids, pad_id=ner.pad_id,
-                                    max_new_tokens=args.max_new_tokens, batch_size=64, with_logprobs=with_logprobs)
+        return greedy_shared_prefix(
+            model,
+            groups,
+            stop_ids=ner.stop_ids,
+            pad_id=ner.pad_id,
+            max_new_tokens=args.max_new_tokens,
+            batch_size=64,
+            with_logprobs=with_logprobs,
+        )
 
     run(False), run(True)  # warm-up
     best = {False: float("inf"), True: float("inf")}
@@ -62,10 +71,14 @@ def main() -> int:
     scored = [[list(g.tokens) for g in rows] for rows in outs[True]]
     assert plain == scored, "collecting log-probs changed the decoded tokens"
     n = sum(len(g.suffixes) for g in groups)
-    print(f"torch threads: {torch.get_num_threads()}; {n} questions; vocab {args.vocab}; "
-          f"max_new_tokens={args.max_new_tokens}")
-    print(f"without log-probs: {best[False]:.3f} s  with log-probs: {best[True]:.3f} s  "
-          f"ratio: {best[True] / best[False]:.3f}x  tokens identical: yes")
+    print(
+        f"torch threads: {torch.get_num_threads()}; {n} questions; vocab {args.vocab}; "
+        f"max_new_tokens={args.max_new_tokens}"
+    )
+    print(
+        f"without log-probs: {best[False]:.3f} s  with log-probs: {best[True]:.3f} s  "
+        f"ratio: {best[True] / best[False]:.3f}x  tokens identical: yes"
+    )
     return 0
 
 

@@ -57,8 +57,19 @@ def write_pool(path: Path) -> Path:
     with open(path, "w", encoding="utf-8") as fh:
         for pid, text, pairs in POOL:
             entities, _ = align_mentions(text, pairs)
-            fh.write(json.dumps({"id": pid, "text": text, "lang": "en", "source": "bench", "entities": entities,
-                                 "annotator": "gold"}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "id": pid,
+                        "text": text,
+                        "lang": "en",
+                        "source": "bench",
+                        "entities": entities,
+                        "annotator": "gold",
+                    }
+                )
+                + "\n"
+            )
     return path
 
 
@@ -93,10 +104,31 @@ def main() -> int:
     port = free_port()
     raitner = Path(sys.executable).with_name("raitner")
     log = open(tmp / "serve.log", "w")
-    proc = subprocess.Popen([str(raitner), "serve", "--model", str(tmp / "noisy"), "--index",
-                             str(write_pool(tmp / "pool.jsonl")), "--lang", "en", "--port", str(port), "--device", "cpu",
-                             "--backend", "hf", "--max-new-tokens", str(args.max_new_tokens), "--max-batch-size", "8"],
-                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
+    proc = subprocess.Popen(
+        [
+            str(raitner),
+            "serve",
+            "--model",
+            str(tmp / "noisy"),
+            "--index",
+            str(write_pool(tmp / "pool.jsonl")),
+            "--lang",
+            "en",
+            "--port",
+            str(port),
+            "--device",
+            "cpu",
+            "--backend",
+            "hf",
+            "--max-new-tokens",
+            str(args.max_new_tokens),
+            "--max-batch-size",
+            "8",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
+    )
     try:
         url = f"http://127.0.0.1:{port}/"
         wait_for(url, proc)
@@ -119,15 +151,25 @@ def main() -> int:
                 assert concurrent == sequential, "concurrent answers differ from one-at-a-time answers"
         questions = sum(len(r[1].split(",")) for r in REQUESTS)
         ratio = best_seq / best_conc
-        print(f"[8 users] one after another: {best_seq:.2f} s ({len(REQUESTS) / best_seq:.2f} req/s)  simultaneous: "
-              f"{best_conc:.2f} s ({len(REQUESTS) / best_conc:.2f} req/s)  ratio: {ratio:.1f}x  "
-              f"answers identical: yes ({questions} questions, max_new_tokens={args.max_new_tokens})")
+        print(
+            f"[8 users] one after another: {best_seq:.2f} s ({len(REQUESTS) / best_seq:.2f} req/s)  simultaneous: "
+            f"{best_conc:.2f} s ({len(REQUESTS) / best_conc:.2f} req/s)  ratio: {ratio:.1f}x  "
+            f"answers identical: yes ({questions} questions, max_new_tokens={args.max_new_tokens})"
+        )
         if args.json:
-            print("BENCH " + json.dumps({"benchmark": "Space: 8 simultaneous requests vs one after another",
-                                         "size": f"8 requests, {questions} questions", "baseline_s": best_seq,
-                                         "ours_s": best_conc, "ratio": ratio,
-                                         "note": "raitner serve, tiny Qwen2, gradio_client; Gradio batching; "
-                                                 "identical answers"}))
+            print(
+                "BENCH "
+                + json.dumps(
+                    {
+                        "benchmark": "Space: 8 simultaneous requests vs one after another",
+                        "size": f"8 requests, {questions} questions",
+                        "baseline_s": best_seq,
+                        "ours_s": best_conc,
+                        "ratio": ratio,
+                        "note": "raitner serve, tiny Qwen2, gradio_client; Gradio batching; identical answers",
+                    }
+                )
+            )
     finally:
         proc.terminate()
         try:

@@ -33,21 +33,36 @@ def synthetic_rows(n: int, *, seed: int = 0) -> list[dict]:
     word_ids = rng.choice(len(vocab), size=int(lengths.sum()), p=zipf)
     rows, seen, pos = [], set(), 0
     for i, length in enumerate(lengths):
-        words = [vocab[w] for w in word_ids[pos:pos + length]]
+        words = [vocab[w] for w in word_ids[pos : pos + length]]
         pos += length
         n_ents = int(rng.integers(2, 6))
         chosen = sorted(rng.choice(length, size=n_ents, replace=False))
         for j in chosen:
             words[j] = words[j].capitalize()
         starts = np.concatenate(([0], np.cumsum([len(w) + 1 for w in words])[:-1]))
-        entities = [{"start": int(starts[j]), "end": int(starts[j]) + len(words[j]), "text": words[j],
-                     "label": TYPES[int(rng.choice(len(TYPES), p=type_weights))]} for j in chosen]
+        entities = [
+            {
+                "start": int(starts[j]),
+                "end": int(starts[j]) + len(words[j]),
+                "text": words[j],
+                "label": TYPES[int(rng.choice(len(TYPES), p=type_weights))],
+            }
+            for j in chosen
+        ]
         text = " ".join(words) + " ."
         if text in seen:  # practically never; keeps "identical texts" out of the comparison
             text += f" {i}"
         seen.add(text)
-        rows.append({"id": f"syn_{i}", "text": text, "lang": "en", "source": "synthetic", "entities": entities,
-                     "annotator": "synthetic"})
+        rows.append(
+            {
+                "id": f"syn_{i}",
+                "text": text,
+                "lang": "en",
+                "source": "synthetic",
+                "entities": entities,
+                "annotator": "synthetic",
+            }
+        )
     return rows
 
 

@@ -38,8 +38,9 @@ def main() -> None:
             print(f"{target.relative_to(HERE.parent)}: {n} sentences")
         uniner = json.loads((args.shared / "en" / domain / "test.uniner.json").read_text(encoding="utf-8"))
         target = OUT / "en" / domain / "test.uniner.json"
-        target.write_text(json.dumps(uniner[:SENTENCES["test.bio.txt"]], ensure_ascii=False, indent=1) + "\n",
-                          encoding="utf-8")
+        target.write_text(
+            json.dumps(uniner[: SENTENCES["test.bio.txt"]], ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+        )
         print(f"{target.relative_to(HERE.parent)}: {SENTENCES['test.bio.txt']} conversations")
 
 

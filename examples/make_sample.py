@@ -52,8 +52,10 @@ def main() -> None:
         rows = sample_rows(args.shared / rel, fmt, args.n)
         out = HERE / "data" / name
         write_jsonl(rows, out)
-        print(f"{out.relative_to(HERE.parent)}: {len(rows)} passages, "
-              f"{sum(len(r['entities']) for r in rows)} entities, {out.stat().st_size:,} bytes")
+        print(
+            f"{out.relative_to(HERE.parent)}: {len(rows)} passages, "
+            f"{sum(len(r['entities']) for r in rows)} entities, {out.stat().st_size:,} bytes"
+        )
 
 
 if __name__ == "__main__":

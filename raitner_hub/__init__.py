@@ -16,8 +16,16 @@ __version__ = "0.1.0"
 _SUBMOD_ATTRS = {
     "augment": ["augment_dataset", "retrieve_demos", "STRATEGIES"],
     "build": ["build_data", "BuildResult"],
-    "config": ["AnnotateConfig", "BuildConfig", "EvaluateConfig", "IndexConfig", "PredictConfig", "ServeConfig",
-               "TrainConfig", "load_config"],
+    "config": [
+        "AnnotateConfig",
+        "BuildConfig",
+        "EvaluateConfig",
+        "IndexConfig",
+        "PredictConfig",
+        "ServeConfig",
+        "TrainConfig",
+        "load_config",
+    ],
     "errors": ["RaitnerError", "InputError", "ConfigError", "HubError", "TeacherError"],
     "evaluate": ["evaluate_model"],
     "formats": ["read_annotated"],

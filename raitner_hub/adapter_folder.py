@@ -18,9 +18,24 @@ from raitner_hub.manifest import build_manifest, write_manifest
 
 CARD_TAGS = ["ra-it", "ner", "lora", "trl"]
 # SFTConfig / LoraConfig fields shown in the card's hyperparameter table, in this order.
-SFT_FIELDS = ("learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
-              "gradient_accumulation_steps", "lr_scheduler_type", "warmup_steps", "weight_decay", "max_grad_norm",
-              "optim", "max_length", "packing", "bf16", "fp16", "assistant_only_loss", "seed")
+SFT_FIELDS = (
+    "learning_rate",
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "weight_decay",
+    "max_grad_norm",
+    "optim",
+    "max_length",
+    "packing",
+    "bf16",
+    "fp16",
+    "assistant_only_loss",
+    "seed",
+)
 LORA_FIELDS = ("r", "lora_alpha", "lora_dropout", "target_modules")
 
 
@@ -40,14 +55,28 @@ def write_adapter_folder(run, out: Path) -> Path:
         hyper = hyperparameters(trainer.args, trainer.model.peft_config["default"])
         manifest = build_manifest(
             "adapter",
-            settings={"base_model": base_id, "quantization": config.quantization, "chat_template": run.template_name,
-                      "seed": config.seed, "sft": _public(config.sft), "lora": _public(config.lora),
-                      "resolved": hyper, "merge": config.merge},
-            inputs={"dataset": run.source["dataset"], "dataset_config": run.source["config"],
-                    "dataset_revision": run.source.get("revision"), "base_model": base_id},
-            counts={"train_rows": len(trainer.train_dataset),
-                    "eval_rows": len(trainer.eval_dataset) if trainer.eval_dataset is not None else 0,
-                    "steps": trainer.state.global_step, **losses},
+            settings={
+                "base_model": base_id,
+                "quantization": config.quantization,
+                "chat_template": run.template_name,
+                "seed": config.seed,
+                "sft": _public(config.sft),
+                "lora": _public(config.lora),
+                "resolved": hyper,
+                "merge": config.merge,
+            },
+            inputs={
+                "dataset": run.source["dataset"],
+                "dataset_config": run.source["config"],
+                "dataset_revision": run.source.get("revision"),
+                "base_model": base_id,
+            },
+            counts={
+                "train_rows": len(trainer.train_dataset),
+                "eval_rows": len(trainer.eval_dataset) if trainer.eval_dataset is not None else 0,
+                "steps": trainer.state.global_step,
+                **losses,
+            },
             started=run.started,
             extra={"templates": run.source.get("templates", []), "strategies": run.source.get("strategies", [])},
         )
@@ -82,14 +111,21 @@ def final_losses(state) -> dict[str, float | None]:
     """Last logged train loss, last eval loss and best eval loss from a ``TrainerState``."""
     train = [e["loss"] for e in state.log_history if "loss" in e]
     evals = [e["eval_loss"] for e in state.log_history if "eval_loss" in e]
-    return {"final_train_loss": train[-1] if train else None, "final_eval_loss": evals[-1] if evals else None,
-            "best_eval_loss": min(evals) if evals else None}
+    return {
+        "final_train_loss": train[-1] if train else None,
+        "final_eval_loss": evals[-1] if evals else None,
+        "best_eval_loss": min(evals) if evals else None,
+    }
 
 
 def hyperparameters(sft_args, lora_config) -> dict[str, Any]:
     values = {name: getattr(sft_args, name, None) for name in SFT_FIELDS}
-    values.update({f"lora_{name}" if not name.startswith("lora") else name: getattr(lora_config, name, None)
-                   for name in LORA_FIELDS})
+    values.update(
+        {
+            f"lora_{name}" if not name.startswith("lora") else name: getattr(lora_config, name, None)
+            for name in LORA_FIELDS
+        }
+    )
     target = values.get("lora_target_modules")
     if isinstance(target, (set, frozenset, tuple)):
         values["lora_target_modules"] = sorted(target)
@@ -120,8 +156,14 @@ def plot_loss(log_history: list[dict[str, Any]], path: Path) -> Path:
 
 
 # The "Framework versions" section of TRL/PEFT cards: the libraries an adapter was trained with.
-FRAMEWORKS = (("PEFT", "peft"), ("TRL", "trl"), ("Transformers", "transformers"), ("Pytorch", "torch"),
-              ("Datasets", "datasets"), ("Tokenizers", "tokenizers"))
+FRAMEWORKS = (
+    ("PEFT", "peft"),
+    ("TRL", "trl"),
+    ("Transformers", "transformers"),
+    ("Pytorch", "torch"),
+    ("Datasets", "datasets"),
+    ("Tokenizers", "tokenizers"),
+)
 
 
 def framework_versions() -> dict[str, str]:
@@ -136,23 +178,44 @@ def framework_versions() -> dict[str, str]:
     return versions
 
 
-def render_card(config, source: dict[str, Any], base_id: str, hyper: dict[str, Any],
-                losses: dict[str, Any], template_name: str, *, versions: dict[str, str] | None = None):
+def render_card(
+    config,
+    source: dict[str, Any],
+    base_id: str,
+    hyper: dict[str, Any],
+    losses: dict[str, Any],
+    template_name: str,
+    *,
+    versions: dict[str, str] | None = None,
+):
     from raitner_hub.cards import card_data as build_card_data
     from raitner_hub.cards import render_model_card
     from raitner_hub.licenses import license_card_data
 
     card_data = build_card_data(
-        library_name="peft", tags=CARD_TAGS, pipeline_tag="text-generation",
+        library_name="peft",
+        tags=CARD_TAGS,
+        pipeline_tag="text-generation",
         base_model=None if Path(base_id).is_absolute() else base_id,
-        language=source.get("languages") or None, datasets=[source["repo_id"]] if source.get("repo_id") else None,
-        **license_card_data(config.license, getattr(config, "license_name", None),
-                            getattr(config, "license_link", None)))
+        language=source.get("languages") or None,
+        datasets=[source["repo_id"]] if source.get("repo_id") else None,
+        **license_card_data(
+            config.license, getattr(config, "license_name", None), getattr(config, "license_link", None)
+        ),
+    )
     return render_model_card(
-        "adapter", card_data, repo_id=config.repo_id or "<your-name>/<adapter>", base_model=base_id,
-        dataset=source, hyperparameters=hyper, losses=losses, chat_template=template_name,
-        quantization=config.quantization or "none", merged=config.merge,
-        license=config.license, license_name=getattr(config, "license_name", None),
+        "adapter",
+        card_data,
+        repo_id=config.repo_id or "<your-name>/<adapter>",
+        base_model=base_id,
+        dataset=source,
+        hyperparameters=hyper,
+        losses=losses,
+        chat_template=template_name,
+        quantization=config.quantization or "none",
+        merged=config.merge,
+        license=config.license,
+        license_name=getattr(config, "license_name", None),
         license_link=getattr(config, "license_link", None),
         framework_versions=framework_versions() if versions is None else versions,
     )

@@ -31,7 +31,7 @@ from typing import Any
 import datasets
 
 from raitner_hub.config import AnnotateConfig
-from raitner_hub.errors import InputError
+from raitner_hub.errors import ConfigError, InputError
 from raitner_hub.records import ANNOTATED_FEATURES, AnnotatedPassage, align_mentions
 from raitner_hub.teacher import (
     Answer,
@@ -44,29 +44,45 @@ from raitner_hub.teacher import (
 )
 
 MAX_MENTION_LENGTH = 20  # zh: characters; en: space-separated words (paper.md §2.3 filter 3)
-JUNK_TYPES = frozenset({"实体", "实体类别", "其他", "无", "无类别", "未定义", "entity_type", "entity type", "entity",
-                        "else", "none", "na", "misc"})  # all 13 (the reference's missing comma fuses two)
+JUNK_TYPES = frozenset(
+    {
+        "实体",
+        "实体类别",
+        "其他",
+        "无",
+        "无类别",
+        "未定义",
+        "entity_type",
+        "entity type",
+        "entity",
+        "else",
+        "none",
+        "na",
+        "misc",
+    }
+)  # all 13 (the reference's missing comma fuses two)
 FULL_WIDTH: dict[str, str | int | None] = {"，": ",", "。": ".", "：": ":"}  # the reference parser's mapping
 BRACKETS = (("《", "》"), ("【", "】"), ("[", "]"))  # stripped in this order, each checked in turn
 EMPTY_RESPONSES = ("", "[]", "[{}]", "A: []", "{}")
 TAG_KEYS = (("entity 1", "type of entity 1"), ("实体1", "实体1的类别"))
 DROP_REASONS = (
     "unparseable_response",  # no list or dict could be read: the whole answer is dropped
-    "not_a_pair",            # an empty item, or extra keys of a dict in a multi-item list (reference: first key)
-    "unhashable_type",       # a list/dict as the type: that pair only (reference: the whole passage)
-    "non_string",            # a number/bool as mention or type
-    "type_o",                # type "O" / null
-    "duplicate",             # filter 2
-    "too_long",              # filter 3
-    "not_in_text",           # filter 4
-    "junk_type",             # filter 5
-    "empty_mention",         # empty mention, before or after bracket stripping
+    "not_a_pair",  # an empty item, or extra keys of a dict in a multi-item list (reference: first key)
+    "unhashable_type",  # a list/dict as the type: that pair only (reference: the whole passage)
+    "non_string",  # a number/bool as mention or type
+    "type_o",  # type "O" / null
+    "duplicate",  # filter 2
+    "too_long",  # filter 3
+    "not_in_text",  # filter 4
+    "junk_type",  # filter 5
+    "empty_mention",  # empty mention, before or after bracket stripping
     "duplicate_after_strip",  # filter 6, project rule
-    "below_min_votes",       # multi-teacher voting
+    "below_min_votes",  # multi-teacher voting
 )
 
 
 # ---- parsing --------------------------------------------------------------------------------------------
+
 
 def _literal(text: str) -> Any:
     """``json.loads``, else ``ast.literal_eval`` (single quotes, Python literals); raises ValueError."""
@@ -145,7 +161,7 @@ def parse_response(response: str, drops: collections.Counter | None = None) -> l
     candidates = []
     first, last = response.find("["), response.rfind("]")
     if 0 <= first < last:
-        candidates.append(response[first:last + 1])
+        candidates.append(response[first : last + 1])
     matches = re.findall(r"\[(.*?)\]", response, flags=re.S)
     if matches:
         candidates.append("[" + matches[-1] + "]")
@@ -171,6 +187,7 @@ def parse_response(response: str, drops: collections.Counter | None = None) -> l
 
 # ---- filters --------------------------------------------------------------------------------------------
 
+
 def _too_long(mention: str, lang: str) -> bool:
     return (len(mention.split(" ")) if lang == "en" else len(mention)) > MAX_MENTION_LENGTH
 
@@ -183,8 +200,9 @@ def strip_brackets(mention: str) -> str:
     return mention
 
 
-def filter_pairs(pairs: list[tuple[Any, Any]], text: str, lang: str,
-                 drops: collections.Counter) -> list[tuple[str, str]]:
+def filter_pairs(
+    pairs: list[tuple[Any, Any]], text: str, lang: str, drops: collections.Counter
+) -> list[tuple[str, str]]:
     """Paper.md §2.3 filters 1-6 in order (project rules), counting every drop in ``drops``.
 
     Example:
@@ -243,6 +261,7 @@ def vote(per_teacher: list[list[tuple[str, str]]], min_votes: int) -> tuple[list
 
 # ---- pipeline -------------------------------------------------------------------------------------------
 
+
 @dataclass
 class AnnotateResult:
     out: Path
@@ -271,17 +290,21 @@ class _Progress:
         now = time.monotonic()
         if now - self._last > 0.2:
             self._last = now
-            calls, p_tok, c_tok, cost = (self.done.calls + stats.calls, self.done.prompt_tok + stats.prompt_tok,
-                                         self.done.completion_tok + stats.completion_tok,
-                                         self.done.cost_usd + stats.cost_usd)
+            calls, p_tok, c_tok, cost = (
+                self.done.calls + stats.calls,
+                self.done.prompt_tok + stats.prompt_tok,
+                self.done.completion_tok + stats.completion_tok,
+                self.done.cost_usd + stats.cost_usd,
+            )
             self.bar.set_postfix(calls=calls, tokens=p_tok + c_tok, cost=f"${cost:.4f}", refresh=False)
 
     def close(self) -> None:
         self.bar.close()
 
 
-def annotate_passages(passages: datasets.Dataset, config: AnnotateConfig, *,
-                      progress: bool = True) -> tuple[datasets.Dataset, dict[str, Any]]:
+def annotate_passages(
+    passages: datasets.Dataset, config: AnnotateConfig, *, progress: bool = True
+) -> tuple[datasets.Dataset, dict[str, Any]]:
     """Ask every teacher about every passage (cached), parse, filter, vote, align: ``AnnotatedPassage`` rows."""
     from raitner_hub.corpus import passage_hash
     from raitner_hub.prompts import annotation_prompt
@@ -300,9 +323,17 @@ def annotate_passages(passages: datasets.Dataset, config: AnnotateConfig, *,
     cache = AnswerCache(config.cache or default_cache_path())
     try:
         for teacher, name in zip(config.teachers, ids):
-            got, stats = collect_answers(teacher, prompt, unique, cache, concurrency=config.concurrency,
-                                         timeout=config.timeout, max_retries=config.max_retries,
-                                         backoff=config.backoff, on_answer=bar.update)
+            got, stats = collect_answers(
+                teacher,
+                prompt,
+                unique,
+                cache,
+                concurrency=config.concurrency,
+                timeout=config.timeout,
+                max_retries=config.max_retries,
+                backoff=config.backoff,
+                on_answer=bar.update,
+            )
             bar.done.add(stats)
             answers.append(got)
             calls[name] = stats.as_dict()
@@ -312,9 +343,12 @@ def annotate_passages(passages: datasets.Dataset, config: AnnotateConfig, *,
     return assemble_annotations(passages, answers, calls, config)
 
 
-def assemble_annotations(passages: datasets.Dataset, answers: list[dict[str, Answer]],
-                         calls: dict[str, dict[str, Any]],
-                         config: AnnotateConfig) -> tuple[datasets.Dataset, dict[str, Any]]:
+def assemble_annotations(
+    passages: datasets.Dataset,
+    answers: list[dict[str, Answer]],
+    calls: dict[str, dict[str, Any]],
+    config: AnnotateConfig,
+) -> tuple[datasets.Dataset, dict[str, Any]]:
     """Teacher answers (one ``{passage_sha256: Answer}`` per teacher) -> parsed, filtered, voted, aligned rows.
 
     The second half of :func:`annotate_passages`; the datatrove pipeline calls it on answers its tasks
@@ -345,20 +379,34 @@ def assemble_annotations(passages: datasets.Dataset, answers: list[dict[str, Ans
         annotator: dict[str, Any] = {"teachers": ids, "prompt": prompt.name, "min_votes": config.min_votes}
         if len(ids) > 1:
             annotator["per_teacher"] = {name: [list(p) for p in pairs] for name, pairs in zip(ids, per_teacher)}
-        rows.append(AnnotatedPassage(
-            id=row["id"] if config.ids == "chunk" else f"ner_{config.lang}_{i}", text=row["text"],
-            lang=config.lang, source=row["source"], entities=entities,
-            annotator=json.dumps(annotator, ensure_ascii=False)))
-    dataset = datasets.Dataset.from_list(rows, features=ANNOTATED_FEATURES) if rows else \
-        datasets.Dataset.from_dict({k: [] for k in ANNOTATED_FEATURES}, features=ANNOTATED_FEATURES)
+        rows.append(
+            AnnotatedPassage(
+                id=row["id"] if config.ids == "chunk" else f"ner_{config.lang}_{i}",
+                text=row["text"],
+                lang=config.lang,
+                source=row["source"],
+                entities=entities,
+                annotator=json.dumps(annotator, ensure_ascii=False),
+            )
+        )
+    dataset = (
+        datasets.Dataset.from_list(rows, features=ANNOTATED_FEATURES)
+        if rows
+        else datasets.Dataset.from_dict({k: [] for k in ANNOTATED_FEATURES}, features=ANNOTATED_FEATURES)
+    )
     types = collections.Counter(e["label"] for row in rows for e in row["entities"])
     facts = {
-        "prompt": prompt.name, "teachers": ids, "calls": calls, "drops": dict(drops),
-        "passages": len(rows), "passages_with_entities": sum(1 for r in rows if r["entities"]),
+        "prompt": prompt.name,
+        "teachers": ids,
+        "calls": calls,
+        "drops": dict(drops),
+        "passages": len(rows),
+        "passages_with_entities": sum(1 for r in rows if r["entities"]),
         "empty_passages_not_sent": len(texts) - sum(1 for t in texts if t.strip()),
         "entities": sum(types.values()),
         "distinct_pairs": sum(len({(e["text"], e["label"]) for e in r["entities"]}) for r in rows),
-        "types": len(types), "top_types": types.most_common(10),
+        "types": len(types),
+        "top_types": types.most_common(10),
     }
     return dataset, facts
 
@@ -376,9 +424,19 @@ def annotate_corpus(config: AnnotateConfig, *, progress: bool = True) -> tuple[d
 
     config.check()
     passages, corpus_stats = build_passages(
-        config.corpus, lang=config.lang, sample=config.sample, seed=config.seed, sampling=config.sampling,
-        chunk=config.chunk, strip=config.strip, dedup=config.dedup, text_field=config.text_field,
-        id_field=config.id_field, split=config.split, revision=config.revision)
+        config.corpus,
+        lang=config.lang,
+        sample=config.sample,
+        seed=config.seed,
+        sampling=config.sampling,
+        chunk=config.chunk,
+        strip=config.strip,
+        dedup=config.dedup,
+        text_field=config.text_field,
+        id_field=config.id_field,
+        split=config.split,
+        revision=config.revision,
+    )
     if len(passages) == 0:
         raise InputError(f"no text to annotate ({corpus_stats.documents} documents, all empty)", path=config.corpus)
     annotated, facts = annotate_passages(passages, config, progress=progress)
@@ -405,33 +463,60 @@ def _input_ref(config: AnnotateConfig) -> str:
     return f"{config.corpus}@{config.revision or 'main'}"
 
 
-def _card(config: AnnotateConfig, facts: dict[str, Any], input_ref: str, repo_id: str | None,
-          command: str | None) -> Any:
+def _card(
+    config: AnnotateConfig, facts: dict[str, Any], input_ref: str, repo_id: str | None, command: str | None
+) -> Any:
     from raitner_hub.cards import NER_TASK, render_dataset_card
     from raitner_hub.cards import card_data as build_card_data
     from raitner_hub.prompts import annotation_prompt, template_hash
 
     prompt = annotation_prompt(config.lang)
     card_data = build_card_data(
-        license=config.license, language=[config.lang], rows=facts["passages"], **NER_TASK,
+        license=config.license,
+        language=[config.lang],
+        rows=facts["passages"],
+        **NER_TASK,
         annotations_creators=["machine-generated"],  # the labels are the teachers' (LLM) answers
         tags=["ner", "open-ner", "llm-annotated", "sky-ner", "raitner-hub"],
         pretty_name=f"LLM-annotated open NER passages ({config.lang})",
         configs=[{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*.parquet"}]}],
-        raitner={"prompt": prompt.name, "teachers": facts["teachers"], "min_votes": config.min_votes,
-                 "input": input_ref, "seed": config.seed, "sampling": config.sampling},
+        raitner={
+            "prompt": prompt.name,
+            "teachers": facts["teachers"],
+            "min_votes": config.min_votes,
+            "input": input_ref,
+            "seed": config.seed,
+            "sampling": config.sampling,
+        },
         # the bare Hub id (the Hub links it); the pinned revision is in raitner.input
-        source_datasets=[input_ref.split("@")[0]] if "@" in input_ref else None)
+        source_datasets=[input_ref.split("@")[0]] if "@" in input_ref else None,
+    )
     return render_dataset_card(
-        "sky_ner", card_data, pretty_name=card_data["pretty_name"], repo_id=repo_id, lang=config.lang,
-        facts=facts, config=config.describe(), input_ref=input_ref, prompt_name=prompt.name,
-        prompt_hash=template_hash(prompt), command=scrub_urls(command) if command else command,
+        "sky_ner",
+        card_data,
+        pretty_name=card_data["pretty_name"],
+        repo_id=repo_id,
+        lang=config.lang,
+        facts=facts,
+        config=config.describe(),
+        input_ref=input_ref,
+        prompt_name=prompt.name,
+        prompt_hash=template_hash(prompt),
+        command=scrub_urls(command) if command else command,
         drop_reasons=DROP_REASONS,
-        max_mention_length=MAX_MENTION_LENGTH, junk_types=sorted(JUNK_TYPES))
+        max_mention_length=MAX_MENTION_LENGTH,
+        junk_types=sorted(JUNK_TYPES),
+    )
 
 
-def annotate_to_folder(config: AnnotateConfig, out: str | Path, *, command: str | None = None,
-                       repo_id: str | None = None, progress: bool = True) -> AnnotateResult:
+def annotate_to_folder(
+    config: AnnotateConfig,
+    out: str | Path,
+    *,
+    command: str | None = None,
+    repo_id: str | None = None,
+    progress: bool = True,
+) -> AnnotateResult:
     """Annotate a corpus and write a Hub dataset folder: ``data/train-*.parquet``, ``README.md``, ``manifest.json``.
 
     The folder is what ``raitner build-data`` reads and what ``--push`` uploads. It appears only when
@@ -447,9 +532,16 @@ def annotate_to_folder(config: AnnotateConfig, out: str | Path, *, command: str 
     return write_annotated_folder(config, annotated, facts, out, started=started, command=command, repo_id=repo_id)
 
 
-def write_annotated_folder(config: AnnotateConfig, annotated: datasets.Dataset, facts: dict[str, Any],
-                           out: str | Path, *, started: float, command: str | None = None,
-                           repo_id: str | None = None) -> AnnotateResult:
+def write_annotated_folder(
+    config: AnnotateConfig,
+    annotated: datasets.Dataset,
+    facts: dict[str, Any],
+    out: str | Path,
+    *,
+    started: float,
+    command: str | None = None,
+    repo_id: str | None = None,
+) -> AnnotateResult:
     """The annotated dataset folder (data, card, manifest), written atomically; every executor ends here."""
     import pyarrow.parquet as pq
 
@@ -457,8 +549,17 @@ def write_annotated_folder(config: AnnotateConfig, annotated: datasets.Dataset, 
     from raitner_hub.manifest import build_manifest, write_manifest
 
     input_ref = _input_ref(config)
-    counts = {key: facts[key] for key in ("passages", "passages_with_entities", "entities", "distinct_pairs",
-                                          "types", "empty_passages_not_sent")}
+    counts = {
+        key: facts[key]
+        for key in (
+            "passages",
+            "passages_with_entities",
+            "entities",
+            "distinct_pairs",
+            "types",
+            "empty_passages_not_sent",
+        )
+    }
     counts["drops"] = facts["drops"]
     counts["corpus"] = {k: v for k, v in facts["corpus"].items() if k != "settings"}
     with staged_folder(out) as staging:
@@ -467,9 +568,19 @@ def write_annotated_folder(config: AnnotateConfig, annotated: datasets.Dataset, 
         pq.write_table(annotated.data.table, str(staging / "data" / "train-00000-of-00001.parquet"))
         _card(config, facts, input_ref, repo_id, command).save(str(staging / "README.md"))
         manifest = build_manifest(
-            "annotated", settings=config.describe(), inputs={"corpus": input_ref}, counts=counts, started=started,
-            extra={"prompt": facts["prompt"], "teachers": facts["teachers"], "calls": facts["calls"],
-                   "length_counter": facts["corpus"]["length_counter"], "corpus_settings": facts["corpus"]["settings"],
-                   "top_types": facts["top_types"]})
+            "annotated",
+            settings=config.describe(),
+            inputs={"corpus": input_ref},
+            counts=counts,
+            started=started,
+            extra={
+                "prompt": facts["prompt"],
+                "teachers": facts["teachers"],
+                "calls": facts["calls"],
+                "length_counter": facts["corpus"]["length_counter"],
+                "corpus_settings": facts["corpus"]["settings"],
+                "top_types": facts["top_types"],
+            },
+        )
         write_manifest(staging, manifest)
     return AnnotateResult(Path(out).resolve(), counts, manifest)

@@ -27,8 +27,10 @@ def staged_folder(out: str | os.PathLike, *, overwrite: bool = True) -> Iterator
     # git checkout (an ``--out .`` or ``--out ~`` typo must not wipe them).
     protected = (Path.cwd().resolve(), Path.home().resolve())
     if out.exists() and (any(out == p or out in p.parents for p in protected) or (out / ".git").exists()):
-        raise ConfigError(f"refusing to replace {out}: it is the working directory, a home folder or a git "
-                          "checkout (or holds one); choose a new --out folder")
+        raise ConfigError(
+            f"refusing to replace {out}: it is the working directory, a home folder or a git "
+            "checkout (or holds one); choose a new --out folder"
+        )
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise ConfigError(f"output folder is not empty: {out} (use --overwrite)")
     out.parent.mkdir(parents=True, exist_ok=True)

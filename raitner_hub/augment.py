@@ -28,8 +28,7 @@ import numpy as np
 
 from raitner_hub.errors import ConfigError, InputError
 from raitner_hub.instruct import row_rng
-from raitner_hub.prompts import (Demo, conversation_template, demo_template, render_demo_exchange,
-                                 render_demo_item)
+from raitner_hub.prompts import Demo, conversation_template, demo_template, render_demo_exchange, render_demo_item
 from raitner_hub.records import IT_FEATURES
 
 if TYPE_CHECKING:
@@ -80,8 +79,9 @@ def config_name(strategy: str, k: int, **params: Any) -> str:
     return f"ra-{stem}-k{k}"
 
 
-def check_settings(spec: Strategy, k: int, top_k: int, pool_size: int, *, excluding_self: bool,
-                   mixed_ratio: float) -> None:
+def check_settings(
+    spec: Strategy, k: int, top_k: int, pool_size: int, *, excluding_self: bool, mixed_ratio: float
+) -> None:
     """Reject settings no pool of ``pool_size`` passages can satisfy (callers check before costly work)."""
     available = pool_size - 1 if excluding_self else pool_size
     if k < 1:
@@ -94,9 +94,19 @@ def check_settings(spec: Strategy, k: int, top_k: int, pool_size: int, *, exclud
         raise ConfigError(f"mixed_ratio={mixed_ratio} must be within [0, 1]")
 
 
-def select_demos(index: RetrievalIndex, spec: Strategy, keys: Sequence[str], *, k: int, top_k: int, seed: int,
-                 bm25_threshold: float, mixed_ratio: float, query_rows: np.ndarray | None = None,
-                 query_texts: Sequence[str] | None = None) -> list[list[int]]:
+def select_demos(
+    index: RetrievalIndex,
+    spec: Strategy,
+    keys: Sequence[str],
+    *,
+    k: int,
+    top_k: int,
+    seed: int,
+    bm25_threshold: float,
+    mixed_ratio: float,
+    query_rows: np.ndarray | None = None,
+    query_texts: Sequence[str] | None = None,
+) -> list[list[int]]:
     """Pool rows of the demonstrations of each query, in presentation order (possibly empty).
 
     ``query_rows`` (queries are pool rows: self-exclusion) or ``query_texts`` (queries from elsewhere).
@@ -143,22 +153,34 @@ def select_demos(index: RetrievalIndex, spec: Strategy, keys: Sequence[str], *, 
         # (not all K: 64x less BM25 work at K = 128; the scores of a pair do not depend on the others).
         chosen = np.full((n, k), -1, dtype=np.int64)
         for i, rows in enumerate(out):
-            chosen[i, :len(rows)] = rows
+            chosen[i, : len(rows)] = rows
         if query_rows is not None:
             scores = index.bm25_scores(None, chosen, query_rows=query_rows)
         else:
             from raitner_hub.bm25 import tokenize
 
             scores = index.bm25_scores([tokenize(t, index.lang) for t in texts], chosen)
-        out = [[r for j, r in enumerate(rows) if not use_nn[i] or scores[i, j] >= bm25_threshold]
-               for i, rows in enumerate(out)]
+        out = [
+            [r for j, r in enumerate(rows) if not use_nn[i] or scores[i, j] >= bm25_threshold]
+            for i, rows in enumerate(out)
+        ]
     return out
 
 
-def augment_dataset(it_dataset: datasets.Dataset, index: RetrievalIndex, *, strategy: str = "diverse_nn.v1", k: int = 2,
-            top_k: int = 128, seed: int = 42, bm25_threshold: float = 20.0, mixed_ratio: float = 0.5,
-            query_is_pool: bool = True, demo_template_name: str | None = None,
-            progress: bool = True) -> datasets.Dataset:
+def augment_dataset(
+    it_dataset: datasets.Dataset,
+    index: RetrievalIndex,
+    *,
+    strategy: str = "diverse_nn.v1",
+    k: int = 2,
+    top_k: int = 128,
+    seed: int = 42,
+    bm25_threshold: float = 20.0,
+    mixed_ratio: float = 0.5,
+    query_is_pool: bool = True,
+    demo_template_name: str | None = None,
+    progress: bool = True,
+) -> datasets.Dataset:
     """RA-IT conversations: each vanilla chat with a retrieved-examples exchange prepended.
 
     Args:
@@ -182,17 +204,41 @@ def augment_dataset(it_dataset: datasets.Dataset, index: RetrievalIndex, *, stra
     ids = it_dataset["id"][:] if len(it_dataset) else []  # [:] reads the column at once (list() iterates rows)
     if query_is_pool:
         rows = np.array([index.row_of(sid) for sid in it_dataset["source_id"][:]] if ids else [], dtype=np.int64)
-        chosen = select_demos(index, spec, ids, k=k, top_k=top_k, seed=seed, bm25_threshold=bm25_threshold,
-                              mixed_ratio=mixed_ratio, query_rows=rows)
+        chosen = select_demos(
+            index,
+            spec,
+            ids,
+            k=k,
+            top_k=top_k,
+            seed=seed,
+            bm25_threshold=bm25_threshold,
+            mixed_ratio=mixed_ratio,
+            query_rows=rows,
+        )
     else:
         texts = [_passage_text(row) for row in it_dataset]
-        chosen = select_demos(index, spec, ids, k=k, top_k=top_k, seed=seed, bm25_threshold=bm25_threshold,
-                              mixed_ratio=mixed_ratio, query_texts=texts)
+        chosen = select_demos(
+            index,
+            spec,
+            ids,
+            k=k,
+            top_k=top_k,
+            seed=seed,
+            bm25_threshold=bm25_threshold,
+            mixed_ratio=mixed_ratio,
+            query_texts=texts,
+        )
     return _with_demos(it_dataset, index, chosen, spec, demo_template_name)
 
 
-def _with_demos(it_dataset: datasets.Dataset, index: "RetrievalIndex", chosen: list[list[int]], spec: Strategy,
-                demo_template_name: str | None, block: int = 4096) -> datasets.Dataset:
+def _with_demos(
+    it_dataset: datasets.Dataset,
+    index: RetrievalIndex,
+    chosen: list[list[int]],
+    spec: Strategy,
+    demo_template_name: str | None,
+    block: int = 4096,
+) -> datasets.Dataset:
     """The rows with their examples exchange prepended, built column-wise in Arrow.
 
     A pool row used several times in a block is rendered once, and the chats are never converted to
@@ -230,23 +276,35 @@ def _with_demos(it_dataset: datasets.Dataset, index: "RetrievalIndex", chosen: l
             contents.extend(render_demo_exchange(rendered, tmpl))
             demo_counts[i - start] = 2
             new_templates.append(f"{templates[i]}+{tmpl.name}")
-        message_chunks.append(_prepend_messages(table.column("messages").slice(start, stop - start).combine_chunks(),
-                                                contents, demo_counts))
+        message_chunks.append(
+            _prepend_messages(
+                table.column("messages").slice(start, stop - start).combine_chunks(), contents, demo_counts
+            )
+        )
     columns = {name: table.column(name) for name in IT_FEATURES}
-    columns.update({"messages": pa.chunked_array(message_chunks),
-                    "template": pa.array(new_templates, type=pa.string()),
-                    "strategy": pa.array([spec.name] * len(chosen), type=pa.string()),
-                    "demos": pa.array([[index.ids[r] for r in rows] for rows in chosen], type=pa.list_(pa.string()))})
+    columns.update(
+        {
+            "messages": pa.chunked_array(message_chunks),
+            "template": pa.array(new_templates, type=pa.string()),
+            "strategy": pa.array([spec.name] * len(chosen), type=pa.string()),
+            "demos": pa.array([[index.ids[r] for r in rows] for rows in chosen], type=pa.list_(pa.string())),
+        }
+    )
     schema = IT_FEATURES.arrow_schema
     # Column by column, casting only a column whose type differs (a whole-table cast copies every column).
-    arrays = [col if col.type == schema.field(name).type else col.cast(schema.field(name).type)
-              for name, col in ((name, columns[name]) for name in schema.names)]
+    arrays = [
+        col if col.type == schema.field(name).type else col.cast(schema.field(name).type)
+        for name, col in ((name, columns[name]) for name in schema.names)
+    ]
     out = pa.Table.from_arrays(arrays, schema=schema)
     # A random fingerprint: without one, datasets pickles the whole table to hash it (a transient copy).
     from datasets.fingerprint import generate_random_fingerprint
 
-    return datasets.Dataset(datasets.table.InMemoryTable(out), info=datasets.DatasetInfo(features=IT_FEATURES),
-                            fingerprint=generate_random_fingerprint())
+    return datasets.Dataset(
+        datasets.table.InMemoryTable(out),
+        info=datasets.DatasetInfo(features=IT_FEATURES),
+        fingerprint=generate_random_fingerprint(),
+    )
 
 
 def _prepend_messages(old, contents: list[str], demo_counts: np.ndarray):
@@ -261,14 +319,18 @@ def _prepend_messages(old, contents: list[str], demo_counts: np.ndarray):
     n_new = len(contents)
     new_values = pa.StructArray.from_arrays(
         [pa.array(["user", "assistant"] * (n_new // 2), type=pa.string()), pa.array(contents, type=pa.string())],
-        fields=list(old_values.type))
+        fields=list(old_values.type),
+    )
     counts = demo_counts + old_counts
     offsets = np.concatenate([[0], np.cumsum(counts)])
     row_of = np.repeat(np.arange(len(counts)), counts)
     local = np.arange(offsets[-1]) - offsets[:-1][row_of]
     demo_starts = np.concatenate([[0], np.cumsum(demo_counts)])[:-1]
-    take = np.where(local < demo_counts[row_of], demo_starts[row_of] + local,
-                    n_new + old_offsets[:-1][row_of] + local - demo_counts[row_of])
+    take = np.where(
+        local < demo_counts[row_of],
+        demo_starts[row_of] + local,
+        n_new + old_offsets[:-1][row_of] + local - demo_counts[row_of],
+    )
     values = pa.concat_arrays([new_values, old_values]).take(pa.array(take, type=pa.int64()))
     return pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), values, type=old.type)
 
@@ -279,12 +341,20 @@ def _passage_text(row: dict) -> str:
     content = row["messages"][0]["content"]
     if row.get("demos") or not content.startswith(prefix):
         raise InputError(f"row {row['id']!r} is not a vanilla chat of template {row['template']!r}")
-    return content[len(prefix):]
+    return content[len(prefix) :]
 
 
-def retrieve_demos(index: RetrievalIndex, query_texts: Sequence[str], *, strategy: str = "nn.v1", k: int = 2,
-                   top_k: int = 128, seed: int = 42, bm25_threshold: float = 20.0,
-                   mixed_ratio: float = 0.5) -> list[list[Demo]]:
+def retrieve_demos(
+    index: RetrievalIndex,
+    query_texts: Sequence[str],
+    *,
+    strategy: str = "nn.v1",
+    k: int = 2,
+    top_k: int = 128,
+    seed: int = 42,
+    bm25_threshold: float = 20.0,
+    mixed_ratio: float = 0.5,
+) -> list[list[Demo]]:
     """Demonstrations for new passages (inference, the Space): no self-exclusion across sets.
 
     Each distinct text is retrieved once (its type questions share the examples, paper.md §4.5).
@@ -296,7 +366,16 @@ def retrieve_demos(index: RetrievalIndex, query_texts: Sequence[str], *, strateg
     spec = get_strategy(strategy)
     check_settings(spec, k, top_k, len(index), excluding_self=False, mixed_ratio=mixed_ratio)
     unique = list(dict.fromkeys(query_texts))
-    chosen = select_demos(index, spec, unique, k=k, top_k=top_k, seed=seed, bm25_threshold=bm25_threshold,
-                          mixed_ratio=mixed_ratio, query_texts=unique)
+    chosen = select_demos(
+        index,
+        spec,
+        unique,
+        k=k,
+        top_k=top_k,
+        seed=seed,
+        bm25_threshold=bm25_threshold,
+        mixed_ratio=mixed_ratio,
+        query_texts=unique,
+    )
     by_text = {t: [index.demo(r) for r in rows] for t, rows in zip(unique, chosen)}
     return [by_text[t] for t in query_texts]

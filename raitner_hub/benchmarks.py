@@ -81,10 +81,12 @@ class BenchmarkSpec:
 
     def label_map_path(self) -> Path:
         path = Path(self.label_map) if self.label_map else None
-        return path if path is not None and path.suffix == ".json" else LABEL_MAPS / f"{self.label_map or self.name}.json"
+        return (
+            path if path is not None and path.suffix == ".json" else LABEL_MAPS / f"{self.label_map or self.name}.json"
+        )
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "BenchmarkSpec":
+    def from_dict(cls, data: Mapping[str, Any]) -> BenchmarkSpec:
         """A spec from a mapping (YAML/JSON): ``splits`` maps split -> file (or Hub split) or ``{file, part}``.
 
         Example:
@@ -109,8 +111,10 @@ class BenchmarkSpec:
 
 
 UNINER_SOURCE = "universal-ner/universal-ner@844e0e12262f2606d1d61ed5e9a89ce06ea6b5e3 src/eval/test_data"
-UNINER_NOTE = ("Test gold = UniNER's own test file ({file}, {source}), as UniNER and RA-IT scored it; train and "
-               "validation from the BIO files. BIO-derived test gold: the config {name}_bio.")
+UNINER_NOTE = (
+    "Test gold = UniNER's own test file ({file}, {source}), as UniNER and RA-IT scored it; train and "
+    "validation from the BIO files. BIO-derived test gold: the config {name}_bio."
+)
 
 
 def _crossner(domain: str, test: bool = True, gold: str = "uniner") -> BenchmarkSpec:
@@ -121,83 +125,152 @@ def _crossner(domain: str, test: bool = True, gold: str = "uniner") -> Benchmark
     else:
         splits |= {"test": Split("dev.bio.txt")}
     name = f"crossner_{domain}"
-    notes = "The CrossNER science test split is not provided: the dev file is the test split." if not test else (
-        UNINER_NOTE.format(file=f"CrossNER_{'AI' if domain == 'ai' else domain}.json", source=UNINER_SOURCE,
-                           name=name) if gold == "uniner" else "Test gold derived from the CrossNER BIO test file.")
+    notes = (
+        "The CrossNER science test split is not provided: the dev file is the test split."
+        if not test
+        else (
+            UNINER_NOTE.format(
+                file=f"CrossNER_{'AI' if domain == 'ai' else domain}.json", source=UNINER_SOURCE, name=name
+            )
+            if gold == "uniner"
+            else "Test gold derived from the CrossNER BIO test file."
+        )
+    )
     return BenchmarkSpec(
-        name if gold == "uniner" or not test else f"{name}_bio", "en", f"en/crossner_{domain}", splits,
-        source="zliucr/CrossNER@2e7ba2a7798c961e3f29fbc51252c5a8d40224bf ner_data/" + domain, license="mit",
-        notes=notes, label_map=name, gold=gold if test else "bio", default=gold == "uniner" or not test)
+        name if gold == "uniner" or not test else f"{name}_bio",
+        "en",
+        f"en/crossner_{domain}",
+        splits,
+        source="zliucr/CrossNER@2e7ba2a7798c961e3f29fbc51252c5a8d40224bf ner_data/" + domain,
+        license="mit",
+        notes=notes,
+        label_map=name,
+        gold=gold if test else "bio",
+        default=gold == "uniner" or not test,
+    )
 
 
 def _mit_restaurant(gold: str) -> BenchmarkSpec:
     test = Split("test.uniner.json", format="uniner") if gold == "uniner" else Split("test.bio.txt")
-    return BenchmarkSpec("mit_restaurant" if gold == "uniner" else "mit_restaurant_bio", "en", "en/mit_restaurant",
-                         {"train": Split("train.bio.txt"), "test": test},
-                         source="andrewzamai/SLIMER@cd212dc445e1b5d0c0b4ea901393fa2d0e7b8b14"
-                                " data/MIT/restaurant (MIT SLS corpus)", license="unknown",
-                         license_note=_NO_LICENSE, label_map="mit_restaurant", gold=gold, default=gold == "uniner",
-                         notes=UNINER_NOTE.format(file="mit-restaurant.json", source=UNINER_SOURCE,
-                                                  name="mit_restaurant").replace(" and validation", "")
-                         if gold == "uniner" else "Test gold derived from the MIT Restaurant BIO test file.")
+    return BenchmarkSpec(
+        "mit_restaurant" if gold == "uniner" else "mit_restaurant_bio",
+        "en",
+        "en/mit_restaurant",
+        {"train": Split("train.bio.txt"), "test": test},
+        source="andrewzamai/SLIMER@cd212dc445e1b5d0c0b4ea901393fa2d0e7b8b14 data/MIT/restaurant (MIT SLS corpus)",
+        license="unknown",
+        license_note=_NO_LICENSE,
+        label_map="mit_restaurant",
+        gold=gold,
+        default=gold == "uniner",
+        notes=UNINER_NOTE.format(file="mit-restaurant.json", source=UNINER_SOURCE, name="mit_restaurant").replace(
+            " and validation", ""
+        )
+        if gold == "uniner"
+        else "Test gold derived from the MIT Restaurant BIO test file.",
+    )
 
 
 _NO_LICENSE = "No license file in the source repository; check the original terms before publishing."
-BENCHMARKS: dict[str, BenchmarkSpec] = {spec.name: spec for spec in [
-    _crossner("ai"), _crossner("literature"), _crossner("music"), _crossner("politics"),
-    _crossner("science", test=False),
-    *(_crossner(domain, gold="bio") for domain in ("ai", "literature", "music", "politics")),
-    BenchmarkSpec("mit_movie", "en", "en/mit_movie",
-                  {"test": Split("train.bio.txt", "holdout"), "train": Split("train.bio.txt", "rest")},
-                  source="andrewzamai/SLIMER@cd212dc445e1b5d0c0b4ea901393fa2d0e7b8b14"
-                         " data/MIT/movie (MIT SLS 'eng' corpus)", license="unknown",
-                  license_note=_NO_LICENSE,
-                  notes="The MIT-Movie test split is not provided: test = 2,000 train sentences drawn with "
-                        "random.seed(42); random.sample, train = the remaining 7,775. Not comparable to the paper."),
-    _mit_restaurant("uniner"), _mit_restaurant("bio"),
-    BenchmarkSpec("weibo", "zh", "zh/weibo", {"train": Split("train.conll"), "test": Split("dev.conll")},
-                  source="hltcoe/golden-horse@7a73c08e45ed94312af4ef2d97cc35a47d029e99"
-                         " data/weiboNER_2nd_conll", license="unknown",
-                  license_note=_NO_LICENSE,
-                  notes="The Weibo test split is not provided: the dev file (270 messages) is the test split."),
-    BenchmarkSpec("msra", "zh", "zh/msra", {"test": Split("test.bio.txt")},
-                  source="OYE93/Chinese-NLP-Corpus@e9bb5b5f262466af5d45bcf7ee3380f2cb994907"
-                         " NER/MSRA/msra_test_bio.txt (SIGHAN 2006)",
-                  license="unknown", license_note=_NO_LICENSE,
-                  notes="Test cut from 3,442 to 2,000 sentences (seed 42). No train split here (no in-domain pool)."),
-    BenchmarkSpec("boson", "zh", "zh/boson",
-                  {"train": Split("train.jsonl"), "validation": Split("dev.jsonl"), "test": Split("test.jsonl")},
-                  source="Emma1066/Retrieval-Augmented-IT-OpenNER@c9cb37efb5667fe33134d4e3aa0cc008443e900d"
-                         " data/benchmark_data/boson (RA-IT's split)",
-                  license="other", redistributable=False,
-                  license_note="BosonNLP license: free research use with attribution; it forbids giving the data "
-                               "to third parties and commercial use. Keep it private, never publish it.",
-                  notes="No offsets in the source: gold spans are every occurrence of each annotated mention.",
-                  format="boson"),
-    BenchmarkSpec("cluener", "zh", "zh/cluener",
-                  {"train": Split("train.jsonl"), "test": Split("dev.jsonl", "half_a"),
-                   "validation": Split("dev.jsonl", "half_b")},
-                  source="hemingkx/CLUENER2020@4bfd0b5fdd1537558f0c32dd28339af1f337afc9"
-                         " BERT-CRF/data/clue (official dev as dev.jsonl)",
-                  license="unknown", license_note=_NO_LICENSE,
-                  notes="No labelled public test: the official dev set is split in half (seed 42): test / validation."),
-    BenchmarkSpec("cmeee", "zh", "zh/cmeee_v2",
-                  {"test": Split("dev.json", "half_a"), "validation": Split("dev.json", "half_b")},
-                  source="honeyandme/knowledge@b9330e6ea0bbd206b5f57a7f36a03b2048b2fcd5"
-                         " data/CMeEE-V2 (CBLUE CMeEE-V2 dev)", license="other",
-                  redistributable=False,
-                  license_note="CBLUE data is distributed by Tianchi under its own terms (not verified here); "
-                               "treated as not redistributable.",
-                  notes="No labelled public test: the dev set is split in half (seed 42): test / validation. V2 train is "
-                        "not here (no in-domain pool)."),
-    BenchmarkSpec("yidu", "zh", "zh/yidu_s4k_sample",
-                  {"train": Split("train_10.jsonl"), "test": Split("dev_100.jsonl")},
-                  source="cfy201696/Craig-Ai@0059d12b6343f09cace6fb67ca6ea6d60fd1a807"
-                         " data/yidu-s4k (a 10 + 100 sample of Yidu-S4K, CCKS 2019)",
-                  license="other", redistributable=False,
-                  license_note="Yidu-S4K (CCKS 2019) terms not verified; treated as not redistributable.",
-                  notes="Only a sample: test = the 100-record dev sample, train = 10 records. Not comparable."),
-]}
+BENCHMARKS: dict[str, BenchmarkSpec] = {
+    spec.name: spec
+    for spec in [
+        _crossner("ai"),
+        _crossner("literature"),
+        _crossner("music"),
+        _crossner("politics"),
+        _crossner("science", test=False),
+        *(_crossner(domain, gold="bio") for domain in ("ai", "literature", "music", "politics")),
+        BenchmarkSpec(
+            "mit_movie",
+            "en",
+            "en/mit_movie",
+            {"test": Split("train.bio.txt", "holdout"), "train": Split("train.bio.txt", "rest")},
+            source="andrewzamai/SLIMER@cd212dc445e1b5d0c0b4ea901393fa2d0e7b8b14 data/MIT/movie (MIT SLS 'eng' corpus)",
+            license="unknown",
+            license_note=_NO_LICENSE,
+            notes="The MIT-Movie test split is not provided: test = 2,000 train sentences drawn with "
+            "random.seed(42); random.sample, train = the remaining 7,775. Not comparable to the paper.",
+        ),
+        _mit_restaurant("uniner"),
+        _mit_restaurant("bio"),
+        BenchmarkSpec(
+            "weibo",
+            "zh",
+            "zh/weibo",
+            {"train": Split("train.conll"), "test": Split("dev.conll")},
+            source="hltcoe/golden-horse@7a73c08e45ed94312af4ef2d97cc35a47d029e99 data/weiboNER_2nd_conll",
+            license="unknown",
+            license_note=_NO_LICENSE,
+            notes="The Weibo test split is not provided: the dev file (270 messages) is the test split.",
+        ),
+        BenchmarkSpec(
+            "msra",
+            "zh",
+            "zh/msra",
+            {"test": Split("test.bio.txt")},
+            source="OYE93/Chinese-NLP-Corpus@e9bb5b5f262466af5d45bcf7ee3380f2cb994907"
+            " NER/MSRA/msra_test_bio.txt (SIGHAN 2006)",
+            license="unknown",
+            license_note=_NO_LICENSE,
+            notes="Test cut from 3,442 to 2,000 sentences (seed 42). No train split here (no in-domain pool).",
+        ),
+        BenchmarkSpec(
+            "boson",
+            "zh",
+            "zh/boson",
+            {"train": Split("train.jsonl"), "validation": Split("dev.jsonl"), "test": Split("test.jsonl")},
+            source="Emma1066/Retrieval-Augmented-IT-OpenNER@c9cb37efb5667fe33134d4e3aa0cc008443e900d"
+            " data/benchmark_data/boson (RA-IT's split)",
+            license="other",
+            redistributable=False,
+            license_note="BosonNLP license: free research use with attribution; it forbids giving the data "
+            "to third parties and commercial use. Keep it private, never publish it.",
+            notes="No offsets in the source: gold spans are every occurrence of each annotated mention.",
+            format="boson",
+        ),
+        BenchmarkSpec(
+            "cluener",
+            "zh",
+            "zh/cluener",
+            {
+                "train": Split("train.jsonl"),
+                "test": Split("dev.jsonl", "half_a"),
+                "validation": Split("dev.jsonl", "half_b"),
+            },
+            source="hemingkx/CLUENER2020@4bfd0b5fdd1537558f0c32dd28339af1f337afc9"
+            " BERT-CRF/data/clue (official dev as dev.jsonl)",
+            license="unknown",
+            license_note=_NO_LICENSE,
+            notes="No labelled public test: the official dev set is split in half (seed 42): test / validation.",
+        ),
+        BenchmarkSpec(
+            "cmeee",
+            "zh",
+            "zh/cmeee_v2",
+            {"test": Split("dev.json", "half_a"), "validation": Split("dev.json", "half_b")},
+            source="honeyandme/knowledge@b9330e6ea0bbd206b5f57a7f36a03b2048b2fcd5 data/CMeEE-V2 (CBLUE CMeEE-V2 dev)",
+            license="other",
+            redistributable=False,
+            license_note="CBLUE data is distributed by Tianchi under its own terms (not verified here); "
+            "treated as not redistributable.",
+            notes="No labelled public test: the dev set is split in half (seed 42): test / validation. V2 train is "
+            "not here (no in-domain pool).",
+        ),
+        BenchmarkSpec(
+            "yidu",
+            "zh",
+            "zh/yidu_s4k_sample",
+            {"train": Split("train_10.jsonl"), "test": Split("dev_100.jsonl")},
+            source="cfy201696/Craig-Ai@0059d12b6343f09cace6fb67ca6ea6d60fd1a807"
+            " data/yidu-s4k (a 10 + 100 sample of Yidu-S4K, CCKS 2019)",
+            license="other",
+            redistributable=False,
+            license_note="Yidu-S4K (CCKS 2019) terms not verified; treated as not redistributable.",
+            notes="Only a sample: test = the 100-record dev sample, train = 10 records. Not comparable.",
+        ),
+    ]
+}
 
 
 @dataclass
@@ -235,8 +308,9 @@ def label_set_of(label_map: Mapping[str, str | None]) -> list[str]:
     return list(dict.fromkeys(v for v in label_map.values() if v))
 
 
-def relabel(ds: datasets.Dataset, label_map: Mapping[str, str | None], *, where: str,
-            strict: bool = True) -> datasets.Dataset:
+def relabel(
+    ds: datasets.Dataset, label_map: Mapping[str, str | None], *, where: str, strict: bool = True
+) -> datasets.Dataset:
     """Rename entity labels (and a conversation's recorded questions) through ``label_map`` (``None`` drops
     the entity / question). Unknown labels are an error when ``strict`` (a registry map must be complete),
     else kept as they are."""
@@ -246,8 +320,11 @@ def relabel(ds: datasets.Dataset, label_map: Mapping[str, str | None], *, where:
 
     rows = ds.to_list()
     for row in rows:
-        row["entities"] = [{**ent, "label": label_map.get(ent["label"], ent["label"])} for ent in row["entities"]
-                           if label_map.get(ent["label"], ent["label"]) is not None]
+        row["entities"] = [
+            {**ent, "label": label_map.get(ent["label"], ent["label"])}
+            for ent in row["entities"]
+            if label_map.get(ent["label"], ent["label"]) is not None
+        ]
         row["annotator"] = relabel_annotator(row["annotator"], dict(label_map))
     return datasets.Dataset.from_list(rows, features=ANNOTATED_FEATURES)
 
@@ -282,8 +359,10 @@ def default_data_root() -> Path:
     unpacked them, and a development-tree path would only work inside this repository's checkout."""
     root = os.environ.get("RAITNER_DATA_ROOT")
     if not root:
-        raise ConfigError("no benchmark data folder: pass --data-root DIR (the folder holding en/crossner_ai/, "
-                          "zh/weibo/, ...) or set RAITNER_DATA_ROOT")
+        raise ConfigError(
+            "no benchmark data folder: pass --data-root DIR (the folder holding en/crossner_ai/, "
+            "zh/weibo/, ...) or set RAITNER_DATA_ROOT"
+        )
     return Path(root)
 
 
@@ -335,15 +414,30 @@ def gold_mentions(ds: datasets.Dataset, labels: Sequence[str]) -> int:
 
 
 def benchmark_info(spec: BenchmarkSpec) -> dict[str, Any]:
-    return {"source": spec.source, "license": spec.license, "redistributable": spec.redistributable,
-            "license_note": spec.license_note, "notes": spec.notes, "lang": spec.lang, "gold": spec.gold,
-            "label_map": f"raitner_hub/label_maps/{spec.label_map_path().name}"
-            if spec.label_map_path().parent == LABEL_MAPS else spec.label_map_path().name}
+    return {
+        "source": spec.source,
+        "license": spec.license,
+        "redistributable": spec.redistributable,
+        "license_note": spec.license_note,
+        "notes": spec.notes,
+        "lang": spec.lang,
+        "gold": spec.gold,
+        "label_map": f"raitner_hub/label_maps/{spec.label_map_path().name}"
+        if spec.label_map_path().parent == LABEL_MAPS
+        else spec.label_map_path().name,
+    }
 
 
-def load_benchmark(name_or_path: str | os.PathLike, split: str = "test", data_root: str | os.PathLike | None = None,
-                   *, folder: str | os.PathLike | None = None, label_map: str | os.PathLike | Mapping | None = None,
-                   lang: str | None = None, format: str = "auto") -> Benchmark:
+def load_benchmark(
+    name_or_path: str | os.PathLike,
+    split: str = "test",
+    data_root: str | os.PathLike | None = None,
+    *,
+    folder: str | os.PathLike | None = None,
+    label_map: str | os.PathLike | Mapping | None = None,
+    lang: str | None = None,
+    format: str = "auto",
+) -> Benchmark:
     """Load a benchmark split: a registry name, a benchmark file, or a config of a built benchmarks folder.
 
     Args:
@@ -366,8 +460,9 @@ def load_benchmark(name_or_path: str | os.PathLike, split: str = "test", data_ro
     if isinstance(name_or_path, BenchmarkSpec) or str(name_or_path) in BENCHMARKS:
         spec = name_or_path if isinstance(name_or_path, BenchmarkSpec) else BENCHMARKS[str(name_or_path)]
         ds = read_split(spec, split, data_root)
-        return Benchmark(spec.name, spec.lang, label_set_of(load_label_map(spec.label_map_path())), ds, split,
-                         benchmark_info(spec))
+        return Benchmark(
+            spec.name, spec.lang, label_set_of(load_label_map(spec.label_map_path())), ds, split, benchmark_info(spec)
+        )
     name = str(name_or_path)
     path = Path(name)
     if not path.exists() and parse_hub_source(name) is None:
@@ -375,15 +470,18 @@ def load_benchmark(name_or_path: str | os.PathLike, split: str = "test", data_ro
 
         if looks_like_path(name):  # a path that is not there, rather than "unknown benchmark"
             raise InputError(f"no such file or folder: {name}")
-        raise ConfigError(f"unknown benchmark {name!r}: not a file, not a Hub source org/name:config:split, "
-                          f"and not one of: {', '.join(BENCHMARKS)}")
+        raise ConfigError(
+            f"unknown benchmark {name!r}: not a file, not a Hub source org/name:config:split, "
+            f"and not one of: {', '.join(BENCHMARKS)}"
+        )
     return _load_file(path, label_map=label_map, lang=lang, format=format, split=split)
 
 
 def _load_file(path: Path, *, label_map, lang: str | None, format: str, split: str) -> Benchmark:
     ds = read_annotated(path, format=format, lang=lang)
-    user_map = {} if label_map is None else (
-        dict(label_map) if isinstance(label_map, Mapping) else load_label_map(label_map))
+    user_map = (
+        {} if label_map is None else (dict(label_map) if isinstance(label_map, Mapping) else load_label_map(label_map))
+    )
     mapping = {**{label: None for label in DROPPED_BY_DEFAULT}, **user_map}
     # labels the map does not name are kept as they are (and asked); misc is dropped unless mapped
     asked = label_set_of(user_map) + [mapping.get(label, label) for label in label_set(ds)]
@@ -392,11 +490,25 @@ def _load_file(path: Path, *, label_map, lang: str | None, format: str, split: s
     if not labels:
         raise InputError("the benchmark has an empty label set (no entity types; pass a label map)", path=str(path))
     hub_source = None if path.exists() else parse_hub_source(str(path))
-    name = path.name.split(".")[0] if hub_source is None else "_".join(
-        x for x in (hub_source["repo"].split("/")[1], hub_source["config"], hub_source["split"]) if x)
-    return Benchmark(name, ds[0]["lang"], labels, ds, split,
-                     {"source": str(path), "license": "unknown", "redistributable": False,
-                      "license_note": "A local file: its terms are unknown.", "notes": ""})
+    name = (
+        path.name.split(".")[0]
+        if hub_source is None
+        else "_".join(x for x in (hub_source["repo"].split("/")[1], hub_source["config"], hub_source["split"]) if x)
+    )
+    return Benchmark(
+        name,
+        ds[0]["lang"],
+        labels,
+        ds,
+        split,
+        {
+            "source": str(path),
+            "license": "unknown",
+            "redistributable": False,
+            "license_note": "A local file: its terms are unknown.",
+            "notes": "",
+        },
+    )
 
 
 def read_benchmarks_meta(folder: str | os.PathLike) -> dict[str, dict]:
@@ -414,19 +526,29 @@ def _load_from_folder(folder: Path, name: str, split: str) -> Benchmark:
     entry = meta[name]
     file = folder / "data" / name / f"{split}-00000-of-00001.parquet"
     if not file.is_file():
-        raise ConfigError(f"benchmark {name!r} has no {split!r} split in {folder} "
-                          f"(it has: {', '.join(entry['splits'])})")
+        raise ConfigError(
+            f"benchmark {name!r} has no {split!r} split in {folder} (it has: {', '.join(entry['splits'])})"
+        )
     ds = datasets.Dataset.from_parquet(str(file), features=ANNOTATED_FEATURES)
-    return Benchmark(name, entry["lang"], list(entry["label_set"]), ds, split,
-                     {k: entry.get(k) for k in ("source", "license", "redistributable", "license_note", "notes")})
+    return Benchmark(
+        name,
+        entry["lang"],
+        list(entry["label_set"]),
+        ds,
+        split,
+        {k: entry.get(k) for k in ("source", "license", "redistributable", "license_note", "notes")},
+    )
 
 
 def available_benchmarks(data_root: str | os.PathLike | None = None, *, variants: bool = False) -> list[str]:
     """Registry names whose test file is present under ``data_root`` (the ``_bio`` gold variants only
     with ``variants``)."""
     root = Path(data_root or default_data_root())
-    return [name for name, spec in BENCHMARKS.items() if (variants or spec.default)
-            and (root / spec.folder / spec.splits["test"].file).is_file()]
+    return [
+        name
+        for name, spec in BENCHMARKS.items()
+        if (variants or spec.default) and (root / spec.folder / spec.splits["test"].file).is_file()
+    ]
 
 
 def load_benchmark_specs(path: str | os.PathLike) -> list[BenchmarkSpec]:
@@ -465,9 +587,15 @@ def _citation(name: str) -> str:
     return next((text for key, text in CITATIONS.items() if name.startswith(key)), "see the source")
 
 
-def build_benchmarks_folder(names: Sequence[str] | None, out: str | os.PathLike,
-                            data_root: str | os.PathLike | None = None, *, repo_id: str | None = None,
-                            command: str | None = None, specs: Sequence[BenchmarkSpec] = ()) -> Path:
+def build_benchmarks_folder(
+    names: Sequence[str] | None,
+    out: str | os.PathLike,
+    data_root: str | os.PathLike | None = None,
+    *,
+    repo_id: str | None = None,
+    command: str | None = None,
+    specs: Sequence[BenchmarkSpec] = (),
+) -> Path:
     """Write registry benchmarks as a Hub dataset folder: one config per benchmark, all its splits.
 
     ``specs`` adds benchmarks not in the registry (e.g. ``BenchmarkSpec.from_dict`` with a Hub source;
@@ -493,8 +621,9 @@ def build_benchmarks_folder(names: Sequence[str] | None, out: str | os.PathLike,
     names = list(names or ([] if specs else available_benchmarks(root)))
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown or not (names or specs):
-        raise ConfigError(f"unknown benchmark(s) {', '.join(unknown) or '(none given)'}; "
-                          f"choose from: {', '.join(BENCHMARKS)}")
+        raise ConfigError(
+            f"unknown benchmark(s) {', '.join(unknown) or '(none given)'}; choose from: {', '.join(BENCHMARKS)}"
+        )
     chosen = [BENCHMARKS[n] for n in names] + [_pinned(spec) for spec in specs]
     names = [spec.name for spec in chosen]
     if len(set(names)) != len(names):
@@ -518,24 +647,49 @@ def build_benchmarks_folder(names: Sequence[str] | None, out: str | os.PathLike,
             else:
                 for file in {s.file for s in spec.splits.values()}:
                     inputs[f"{spec.folder}/{file}"] = "sha256:" + input_fingerprint(root / spec.folder / file)
-            meta[name] = {**benchmark_info(spec), "label_set": label_set_of(label_map), "label_map_entries": label_map,
-                          "splits": counts, "gold_mentions": gold,
-                          "in_domain_pool": "train" if "train" in counts else None}
-        (staging / "benchmarks.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n",
-                                                 encoding="utf-8")
+            meta[name] = {
+                **benchmark_info(spec),
+                "label_set": label_set_of(label_map),
+                "label_map_entries": label_map,
+                "splits": counts,
+                "gold_mentions": gold,
+                "in_domain_pool": "train" if "train" in counts else None,
+            }
+        (staging / "benchmarks.json").write_text(
+            json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        )
         restricted = [n for n in names if not meta[n]["redistributable"]]
         note = "; ".join(f"{n}: {meta[n]['license_note']}" for n in restricted)
         manifest = build_manifest(
             "benchmarks",
             settings={"benchmarks": names, "seed": SEED, "max_test": MAX_TEST, "far_above": FAR_ABOVE},
-            inputs=inputs, counts={n: meta[n]["splits"] for n in names}, started=started,
-            extra={"redistributable": not restricted, "license_note": note or None,
-                   "benchmarks": {n: {k: meta[n][k] for k in ("source", "license", "redistributable",
-                                                              "license_note", "label_set", "gold", "gold_mentions")}
-                                  for n in names}})
+            inputs=inputs,
+            counts={n: meta[n]["splits"] for n in names},
+            started=started,
+            extra={
+                "redistributable": not restricted,
+                "license_note": note or None,
+                "benchmarks": {
+                    n: {
+                        k: meta[n][k]
+                        for k in (
+                            "source",
+                            "license",
+                            "redistributable",
+                            "license_note",
+                            "label_set",
+                            "gold",
+                            "gold_mentions",
+                        )
+                    }
+                    for n in names
+                },
+            },
+        )
         write_manifest(staging, manifest)
         _card(meta, names, repo_id, command, __version__, render_dataset_card, size_category).save(
-            str(staging / "README.md"))
+            str(staging / "README.md")
+        )
     return Path(out).resolve()
 
 
@@ -575,27 +729,68 @@ def _card(meta, names, repo_id, command, version, render_dataset_card, size_cate
     from raitner_hub.cards import card_data as build_card_data
 
     card_data = build_card_data(
-        license=licenses.pop() if len(licenses) == 1 else "other", language=sorted({meta[n]["lang"] for n in names}),
-        rows=sum(sum(meta[n]["splits"].values()) for n in names), **NER_TASK,
-        tags=["ner", "open-ner", "benchmark", "raitner-hub"], pretty_name="Open NER benchmarks (raitner-hub)",
+        license=licenses.pop() if len(licenses) == 1 else "other",
+        language=sorted({meta[n]["lang"] for n in names}),
+        rows=sum(sum(meta[n]["splits"].values()) for n in names),
+        **NER_TASK,
+        tags=["ner", "open-ner", "benchmark", "raitner-hub"],
+        pretty_name="Open NER benchmarks (raitner-hub)",
         # the first config is the default: load_dataset(repo) works without a config name
-        configs=[{"config_name": n, "data_files": [{"split": s, "path": f"data/{n}/{s}-*.parquet"}
-                                                   for s in meta[n]["splits"]], **({"default": True} if i == 0 else {})}
-                 for i, n in enumerate(names)],
-        raitner={"label_sets": {n: meta[n]["label_set"] for n in names}, "seed": SEED,
-                 "gold": {n: {"source": meta[n]["gold"], "mentions": meta[n]["gold_mentions"]} for n in names}})
-    rows = [{"name": n, "lang": meta[n]["lang"], "splits": list(meta[n]["splits"]),
-             "rows": sum(meta[n]["splits"].values()), "labels": meta[n]["label_set"], "license": meta[n]["license"],
-             "gold": meta[n]["gold"], "gold_mentions": meta[n]["gold_mentions"].get("test", "—"),
-             **_source_and_revision(meta[n]["source"]),
-             "license_note": " ".join(x for x in (meta[n]["license_note"], meta[n]["notes"]) if x),
-             "citation": _citation(n)} for n in names]
-    return render_dataset_card("benchmark", card_data, pretty_name=card_data["pretty_name"], benchmarks=rows,
-                               repo_id=repo_id or "<namespace>/<benchmarks>",
-                               command=command or "raitner push-benchmarks", version=version)
+        configs=[
+            {
+                "config_name": n,
+                "data_files": [{"split": s, "path": f"data/{n}/{s}-*.parquet"} for s in meta[n]["splits"]],
+                **({"default": True} if i == 0 else {}),
+            }
+            for i, n in enumerate(names)
+        ],
+        raitner={
+            "label_sets": {n: meta[n]["label_set"] for n in names},
+            "seed": SEED,
+            "gold": {n: {"source": meta[n]["gold"], "mentions": meta[n]["gold_mentions"]} for n in names},
+        },
+    )
+    rows = [
+        {
+            "name": n,
+            "lang": meta[n]["lang"],
+            "splits": list(meta[n]["splits"]),
+            "rows": sum(meta[n]["splits"].values()),
+            "labels": meta[n]["label_set"],
+            "license": meta[n]["license"],
+            "gold": meta[n]["gold"],
+            "gold_mentions": meta[n]["gold_mentions"].get("test", "—"),
+            **_source_and_revision(meta[n]["source"]),
+            "license_note": " ".join(x for x in (meta[n]["license_note"], meta[n]["notes"]) if x),
+            "citation": _citation(n),
+        }
+        for n in names
+    ]
+    return render_dataset_card(
+        "benchmark",
+        card_data,
+        pretty_name=card_data["pretty_name"],
+        benchmarks=rows,
+        repo_id=repo_id or "<namespace>/<benchmarks>",
+        command=command or "raitner push-benchmarks",
+        version=version,
+    )
 
 
-__all__ = ["BENCHMARKS", "Benchmark", "BenchmarkSpec", "Split", "available_benchmarks", "build_benchmarks_folder",
-           "cut_test", "gold_mentions", "label_set_of", "load_benchmark", "load_benchmark_specs", "load_label_map",
-           "read_benchmarks_meta",
-           "read_split", "relabel"]
+__all__ = [
+    "BENCHMARKS",
+    "Benchmark",
+    "BenchmarkSpec",
+    "Split",
+    "available_benchmarks",
+    "build_benchmarks_folder",
+    "cut_test",
+    "gold_mentions",
+    "label_set_of",
+    "load_benchmark",
+    "load_benchmark_specs",
+    "load_label_map",
+    "read_benchmarks_meta",
+    "read_split",
+    "relabel",
+]

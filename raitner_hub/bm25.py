@@ -96,16 +96,19 @@ class BM25:
                     indices.append(column)
             indptr.append(len(indices))
         data = np.ones(len(indices), dtype=np.float64)
-        matrix = sparse.csr_matrix((data, np.asarray(indices, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
-                                   shape=(len(docs), len(self.vocab)))
+        matrix = sparse.csr_matrix(
+            (data, np.asarray(indices, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
+            shape=(len(docs), len(self.vocab)),
+        )
         matrix.sum_duplicates()  # repeated tokens become counts (query repeats count, as in gensim)
         return matrix
 
     def query_matrix(self, queries: Sequence[Sequence[str]]) -> sparse.csr_matrix:
         return self._count_matrix(queries, grow=False)
 
-    def scores(self, queries: Sequence[Sequence[str]] | sparse.csr_matrix, candidates: np.ndarray, *,
-               block: int = 1024) -> np.ndarray:
+    def scores(
+        self, queries: Sequence[Sequence[str]] | sparse.csr_matrix, candidates: np.ndarray, *, block: int = 1024
+    ) -> np.ndarray:
         """Scores of each query against its own candidate documents: float32[n, K].
 
         Candidates of -1 (padding) score -inf, so no threshold keeps them.
@@ -117,18 +120,19 @@ class BM25:
         if len(self) == 0 or width == 0:
             return out
         for start in range(0, n, block):
-            cand = candidates[start:start + block]
+            cand = candidates[start : start + block]
             valid = cand >= 0
             rows = np.repeat(np.arange(start, start + len(cand)), width)
             docs = np.where(valid, cand, 0).ravel()
             # Row-wise dot products of (query i, candidate d) pairs without densifying the vocabulary.
             pair = q[rows].multiply(self.weights[docs])
             values = np.asarray(pair.sum(axis=1)).reshape(len(cand), width).astype(np.float32)
-            out[start:start + len(cand)] = np.where(valid, values, -np.inf)
+            out[start : start + len(cand)] = np.where(valid, values, -np.inf)
         return out
 
-    def top_k(self, queries: Sequence[Sequence[str]] | sparse.csr_matrix, k: int, *,
-              exclude_mask=None, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    def top_k(
+        self, queries: Sequence[Sequence[str]] | sparse.csr_matrix, k: int, *, exclude_mask=None, block: int = 256
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The k best pool documents per query by BM25 over the whole pool, ties broken by pool index.
 
         ``exclude_mask(start, stop) -> bool[stop-start, N]`` marks documents a query must not get.

@@ -48,8 +48,14 @@ def _check_config(config: BuildConfig, n_passages: int) -> None:
     from raitner_hub.augment import check_settings, get_strategy
 
     for strategy in config.strategies:
-        check_settings(get_strategy(strategy), config.k, config.top_k, n_passages, excluding_self=True,
-                       mixed_ratio=config.mixed_ratio)
+        check_settings(
+            get_strategy(strategy),
+            config.k,
+            config.top_k,
+            n_passages,
+            excluding_self=True,
+            mixed_ratio=config.mixed_ratio,
+        )
     if config.top_k < config.k:
         raise ConfigError(f"need k <= top_k, got k={config.k}, top_k={config.top_k}")
     if not 0.0 <= config.validation_fraction < 1.0:
@@ -79,39 +85,65 @@ def build_datasets(config: BuildConfig, *, progress: bool = True) -> tuple[dict[
     _check_config(config, len(annotated) if rows is None else len(rows))
 
     # Negatives are drawn on the whole input, then the subset inherits them (paper.md §2.4).
-    vanilla = build_conversations(annotated, seed=config.seed, template=conversation_template(lang).name,
-                                  negatives=negatives)
+    vanilla = build_conversations(
+        annotated, seed=config.seed, template=conversation_template(lang).name, negatives=negatives
+    )
     if rows is not None:
         annotated, vanilla = annotated.select(rows), vanilla.select(rows)
     variants = {VANILLA: vanilla}
-    facts: dict[str, Any] = {"lang": lang, "passages": len(annotated), "negatives": negatives,
-                             "dropped_conversations": report.dropped,
-                             "entities": sum(len(e) for e in annotated["entities"][:])}
+    facts: dict[str, Any] = {
+        "lang": lang,
+        "passages": len(annotated),
+        "negatives": negatives,
+        "dropped_conversations": report.dropped,
+        "entities": sum(len(e) for e in annotated["entities"][:]),
+    }
     if config.strategies:
         from raitner_hub.augment import augment_dataset, config_name
         from raitner_hub.retrieval import RetrievalIndex
 
         embedder = config.embedder or DEFAULT_EMBEDDERS[lang]
-        index = RetrievalIndex.build(annotated, lang=lang, embedder=embedder, cache_dir=config.cache_dir,
-                                     progress=progress)
+        index = RetrievalIndex.build(
+            annotated, lang=lang, embedder=embedder, cache_dir=config.cache_dir, progress=progress
+        )
         facts["embedder"] = embedder
         facts["retrieval"] = index.describe()
         fallbacks = {}
         for strategy in config.strategies:
             # config_name encodes each parameter only where the strategy uses it and it is not the default.
-            name = config_name(strategy, config.k, mixed_ratio=config.mixed_ratio, top_k=config.top_k,
-                               bm25_threshold=config.bm25_threshold)
-            ds = augment_dataset(vanilla, index, strategy=strategy, k=config.k, top_k=config.top_k, seed=config.seed,
-                         bm25_threshold=config.bm25_threshold, mixed_ratio=config.mixed_ratio, query_is_pool=True,
-                         progress=progress)
+            name = config_name(
+                strategy,
+                config.k,
+                mixed_ratio=config.mixed_ratio,
+                top_k=config.top_k,
+                bm25_threshold=config.bm25_threshold,
+            )
+            ds = augment_dataset(
+                vanilla,
+                index,
+                strategy=strategy,
+                k=config.k,
+                top_k=config.top_k,
+                seed=config.seed,
+                bm25_threshold=config.bm25_threshold,
+                mixed_ratio=config.mixed_ratio,
+                query_is_pool=True,
+                progress=progress,
+            )
             variants[name] = ds
             fallbacks[name] = sum(1 for d in ds["demos"][:] if not d)
         facts["rows_without_demos"] = fallbacks
     return variants, facts
 
 
-def _card(config: BuildConfig, counts: dict[str, dict[str, int]], facts: dict, command: str | None,
-          input_ref: str, repo_id: str | None) -> Any:
+def _card(
+    config: BuildConfig,
+    counts: dict[str, dict[str, int]],
+    facts: dict,
+    command: str | None,
+    input_ref: str,
+    repo_id: str | None,
+) -> Any:
     from raitner_hub.cards import card_data as build_card_data
     from raitner_hub.cards import render_dataset_card
 
@@ -126,10 +158,14 @@ def _card(config: BuildConfig, counts: dict[str, dict[str, int]], facts: dict, c
     total = max((sum(s.values()) for s in counts.values()), default=0)
     lang = facts["lang"]
     card_data = build_card_data(
-        license=config.license, language=[lang], rows=total,
-        task_categories=["token-classification", "text-generation"], task_ids=["named-entity-recognition"],
+        license=config.license,
+        language=[lang],
+        rows=total,
+        task_categories=["token-classification", "text-generation"],
+        task_ids=["named-entity-recognition"],
         tags=["ner", "open-ner", "instruction-tuning", "ra-it", "retrieval-augmented", "raitner-hub"],
-        pretty_name=f"RA-IT open-NER instruction data ({lang})", configs=configs,
+        pretty_name=f"RA-IT open-NER instruction data ({lang})",
+        configs=configs,
         # a Hub input: the bare id (the Hub links it); the pinned sha is in raitner.input
         source_datasets=[input_ref.split(":")[0].split("@")[0]] if "@" in input_ref else None,
         # Machine-readable provenance (the Hub keeps unknown YAML keys): what a trainer must know.
@@ -148,11 +184,21 @@ def _card(config: BuildConfig, counts: dict[str, dict[str, int]], facts: dict, c
     )
     conv, demo = conversation_template(lang), demo_template(lang)
     return render_dataset_card(
-        "it_dataset", card_data,
-        pretty_name=card_data["pretty_name"], repo_id=repo_id, lang=lang, counts=counts, facts=facts,
-        config=dataclasses.asdict(config), command=command,
-        input_ref=input_ref, conversation_template=conv.name, conversation_hash=template_hash(conv),
-        demo_template=demo.name, demo_hash=template_hash(demo), vanilla=VANILLA,
+        "it_dataset",
+        card_data,
+        pretty_name=card_data["pretty_name"],
+        repo_id=repo_id,
+        lang=lang,
+        counts=counts,
+        facts=facts,
+        config=dataclasses.asdict(config),
+        command=command,
+        input_ref=input_ref,
+        conversation_template=conv.name,
+        conversation_hash=template_hash(conv),
+        demo_template=demo.name,
+        demo_hash=template_hash(demo),
+        vanilla=VANILLA,
         example_config=next((c for c in counts if c != VANILLA), VANILLA),
     )
 
@@ -178,8 +224,9 @@ def resolve_input(config: BuildConfig) -> tuple[BuildConfig, str]:
     return dataclasses.replace(config, input=str(source.path)), str(source.ref)
 
 
-def build_data(config: BuildConfig, *, command: str | None = None, repo_id: str | None = None,
-               progress: bool = True) -> BuildResult:
+def build_data(
+    config: BuildConfig, *, command: str | None = None, repo_id: str | None = None, progress: bool = True
+) -> BuildResult:
     """Build vanilla + RA-IT datasets and write them as a Hub dataset repo folder.
 
     Args:
@@ -228,16 +275,29 @@ def _build_data(config: BuildConfig, *, command: str | None, repo_id: str | None
         card.save(staging / "README.md")
         manifest = build_manifest(
             "it_dataset",
-            settings={**dataclasses.asdict(config), "strategies": list(config.strategies),
-                      "negatives": facts["negatives"]},
+            settings={
+                **dataclasses.asdict(config),
+                "strategies": list(config.strategies),
+                "negatives": facts["negatives"],
+            },
             inputs={"annotated": input_ref},
-            counts={"configs": counts, **{k: v for k, v in facts.items() if k in ("passages", "entities",
-                                                                                  "rows_without_demos",
-                                                                                  "dropped_conversations")}},
+            counts={
+                "configs": counts,
+                **{
+                    k: v
+                    for k, v in facts.items()
+                    if k in ("passages", "entities", "rows_without_demos", "dropped_conversations")
+                },
+            },
             started=started,
-            extra={"templates": {"conversation": conversation_template(facts["lang"]).name,
-                                 "demonstrations": demo_template(facts["lang"]).name},
-                   "retrieval": facts.get("retrieval"), "command": command},
+            extra={
+                "templates": {
+                    "conversation": conversation_template(facts["lang"]).name,
+                    "demonstrations": demo_template(facts["lang"]).name,
+                },
+                "retrieval": facts.get("retrieval"),
+                "command": command,
+            },
         )
         write_manifest(staging, manifest)
     return BuildResult(out=Path(config.out).resolve(), configs=counts, manifest=manifest, facts=facts)

@@ -50,8 +50,13 @@ def template_path(kind: str) -> Path:
 
 def size_category(n: int) -> str:
     """The Hub's ``size_categories`` bucket for n rows."""
-    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
-                        (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")):
+    for limit, name in (
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+        (10_000_000, "1M<n<10M"),
+    ):
         if n < limit:
             return name
     return "10M<n<100M"
@@ -60,11 +65,20 @@ def size_category(n: int) -> str:
 NER_TASK = {"task_categories": ["token-classification"], "task_ids": ["named-entity-recognition"]}
 
 
-def card_data(*, tags: list[str], pretty_name: str | None = None, license: str | None = None,
-              language: list[str] | None = None, rows: int | None = None, configs: list[dict] | None = None,
-              task_categories: list[str] | None = None, task_ids: list[str] | None = None,
-              source_datasets: list[str] | None = None, raitner: dict[str, Any] | None = None,
-              **model_fields: Any) -> dict[str, Any]:
+def card_data(
+    *,
+    tags: list[str],
+    pretty_name: str | None = None,
+    license: str | None = None,
+    language: list[str] | None = None,
+    rows: int | None = None,
+    configs: list[dict] | None = None,
+    task_categories: list[str] | None = None,
+    task_ids: list[str] | None = None,
+    source_datasets: list[str] | None = None,
+    raitner: dict[str, Any] | None = None,
+    **model_fields: Any,
+) -> dict[str, Any]:
     """The YAML block of every card raitner-hub writes (datasets, indexes, benchmarks, adapters), built once.
 
     ``rows`` becomes the Hub's ``size_categories`` bucket; ``raitner`` is the machine-readable provenance
@@ -76,26 +90,47 @@ def card_data(*, tags: list[str], pretty_name: str | None = None, license: str |
         >>> card_data(tags=["ner"], license="mit", rows=10, **NER_TASK)["size_categories"]
         ['n<1K']
     """
-    data: dict[str, Any] = {"license": license, "language": language, "task_categories": task_categories,
-                            "task_ids": task_ids, "size_categories": None if rows is None else [size_category(rows)],
-                            "tags": tags, "pretty_name": pretty_name, "configs": configs, "raitner": raitner,
-                            "source_datasets": source_datasets, **model_fields}
+    data: dict[str, Any] = {
+        "license": license,
+        "language": language,
+        "task_categories": task_categories,
+        "task_ids": task_ids,
+        "size_categories": None if rows is None else [size_category(rows)],
+        "tags": tags,
+        "pretty_name": pretty_name,
+        "configs": configs,
+        "raitner": raitner,
+        "source_datasets": source_datasets,
+        **model_fields,
+    }
     return {key: value for key, value in data.items() if value is not None}
 
 
 def render_dataset_card(kind: str, card_data: dict[str, Any], **context: Any) -> DatasetCard:
     """Render ``dataset_cards/<kind>.md.j2`` into a ``DatasetCard`` with validated YAML."""
     data = DatasetCardData(**card_data)
-    card = DatasetCard.from_template(data, template_path=str(template_path(kind)), paper_url=PAPER_URL,
-                                     citation_ra_it=CITATION_RA_IT, citation_uniner=CITATION_UNINER, **context)
+    card = DatasetCard.from_template(
+        data,
+        template_path=str(template_path(kind)),
+        paper_url=PAPER_URL,
+        citation_ra_it=CITATION_RA_IT,
+        citation_uniner=CITATION_UNINER,
+        **context,
+    )
     return _public(card)
 
 
 def render_model_card(kind: str, card_data: dict[str, Any], **context: Any) -> ModelCard:
     """Render ``dataset_cards/<kind>.md.j2`` into a ``ModelCard`` with validated YAML."""
     data = ModelCardData(**card_data)
-    card = ModelCard.from_template(data, template_path=str(template_path(kind)), paper_url=PAPER_URL,
-                                   citation_ra_it=CITATION_RA_IT, citation_uniner=CITATION_UNINER, **context)
+    card = ModelCard.from_template(
+        data,
+        template_path=str(template_path(kind)),
+        paper_url=PAPER_URL,
+        citation_ra_it=CITATION_RA_IT,
+        citation_uniner=CITATION_UNINER,
+        **context,
+    )
     return _public(card)
 
 

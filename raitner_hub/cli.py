@@ -83,13 +83,25 @@ def _use_token(value: str | None) -> str | None:
     return value
 
 
-TokenOpt = Annotated[Optional[str], typer.Option(
-    "--token", callback=_use_token, show_default=False,
-    help="Hub token for this run (default: HF_TOKEN, else the token saved by `hf auth login`).")]
-CommitMessageOpt = Annotated[Optional[str], typer.Option(
-    "--commit-message", help="Commit message of the push (default: one describing what was pushed).")]
-CreatePrOpt = Annotated[bool, typer.Option(
-    "--create-pr", help="Open a pull request instead of committing (e.g. results for somebody else's model).")]
+TokenOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--token",
+        callback=_use_token,
+        show_default=False,
+        help="Hub token for this run (default: HF_TOKEN, else the token saved by `hf auth login`).",
+    ),
+]
+CommitMessageOpt = Annotated[
+    Optional[str],
+    typer.Option("--commit-message", help="Commit message of the push (default: one describing what was pushed)."),
+]
+CreatePrOpt = Annotated[
+    bool,
+    typer.Option(
+        "--create-pr", help="Open a pull request instead of committing (e.g. results for somebody else's model)."
+    ),
+]
 
 
 def fail(message: str) -> None:
@@ -98,8 +110,12 @@ def fail(message: str) -> None:
 
 
 # Optional packages a command always needs (errors.EXTRAS names the extra); others are caught on import.
-COMMAND_NEEDS = {"train": ("trl", "peft", "accelerate"), "annotate": ("openai",),
-                 "serve": ("gradio",), "evaluate": ("matplotlib",)}
+COMMAND_NEEDS = {
+    "train": ("trl", "peft", "accelerate"),
+    "annotate": ("openai",),
+    "serve": ("gradio",),
+    "evaluate": ("matplotlib",),
+}
 
 
 def handles_errors(fn: Callable, needs: tuple[str, ...] = ()) -> Callable:
@@ -125,6 +141,7 @@ def handles_errors(fn: Callable, needs: tuple[str, ...] = ()) -> Callable:
 
 
 # ---- options from config fields ----
+
 
 def _spec(field: dataclasses.Field) -> dict[str, Any]:
     return field.metadata.get("cli") or configs.cli()["cli"]
@@ -212,13 +229,17 @@ def _parameter(cls: type, field: dataclasses.Field, helps: dict[str, str]) -> in
     if default is None and not spec["invert"]:
         annotation = Optional[annotation]
     if spec["argument"]:
-        info = typer.Argument(help=text, show_default=not required, metavar=field.name.upper(),
-                              autocompletion=complete)
+        info = typer.Argument(help=text, show_default=not required, metavar=field.name.upper(), autocompletion=complete)
     else:
-        info = typer.Option(*names, help=text, show_default=not required and default is not None and default is not False,
-                            autocompletion=complete)
-    return inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=default,
-                             annotation=Annotated[annotation, info])
+        info = typer.Option(
+            *names,
+            help=text,
+            show_default=not required and default is not None and default is not False,
+            autocompletion=complete,
+        )
+    return inspect.Parameter(
+        field.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[annotation, info]
+    )
 
 
 def _completer(field: dataclasses.Field) -> Callable[[str], list[str]]:
@@ -256,8 +277,9 @@ def _read_settings(path: Path | None, classes: dict[str, type]) -> dict[str, Any
     return data
 
 
-def _build_configs(ctx: typer.Context, classes: dict[str, type], values: dict[str, Any],
-                   settings: dict[str, Any], where: str) -> dict[str, Any]:
+def _build_configs(
+    ctx: typer.Context, classes: dict[str, type], values: dict[str, Any], settings: dict[str, Any], where: str
+) -> dict[str, Any]:
     """One config per class: YAML settings, then the flags given on the command line (or the environment)."""
     built = {}
     for pname, cls in classes.items():
@@ -289,15 +311,25 @@ def command(name: str, *, panel: str, **kwargs) -> Callable:
         CONFIGS[name] = classes
         if not classes:
             return app.command(name, rich_help_panel=panel, cls=_Command, **kwargs)(
-                handles_errors(fn, COMMAND_NEEDS.get(name, ())))
-        params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context),
-                  inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
-                      Optional[Path], typer.Option("--config", "-c", help=CONFIG_HELP)])]
+                handles_errors(fn, COMMAND_NEEDS.get(name, ()))
+            )
+        params = [
+            inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context),
+            inspect.Parameter(
+                "config",
+                inspect.Parameter.KEYWORD_ONLY,
+                default=None,
+                annotation=Annotated[Optional[Path], typer.Option("--config", "-c", help=CONFIG_HELP)],
+            ),
+        ]
         for cls in classes.values():
             helps = configs.field_help(cls)
             params += [_parameter(cls, f, helps) for f in cli_fields(cls)]
-        own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints.get(p.name, p.annotation))
-               for n, p in signature.parameters.items() if n not in classes]
+        own = [
+            p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints.get(p.name, p.annotation))
+            for n, p in signature.parameters.items()
+            if n not in classes
+        ]
         names = [p.name for p in params + own]
         clashes = sorted({n for n in names if names.count(n) > 1})
         if clashes:  # a programming error: caught at import, by every test
@@ -313,7 +345,8 @@ def command(name: str, *, panel: str, **kwargs) -> Callable:
         run.__annotations__ = {p.name: p.annotation for p in params + own}  # resolved, not fn's strings
         del run.__wrapped__  # Typer must read the generated signature, not fn's
         return app.command(name, rich_help_panel=panel, cls=_Command, **kwargs)(
-            handles_errors(run, COMMAND_NEEDS.get(name, ())))
+            handles_errors(run, COMMAND_NEEDS.get(name, ()))
+        )
 
     return decorate
 
@@ -367,8 +400,12 @@ def _command_line() -> str:
     return shlex.join(["raitner", *args])
 
 
-@command("build-data", panel=DATA, epilog="Example: raitner build-data examples/data/sky_ner_sample.zh.jsonl "
-         "--embedder bm25 --strategy nn.v1 --strategy diverse_nn.v1 --out outputs/sky-it")
+@command(
+    "build-data",
+    panel=DATA,
+    epilog="Example: raitner build-data examples/data/sky_ner_sample.zh.jsonl "
+    "--embedder bm25 --strategy nn.v1 --strategy diverse_nn.v1 --out outputs/sky-it",
+)
 def build_data_cmd(
     cfg: configs.BuildConfig,
     push: PushOpt = False,
@@ -394,26 +431,42 @@ def build_data_cmd(
         result = build_data(cfg, command=_command_line(), repo_id=repo_id, progress=not quiet)
         summary = ", ".join(f"{name} {sum(splits.values())}" for name, splits in result.configs.items())
         dropped = result.facts.get("dropped_conversations")
-        typer.echo(f"built {result.out}: {summary} conversations (negatives: {result.facts.get('negatives')}"
-                   + (f"; dropped {dropped} input conversations with an unparseable answer" if dropped else "") + ")")
+        typer.echo(
+            f"built {result.out}: {summary} conversations (negatives: {result.facts.get('negatives')}"
+            + (f"; dropped {dropped} input conversations with an unparseable answer" if dropped else "")
+            + ")"
+        )
         if not quiet:
             shown = next((name for name in result.configs if name != "vanilla"), "vanilla")
             typer.echo(render_example(result.out, shown))
         if push:
-            pushed = hub.push_folder(result.out, repo_id, repo_type="dataset", private=private, revision=revision,
-                                     commit_message=commit_message or f"raitner build-data ({summary})",
-                                     create_pr=create_pr)
+            pushed = hub.push_folder(
+                result.out,
+                repo_id,
+                repo_type="dataset",
+                private=private,
+                revision=revision,
+                commit_message=commit_message or f"raitner build-data ({summary})",
+                create_pr=create_pr,
+            )
             report_push(pushed)
 
 
 # ---- train ----
 
-@command("train", panel=MODEL, epilog="Example: raitner train --config examples/train_zh_qwen.yaml "
-         "--dataset me/sky-ner-it --dataset-config ra-nn-k2 --out adapters/zh --push --repo-id me/sky-ner-lora")
+
+@command(
+    "train",
+    panel=MODEL,
+    epilog="Example: raitner train --config examples/train_zh_qwen.yaml "
+    "--dataset me/sky-ner-it --dataset-config ra-nn-k2 --out adapters/zh --push --repo-id me/sky-ner-lora",
+)
 def train_command(
     cfg: configs.TrainConfig,
     num_processes: Annotated[int, typer.Option("--num-processes", help="N > 1: hand off to accelerate launch.")] = 1,
-    max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Stop after this many steps (sets sft.max_steps).")] = None,
+    max_steps: Annotated[
+        Optional[int], typer.Option("--max-steps", help="Stop after this many steps (sets sft.max_steps).")
+    ] = None,
     quiet: QuietOpt = False,
     token: TokenOpt = None,
     commit_message: CommitMessageOpt = None,
@@ -423,30 +476,50 @@ def train_command(
     import raitner_hub.train as training
     from raitner_hub.progress import quiet_progress
 
-    sft = {**cfg.sft, **({"max_steps": max_steps} if max_steps is not None else {}),
-           **({"disable_tqdm": True} if quiet else {})}
+    sft = {
+        **cfg.sft,
+        **({"max_steps": max_steps} if max_steps is not None else {}),
+        **({"disable_tqdm": True} if quiet else {}),
+    }
     cfg = dataclasses.replace(cfg, sft=sft)
     require_repo_id(cfg.push, cfg.repo_id)
     with quiet_progress(quiet):
         folder = training.launch(cfg, num_processes)
-        pushed = f", pushed to {training.push(folder, cfg, commit_message=commit_message, create_pr=create_pr)}" \
-            if cfg.push else ""
+        pushed = (
+            f", pushed to {training.push(folder, cfg, commit_message=commit_message, create_pr=create_pr)}"
+            if cfg.push
+            else ""
+        )
     typer.echo(f"adapter written to {folder}{pushed}")
 
 
 # ---- export ----
 
-@command("export", panel=DATA, epilog="Example: raitner export outputs/sky-it --config ra-diverse_nn-k2 "
-         "--split train --format uniner --out sky-it.train.json")
+
+@command(
+    "export",
+    panel=DATA,
+    epilog="Example: raitner export outputs/sky-it --config ra-diverse_nn-k2 "
+    "--split train --format uniner --out sky-it.train.json",
+)
 def export_command(
     source: Annotated[str, typer.Argument(help="A build-data folder, or an IT .parquet/.jsonl file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output file (.json for uniner, .jsonl for jsonl).")],
-    dataset_config: Annotated[Optional[str], typer.Option(
-        "--dataset-config", "--config", help="Dataset config (variant) of a folder: vanilla, ra-diverse_nn-k2, ...")] = None,
+    dataset_config: Annotated[
+        Optional[str],
+        typer.Option(
+            "--dataset-config", "--config", help="Dataset config (variant) of a folder: vanilla, ra-diverse_nn-k2, ..."
+        ),
+    ] = None,
     split: Annotated[str, typer.Option(help="Split to export.")] = "train",
-    format: Annotated[str, typer.Option("--format", help="uniner (ShareGPT conversations) or jsonl (ITExample rows).",
-                                        autocompletion=lambda incomplete: [
-                                            f for f in ("uniner", "jsonl") if f.startswith(incomplete)])] = "uniner",
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="uniner (ShareGPT conversations) or jsonl (ITExample rows).",
+            autocompletion=lambda incomplete: [f for f in ("uniner", "jsonl") if f.startswith(incomplete)],
+        ),
+    ] = "uniner",
 ) -> None:
     """Write IT conversations in the UniNER/ShareGPT format used by UniNER, RA-IT and LLaMA-Factory."""
     from raitner_hub.formats import export_it
@@ -457,8 +530,13 @@ def export_command(
 
 # ---- annotate ----
 
-@command("annotate", panel=DATA, epilog="Example: raitner annotate skypile/ --lang zh --teacher-model gpt-3.5-turbo-0125 "
-         "--sample 50000 --concurrency 16 --out outputs/sky-ner --push --repo-id me/sky-ner")
+
+@command(
+    "annotate",
+    panel=DATA,
+    epilog="Example: raitner annotate skypile/ --lang zh --teacher-model gpt-3.5-turbo-0125 "
+    "--sample 50000 --concurrency 16 --out outputs/sky-ner --push --repo-id me/sky-ner",
+)
 def annotate_command(
     cfg: configs.AnnotateConfig,
     teachers: configs.TeacherOptions,
@@ -480,9 +558,13 @@ def annotate_command(
     require_repo_id(push, repo_id)
     key_env = None if teachers.no_api_key else teachers.api_key_env
     # vllm:MODEL / sglang:MODEL: an open-weight teacher datatrove serves itself; else an API endpoint
-    specs = tuple(parse_server_teacher(t) or parse_teacher(t, base_url=teachers.base_url, key_env=key_env,
-                                                           cost_in=teachers.cost_in, cost_out=teachers.cost_out)
-                  for t in [teachers.teacher_model, *teachers.teacher])
+    specs = tuple(
+        parse_server_teacher(t)
+        or parse_teacher(
+            t, base_url=teachers.base_url, key_env=key_env, cost_in=teachers.cost_in, cost_out=teachers.cost_out
+        )
+        for t in [teachers.teacher_model, *teachers.teacher]
+    )
     cfg = dataclasses.replace(cfg, teachers=specs)
     run.check()
     with quiet_progress(quiet):
@@ -491,26 +573,40 @@ def annotate_command(
         else:
             result = annotate_on_datatrove(cfg, cfg.out, run, command=_command_line(), repo_id=repo_id, quiet=quiet)
             if result is None:
-                typer.echo(f"submitted the {run.executor} jobs; {cfg.out} appears when the last one ends"
-                           " (re-run the same command to resume)")
+                typer.echo(
+                    f"submitted the {run.executor} jobs; {cfg.out} appears when the last one ends"
+                    " (re-run the same command to resume)"
+                )
                 return
         c = result.counts
         dropped = sum(c["drops"].values())
-        typer.echo(f"annotated {c['passages']} passages ({c['entities']} entities, {c['types']} types, {dropped} items"
-                   f" dropped by filters) -> {result.out}")
+        typer.echo(
+            f"annotated {c['passages']} passages ({c['entities']} entities, {c['types']} types, {dropped} items"
+            f" dropped by filters) -> {result.out}"
+        )
         if push:
             from raitner_hub import hub
 
-            pushed = hub.push_folder(result.out, repo_id, repo_type="dataset", private=private,
-                                     commit_message=commit_message or f"raitner annotate ({c['passages']} passages)",
-                                     create_pr=create_pr)
+            pushed = hub.push_folder(
+                result.out,
+                repo_id,
+                repo_type="dataset",
+                private=private,
+                commit_message=commit_message or f"raitner annotate ({c['passages']} passages)",
+                create_pr=create_pr,
+            )
             report_push(pushed)
 
 
 # ---- push-benchmarks ----
 
-@command("push-benchmarks", panel=HUB, epilog="Example: raitner push-benchmarks --data-root path/to/ner-data "
-         "--dataset crossner_ai --out outputs/benchmarks --push --repo-id me/ner-benchmarks")
+
+@command(
+    "push-benchmarks",
+    panel=HUB,
+    epilog="Example: raitner push-benchmarks --data-root path/to/ner-data "
+    "--dataset crossner_ai --out outputs/benchmarks --push --repo-id me/ner-benchmarks",
+)
 def push_benchmarks_cmd(
     cfg: configs.BenchmarksConfig,
     push: PushOpt = False,
@@ -529,40 +625,68 @@ def push_benchmarks_cmd(
     require_repo_id(push, repo_id)
     with quiet_progress(quiet):
         specs = load_benchmark_specs(cfg.spec) if cfg.spec else ()
-        folder = build_benchmarks_folder(cfg.datasets, cfg.out, cfg.data_root, repo_id=repo_id,
-                                         command=_command_line(), specs=specs)
+        folder = build_benchmarks_folder(
+            cfg.datasets, cfg.out, cfg.data_root, repo_id=repo_id, command=_command_line(), specs=specs
+        )
         meta = read_benchmarks_meta(folder)
-        typer.echo(f"built {folder}: " + ", ".join(f"{n} {sum(m['splits'].values())}" for n, m in meta.items())
-                   + " passages")
+        typer.echo(
+            f"built {folder}: " + ", ".join(f"{n} {sum(m['splits'].values())}" for n, m in meta.items()) + " passages"
+        )
         if push:
             from raitner_hub import hub
 
-            pushed = hub.push_folder(folder, repo_id, repo_type="dataset", private=private, revision=revision,
-                                     commit_message=commit_message or f"raitner push-benchmarks ({', '.join(meta)})",
-                                     create_pr=create_pr)
+            pushed = hub.push_folder(
+                folder,
+                repo_id,
+                repo_type="dataset",
+                private=private,
+                revision=revision,
+                commit_message=commit_message or f"raitner push-benchmarks ({', '.join(meta)})",
+                create_pr=create_pr,
+            )
             report_push(pushed)
 
 
 # ---- serve, push-space ----
 
+
 @command("serve", panel=MODEL, epilog="Example: raitner serve --model me/tiny-ra-it-lora --index me/pile-index")
-def serve_command(cfg: configs.ServeConfig, engine: configs.EngineOptions, quiet: QuietOpt = False,
-                  token: TokenOpt = None) -> None:
+def serve_command(
+    cfg: configs.ServeConfig, engine: configs.EngineOptions, quiet: QuietOpt = False, token: TokenOpt = None
+) -> None:
     """Run the Space locally: open NER with demonstrations retrieved on demand, in the browser."""
     from raitner_hub.progress import quiet_progress
     from raitner_hub.serve import serve
 
     typer.echo(f"serving {cfg.model} on http://{cfg.host}:{cfg.port} (Ctrl+C stops it)")
     with quiet_progress(quiet):
-        serve(cfg.model, cfg.index, lang=cfg.lang, host=cfg.host, port=cfg.port, device=cfg.device,
-              backend=cfg.backend, max_batch_size=cfg.max_batch_size, max_new_tokens=cfg.max_new_tokens,
-              quiet=True, **engine.as_kwargs())
+        serve(
+            cfg.model,
+            cfg.index,
+            lang=cfg.lang,
+            host=cfg.host,
+            port=cfg.port,
+            device=cfg.device,
+            backend=cfg.backend,
+            max_batch_size=cfg.max_batch_size,
+            max_new_tokens=cfg.max_new_tokens,
+            quiet=True,
+            **engine.as_kwargs(),
+        )
 
 
-@command("push-space", panel=HUB, epilog="Example: raitner push-space --repo-id me/raitner-ner "
-         "--model me/tiny-ra-it-lora --index me/pile-index")
-def push_space_command(cfg: configs.SpaceConfig, quiet: QuietOpt = False, token: TokenOpt = None,
-                       commit_message: CommitMessageOpt = None, create_pr: CreatePrOpt = False) -> None:
+@command(
+    "push-space",
+    panel=HUB,
+    epilog="Example: raitner push-space --repo-id me/raitner-ner --model me/tiny-ra-it-lora --index me/pile-index",
+)
+def push_space_command(
+    cfg: configs.SpaceConfig,
+    quiet: QuietOpt = False,
+    token: TokenOpt = None,
+    commit_message: CommitMessageOpt = None,
+    create_pr: CreatePrOpt = False,
+) -> None:
     """Bundle the Space (app, this package's code, model/index defaults) and push it to a Space repo."""
     import tempfile
 
@@ -575,10 +699,17 @@ def push_space_command(cfg: configs.SpaceConfig, quiet: QuietOpt = False, token:
 
     check_hardware(cfg.hardware)
     with tempfile.TemporaryDirectory(prefix="raitner-space-") as tmp, quiet_progress(quiet):
-        folder = stage_space(cfg.out or Path(tmp) / "space", model=cfg.model, index=cfg.index, lang=cfg.lang,
-                             hardware=cfg.hardware)
-        pushed = hub.push_space(folder, cfg.repo_id, private=cfg.private, hardware=cfg.hardware,
-                                commit_message=commit_message, create_pr=create_pr)
+        folder = stage_space(
+            cfg.out or Path(tmp) / "space", model=cfg.model, index=cfg.index, lang=cfg.lang, hardware=cfg.hardware
+        )
+        pushed = hub.push_space(
+            folder,
+            cfg.repo_id,
+            private=cfg.private,
+            hardware=cfg.hardware,
+            commit_message=commit_message,
+            create_pr=create_pr,
+        )
     if pushed.pr_url:
         typer.echo(f"opened pull request {pushed.pr_url}")
     else:
@@ -587,8 +718,13 @@ def push_space_command(cfg: configs.SpaceConfig, quiet: QuietOpt = False, token:
 
 # ---- index ----
 
-@command("index", panel=DATA, epilog="Example: raitner index examples/data/sky_ner_sample.zh.jsonl --lang zh "
-         "--embedder bm25 --out outputs/sky-index --push --repo-id me/sky-ner-index")
+
+@command(
+    "index",
+    panel=DATA,
+    epilog="Example: raitner index examples/data/sky_ner_sample.zh.jsonl --lang zh "
+    "--embedder bm25 --out outputs/sky-index --push --repo-id me/sky-ner-index",
+)
 def index_command(
     cfg: configs.IndexConfig,
     push: PushOpt = False,
@@ -610,17 +746,23 @@ def index_command(
         facts = index.describe()
         typer.echo(f"indexed {len(index)} passages with {facts['embedder_id'] or facts['embedder']} -> {folder}")
         if push:
-            pushed = index.push_to_hub(repo_id, private=private, revision=revision, commit_message=commit_message,
-                                       create_pr=create_pr)
+            pushed = index.push_to_hub(
+                repo_id, private=private, revision=revision, commit_message=commit_message, create_pr=create_pr
+            )
             report_push(pushed)
 
 
 # ---- predict, evaluate ----
 
-@command("predict", panel=MODEL, epilog='Example: raitner predict me/tiny-ra-it-lora --text "Obama visited Paris." '
-         "--labels person,location")
-def predict_command(cfg: configs.PredictConfig, engine: configs.EngineOptions, quiet: QuietOpt = False,
-                    token: TokenOpt = None) -> None:
+
+@command(
+    "predict",
+    panel=MODEL,
+    epilog='Example: raitner predict me/tiny-ra-it-lora --text "Obama visited Paris." --labels person,location',
+)
+def predict_command(
+    cfg: configs.PredictConfig, engine: configs.EngineOptions, quiet: QuietOpt = False, token: TokenOpt = None
+) -> None:
     """Tag one passage; prints the entities as JSON ({start, end, text, label, score})."""
     import json
 
@@ -628,21 +770,35 @@ def predict_command(cfg: configs.PredictConfig, engine: configs.EngineOptions, q
     from raitner_hub.progress import quiet_progress
 
     with quiet_progress(quiet):
-        ner = NER.from_pretrained(cfg.model, cfg.index, revision=cfg.revision, backend=cfg.backend, device=cfg.device,
-                                  chat_template=cfg.chat_template, max_new_tokens=cfg.max_new_tokens,
-                                  strategy=cfg.strategy, **engine.as_kwargs())
+        ner = NER.from_pretrained(
+            cfg.model,
+            cfg.index,
+            revision=cfg.revision,
+            backend=cfg.backend,
+            device=cfg.device,
+            chat_template=cfg.chat_template,
+            max_new_tokens=cfg.max_new_tokens,
+            strategy=cfg.strategy,
+            **engine.as_kwargs(),
+        )
         entities = ner.predict(cfg.text, list(cfg.labels), demos="auto" if cfg.index else None)
     typer.echo(json.dumps(entities, ensure_ascii=False))
 
 
-@command("evaluate", panel=MODEL, epilog="Example: raitner evaluate me/tiny-ra-it-lora --benchmarks me/ner-benchmarks "
-         "--dataset crossner_ai --mode in-domain --embedder minilm --out outputs/eval-in --push")
+@command(
+    "evaluate",
+    panel=MODEL,
+    epilog="Example: raitner evaluate me/tiny-ra-it-lora --benchmarks me/ner-benchmarks "
+    "--dataset crossner_ai --mode in-domain --embedder minilm --out outputs/eval-in --push",
+)
 def evaluate_command(
     cfg: configs.EvaluateConfig,
     engine: configs.EngineOptions,
     push: PushOpt = False,
-    repo_id: Annotated[Optional[str], typer.Option("--repo-id", help="Hub model repo to push the results to "
-                                                   "(default: MODEL when it is a repo id).")] = None,
+    repo_id: Annotated[
+        Optional[str],
+        typer.Option("--repo-id", help="Hub model repo to push the results to (default: MODEL when it is a repo id)."),
+    ] = None,
     quiet: QuietOpt = False,
     token: TokenOpt = None,
     commit_message: CommitMessageOpt = None,
@@ -659,38 +815,73 @@ def evaluate_command(
         cfg = dataclasses.replace(cfg, predictor={**cfg.predictor, **engine.as_kwargs()})
         report = evaluate_model(config=cfg, progress=not quiet)
         avg = report.average
-        typer.echo(f"{cfg.mode}: UniNER F1 {avg.uniner_f1:.2f}, strict F1 {avg.strict_f1:.2f} (average of "
-                   f"{len(report.scores)}; {avg.n} questions, {avg.unparsed} unparsed) -> {report.folder}")
+        typer.echo(
+            f"{cfg.mode}: UniNER F1 {avg.uniner_f1:.2f}, strict F1 {avg.strict_f1:.2f} (average of "
+            f"{len(report.scores)}; {avg.n} questions, {avg.unparsed} unparsed) -> {report.folder}"
+        )
         if push:
             pushed = push_report(report, target, create_pr=create_pr, commit_message=commit_message)
             if pushed.pr_url:
                 typer.echo(f"opened pull request {pushed.pr_url} (report, model-index and .eval_results)")
             else:
-                typer.echo(f"pushed {report_url(pushed.url, report.folder.name)} and model-index"
-                           + ("" if pushed.commit_sha else " (no changes: nothing to commit)"))
+                typer.echo(
+                    f"pushed {report_url(pushed.url, report.folder.name)} and model-index"
+                    + ("" if pushed.commit_sha else " (no changes: nothing to commit)")
+                )
 
 
 # ---- reproduce ----
 
-@command("reproduce", panel=MODEL, epilog="Example: raitner reproduce recipes/paper-en.yaml --dry-run; "
-         "raitner reproduce recipes/smoke.yaml --set base_model=path/to/model --set train.sft.learning_rate=1e-4")
+
+@command(
+    "reproduce",
+    panel=MODEL,
+    epilog="Example: raitner reproduce recipes/paper-en.yaml --dry-run; "
+    "raitner reproduce recipes/smoke.yaml --set base_model=path/to/model --set train.sft.learning_rate=1e-4",
+)
 def reproduce_command(
     recipe: Annotated[Path, typer.Argument(help="A recipe YAML (recipes/paper-en.yaml, recipes/smoke.yaml...).")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: runs/<recipe name>).")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a recipe value, KEY=VALUE (train.sft.learning_rate=1e-4, base_model=ID); repeatable.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (what is done, what each stage costs) and stop.")] = False,
-    only: Annotated[Optional[list[str]], typer.Option("--only", help="Only these stages: a kind (build, train...) or an id glob ('train/5k-*'); what they need runs too. Repeatable.")] = None,
-    push: Annotated[bool, typer.Option("--push", help="Push every artefact to the recipe's namespace and the table as a dataset repo.")] = False,
-    parallel: Annotated[int, typer.Option("--parallel", help="Run up to N independent stages at once, each on its own GPU set (GPUs only).")] = 1,
-    num_processes: Annotated[Optional[int], typer.Option("--num-processes", help="Processes per training (accelerate launch), as raitner train.")] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Run folder (default: runs/<recipe name>).")
+    ] = None,
+    set_: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--set",
+            help="Override a recipe value, KEY=VALUE (train.sft.learning_rate=1e-4, base_model=ID); repeatable.",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan (what is done, what each stage costs) and stop.")
+    ] = False,
+    only: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--only",
+            help="Only these stages: a kind (build, train...) or an id glob ('train/5k-*'); what they need runs too. Repeatable.",
+        ),
+    ] = None,
+    push: Annotated[
+        bool,
+        typer.Option("--push", help="Push every artefact to the recipe's namespace and the table as a dataset repo."),
+    ] = False,
+    parallel: Annotated[
+        int,
+        typer.Option("--parallel", help="Run up to N independent stages at once, each on its own GPU set (GPUs only)."),
+    ] = 1,
+    num_processes: Annotated[
+        Optional[int],
+        typer.Option("--num-processes", help="Processes per training (accelerate launch), as raitner train."),
+    ] = None,
 ) -> None:
     """Run a recipe's whole experiment (data, training, evaluation, table) as one resumable command."""
     from raitner_hub.recipe import load_recipe
     from raitner_hub.reproduce import reproduce
 
     overrides = [*(set_ or []), *([f"train.num_processes={num_processes}"] if num_processes else [])]
-    result = reproduce(load_recipe(recipe, overrides), out, dry_run=dry_run, only=only, push=push,
-                       parallel=parallel, log=typer.echo)
+    result = reproduce(
+        load_recipe(recipe, overrides), out, dry_run=dry_run, only=only, push=push, parallel=parallel, log=typer.echo
+    )
     if not dry_run:
         typer.echo(f"ran {len(result.ran)} stage(s), {len(result.skipped)} already done -> {result.run_dir}")
 

@@ -76,9 +76,19 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 # ---- how a field is spelled on the command line ----------------------------------------------------------
 
-def cli(*, flag: str | None = None, short: str | None = None, argument: bool = False,
-        choices: tuple[str, ...] | None = None, suggest: tuple[str, ...] | None = None, invert: bool = False,
-        parse: Callable[[Any], Any] | None = None, type: Any = None, hidden: bool = False) -> dict[str, Any]:
+
+def cli(
+    *,
+    flag: str | None = None,
+    short: str | None = None,
+    argument: bool = False,
+    choices: tuple[str, ...] | None = None,
+    suggest: tuple[str, ...] | None = None,
+    invert: bool = False,
+    parse: Callable[[Any], Any] | None = None,
+    type: Any = None,
+    hidden: bool = False,
+) -> dict[str, Any]:
     """Field metadata for the generated CLI option (``dataclasses.field(metadata=cli(...))``).
 
     ``flag``: the long option (default ``--field-name``); ``short``: e.g. ``-o``; ``argument``: positional;
@@ -89,8 +99,19 @@ def cli(*, flag: str | None = None, short: str | None = None, argument: bool = F
     ``parse``: the CLI string -> field value (e.g. ``a,b`` -> a tuple); ``type``: the CLI value's type
     when it differs from the field's; ``hidden``: YAML only (mappings such as ``sft``).
     """
-    return {"cli": {"flag": flag, "short": short, "argument": argument, "choices": choices, "suggest": suggest,
-                    "invert": invert, "parse": parse, "type": type, "hidden": hidden}}
+    return {
+        "cli": {
+            "flag": flag,
+            "short": short,
+            "argument": argument,
+            "choices": choices,
+            "suggest": suggest,
+            "invert": invert,
+            "parse": parse,
+            "type": type,
+            "hidden": hidden,
+        }
+    }
 
 
 def option(default: Any = dataclasses.MISSING, **spelling: Any) -> Any:
@@ -172,8 +193,9 @@ class BuildConfig:
     out: str = option("outputs/it-data", short="-o")
     lang: str | None = option(None, choices=LANGS)
     input_format: str = option("auto", flag="--format", choices=("auto", "raitner_hub.formats:FORMATS"))
-    strategies: tuple[str, ...] = option(("nn.v1",), flag="--strategy", short="-s",
-                                          choices=("raitner_hub.augment:STRATEGIES", "none"))
+    strategies: tuple[str, ...] = option(
+        ("nn.v1",), flag="--strategy", short="-s", choices=("raitner_hub.augment:STRATEGIES", "none")
+    )
     negatives: str | None = option(None, choices=("keep", "resample", "none"))
     k: int = 2
     top_k: int = 128
@@ -249,8 +271,9 @@ class AnnotateConfig:
         if not self.teachers:
             raise ConfigError("no teacher: pass --teacher-model (and --teacher for more)")
         if not 1 <= self.min_votes <= len(self.teachers):
-            raise ConfigError(f"--min-votes must be between 1 and the number of teachers ({len(self.teachers)}),"
-                              f" got {self.min_votes}")
+            raise ConfigError(
+                f"--min-votes must be between 1 and the number of teachers ({len(self.teachers)}), got {self.min_votes}"
+            )
         if self.ids not in ID_SCHEMES:
             raise ConfigError(f"ids must be one of {', '.join(ID_SCHEMES)}, got {self.ids!r}")
 
@@ -334,7 +357,9 @@ class ExecutorConfig:
         if self.executor == "slurm":
             missing = [key for key in ("partition", "time") if key not in self.options]
             if missing:
-                raise ConfigError("--executor slurm needs " + " and ".join(f"--executor-option {k}=..." for k in missing))
+                raise ConfigError(
+                    "--executor slurm needs " + " and ".join(f"--executor-option {k}=..." for k in missing)
+                )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

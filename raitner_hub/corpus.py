@@ -42,12 +42,14 @@ TOKEN_COUNTER = "tiktoken o200k_base (bpe-openai 0.1.4 bundled copy), special-to
 SAMPLING_SCHEMES = ("uniform", "reference")
 RAW_SUFFIXES = (".jsonl", ".json", ".parquet", ".txt")
 
-CHUNK_FEATURES = datasets.Features({
-    **PASSAGE_FEATURES,
-    "doc_id": datasets.Value("string"),
-    "char_start": datasets.Value("int64"),
-    "char_end": datasets.Value("int64"),
-})
+CHUNK_FEATURES = datasets.Features(
+    {
+        **PASSAGE_FEATURES,
+        "doc_id": datasets.Value("string"),
+        "char_start": datasets.Value("int64"),
+        "char_end": datasets.Value("int64"),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class CorpusStats:
 
 
 # ---- o200k offline --------------------------------------------------------------------------------------
+
 
 def _tiktoken_cache_dir() -> Path:
     if os.environ.get("TIKTOKEN_CACHE_DIR"):
@@ -121,8 +124,12 @@ def _splitter(chunk_size: int):
         from langchain_text_splitters import RecursiveCharacterTextSplitter
 
         _SPLITTERS[chunk_size] = RecursiveCharacterTextSplitter.from_tiktoken_encoder(
-            encoding_name="o200k_base", chunk_size=chunk_size, chunk_overlap=0, keep_separator=True,
-            separators=list(SEPARATORS), is_separator_regex=False,
+            encoding_name="o200k_base",
+            chunk_size=chunk_size,
+            chunk_overlap=0,
+            keep_separator=True,
+            separators=list(SEPARATORS),
+            is_separator_regex=False,
             disallowed_special=(),  # '<|endoftext|>' in web text is text, not a crash (the reference crashes)
         )
     return _SPLITTERS[chunk_size]
@@ -130,8 +137,10 @@ def _splitter(chunk_size: int):
 
 # ---- chunking -------------------------------------------------------------------------------------------
 
-def chunk_document(text: str, *, chunk_size: int = CHUNK_SIZE, strip: bool = True,
-                   keep_empty: bool = False) -> list[Chunk]:
+
+def chunk_document(
+    text: str, *, chunk_size: int = CHUNK_SIZE, strip: bool = True, keep_empty: bool = False
+) -> list[Chunk]:
     """Split one document into chunks with their character spans.
 
     ``strip=True`` (project rule) strips each chunk after the punctuation post-step and drops empty
@@ -157,7 +166,7 @@ def chunk_document(text: str, *, chunk_size: int = CHUNK_SIZE, strip: bool = Tru
                 # Adjacent (the usual case) or project mode: take the document slice, so text == doc[span]
                 # holds even when whitespace stripped by the splitter sat between the two chunks.
                 prev[2] = cur[1] + 1
-                prev[0] = text[prev[1]:prev[2]]
+                prev[0] = text[prev[1] : prev[2]]
             else:  # compat mode, non-adjacent: the reference's concatenation; span covers the gap
                 prev[0], prev[2] = prev[0] + cur[0][0], cur[1] + 1
             cur[0], cur[1] = cur[0][1:], cur[1] + 1
@@ -176,12 +185,14 @@ def chunk_document(text: str, *, chunk_size: int = CHUNK_SIZE, strip: bool = Tru
 
 # ---- reading raw documents ------------------------------------------------------------------------------
 
+
 def _decode_line(raw: bytes, path: Path, n: int) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(f"not valid UTF-8 (byte {exc.start} of the line); re-encode the file as UTF-8",
-                         path=str(path), line=n) from None
+        raise InputError(
+            f"not valid UTF-8 (byte {exc.start} of the line); re-encode the file as UTF-8", path=str(path), line=n
+        ) from None
 
 
 def _read_jsonl(path: Path, text_field: str, id_field: str) -> Iterator[Document]:
@@ -236,12 +247,16 @@ def _read_txt(path: Path, root: Path) -> Iterator[Document]:
 
 
 def _raw_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in RAW_SUFFIXES
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and p.suffix in RAW_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
 
 
-def _read_hub(repo_id: str, *, split: str, revision: str | None, text_field: str,
-              id_field: str) -> Iterator[Document]:
+def _read_hub(repo_id: str, *, split: str, revision: str | None, text_field: str, id_field: str) -> Iterator[Document]:
     try:
         from raitner_hub.hub import stream_dataset
 
@@ -254,8 +269,14 @@ def _read_hub(repo_id: str, *, split: str, revision: str | None, text_field: str
         raise InputError(f"cannot stream the Hub dataset ({first_line(exc)})", path=repo_id) from None
 
 
-def read_documents(source: str | os.PathLike, *, text_field: str = "text", id_field: str = "id",
-                   split: str = "train", revision: str | None = None) -> Iterator[Document]:
+def read_documents(
+    source: str | os.PathLike,
+    *,
+    text_field: str = "text",
+    id_field: str = "id",
+    split: str = "train",
+    revision: str | None = None,
+) -> Iterator[Document]:
     """Documents from a jsonl/json-lines, parquet or txt file, a folder of them, or a Hub dataset id (streamed).
 
     A txt file is one document. Rows without ``id_field`` get ``<file stem>:<line or row number>``.
@@ -273,8 +294,9 @@ def read_documents(source: str | os.PathLike, *, text_field: str = "text", id_fi
         from raitner_hub.hub import locate
 
         hub_source = locate(source, revision=revision)  # "no such file or folder: X" for a missing path
-        yield from _read_hub(str(hub_source.repo_id), split=split, revision=hub_source.revision,
-                             text_field=text_field, id_field=id_field)
+        yield from _read_hub(
+            str(hub_source.repo_id), split=split, revision=hub_source.revision, text_field=text_field, id_field=id_field
+        )
 
 
 def _read_file(path: Path, root: Path, text_field: str, id_field: str) -> Iterator[Document]:
@@ -292,6 +314,7 @@ def corpus_name(source: str | os.PathLike) -> str:
 
 
 # ---- passages: chunk, dedup, sample ---------------------------------------------------------------------
+
 
 def _sample_uniform(rows: Iterable[dict], n: int, seed: int) -> list[dict]:
     """Exactly ``n`` rows uniformly at random (reservoir sampling: one pass, memory O(n)), in corpus order."""
@@ -319,8 +342,9 @@ def _sample_reference(rows: Iterable[dict], n: int | None, seed: int) -> list[di
     return kept
 
 
-def document_pieces(doc: Document, *, chunk: bool = True, strip: bool = True,
-                    chunk_size: int = CHUNK_SIZE) -> tuple[list[Chunk], int]:
+def document_pieces(
+    doc: Document, *, chunk: bool = True, strip: bool = True, chunk_size: int = CHUNK_SIZE
+) -> tuple[list[Chunk], int]:
     """The non-empty pieces of one document, in order, and how many empty ones were dropped.
 
     The per-document half of :func:`iter_chunks`; the datatrove pipeline runs it in parallel tasks.
@@ -369,13 +393,28 @@ class ChunkNumbering:
 
 def chunk_row(chunk_id: str, piece: Chunk, doc_id: str, *, lang: str, corpus: str) -> dict:
     """One ``CHUNK_FEATURES`` row."""
-    return {"id": chunk_id, "text": piece.text, "lang": lang, "source": f"{corpus}:{doc_id}[{piece.start}:{piece.end}]",
-            "doc_id": doc_id, "char_start": piece.start, "char_end": piece.end}
+    return {
+        "id": chunk_id,
+        "text": piece.text,
+        "lang": lang,
+        "source": f"{corpus}:{doc_id}[{piece.start}:{piece.end}]",
+        "doc_id": doc_id,
+        "char_start": piece.start,
+        "char_end": piece.end,
+    }
 
 
-def iter_chunks(documents: Iterable[Document], *, lang: str, corpus: str, stats: CorpusStats,
-                chunk: bool = True, strip: bool = True, dedup: bool = True,
-                chunk_size: int = CHUNK_SIZE) -> Iterator[dict]:
+def iter_chunks(
+    documents: Iterable[Document],
+    *,
+    lang: str,
+    corpus: str,
+    stats: CorpusStats,
+    chunk: bool = True,
+    strip: bool = True,
+    dedup: bool = True,
+    chunk_size: int = CHUNK_SIZE,
+) -> Iterator[dict]:
     """Chunk rows (``CHUNK_FEATURES``) in corpus order; ids ``chunk_{n}`` count every non-empty chunk."""
     numbering = ChunkNumbering(stats, chunk=chunk, dedup=dedup)
     for doc in documents:
@@ -404,16 +443,38 @@ def check_sampling(sampling: str, sample: int | None) -> None:
         raise ConfigError(f"sample must be a positive number of passages, got {sample}")
 
 
-def corpus_settings(*, chunk: bool, chunk_size: int, strip: bool, dedup: bool, sampling: str, sample: int | None,
-                    seed: int) -> dict[str, Any]:
-    return {"chunk": chunk, "chunk_size": chunk_size, "chunk_overlap": 0, "separators": list(SEPARATORS),
-            "strip": strip, "dedup": dedup, "sampling": sampling, "sample": sample, "seed": seed}
+def corpus_settings(
+    *, chunk: bool, chunk_size: int, strip: bool, dedup: bool, sampling: str, sample: int | None, seed: int
+) -> dict[str, Any]:
+    return {
+        "chunk": chunk,
+        "chunk_size": chunk_size,
+        "chunk_overlap": 0,
+        "separators": list(SEPARATORS),
+        "strip": strip,
+        "dedup": dedup,
+        "sampling": sampling,
+        "sample": sample,
+        "seed": seed,
+    }
 
 
-def build_passages(source: str | os.PathLike, *, lang: str, sample: int | None = None, seed: int = 42,
-                   sampling: str = "uniform", chunk: bool = True, strip: bool = True, dedup: bool = True,
-                   chunk_size: int = CHUNK_SIZE, text_field: str = "text", id_field: str = "id",
-                   split: str = "train", revision: str | None = None) -> tuple[datasets.Dataset, CorpusStats]:
+def build_passages(
+    source: str | os.PathLike,
+    *,
+    lang: str,
+    sample: int | None = None,
+    seed: int = 42,
+    sampling: str = "uniform",
+    chunk: bool = True,
+    strip: bool = True,
+    dedup: bool = True,
+    chunk_size: int = CHUNK_SIZE,
+    text_field: str = "text",
+    id_field: str = "id",
+    split: str = "train",
+    revision: str | None = None,
+) -> tuple[datasets.Dataset, CorpusStats]:
     """Read, chunk, deduplicate and sample a raw corpus into passages (``CHUNK_FEATURES`` rows).
 
     ``sampling="uniform"`` (project rule) draws exactly ``sample`` chunks with a seeded uniform sample
@@ -426,11 +487,22 @@ def build_passages(source: str | os.PathLike, *, lang: str, sample: int | None =
         100
     """
     check_sampling(sampling, sample)
-    stats = CorpusStats(settings=corpus_settings(chunk=chunk, chunk_size=chunk_size, strip=strip, dedup=dedup,
-                                                 sampling=sampling, sample=sample, seed=seed))
+    stats = CorpusStats(
+        settings=corpus_settings(
+            chunk=chunk, chunk_size=chunk_size, strip=strip, dedup=dedup, sampling=sampling, sample=sample, seed=seed
+        )
+    )
     documents = read_documents(source, text_field=text_field, id_field=id_field, split=split, revision=revision)
-    rows = iter_chunks(documents, lang=lang, corpus=corpus_name(source), stats=stats, chunk=chunk,
-                       strip=strip, dedup=dedup, chunk_size=chunk_size)
+    rows = iter_chunks(
+        documents,
+        lang=lang,
+        corpus=corpus_name(source),
+        stats=stats,
+        chunk=chunk,
+        strip=strip,
+        dedup=dedup,
+        chunk_size=chunk_size,
+    )
     kept = sample_rows(rows, sample=sample, seed=seed, sampling=sampling)
     stats.passages = len(kept)
     columns = {name: [row[name] for row in kept] for name in CHUNK_FEATURES}
@@ -440,7 +512,6 @@ def build_passages(source: str | os.PathLike, *, lang: str, sample: int | None =
 def passage_hash(text: str) -> str:
     """The SHA-256 of a passage's UTF-8 text: the cache key part that identifies a passage."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
 
 
 def count_tokens(text: str) -> int:

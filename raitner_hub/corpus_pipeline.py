@@ -47,9 +47,10 @@ import os
 import random
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from raitner_hub.annotate import AnnotateResult, assemble_annotations, teacher_ids, write_annotated_folder
 from raitner_hub.config import AnnotateConfig, ExecutorConfig
@@ -73,11 +74,14 @@ def _require_datatrove() -> None:
 
     missing = [name for name in _REQUIRED if importlib.util.find_spec(name) is None]
     if missing:
-        raise ConfigError(f"--executor needs datatrove and its inference runner ({', '.join(missing)} missing):"
-                          " pip install 'raitner-hub[annotate]'")
+        raise ConfigError(
+            f"--executor needs datatrove and its inference runner ({', '.join(missing)} missing):"
+            " pip install 'raitner-hub[annotate]'"
+        )
 
 
 # ---- teachers: API endpoints or self-launched open-weight servers -------------------------------------------
+
 
 def server_type(spec: TeacherSpec) -> str:
     """``endpoint`` for an API teacher; ``vllm`` / ``sglang`` for ``--teacher vllm:MODEL`` / ``sglang:MODEL``."""
@@ -111,6 +115,7 @@ def _endpoint_url(spec: TeacherSpec) -> str:
 
 # ---- stage steps --------------------------------------------------------------------------------------------
 
+
 def _write_parquet_atomically(path: Path, table: Any) -> None:
     import pyarrow.parquet as pq
 
@@ -136,11 +141,13 @@ class ChunkCorpus(PipelineStep):
         from raitner_hub.corpus import document_pieces, read_documents, text_digest
 
         c = self.config
-        columns: dict[str, list] = {k: [] for k in ("doc_index", "piece_index", "doc_id", "text", "start",
-                                                     "end", "digest")}
+        columns: dict[str, list] = {
+            k: [] for k in ("doc_index", "piece_index", "doc_id", "text", "start", "end", "digest")
+        }
         documents = empty = 0
-        for g, doc in enumerate(read_documents(c.corpus, text_field=c.text_field, id_field=c.id_field,
-                                               split=c.split, revision=c.revision)):
+        for g, doc in enumerate(
+            read_documents(c.corpus, text_field=c.text_field, id_field=c.id_field, split=c.split, revision=c.revision)
+        ):
             if g % world_size != rank:
                 continue
             documents += 1
@@ -148,19 +155,35 @@ class ChunkCorpus(PipelineStep):
                 pieces, dropped = document_pieces(doc, chunk=c.chunk, strip=c.strip)
             empty += dropped
             for j, piece in enumerate(pieces):
-                for key, value in (("doc_index", g), ("piece_index", j), ("doc_id", doc.id),
-                                   ("text", piece.text), ("start", piece.start), ("end", piece.end),
-                                   ("digest", text_digest(piece.text))):
+                for key, value in (
+                    ("doc_index", g),
+                    ("piece_index", j),
+                    ("doc_id", doc.id),
+                    ("text", piece.text),
+                    ("start", piece.start),
+                    ("end", piece.end),
+                    ("digest", text_digest(piece.text)),
+                ):
                     columns[key].append(value)
             self.stat_update("documents")
             self.stat_update("chunks", value=len(pieces))
-        table = pa.table(columns, schema=pa.schema([
-            ("doc_index", pa.int64()), ("piece_index", pa.int32()), ("doc_id", pa.string()),
-            ("text", pa.string()), ("start", pa.int64()), ("end", pa.int64()), ("digest", pa.binary(16))]))
+        table = pa.table(
+            columns,
+            schema=pa.schema(
+                [
+                    ("doc_index", pa.int64()),
+                    ("piece_index", pa.int32()),
+                    ("doc_id", pa.string()),
+                    ("text", pa.string()),
+                    ("start", pa.int64()),
+                    ("end", pa.int64()),
+                    ("digest", pa.binary(16)),
+                ]
+            ),
+        )
         table = table.replace_schema_metadata({"documents": str(documents), "empty_dropped": str(empty)})
         _write_parquet_atomically(Path(self.folder) / f"{rank:05d}.parquet", table)
         yield from ()
-
 
 
 class SelectPassages(PipelineStep):
@@ -177,17 +200,35 @@ class SelectPassages(PipelineStep):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        from raitner_hub.corpus import (CHUNK_FEATURES, Chunk, ChunkNumbering, CorpusStats, check_sampling,
-                                        chunk_row, corpus_name, corpus_settings, sample_rows)
+        from raitner_hub.corpus import (
+            CHUNK_FEATURES,
+            Chunk,
+            ChunkNumbering,
+            CorpusStats,
+            check_sampling,
+            chunk_row,
+            corpus_name,
+            corpus_settings,
+            sample_rows,
+        )
 
         c = self.config
         check_sampling(c.sampling, c.sample)
-        stats = CorpusStats(settings=corpus_settings(chunk=c.chunk, chunk_size=256, strip=c.strip,
-                                                     dedup=c.dedup, sampling=c.sampling, sample=c.sample,
-                                                     seed=c.seed))
+        stats = CorpusStats(
+            settings=corpus_settings(
+                chunk=c.chunk,
+                chunk_size=256,
+                strip=c.strip,
+                dedup=c.dedup,
+                sampling=c.sampling,
+                sample=c.sample,
+                seed=c.seed,
+            )
+        )
         shards = sorted(Path(self.chunks_folder).glob("*.parquet"))
-        keys = pa.concat_tables([pq.read_table(s, columns=["doc_index", "piece_index", "doc_id", "digest"])
-                                 for s in shards])
+        keys = pa.concat_tables(
+            [pq.read_table(s, columns=["doc_index", "piece_index", "doc_id", "digest"]) for s in shards]
+        )
         for shard in shards:
             meta = pq.read_schema(shard).metadata or {}
             stats.documents += int(meta.get(b"documents", 0))
@@ -197,8 +238,7 @@ class SelectPassages(PipelineStep):
         numbering = ChunkNumbering(stats, chunk=c.chunk, dedup=c.dedup)
 
         def numbered() -> Iterator[dict]:
-            for g, j, doc_id, digest in zip(keys["doc_index"], keys["piece_index"], keys["doc_id"],
-                                            keys["digest"]):
+            for g, j, doc_id, digest in zip(keys["doc_index"], keys["piece_index"], keys["doc_id"], keys["digest"]):
                 chunk_id = numbering.assign(doc_id, digest)
                 if chunk_id is not None:
                     yield {"key": (g, j), "id": chunk_id}
@@ -209,20 +249,20 @@ class SelectPassages(PipelineStep):
         corpus = corpus_name(c.corpus)
         for shard in shards:  # texts only for the chosen chunks, one shard in memory at a time
             part = pq.read_table(shard).to_pydict()
-            for g, j, doc_id, text, start, end in zip(part["doc_index"], part["piece_index"], part["doc_id"],
-                                                      part["text"], part["start"], part["end"]):
+            for g, j, doc_id, text, start, end in zip(
+                part["doc_index"], part["piece_index"], part["doc_id"], part["text"], part["start"], part["end"]
+            ):
                 i = wanted.get((g, j))
                 if i is not None:
-                    rows[i] = chunk_row(chosen[i]["id"], Chunk(text, start, end), doc_id, lang=c.lang,
-                                        corpus=corpus)
+                    rows[i] = chunk_row(chosen[i]["id"], Chunk(text, start, end), doc_id, lang=c.lang, corpus=corpus)
         stats.passages = len(rows)
-        table = pa.table({name: [row[name] for row in rows] for name in CHUNK_FEATURES},
-                         schema=CHUNK_FEATURES.arrow_schema)
+        table = pa.table(
+            {name: [row[name] for row in rows] for name in CHUNK_FEATURES}, schema=CHUNK_FEATURES.arrow_schema
+        )
         _write_parquet_atomically(Path(self.folder) / "passages.parquet", table)
         (Path(self.folder) / "corpus_stats.json").write_text(json.dumps(stats.as_dict(), ensure_ascii=False))
         self.stat_update("passages", value=len(rows))
         yield from ()
-
 
 
 class ReadPassages(PipelineStep):
@@ -249,7 +289,6 @@ class ReadPassages(PipelineStep):
                 yield Document(text=text, id=sha)
 
 
-
 @contextlib.contextmanager
 def _teacher_context(cache_path: str, spec: TeacherSpec, prompt_name: str, max_retries: int, backoff: float):
     """What every rollout of one task shares: the answer cache (opened in the task's own process)."""
@@ -259,14 +298,20 @@ def _teacher_context(cache_path: str, spec: TeacherSpec, prompt_name: str, max_r
     lang = prompt_name.split(".")[1]
     cache = AnswerCache(cache_path)
     try:
-        yield {"cache": cache, "spec": spec, "prompt": annotation_prompt(lang), "max_retries": max_retries,
-               "backoff": backoff}
+        yield {
+            "cache": cache,
+            "spec": spec,
+            "prompt": annotation_prompt(lang),
+            "max_retries": max_retries,
+            "backoff": backoff,
+        }
     finally:
         cache.close()
 
 
-async def ask_teacher(document: Any, generate: Any, *, cache: Any, spec: TeacherSpec, prompt: Any,
-                      max_retries: int, backoff: float) -> dict:
+async def ask_teacher(
+    document: Any, generate: Any, *, cache: Any, spec: TeacherSpec, prompt: Any, max_retries: int, backoff: float
+) -> dict:
     """One passage's answer: from the cache, else one greedy chat request through datatrove's server.
 
     The request is the in-process teacher's (``[system, user]``, ``temperature=0``, no ``max_tokens``);
@@ -290,21 +335,28 @@ async def ask_teacher(document: Any, generate: Any, *, cache: Any, spec: Teacher
             if "BadRequestError" in last or "status 400" in last or "status 422" in last:
                 return {**dataclasses.asdict(Answer("rejected", "")), "cached": False, "retries": attempt}
             if not any(mark in last for mark in ("429", "RateLimit", "status 5", "Timeout")):
-                raise TeacherError(f"teacher {spec.model} at {public_url(spec.base_url)}: {last.splitlines()[0]}"
-                                   ) from None
-        except (ServerError, ConnectionError, OSError, asyncio.TimeoutError) as exc:
+                raise TeacherError(
+                    f"teacher {spec.model} at {public_url(spec.base_url)}: {last.splitlines()[0]}"
+                ) from None
+        except (TimeoutError, ServerError, ConnectionError, OSError) as exc:
             last = str(exc) or type(exc).__name__
         else:
             usage = result.usage or {}
             status = "refused" if result.finish_reason == "content_filter" else "ok"
-            answer = Answer(status, result.text if status == "ok" else "", int(usage.get("prompt_tokens") or 0),
-                            int(usage.get("completion_tokens") or 0))
+            answer = Answer(
+                status,
+                result.text if status == "ok" else "",
+                int(usage.get("prompt_tokens") or 0),
+                int(usage.get("completion_tokens") or 0),
+            )
             cache.store(spec.cache_key, prompt.name, document.id, answer)  # before it is used: resumable
             return {**dataclasses.asdict(answer), "cached": False, "retries": attempt}
         if attempt < max_retries:
-            await asyncio.sleep(min(backoff * 2 ** attempt * (0.5 + random.random() / 2), 60.0))
-    raise TeacherError(f"teacher {spec.model} at {public_url(spec.base_url)}: {last.splitlines()[0] if last else 'failed'}"
-                       f" after {max_retries + 1} tries; answers so far are cached: re-run to resume")
+            await asyncio.sleep(min(backoff * 2**attempt * (0.5 + random.random() / 2), 60.0))
+    raise TeacherError(
+        f"teacher {spec.model} at {public_url(spec.base_url)}: {last.splitlines()[0] if last else 'failed'}"
+        f" after {max_retries + 1} tries; answers so far are cached: re-run to resume"
+    )
 
 
 class TeacherRunner(InferenceRunner):
@@ -321,8 +373,9 @@ class TeacherRunner(InferenceRunner):
         return super().run(data, rank, world_size)
 
 
-def _teacher_runner(spec: TeacherSpec, config: AnnotateConfig, ex: ExecutorConfig, answers_folder: str,
-                    cache_path: str):
+def _teacher_runner(
+    spec: TeacherSpec, config: AnnotateConfig, ex: ExecutorConfig, answers_folder: str, cache_path: str
+):
     from datatrove.pipeline.inference.run_inference import InferenceConfig
     from datatrove.pipeline.writers import JsonlWriter
 
@@ -330,13 +383,21 @@ def _teacher_runner(spec: TeacherSpec, config: AnnotateConfig, ex: ExecutorConfi
 
     kind = server_type(spec)
     inference = InferenceConfig(
-        server_type=kind, model_name_or_path=spec.model, use_chat=True,
+        server_type=kind,
+        model_name_or_path=spec.model,
+        use_chat=True,
         endpoint_url=_endpoint_url(spec) if kind == "endpoint" else None,
-        tp=ex.tp, dp=ex.dp, model_max_context=ex.max_model_len, max_concurrent_generations=config.concurrency,
-        request_timeout=config.timeout, metric_interval=60)
+        tp=ex.tp,
+        dp=ex.dp,
+        model_max_context=ex.max_model_len,
+        max_concurrent_generations=config.concurrency,
+        request_timeout=config.timeout,
+        metric_interval=60,
+    )
     # A factory, not an open cache: each task opens the SQLite file in its own process.
-    context = functools.partial(_teacher_context, cache_path, spec, annotation_prompt(config.lang).name,
-                                config.max_retries, config.backoff)
+    context = functools.partial(
+        _teacher_context, cache_path, spec, annotation_prompt(config.lang).name, config.max_retries, config.backoff
+    )
     writer = JsonlWriter(answers_folder, output_filename="${rank}.jsonl", compression=None)
     runner = TeacherRunner(ask_teacher, inference, writer, shared_context=context, metadata_key="answers")
     runner.key_env = spec.key_env
@@ -349,18 +410,26 @@ class AssembleDataset(PipelineStep):
     name = "📦 raitner assemble"
     type = "💽 - WRITER"
 
-    def __init__(self, config: AnnotateConfig, select_folder: str, answer_folders: list[str], out: str,
-                 command: str | None, repo_id: str | None, started: float) -> None:
+    def __init__(
+        self,
+        config: AnnotateConfig,
+        select_folder: str,
+        answer_folders: list[str],
+        out: str,
+        command: str | None,
+        repo_id: str | None,
+        started: float,
+    ) -> None:
         super().__init__()
         self.args = (config, select_folder, answer_folders, out, command, repo_id, started)
 
     def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> Iterator[Any]:
         config, select_folder, answer_folders, out, command, repo_id, started = self.args
-        result = assemble_folder(config, select_folder, answer_folders, out, command=command,
-                                 repo_id=repo_id, started=started)
+        result = assemble_folder(
+            config, select_folder, answer_folders, out, command=command, repo_id=repo_id, started=started
+        )
         self.stat_update("passages", value=result.counts["passages"])
         yield from ()
-
 
 
 def _read_answers(folder: str, spec: TeacherSpec) -> tuple[dict[str, Answer], CallStats]:
@@ -385,14 +454,22 @@ def _read_answers(folder: str, spec: TeacherSpec) -> tuple[dict[str, Answer], Ca
             stats.calls += 1
             stats.prompt_tok += a["prompt_tok"]
             stats.completion_tok += a["completion_tok"]
-            stats.cost_usd += (a["prompt_tok"] / 1000 * spec.cost_per_1k_input
-                               + a["completion_tok"] / 1000 * spec.cost_per_1k_output)
+            stats.cost_usd += (
+                a["prompt_tok"] / 1000 * spec.cost_per_1k_input + a["completion_tok"] / 1000 * spec.cost_per_1k_output
+            )
     return answers, stats
 
 
-def assemble_folder(config: AnnotateConfig, select_folder: str, answer_folders: list[str], out: str | Path, *,
-                    command: str | None = None, repo_id: str | None = None,
-                    started: float | None = None) -> AnnotateResult:
+def assemble_folder(
+    config: AnnotateConfig,
+    select_folder: str,
+    answer_folders: list[str],
+    out: str | Path,
+    *,
+    command: str | None = None,
+    repo_id: str | None = None,
+    started: float | None = None,
+) -> AnnotateResult:
     """Stage ``assemble``: passages and the teachers' answer shards -> the annotated dataset folder."""
     import datasets
 
@@ -407,17 +484,21 @@ def assemble_folder(config: AnnotateConfig, select_folder: str, answer_folders: 
     for spec, name, folder in zip(config.teachers, teacher_ids(config.teachers), answer_folders):
         got, stats = _read_answers(folder, spec)
         if missing := len(asked - set(got)):  # datatrove only warns when a task fails to save a document
-            raise TeacherError(f"teacher {name}: {missing} of {len(asked)} passages have no saved answer in {folder};"
-                               " re-run the same command (answers are cached)")
+            raise TeacherError(
+                f"teacher {name}: {missing} of {len(asked)} passages have no saved answer in {folder};"
+                " re-run the same command (answers are cached)"
+            )
         answers.append(got)
         calls[name] = stats.as_dict()
     annotated, facts = assemble_annotations(passages, answers, calls, config)
     facts["corpus"] = corpus_stats
-    return write_annotated_folder(config, annotated, facts, out, started=started or time.time(), command=command,
-                                  repo_id=repo_id)
+    return write_annotated_folder(
+        config, annotated, facts, out, started=started or time.time(), command=command, repo_id=repo_id
+    )
 
 
 # ---- plan and run -------------------------------------------------------------------------------------------
+
 
 def _key(*parts: Any) -> str:
     blob = json.dumps([STAGE_VERSION, *parts], sort_keys=True, ensure_ascii=False, default=str)
@@ -432,34 +513,60 @@ class Stage:
     pipeline: list
 
 
-def plan(config: AnnotateConfig, out: str | Path, ex: ExecutorConfig, *, command: str | None = None,
-         repo_id: str | None = None, cache_path: str | None = None) -> list[Stage]:
+def plan(
+    config: AnnotateConfig,
+    out: str | Path,
+    ex: ExecutorConfig,
+    *,
+    command: str | None = None,
+    repo_id: str | None = None,
+    cache_path: str | None = None,
+) -> list[Stage]:
     """The four stages of a run, each keyed by everything its output depends on."""
     from raitner_hub.annotate import _input_ref
     from raitner_hub.prompts import annotation_prompt
     from raitner_hub.teacher import default_cache_path
 
     work = Path(ex.work_dir) if ex.work_dir else Path(f"{Path(out)}.work")
-    corpus_key = _key(_input_ref(config), config.text_field, config.id_field, config.split, config.chunk,
-                      config.strip, ex.tasks)
+    corpus_key = _key(
+        _input_ref(config), config.text_field, config.id_field, config.split, config.chunk, config.strip, ex.tasks
+    )
     select_key = _key(corpus_key, config.dedup, config.sampling, config.sample, config.seed, config.lang)
     chunks = work / f"chunk-{corpus_key}"
     select = work / f"select-{select_key}"
     cache = str(cache_path or config.cache or default_cache_path())
-    stages = [Stage("chunk", ex.tasks, chunks, [ChunkCorpus(config, str(chunks / "data"))]),
-              Stage("select", 1, select, [SelectPassages(config, str(chunks / "data"), str(select))])]
+    stages = [
+        Stage("chunk", ex.tasks, chunks, [ChunkCorpus(config, str(chunks / "data"))]),
+        Stage("select", 1, select, [SelectPassages(config, str(chunks / "data"), str(select))]),
+    ]
     answer_folders = []
     prompt = annotation_prompt(config.lang).name
     for i, spec in enumerate(config.teachers):
         folder = work / f"teacher-{i}-{_key(select_key, spec.cache_key, prompt, ex.tasks)}"
         answer_folders.append(str(folder / "answers"))
-        stages.append(Stage(f"teacher-{i}", ex.tasks, folder,
-                            [ReadPassages(str(select / "passages.parquet")),
-                             _teacher_runner(spec, config, ex, str(folder / "answers"), cache)]))
+        stages.append(
+            Stage(
+                f"teacher-{i}",
+                ex.tasks,
+                folder,
+                [
+                    ReadPassages(str(select / "passages.parquet")),
+                    _teacher_runner(spec, config, ex, str(folder / "answers"), cache),
+                ],
+            )
+        )
     started = time.time()
-    assemble = work / f"assemble-{_key(select_key, [s.folder.name for s in stages], config.min_votes, config.ids, started)}"
-    stages.append(Stage("assemble", 1, assemble, [AssembleDataset(config, str(select), answer_folders, str(out),
-                                                                 command, repo_id, started)]))
+    assemble = (
+        work / f"assemble-{_key(select_key, [s.folder.name for s in stages], config.min_votes, config.ids, started)}"
+    )
+    stages.append(
+        Stage(
+            "assemble",
+            1,
+            assemble,
+            [AssembleDataset(config, str(select), answer_folders, str(out), command, repo_id, started)],
+        )
+    )
     return stages
 
 
@@ -472,19 +579,29 @@ def executor_for(stage: Stage, ex: ExecutorConfig, depends: Any = None) -> Any:
 
         # fork: a worker inherits the imported modules instead of re-importing datasets/datatrove (seconds each)
         start = "fork" if sys.platform == "linux" else "forkserver"
-        return LocalPipelineExecutor(stage.pipeline, tasks=stage.tasks, workers=workers, logging_dir=logs,
-                                     start_method=start)
+        return LocalPipelineExecutor(
+            stage.pipeline, tasks=stage.tasks, workers=workers, logging_dir=logs, start_method=start
+        )
     if ex.executor == "slurm":
         from datatrove.executor import SlurmPipelineExecutor
 
         options = dict(ex.options)
-        return SlurmPipelineExecutor(stage.pipeline, tasks=stage.tasks, workers=workers, logging_dir=logs,
-                                     job_name=f"raitner-{stage.name}", depends=depends,
-                                     time=options.pop("time"), partition=options.pop("partition"), **options)
+        return SlurmPipelineExecutor(
+            stage.pipeline,
+            tasks=stage.tasks,
+            workers=workers,
+            logging_dir=logs,
+            job_name=f"raitner-{stage.name}",
+            depends=depends,
+            time=options.pop("time"),
+            partition=options.pop("partition"),
+            **options,
+        )
     from datatrove.executor.ray import RayPipelineExecutor
 
-    return RayPipelineExecutor(stage.pipeline, tasks=stage.tasks, workers=workers, logging_dir=logs,
-                               depends=depends, **ex.options)
+    return RayPipelineExecutor(
+        stage.pipeline, tasks=stage.tasks, workers=workers, logging_dir=logs, depends=depends, **ex.options
+    )
 
 
 @contextlib.contextmanager
@@ -512,9 +629,15 @@ def _quiet_stderr(quiet: bool) -> Iterator[None]:
         logger.add(sys.stderr, level="WARNING")
 
 
-def annotate_on_datatrove(config: AnnotateConfig, out: str | Path, ex: ExecutorConfig, *,
-                          command: str | None = None, repo_id: str | None = None,
-                          quiet: bool = False) -> AnnotateResult | None:
+def annotate_on_datatrove(
+    config: AnnotateConfig,
+    out: str | Path,
+    ex: ExecutorConfig,
+    *,
+    command: str | None = None,
+    repo_id: str | None = None,
+    quiet: bool = False,
+) -> AnnotateResult | None:
     """Run ``raitner annotate`` as datatrove stages; the folder equals the in-process ``annotate_to_folder``'s.
 
     Local and Ray runs return when the folder is written. Slurm submits the chain of jobs (each stage
@@ -524,8 +647,10 @@ def annotate_on_datatrove(config: AnnotateConfig, out: str | Path, ex: ExecutorC
     from raitner_hub.annotate import pin_corpus_revision
 
     if ex.executor == "inline":
-        raise ConfigError("annotate_on_datatrove runs a datatrove executor: local, slurm or ray (inline is"
-                          " annotate.annotate_to_folder)")
+        raise ConfigError(
+            "annotate_on_datatrove runs a datatrove executor: local, slurm or ray (inline is"
+            " annotate.annotate_to_folder)"
+        )
     _require_datatrove()
     config.check()
     ex.check()
@@ -547,8 +672,10 @@ def annotate_on_datatrove(config: AnnotateConfig, out: str | Path, ex: ExecutorC
             except Exception as exc:  # a task's exception, re-raised by datatrove (workers == 1)
                 failure = f" ({_failure_line(exc)})"
         if incomplete := executor.get_incomplete_ranks(range(stage.tasks)):
-            raise TeacherError(f"stage {stage.name}: {len(incomplete)} of {stage.tasks} tasks failed{failure}; logs in"
-                               f" {stage.folder / 'logs'}; re-run the same command to resume (answers are cached)")
+            raise TeacherError(
+                f"stage {stage.name}: {len(incomplete)} of {stage.tasks} tasks failed{failure}; logs in"
+                f" {stage.folder / 'logs'}; re-run the same command to resume (answers are cached)"
+            )
     manifest = json.loads((Path(out) / "manifest.json").read_text(encoding="utf-8"))
     return AnnotateResult(Path(out).resolve(), manifest["counts"], manifest)
 

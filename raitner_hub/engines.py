@@ -29,8 +29,9 @@ import logging
 import os
 import random
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from raitner_hub.errors import ConfigError, EngineError
 
@@ -66,9 +67,19 @@ class OpenAIEngine:
         max_concurrency: requests in flight at once.
     """
 
-    def __init__(self, base_url: str, served_model: str, *, tokenizer: Any = None,
-                 api_key_env: str | None = DEFAULT_API_KEY_ENV, max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-                 timeout: float = 600.0, max_retries: int = 6, backoff: float = 0.5, max_backoff: float = 60.0):
+    def __init__(
+        self,
+        base_url: str,
+        served_model: str,
+        *,
+        tokenizer: Any = None,
+        api_key_env: str | None = DEFAULT_API_KEY_ENV,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        timeout: float = 600.0,
+        max_retries: int = 6,
+        backoff: float = 0.5,
+        max_backoff: float = 60.0,
+    ):
         import openai
 
         from raitner_hub.teacher import _http_client, public_url
@@ -85,8 +96,13 @@ class OpenAIEngine:
         self._stats_lock = threading.Lock()
         # Our own retry loop (max_retries=0 here): 429 waits and failures are bounded and counted.
         # A local server needs no key: "EMPTY" is the placeholder vLLM's documentation uses.
-        self._client = openai.OpenAI(api_key=self._key or "EMPTY", base_url=base_url, timeout=timeout,
-                                     max_retries=0, http_client=_http_client(max_concurrency))
+        self._client = openai.OpenAI(
+            api_key=self._key or "EMPTY",
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=0,
+            http_client=_http_client(max_concurrency),
+        )
 
     def __repr__(self) -> str:  # never the key
         return f"OpenAIEngine({self.base_url!r}, {self.served_model!r}, max_concurrency={self.max_concurrency})"
@@ -106,13 +122,30 @@ class OpenAIEngine:
         stop_strings = []
         if self.tokenizer is not None:
             stop_strings = [t for t in self.tokenizer.convert_ids_to_tokens(list(stop_ids)) if t][:4]  # OpenAI: <= 4
-        return {"model": self.served_model, "prompt": list(prompt), "max_tokens": max_new_tokens, "temperature": 0,
-                "top_p": 1, "n": 1, "logprobs": 1, **({"stop": stop_strings} if stop_strings else {}),
-                "extra_body": {"stop_token_ids": list(stop_ids), "return_tokens_as_token_ids": True,
-                               "skip_special_tokens": True}}
+        return {
+            "model": self.served_model,
+            "prompt": list(prompt),
+            "max_tokens": max_new_tokens,
+            "temperature": 0,
+            "top_p": 1,
+            "n": 1,
+            "logprobs": 1,
+            **({"stop": stop_strings} if stop_strings else {}),
+            "extra_body": {
+                "stop_token_ids": list(stop_ids),
+                "return_tokens_as_token_ids": True,
+                "skip_special_tokens": True,
+            },
+        }
 
-    def complete(self, prompt: Sequence[int], *, stop_ids: Sequence[int], max_new_tokens: int,
-                 cancelled: threading.Event | None = None) -> Generation:
+    def complete(
+        self,
+        prompt: Sequence[int],
+        *,
+        stop_ids: Sequence[int],
+        max_new_tokens: int,
+        cancelled: threading.Event | None = None,
+    ) -> Generation:
         """One greedy completion of ``prompt`` (token ids), retried on 429/5xx/timeouts. Raises EngineError."""
         import openai
 
@@ -133,17 +166,23 @@ class OpenAIEngine:
             except openai.APIConnectionError as exc:
                 last = f"cannot connect ({type(exc.__cause__ or exc).__name__})"
             except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-                hint = (f"check the key in ${self.api_key_env}" if self._key else
-                        f"the server wants a key: set ${self.api_key_env or 'OPENAI_API_KEY'} (or --api-key-env VAR)")
-                raise EngineError(f"{self._where()}: the server refused the request ({exc.status_code} "
-                                  f"{'unauthorized' if exc.status_code == 401 else 'forbidden'}); {hint}") from None
+                hint = (
+                    f"check the key in ${self.api_key_env}"
+                    if self._key
+                    else f"the server wants a key: set ${self.api_key_env or 'OPENAI_API_KEY'} (or --api-key-env VAR)"
+                )
+                raise EngineError(
+                    f"{self._where()}: the server refused the request ({exc.status_code} "
+                    f"{'unauthorized' if exc.status_code == 401 else 'forbidden'}); {hint}"
+                ) from None
             except openai.APIStatusError as exc:
                 if exc.status_code < 500 and exc.status_code != 408:
                     detail = self._scrub(_message(exc))
-                    raise EngineError(f"{self._where()}: HTTP {exc.status_code}"
-                                      + (f": {detail}" if detail else "")
-                                      + (" (check --base-url and --served-model)" if exc.status_code == 404 else "")
-                                      ) from None
+                    raise EngineError(
+                        f"{self._where()}: HTTP {exc.status_code}"
+                        + (f": {detail}" if detail else "")
+                        + (" (check --base-url and --served-model)" if exc.status_code == 404 else "")
+                    ) from None
                 delay, last = _retry_after(exc), f"HTTP {exc.status_code}"
             else:
                 self._count("requests")
@@ -151,9 +190,15 @@ class OpenAIEngine:
             if attempt == self.max_retries:
                 break
             self._count("retries")
-            wait = delay if delay is not None else self.backoff * 2 ** attempt * (0.5 + random.random() / 2)
-            log.warning("%s: %s; retrying in %.1f s (try %d of %d)", self._where(), last, wait, attempt + 2,
-                        self.max_retries + 1)
+            wait = delay if delay is not None else self.backoff * 2**attempt * (0.5 + random.random() / 2)
+            log.warning(
+                "%s: %s; retrying in %.1f s (try %d of %d)",
+                self._where(),
+                last,
+                wait,
+                attempt + 2,
+                self.max_retries + 1,
+            )
             if cancelled is not None:
                 if cancelled.wait(min(wait, self.max_backoff)):
                     raise EngineError(f"{self._where()}: cancelled")
@@ -175,12 +220,11 @@ class OpenAIEngine:
         logprobs = [float(x) if x is not None else float("nan") for x in (getattr(lp, "token_logprobs", None) or [])]
         stops = set(stop_ids)
         if tokens and all(t.startswith(_TOKEN_ID_PREFIX) for t in tokens):
-            ids = [int(t[len(_TOKEN_ID_PREFIX):]) for t in tokens]
+            ids = [int(t[len(_TOKEN_ID_PREFIX) :]) for t in tokens]
             keep = [i for i, t in enumerate(ids) if t not in stops]  # the stop token is reported, not answered
             ids = [ids[i] for i in keep]
             logprobs = [logprobs[i] for i in keep] if len(logprobs) == len(tokens) else logprobs
-            strings = (self.tokenizer.convert_ids_to_tokens(ids) if self.tokenizer is not None
-                       else [str(t) for t in ids])
+            strings = self.tokenizer.convert_ids_to_tokens(ids) if self.tokenizer is not None else [str(t) for t in ids]
             text = self.tokenizer.decode(ids, skip_special_tokens=True) if self.tokenizer is not None else text
             return Generation(tuple(ids), text, tuple(strings), tuple(logprobs) if logprobs else None)
         # A server without token-id logprobs: ids from the returned text (special tokens are never in it).
@@ -194,8 +238,9 @@ class OpenAIEngine:
 
     # ---- many requests ------------------------------------------------------------------------------
 
-    def generate(self, prompt_ids: Sequence[Sequence[int]], *, stop_ids: Sequence[int],
-                 max_new_tokens: int) -> list[Generation]:
+    def generate(
+        self, prompt_ids: Sequence[Sequence[int]], *, stop_ids: Sequence[int], max_new_tokens: int
+    ) -> list[Generation]:
         """Greedy completions for all prompts, in order, ``max_concurrency`` in flight; the first failure
         cancels the rest and raises."""
         if not prompt_ids:
@@ -204,8 +249,10 @@ class OpenAIEngine:
         results: list[Generation | None] = [None] * len(prompt_ids)
         workers = min(self.max_concurrency, len(prompt_ids))
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="openai-engine") as pool:
-            futures = {pool.submit(self.complete, p, stop_ids=stop_ids, max_new_tokens=max_new_tokens,
-                                   cancelled=cancelled): i for i, p in enumerate(prompt_ids)}
+            futures = {
+                pool.submit(self.complete, p, stop_ids=stop_ids, max_new_tokens=max_new_tokens, cancelled=cancelled): i
+                for i, p in enumerate(prompt_ids)
+            }
             try:
                 for future in concurrent.futures.as_completed(futures):
                     results[futures[future]] = future.result()

@@ -53,9 +53,18 @@ def first_line(exc: BaseException) -> str:
 
 # Optional modules -> the extra that installs them (pyproject.toml [project.optional-dependencies]).
 EXTRAS = {
-    "openai": "annotate", "tiktoken": "annotate", "bpe_openai": "annotate", "langchain_text_splitters": "annotate",
-    "trl": "train", "accelerate": "train", "peft": "predict", "matplotlib": "predict",
-    "gradio": "serve", "gradio_client": "serve", "vllm": "vllm", "bitsandbytes": "qlora",
+    "openai": "annotate",
+    "tiktoken": "annotate",
+    "bpe_openai": "annotate",
+    "langchain_text_splitters": "annotate",
+    "trl": "train",
+    "accelerate": "train",
+    "peft": "predict",
+    "matplotlib": "predict",
+    "gradio": "serve",
+    "gradio_client": "serve",
+    "vllm": "vllm",
+    "bitsandbytes": "qlora",
 }
 
 

@@ -53,6 +53,7 @@ class EvalReport:
 
 # ---- benchmarks ----------------------------------------------------------------------------------------
 
+
 def _quietly(fn, *args, **kwargs):
     """Run ``fn`` without datasets' per-file progress bars (the CLI prints one summary line)."""
     from raitner_hub.progress import quiet_progress
@@ -61,8 +62,15 @@ def _quietly(fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
-def _load_benchmarks(source: str | None, names: Sequence[str] | None, files: Sequence[str], labels, label_map,
-                     split: str, with_train: bool):
+def _load_benchmarks(
+    source: str | None,
+    names: Sequence[str] | None,
+    files: Sequence[str],
+    labels,
+    label_map,
+    split: str,
+    with_train: bool,
+):
     """(benchmarks, provenance): configs of a benchmarks repo/folder, and/or benchmark files by path."""
     from raitner_hub.benchmarks import load_benchmark, read_benchmarks_meta
 
@@ -116,8 +124,21 @@ def _train_of_hub_file(file: str, label_map):
 
 # ---- demonstrations ------------------------------------------------------------------------------------
 
-def _demos_for(bench, train, texts: list[str], *, mode: str, pool_index, strategy: str | None, k: int, top_k: int | None,
-               seed: int, in_domain_pool_size: int | None, embedder: str | None) -> tuple[dict, dict]:
+
+def _demos_for(
+    bench,
+    train,
+    texts: list[str],
+    *,
+    mode: str,
+    pool_index,
+    strategy: str | None,
+    k: int,
+    top_k: int | None,
+    seed: int,
+    in_domain_pool_size: int | None,
+    embedder: str | None,
+) -> tuple[dict, dict]:
     from raitner_hub.augment import retrieve_demos
 
     if mode == "none":
@@ -132,16 +153,19 @@ def _demos_for(bench, train, texts: list[str], *, mode: str, pool_index, strateg
         if in_domain_pool_size and in_domain_pool_size < len(pool):
             pool = pool.select(sorted(random.Random(seed).sample(range(len(pool)), in_domain_pool_size)))
         embedder = embedder or ("bm25" if bench.lang == "zh" else None)
-        index = RetrievalIndex.build(pool, lang=bench.lang, embedder=embedder, progress=False,
-                                     pool_source=f"{bench.name}/train")
+        index = RetrievalIndex.build(
+            pool, lang=bench.lang, embedder=embedder, progress=False, pool_source=f"{bench.name}/train"
+        )
         info = {"pool_size": len(pool), "embedder": embedder or "default (GTE-large)"}
     assert strategy is not None and top_k is not None  # every retrieval mode has defaults (DEFAULT_STRATEGY/TOP_K)
-    found = retrieve_demos(index, texts, strategy=strategy, k=min(k, len(index)), top_k=min(top_k, len(index)),
-                           seed=seed)
+    found = retrieve_demos(
+        index, texts, strategy=strategy, k=min(k, len(index)), top_k=min(top_k, len(index)), seed=seed
+    )
     return {text: tuple(demos) for text, demos in zip(texts, found)}, info
 
 
 # ---- the run: load, run, write ----------------------------------------------------------------------------
+
 
 @dataclass
 class EvalInputs:
@@ -165,16 +189,20 @@ class EvalRun:
     templates: set
 
 
-def settings_from(model_or_adapter=None, benchmarks: str | None = None, *, config: EvaluateConfig | None = None,
-                  **settings: Any) -> EvaluateConfig:
+def settings_from(
+    model_or_adapter=None, benchmarks: str | None = None, *, config: EvaluateConfig | None = None, **settings: Any
+) -> EvaluateConfig:
     """An ``EvaluateConfig`` from a config and/or keyword settings (keywords win); keywords that are not
     ``EvaluateConfig`` fields are ``NER.from_pretrained`` options (``predictor``)."""
     names = {f.name for f in dataclasses.fields(EvaluateConfig)}
     given = {k: v for k, v in settings.items() if k in names}
     predictor = {k: v for k, v in settings.items() if k not in names}
     if model_or_adapter is not None:
-        given["model"] = model_or_adapter if isinstance(model_or_adapter, (str, Path)) else getattr(
-            model_or_adapter, "model_id", "model")
+        given["model"] = (
+            model_or_adapter
+            if isinstance(model_or_adapter, (str, Path))
+            else getattr(model_or_adapter, "model_id", "model")
+        )
         given["model"] = str(given["model"])
     if benchmarks is not None:
         given["benchmarks"] = str(benchmarks)
@@ -198,8 +226,15 @@ def load_inputs(config: EvaluateConfig, model=None) -> EvalInputs:
         raise ConfigError(f"unknown mode {config.mode!r}; choose one of {', '.join(MODES)}")
     if config.mode == "out-domain" and config.pool is None:
         raise ConfigError("--mode out-domain needs --pool (a retrieval index repo or folder of the training data)")
-    loaded, provenance = _load_benchmarks(config.benchmarks, config.datasets, config.files, config.labels,
-                                          config.label_map, config.split, with_train=config.mode == "in-domain")
+    loaded, provenance = _load_benchmarks(
+        config.benchmarks,
+        config.datasets,
+        config.files,
+        config.labels,
+        config.label_map,
+        config.split,
+        with_train=config.mode == "in-domain",
+    )
     pool_index = None
     if config.mode == "out-domain":
         from raitner_hub.retrieval import RetrievalIndex
@@ -207,12 +242,28 @@ def load_inputs(config: EvaluateConfig, model=None) -> EvalInputs:
         pool = config.pool
         pool_index = pool if isinstance(pool, RetrievalIndex) else RetrievalIndex.from_pretrained(str(pool))
     # a loaded predictor (NER, or the GLiNER backend's GLiNERPredictor) is used as is
-    ner = model if model is not None else NER.from_pretrained(
-        config.model, revision=config.revision, backend=config.backend, device=config.device,
-        chat_template=config.chat_template, max_new_tokens=config.max_new_tokens, batch_size=config.batch_size,
-        **config.predictor)
-    return EvalInputs(loaded, provenance, pool_index, ner, config.strategy or DEFAULT_STRATEGY.get(config.mode),
-                      config.top_k or DEFAULT_TOP_K.get(config.mode))
+    ner = (
+        model
+        if model is not None
+        else NER.from_pretrained(
+            config.model,
+            revision=config.revision,
+            backend=config.backend,
+            device=config.device,
+            chat_template=config.chat_template,
+            max_new_tokens=config.max_new_tokens,
+            batch_size=config.batch_size,
+            **config.predictor,
+        )
+    )
+    return EvalInputs(
+        loaded,
+        provenance,
+        pool_index,
+        ner,
+        config.strategy or DEFAULT_STRATEGY.get(config.mode),
+        config.top_k or DEFAULT_TOP_K.get(config.mode),
+    )
 
 
 def run(inputs: EvalInputs, config: EvaluateConfig, *, progress: bool = False) -> EvalRun:
@@ -222,34 +273,54 @@ def run(inputs: EvalInputs, config: EvaluateConfig, *, progress: bool = False) -
 
     ner, out = inputs.ner, EvalRun([], [], {}, set())
     for bench, train in _progress(inputs.loaded, progress):
-        ds = bench.dataset if config.limit is None else bench.dataset.select(
-            range(min(config.limit, len(bench.dataset))))
+        ds = (
+            bench.dataset
+            if config.limit is None
+            else bench.dataset.select(range(min(config.limit, len(bench.dataset))))
+        )
         passages = list(ds)
         texts = [p["text"] for p in passages]
-        demos, pool_info = _demos_for(bench, train, list(dict.fromkeys(texts)), mode=config.mode,
-                                      pool_index=inputs.pool_index, strategy=inputs.strategy, k=config.k,
-                                      top_k=inputs.top_k, seed=config.seed,
-                                      in_domain_pool_size=config.in_domain_pool_size, embedder=config.embedder)
+        demos, pool_info = _demos_for(
+            bench,
+            train,
+            list(dict.fromkeys(texts)),
+            mode=config.mode,
+            pool_index=inputs.pool_index,
+            strategy=inputs.strategy,
+            k=config.k,
+            top_k=inputs.top_k,
+            seed=config.seed,
+            in_domain_pool_size=config.in_domain_pool_size,
+            embedder=config.embedder,
+        )
         # the benchmark's language picks the templates, passed with every question (no predictor state)
         conv, demo_tmpl = ner.templates_for(texts[0] if texts else "", bench.lang)
         out.templates.add((conv.name, demo_tmpl.name))
         asked = [_questions(p, bench) for p in passages]
-        queries = [Query(p["text"], label, demos.get(p["text"], ()), bench.lang) for p, labels in zip(passages, asked)
-                   for label in labels]
+        queries = [
+            Query(p["text"], label, demos.get(p["text"], ()), bench.lang)
+            for p, labels in zip(passages, asked)
+            for label in labels
+        ]
         outputs = ner.generate_answers(queries)
         uniner, strict = metrics.Counts(), metrics.Counts()
-        for query, output, passage in zip(queries, outputs,
-                                          (p for p, labels in zip(passages, asked) for _ in labels)):
+        for query, output, passage in zip(queries, outputs, (p for p, labels in zip(passages, asked) for _ in labels)):
             row = question_row(bench.name, passage, query.label, output, [d.id for d in query.demos])
             uniner = uniner + metrics.uniner_counts([output], [row["gold"]])
             strict = strict + _strict(row)
             out.rows.append(row)
         score = metrics.DatasetScores.from_counts(bench.name, uniner, strict, n=len(queries))
         out.scores.append(score)
-        out.per_dataset[bench.name] = {**score.as_dict(), "lang": bench.lang, "split": bench.split,
-                                       "sentences": len(passages), "split_size": len(bench.dataset),
-                                       "label_set": bench.label_set,
-                                       "pool": pool_info, "source": bench.info.get("source")}
+        out.per_dataset[bench.name] = {
+            **score.as_dict(),
+            "lang": bench.lang,
+            "split": bench.split,
+            "sentences": len(passages),
+            "split_size": len(bench.dataset),
+            "label_set": bench.label_set,
+            "pool": pool_info,
+            "source": bench.info.get("source"),
+        }
     return out
 
 
@@ -269,34 +340,59 @@ def write_report(scored: EvalRun, inputs: EvalInputs, config: EvaluateConfig, *,
     average = metrics.average(scored.scores)
     results = {
         "model": {"id": ner.model_id, "revision": ner.revision, "backend": ner.backend},
-        "benchmarks": inputs.provenance, "mode": mode, "strategy": inputs.strategy if mode != "none" else None,
-        "k": config.k if mode != "none" else 0, "top_k": inputs.top_k if mode != "none" else None,
-        "seed": config.seed, "pool": str(config.pool) if mode == "out-domain" else None, "limit": config.limit,
+        "benchmarks": inputs.provenance,
+        "mode": mode,
+        "strategy": inputs.strategy if mode != "none" else None,
+        "k": config.k if mode != "none" else 0,
+        "top_k": inputs.top_k if mode != "none" else None,
+        "seed": config.seed,
+        "pool": str(config.pool) if mode == "out-domain" else None,
+        "limit": config.limit,
         "templates": sorted({name for pair in scored.templates for name in pair}),
-        "max_new_tokens": ner.max_new_tokens, "datasets": scored.per_dataset, "average": average.as_dict(),
-        "unparsed": sum(s.unparsed for s in scored.scores), "predictor_stats": dict(ner.stats),
+        "max_new_tokens": ner.max_new_tokens,
+        "datasets": scored.per_dataset,
+        "average": average.as_dict(),
+        "unparsed": sum(s.unparsed for s in scored.scores),
+        "predictor_stats": dict(ner.stats),
     }
     with staged_folder(config.out) as stage:
         # published as is by push_report: local paths (model folder, benchmark files) made relative/basenames
-        (stage / "results.json").write_text(json.dumps(scrub_paths(results), ensure_ascii=False, indent=2) + "\n",
-                                            encoding="utf-8")
+        (stage / "results.json").write_text(
+            json.dumps(scrub_paths(results), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        )
         with open(stage / "predictions.jsonl", "w", encoding="utf-8") as fh:
             for row in scored.rows:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         (stage / "results.md").write_text(markdown_table(results), encoding="utf-8")
         bar_chart(results, stage / "results.png")
-        write_manifest(stage, build_manifest(
-            "eval_report", started=started,
-            settings={**{k_: results[k_] for k_ in ("mode", "strategy", "k", "top_k", "seed", "limit", "templates")},
-                      "max_new_tokens": ner.max_new_tokens},
-            inputs={"model": f"{ner.model_id}@{ner.revision or 'main'}", "benchmarks": inputs.provenance,
-                    "pool": results["pool"]},
-            counts={"questions": len(scored.rows), "datasets": len(scored.scores), "unparsed": results["unparsed"]}))
+        write_manifest(
+            stage,
+            build_manifest(
+                "eval_report",
+                started=started,
+                settings={
+                    **{k_: results[k_] for k_ in ("mode", "strategy", "k", "top_k", "seed", "limit", "templates")},
+                    "max_new_tokens": ner.max_new_tokens,
+                },
+                inputs={
+                    "model": f"{ner.model_id}@{ner.revision or 'main'}",
+                    "benchmarks": inputs.provenance,
+                    "pool": results["pool"],
+                },
+                counts={"questions": len(scored.rows), "datasets": len(scored.scores), "unparsed": results["unparsed"]},
+            ),
+        )
     return EvalReport(Path(config.out).resolve(), scored.scores, average, results)
 
 
-def evaluate_model(model_or_adapter=None, benchmarks: str | None = None, *, config: EvaluateConfig | None = None,
-                   progress: bool = False, **settings: Any) -> EvalReport:
+def evaluate_model(
+    model_or_adapter=None,
+    benchmarks: str | None = None,
+    *,
+    config: EvaluateConfig | None = None,
+    progress: bool = False,
+    **settings: Any,
+) -> EvalReport:
     """Evaluate a model or adapter on benchmarks and write a report folder: load, run, write.
 
     Args:
@@ -340,17 +436,26 @@ def question_row(dataset: str, passage: dict, label: str, output: str, demo_ids:
     entities, unfound = answers_to_entities(passage["text"], {label: parsed or []})
     if getattr(output, "entities", None) is not None:  # the backend located its entities itself (GLiNER)
         entities, unfound = list(output.entities), {}
-    return {"dataset": dataset, "id": passage["id"], "label": label, "output": output, "parsed": parsed,
-            "gold": gold_answers(passage).get(label, []),
-            "gold_entities": [dict(e) for e in passage["entities"] if e["label"] == label],
-            "entities": [dict(e) for e in entities], "unfound": unfound.get(label, 0), "demos": demo_ids}
+    return {
+        "dataset": dataset,
+        "id": passage["id"],
+        "label": label,
+        "output": output,
+        "parsed": parsed,
+        "gold": gold_answers(passage).get(label, []),
+        "gold_entities": [dict(e) for e in passage["entities"] if e["label"] == label],
+        "entities": [dict(e) for e in entities],
+        "unfound": unfound.get(label, 0),
+        "demos": demo_ids,
+    }
 
 
 def _strict(row: dict):
     from raitner_hub.metrics import strict_span_counts
 
-    return strict_span_counts(row["entities"], row["gold_entities"], labels=[row["label"]],
-                              unfound={row["label"]: row["unfound"]}).total
+    return strict_span_counts(
+        row["entities"], row["gold_entities"], labels=[row["label"]], unfound={row["label"]: row["unfound"]}
+    ).total
 
 
 def scores_from_predictions(path: str | Path) -> dict[str, Any]:
@@ -371,17 +476,24 @@ def scores_from_predictions(path: str | Path) -> dict[str, Any]:
 
 # ---- rendering -----------------------------------------------------------------------------------------
 
+
 def markdown_table(results: dict) -> str:
-    head = (f"# Evaluation: {results['model']['id']} ({MODE_TITLES[results['mode']]})\n\n"
-            "| dataset | UniNER P | UniNER R | UniNER F1 | strict P | strict R | strict F1 | questions | unparsed |\n"
-            "|---|---|---|---|---|---|---|---|---|\n")
+    head = (
+        f"# Evaluation: {results['model']['id']} ({MODE_TITLES[results['mode']]})\n\n"
+        "| dataset | UniNER P | UniNER R | UniNER F1 | strict P | strict R | strict F1 | questions | unparsed |\n"
+        "|---|---|---|---|---|---|---|---|---|\n"
+    )
     lines = []
     for s in [*results["datasets"].values(), results["average"]]:
         name = s["dataset"] if s["dataset"] != "average" else "**average**"
-        lines.append(f"| {name} | {s['uniner_p']:.2f} | {s['uniner_r']:.2f} | {s['uniner_f1']:.2f} | "
-                     f"{s['strict_p']:.2f} | {s['strict_r']:.2f} | {s['strict_f1']:.2f} | {s['n']} | {s['unparsed']} |")
-    notes = (f"\nTemplates: {', '.join(results['templates'])}. Strategy: {results['strategy'] or '-'}, "
-             f"k = {results['k']}. Average = unweighted mean over datasets.\n")
+        lines.append(
+            f"| {name} | {s['uniner_p']:.2f} | {s['uniner_r']:.2f} | {s['uniner_f1']:.2f} | "
+            f"{s['strict_p']:.2f} | {s['strict_r']:.2f} | {s['strict_f1']:.2f} | {s['n']} | {s['unparsed']} |"
+        )
+    notes = (
+        f"\nTemplates: {', '.join(results['templates'])}. Strategy: {results['strategy'] or '-'}, "
+        f"k = {results['k']}. Average = unweighted mean over datasets.\n"
+    )
     return head + "\n".join(lines) + "\n" + notes
 
 
@@ -412,15 +524,28 @@ def bar_chart(results: dict, path: Path) -> Path:
 
 # Display names of the paper's benchmarks (model-index ``dataset.name``; the config name stays the id).
 DATASET_NAMES = {
-    "crossner_ai": "CrossNER AI", "crossner_literature": "CrossNER Literature", "crossner_music": "CrossNER Music",
-    "crossner_politics": "CrossNER Politics", "crossner_science": "CrossNER Science", "mit_movie": "MIT Movie",
-    "mit_restaurant": "MIT Restaurant", "weibo": "Weibo NER", "msra": "MSRA NER", "boson": "Boson NER",
-    "cluener": "CLUENER", "cmeee": "CMeEE", "yidu": "Yidu-S4K",
+    "crossner_ai": "CrossNER AI",
+    "crossner_literature": "CrossNER Literature",
+    "crossner_music": "CrossNER Music",
+    "crossner_politics": "CrossNER Politics",
+    "crossner_science": "CrossNER Science",
+    "mit_movie": "MIT Movie",
+    "mit_restaurant": "MIT Restaurant",
+    "weibo": "Weibo NER",
+    "msra": "MSRA NER",
+    "boson": "Boson NER",
+    "cluener": "CLUENER",
+    "cmeee": "CMeEE",
+    "yidu": "Yidu-S4K",
 }
 # (metric type, results key, metric name): the paper's UniNER metric under the conventional ``f1`` /
 # ``precision`` / ``recall`` types, the strict span metric under its own type so the two never collide.
-METRICS = (("f1", "uniner_f1", "UniNER micro-F1"), ("precision", "uniner_p", "UniNER micro-precision"),
-           ("recall", "uniner_r", "UniNER micro-recall"), ("span_f1", "strict_f1", "Strict span micro-F1"))
+METRICS = (
+    ("f1", "uniner_f1", "UniNER micro-F1"),
+    ("precision", "uniner_p", "UniNER micro-precision"),
+    ("recall", "uniner_r", "UniNER micro-recall"),
+    ("span_f1", "strict_f1", "Strict span micro-F1"),
+)
 
 
 def dataset_display_name(name: str) -> str:
@@ -447,16 +572,26 @@ def eval_results(results: dict, source_url: str | None = None) -> list:
     suffix = "" if results["mode"] == "none" else f" ({MODE_TITLES[results['mode']]})"
     out = []
     for name, s in results["datasets"].items():
-        split = scored_split(s["split"], s["sentences"],
-                             s.get("split_size", s["sentences"] if results.get("limit") is None else None))
+        split = scored_split(
+            s["split"], s["sentences"], s.get("split_size", s["sentences"] if results.get("limit") is None else None)
+        )
         for metric_type, key, metric in METRICS:
-            out.append(EvalResult(task_type="token-classification", task_name="Named Entity Recognition",
-                                  dataset_type=dataset_type, dataset_name=dataset_display_name(name),
-                                  dataset_config=name, dataset_split=split,
-                                  dataset_revision=results["benchmarks"]["revision"],
-                                  metric_type=metric_type, metric_value=s[key], metric_name=metric + suffix,
-                                  source_name="raitner-hub evaluate" if source_url else None,
-                                  source_url=source_url))
+            out.append(
+                EvalResult(
+                    task_type="token-classification",
+                    task_name="Named Entity Recognition",
+                    dataset_type=dataset_type,
+                    dataset_name=dataset_display_name(name),
+                    dataset_config=name,
+                    dataset_split=split,
+                    dataset_revision=results["benchmarks"]["revision"],
+                    metric_type=metric_type,
+                    metric_value=s[key],
+                    metric_name=metric + suffix,
+                    source_name="raitner-hub evaluate" if source_url else None,
+                    source_url=source_url,
+                )
+            )
     return out
 
 
@@ -464,8 +599,11 @@ def apply_model_index(card, results: dict, model_name: str, source_url: str | No
     """Merge ``results`` into ``card.data.eval_results`` (same dataset/config/split/metric name replaced)."""
     new = eval_results(results, source_url)
     keys = {(r.dataset_type, r.dataset_config, r.dataset_split, r.metric_name) for r in new}
-    kept = [r for r in (card.data.eval_results or [])
-            if (r.dataset_type, r.dataset_config, r.dataset_split, r.metric_name) not in keys]
+    kept = [
+        r
+        for r in (card.data.eval_results or [])
+        if (r.dataset_type, r.dataset_config, r.dataset_split, r.metric_name) not in keys
+    ]
     card.data.eval_results = kept + new
     card.data.model_name = card.data.model_name or model_name
 
@@ -487,8 +625,11 @@ def hub_eval_results(results: dict, source_url: str | None = None) -> dict[str, 
     for metric_type, key, metric in (METRICS[0], METRICS[3]):
         entries = []
         for name, s in results["datasets"].items():
-            split = scored_split(s["split"], s["sentences"],
-                                 s.get("split_size", s["sentences"] if results.get("limit") is None else None))
+            split = scored_split(
+                s["split"],
+                s["sentences"],
+                s.get("split_size", s["sentences"] if results.get("limit") is None else None),
+            )
             dataset = {"id": source, "task_id": name}
             if results["benchmarks"].get("revision"):
                 dataset["revision"] = results["benchmarks"]["revision"]
@@ -502,8 +643,14 @@ def hub_eval_results(results: dict, source_url: str | None = None) -> dict[str, 
     return files
 
 
-def push_report(report: EvalReport, repo_id: str, *, revision: str | None = None, create_pr: bool = False,
-                commit_message: str | None = None):
+def push_report(
+    report: EvalReport,
+    repo_id: str,
+    *,
+    revision: str | None = None,
+    create_pr: bool = False,
+    commit_message: str | None = None,
+):
     """Upload the report under ``eval_results/<folder>/`` of the model repo, merge ``model-index`` into its
     card (the rest of the card is kept) and write the Hub's ``.eval_results/`` files, all in ONE commit.
 
@@ -514,10 +661,14 @@ def push_report(report: EvalReport, repo_id: str, *, revision: str | None = None
 
     url = report_url(hub.repo_url(repo_id), report.folder.name, revision)
     return hub.push_results(
-        report.folder, repo_id, revision=revision, create_pr=create_pr,
+        report.folder,
+        repo_id,
+        revision=revision,
+        create_pr=create_pr,
         commit_message=commit_message or f"Add evaluation results and model-index ({report.results['mode']})",
         card_mutate=lambda card: apply_model_index(card, report.results, repo_id.split("/")[-1], url),
-        files=hub_eval_results(report.results, url))
+        files=hub_eval_results(report.results, url),
+    )
 
 
 def report_url(repo_url: str, folder_name: str, revision: str | None = None) -> str:

@@ -60,20 +60,67 @@ from typing import Any
 import datasets
 
 from raitner_hub.errors import ConfigError, InputError, first_line
-from raitner_hub.readers import (BIO_TAG, TOKEN_COLUMNS, WEIBO_TOKEN, PathLike, ReadReport, annotator_json,
-                                 bio_to_entities, default_source, detect_lang, gold_answers, input_questions,
-                                 label_set, labels_queried, read_bio, read_bio_tag_first, read_boson, read_cluener,
-                                 read_cmeee, read_json_array, read_jsonl_rows, read_lines, read_sky_ner, read_slimer,
-                                 read_token_rows, read_uniner, read_weibo, read_yidu, require_field, tag_names)
+from raitner_hub.readers import (
+    BIO_TAG,
+    TOKEN_COLUMNS,
+    WEIBO_TOKEN,
+    PathLike,
+    ReadReport,
+    annotator_json,
+    bio_to_entities,
+    default_source,
+    detect_lang,
+    gold_answers,
+    input_questions,
+    label_set,
+    labels_queried,
+    read_bio,
+    read_bio_tag_first,
+    read_boson,
+    read_cluener,
+    read_cmeee,
+    read_json_array,
+    read_jsonl_rows,
+    read_lines,
+    read_sky_ner,
+    read_slimer,
+    read_token_rows,
+    read_uniner,
+    read_weibo,
+    read_yidu,
+    require_field,
+    tag_names,
+)
 from raitner_hub.records import ANNOTATED_FEATURES, AnnotatedPassage, Entity, check_entities
 
-__all__ = ["FORMATS", "READERS", "ReadReport", "bio_to_entities", "default_source", "detect_format", "detect_lang",
-           "export_it", "gold_answers", "hub_data_files", "input_questions", "label_set", "labels_queried",
-           "load_it_dataset", "load_token_dataset", "parse_hub_source", "read_annotated", "read_annotated_rows",
-           "read_token_classification", "to_uniner_item", "write_jsonl", "write_uniner"]
+__all__ = [
+    "FORMATS",
+    "READERS",
+    "ReadReport",
+    "bio_to_entities",
+    "default_source",
+    "detect_format",
+    "detect_lang",
+    "export_it",
+    "gold_answers",
+    "hub_data_files",
+    "input_questions",
+    "label_set",
+    "labels_queried",
+    "load_it_dataset",
+    "load_token_dataset",
+    "parse_hub_source",
+    "read_annotated",
+    "read_annotated_rows",
+    "read_token_classification",
+    "to_uniner_item",
+    "write_jsonl",
+    "write_uniner",
+]
 
 
 # ---- our own AnnotatedPassage rows ----------------------------------------------------------------------
+
 
 def _own_rows(path: Path) -> Iterator[tuple[int, dict]]:
     if path.suffix == ".parquet":
@@ -88,8 +135,9 @@ def _own_rows(path: Path) -> Iterator[tuple[int, dict]]:
         yield from read_jsonl_rows(path)
 
 
-def read_annotated_rows(path: PathLike, *, lang: str | None = None,
-                        source: str | None = None) -> Iterator[AnnotatedPassage]:
+def read_annotated_rows(
+    path: PathLike, *, lang: str | None = None, source: str | None = None
+) -> Iterator[AnnotatedPassage]:
     """Our ``AnnotatedPassage`` rows (jsonl or parquet); every entity's offsets must index its text."""
     path = Path(path)
     source = source or default_source(path)
@@ -99,29 +147,42 @@ def read_annotated_rows(path: PathLike, *, lang: str | None = None,
             raise InputError("field 'text' is not a string", path=str(path), line=n)
         raw = require_field(row, "entities", path, n) or []
         try:
-            entities = [Entity(start=int(e["start"]), end=int(e["end"]), text=str(e["text"]), label=str(e["label"]))
-                        for e in raw]
+            entities = [
+                Entity(start=int(e["start"]), end=int(e["end"]), text=str(e["text"]), label=str(e["label"]))
+                for e in raw
+            ]
         except (KeyError, TypeError, ValueError):
             raise InputError("each entity needs start, end, text, label", path=str(path), line=n) from None
         check_entities(text, entities, where=f"{path}:{n}")
         row_source = row.get("source") or source
-        yield AnnotatedPassage(id=str(row.get("id") or f"{source}_{i}"), text=text,
-                               lang=row.get("lang") or lang or detect_lang(text), source=row_source,
-                               entities=entities, annotator=row.get("annotator") or annotator_json("annotated", row_source))
+        yield AnnotatedPassage(
+            id=str(row.get("id") or f"{source}_{i}"),
+            text=text,
+            lang=row.get("lang") or lang or detect_lang(text),
+            source=row_source,
+            entities=entities,
+            annotator=row.get("annotator") or annotator_json("annotated", row_source),
+        )
 
 
 def hub_data_files(folder: PathLike, split: str | None = None) -> list[Path]:
     """The ``*.parquet`` / ``*.jsonl`` data files of a dataset folder (hidden folders skipped)."""
     folder = Path(folder)
-    files = sorted(p for p in folder.rglob("*") if p.suffix in (".parquet", ".jsonl") and p.is_file()
-                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix in (".parquet", ".jsonl")
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
     if split is not None:
         files = [p for p in files if p.name.split(".")[0].split("-")[0] == split]
     return files
 
 
-def _read_folder(folder: PathLike, *, lang: str | None = None, split: str | None = None,
-                 source: str | None = None) -> Iterator[AnnotatedPassage]:
+def _read_folder(
+    folder: PathLike, *, lang: str | None = None, split: str | None = None, source: str | None = None
+) -> Iterator[AnnotatedPassage]:
     files = hub_data_files(folder, split)
     if not files:
         wanted = f" for split {split!r}" if split else ""
@@ -132,7 +193,9 @@ def _read_folder(folder: PathLike, *, lang: str | None = None, split: str | None
 
 # ---- the Hub's token-classification layout ---------------------------------------------------------------
 
-HUB_SOURCE = re.compile(r"(?P<repo>[\w.-]+/[\w.-]+)(?:@(?P<revision>[^:@]+))?:(?P<config>[^:@]*)(?::(?P<split>[^:@]*))?")
+HUB_SOURCE = re.compile(
+    r"(?P<repo>[\w.-]+/[\w.-]+)(?:@(?P<revision>[^:@]+))?:(?P<config>[^:@]*)(?::(?P<split>[^:@]*))?"
+)
 
 
 def parse_hub_source(spec: str) -> dict[str, str | None] | None:
@@ -158,8 +221,11 @@ def _columns(path: Path) -> set[str]:
                 first = next(iter(ds.values())) if isinstance(ds, datasets.DatasetDict) else ds
                 return set(first.column_names)
             files = hub_data_files(path)
-            return _columns(files[0]) if files and files[0].suffix == ".parquet" else (
-                set(next(read_jsonl_rows(files[0]))[1]) if files else set())
+            return (
+                _columns(files[0])
+                if files and files[0].suffix == ".parquet"
+                else (set(next(read_jsonl_rows(files[0]))[1]) if files else set())
+            )
         if path.suffix == ".parquet":
             import pyarrow.parquet as pq
 
@@ -196,12 +262,14 @@ def load_token_dataset(path: PathLike, *, split: str | None = None, config: str 
         raise InputError(f"cannot load the token-classification dataset ({first_line(exc)})", path=str(path)) from None
 
 
-def read_token_classification(path: PathLike, *, lang: str | None = None, source: str | None = None,
-                              split: str | None = None) -> Iterator[AnnotatedPassage]:
+def read_token_classification(
+    path: PathLike, *, lang: str | None = None, source: str | None = None, split: str | None = None
+) -> Iterator[AnnotatedPassage]:
     """A local ``tokens`` + ``ner_tags`` dataset (label names from its features) as passages."""
     ds = load_token_dataset(path, split=split)
-    yield from read_token_rows(ds, names=tag_names(ds.features), source=source or default_source(path),
-                               where=str(path), lang=lang)
+    yield from read_token_rows(
+        ds, names=tag_names(ds.features), source=source or default_source(path), where=str(path), lang=lang
+    )
 
 
 def _read_hub_source(spec: dict, *, lang: str | None) -> list[AnnotatedPassage]:
@@ -209,8 +277,15 @@ def _read_hub_source(spec: dict, *, lang: str | None) -> list[AnnotatedPassage]:
 
     ds, _ = hub.load_hub_split(spec["repo"], spec["config"], spec["split"] or "train", revision=spec["revision"])
     source = "_".join(x for x in (spec["repo"].split("/")[1], spec["config"], spec["split"] or "train") if x)
-    return list(read_token_rows(ds, names=tag_names(ds.features), source=source, lang=lang,
-                                where=f"{spec['repo']}:{spec['config'] or ''}:{spec['split'] or 'train'}"))
+    return list(
+        read_token_rows(
+            ds,
+            names=tag_names(ds.features),
+            source=source,
+            lang=lang,
+            where=f"{spec['repo']}:{spec['config'] or ''}:{spec['split'] or 'train'}",
+        )
+    )
 
 
 READERS: dict[str, Callable[..., Iterator[AnnotatedPassage]]] = {
@@ -231,6 +306,7 @@ FORMATS: tuple[str, ...] = tuple(READERS)
 
 
 # ---- detection and the entry point ----------------------------------------------------------------------
+
 
 def _format_of_item(row: dict, more: Iterable[dict] = ()) -> str | None:
     keys = set(row)
@@ -300,13 +376,18 @@ def detect_format(path: PathLike) -> str:
         fmt = _sniff_bio(head)
     if fmt is None:
         hint = " (rows without entities look like raw passages, not annotated data)" if '"text"' in first else ""
-        raise InputError(f"cannot tell the format{hint}; pass format= one of {', '.join(FORMATS)}",
-                         path=str(path))
+        raise InputError(f"cannot tell the format{hint}; pass format= one of {', '.join(FORMATS)}", path=str(path))
     return fmt
 
 
-def read_annotated(path: PathLike, *, format: str = "auto", lang: str | None = None,
-                   split: str | None = None, report: ReadReport | None = None) -> datasets.Dataset:
+def read_annotated(
+    path: PathLike,
+    *,
+    format: str = "auto",
+    lang: str | None = None,
+    split: str | None = None,
+    report: ReadReport | None = None,
+) -> datasets.Dataset:
     """Read any supported NER file (or a Hub-layout dataset folder) as ``AnnotatedPassage`` rows.
 
     Args:
@@ -376,6 +457,7 @@ def pool_language(pool: datasets.Dataset, lang: str | None, *, where: PathLike) 
 
 
 # ---- writers ----------------------------------------------------------------------------------------------
+
 
 def _write_atomically(path: PathLike, write: Callable[[Any], None]) -> None:
     """Write to a temporary sibling and rename, so a failure never leaves half a file."""
@@ -466,8 +548,9 @@ def load_it_dataset(path: PathLike, *, config: str | None = None, split: str = "
 EXPORT_FORMATS = ("uniner", "jsonl")
 
 
-def export_it(path: PathLike, out: PathLike, *, config: str | None = None, split: str = "train",
-              format: str = "uniner") -> int:
+def export_it(
+    path: PathLike, out: PathLike, *, config: str | None = None, split: str = "train", format: str = "uniner"
+) -> int:
     """Export one config/split of an IT dataset as UniNER JSON (or jsonl of ITExample rows).
 
     Example:

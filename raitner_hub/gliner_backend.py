@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from raitner_hub.errors import ConfigError, HubError, InputError
 from raitner_hub.records import Prediction
@@ -45,8 +46,18 @@ class GLiNERPredictor:
 
     backend = "gliner"
 
-    def __init__(self, model, *, model_id: str, revision: str | None = None, threshold: float = 0.5,
-                 flat_ner: bool = True, multi_label: bool = False, batch_size: int = 8, lang: str | None = None):
+    def __init__(
+        self,
+        model,
+        *,
+        model_id: str,
+        revision: str | None = None,
+        threshold: float = 0.5,
+        flat_ner: bool = True,
+        multi_label: bool = False,
+        batch_size: int = 8,
+        lang: str | None = None,
+    ):
         self.model, self.model_id, self.revision = model, model_id, revision
         self.threshold, self.flat_ner, self.multi_label, self.batch_size = threshold, flat_ner, multi_label, batch_size
         self.lang = lang
@@ -54,9 +65,17 @@ class GLiNERPredictor:
         self.stats = {"questions": 0, "sentences": 0}
 
     @classmethod
-    def from_pretrained(cls, model_id: str | Path, *, revision: str | None = None, device: str | None = None,
-                        threshold: float = 0.5, batch_size: int = 8, lang: str | None = None,
-                        **ignored: Any) -> "GLiNERPredictor":
+    def from_pretrained(
+        cls,
+        model_id: str | Path,
+        *,
+        revision: str | None = None,
+        device: str | None = None,
+        threshold: float = 0.5,
+        batch_size: int = 8,
+        lang: str | None = None,
+        **ignored: Any,
+    ) -> GLiNERPredictor:
         """Load a GLiNER checkpoint (Hub id or folder). Generation options of the LLM backends are ignored."""
         if importlib.util.find_spec("gliner") is None:
             raise ConfigError(f"backend 'gliner' needs the gliner package: {INSTALL_HINT}")
@@ -76,8 +95,14 @@ class GLiNERPredictor:
             raise HubError(f"cannot load GLiNER model {model_id}: {str(exc).splitlines()[0]}") from None
         if device:
             model = model.to(device)
-        return cls(model.eval(), model_id=str(model_id), revision=revision, threshold=threshold,
-                   batch_size=batch_size, lang=lang)
+        return cls(
+            model.eval(),
+            model_id=str(model_id),
+            revision=revision,
+            threshold=threshold,
+            batch_size=batch_size,
+            lang=lang,
+        )
 
     def templates_for(self, text: str, lang: str | None = None) -> tuple[NativeInput, NativeInput]:
         return NativeInput(), NativeInput()
@@ -113,18 +138,28 @@ class GLiNERPredictor:
         for i, labels in enumerate(label_sets):
             by_labels.setdefault(tuple(labels), []).append(i)
         for labels, rows in by_labels.items():
-            results = self.model.inference([texts[i] for i in rows], list(labels), flat_ner=self.flat_ner,
-                                           threshold=self.threshold, multi_label=self.multi_label,
-                                           batch_size=self.batch_size)
+            results = self.model.inference(
+                [texts[i] for i in rows],
+                list(labels),
+                flat_ner=self.flat_ner,
+                threshold=self.threshold,
+                multi_label=self.multi_label,
+                batch_size=self.batch_size,
+            )
             for i, entities in zip(rows, results):
-                out[i] = [Prediction(start=e["start"], end=e["end"], text=e["text"], label=e["label"],
-                                     score=float(e["score"])) for e in entities]
+                out[i] = [
+                    Prediction(
+                        start=e["start"], end=e["end"], text=e["text"], label=e["label"], score=float(e["score"])
+                    )
+                    for e in entities
+                ]
         return out  # type: ignore[return-value]
 
     # ---- the NER calls, for symmetry -------------------------------------------------------------
 
-    def predict_batch(self, texts: Sequence[str], labels_per_text: Sequence[Sequence[str]], *,
-                      demos=None, lang=None) -> list[list[Prediction]]:
+    def predict_batch(
+        self, texts: Sequence[str], labels_per_text: Sequence[Sequence[str]], *, demos=None, lang=None
+    ) -> list[list[Prediction]]:
         """``NER.predict_batch``'s call; GLiNER reads no templates, so ``lang`` changes nothing."""
         if demos is not None and demos != "default":  # predict.DEFAULT_DEMOS: no index, so none
             raise ConfigError("the gliner backend takes no demonstrations")

@@ -74,6 +74,7 @@ class Pulled:
 
 # ---- validation ----
 
+
 def validate_repo_id(repo_id: str, *, namespaced: bool = False) -> str:
     """Check a repo id with the Hub's own rules; ``namespaced`` also requires ``owner/name``.
 
@@ -104,8 +105,10 @@ def check_redistributable(folder: str | os.PathLike, *, private: bool, repo_id: 
         raise HubError(f"{manifest_path}: not valid JSON ({exc})") from None
     if isinstance(manifest, dict) and manifest.get("redistributable") is False and not private:
         note = manifest.get("license_note") or "its license forbids redistribution"
-        raise HubError(f"refusing a public push of {Path(folder).name} to '{repo_id}': {note}; "
-                       "use --private (private=True) to keep it in a private repo")
+        raise HubError(
+            f"refusing a public push of {Path(folder).name} to '{repo_id}': {note}; "
+            "use --private (private=True) to keep it in a private repo"
+        )
 
 
 def _check_no_token(files: dict[str, Path]) -> None:
@@ -120,17 +123,21 @@ def _check_no_token(files: dict[str, Path]) -> None:
         if path.suffix.lower() in _TEXT_SUFFIXES and path.stat().st_size < 20_000_000:
             data = path.read_bytes()
             if any(needle in data for needle in needles):
-                raise HubError(f"refusing to push: {path_in_repo} contains the Hub token (HF_TOKEN or the "
-                               "`hf auth login` token); remove it first")
+                raise HubError(
+                    f"refusing to push: {path_in_repo} contains the Hub token (HF_TOKEN or the "
+                    "`hf auth login` token); remove it first"
+                )
 
 
 # ---- pushing ----
+
 
 def _local_files(folder: Path, allow_patterns, ignore_patterns, path_in_repo: str) -> dict[str, Path]:
     from huggingface_hub.utils import filter_repo_objects
 
     rel_paths = sorted(
-        p.relative_to(folder).as_posix() for p in folder.rglob("*")
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
         if p.is_file() and not _SKIP_PARTS.intersection(p.relative_to(folder).parts)
     )
     rel_paths = list(filter_repo_objects(rel_paths, allow_patterns=allow_patterns, ignore_patterns=ignore_patterns))
@@ -164,27 +171,34 @@ def _in_scope(path: str, path_in_repo: str, allow_patterns, ignore_patterns) -> 
     from huggingface_hub.utils import filter_repo_objects
 
     # The same pattern semantics as the local file list (_local_files), e.g. for "dir/" patterns.
-    rel = path[len(prefix):]
+    rel = path[len(prefix) :]
     return bool(list(filter_repo_objects([rel], allow_patterns=allow_patterns, ignore_patterns=ignore_patterns)))
 
 
 def _plan(api, repo_id, repo_type, head, local, *, path_in_repo, allow_patterns, ignore_patterns, delete_missing):
     """The operations that make the remote tree at ``head`` equal the local files (empty if it already is)."""
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
-    from huggingface_hub.hf_api import RepoFile
     from huggingface_hub.errors import RemoteEntryNotFoundError
+    from huggingface_hub.hf_api import RepoFile
 
     try:
         tree = api.list_repo_tree(repo_id, repo_type=repo_type, revision=head, recursive=True)
         remote = {item.path: item for item in tree if isinstance(item, RepoFile)}
     except RemoteEntryNotFoundError:
         remote = {}
-    ops: list = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(file))
-                 for path, file in local.items() if path not in remote or not _unchanged(file, remote[path])
-                 and not _same_manifest(api, repo_id, repo_type, head, path, file)]
+    ops: list = [
+        CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(file))
+        for path, file in local.items()
+        if path not in remote
+        or not _unchanged(file, remote[path])
+        and not _same_manifest(api, repo_id, repo_type, head, path, file)
+    ]
     if delete_missing:
-        ops += [CommitOperationDelete(path_in_repo=path) for path in sorted(remote)
-                if path not in local and _in_scope(path, path_in_repo, allow_patterns, ignore_patterns)]
+        ops += [
+            CommitOperationDelete(path_in_repo=path)
+            for path in sorted(remote)
+            if path not in local and _in_scope(path, path_in_repo, allow_patterns, ignore_patterns)
+        ]
     return ops
 
 
@@ -209,11 +223,23 @@ def _same_manifest(api, repo_id: str, repo_type: str, head: str, path: str, loca
     return same_artefact(mine, remote)
 
 
-def push_folder(folder: str | os.PathLike, repo_id: str, *, repo_type: str = "dataset", private: bool = False,
-                revision: str | None = None, commit_message: str | None = None, allow_patterns=None,
-                ignore_patterns=None, path_in_repo: str = "", delete_missing: bool = True,
-                space_sdk: str | None = None, space_hardware: str | None = None, create_pr: bool = False,
-                extra_ops: Callable[[Any, str], list] | None = None) -> PushResult:
+def push_folder(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    repo_type: str = "dataset",
+    private: bool = False,
+    revision: str | None = None,
+    commit_message: str | None = None,
+    allow_patterns=None,
+    ignore_patterns=None,
+    path_in_repo: str = "",
+    delete_missing: bool = True,
+    space_sdk: str | None = None,
+    space_hardware: str | None = None,
+    create_pr: bool = False,
+    extra_ops: Callable[[Any, str], list] | None = None,
+) -> PushResult:
     """Push an artefact folder as ONE commit; a re-push of identical content makes no commit.
 
     Creates the repo (and the ``revision`` branch) when missing. The remote mirrors the folder: files
@@ -244,32 +270,65 @@ def push_folder(folder: str | os.PathLike, repo_id: str, *, repo_type: str = "da
     must_be_private = _is_restricted(folder)
 
     def attempt() -> PushResult:
-        url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True,
-                              space_sdk=space_sdk, space_hardware=space_hardware)  # type: ignore[arg-type]  # a str enum
+        url = api.create_repo(
+            repo_id,
+            repo_type=repo_type,
+            private=private,
+            exist_ok=True,
+            space_sdk=space_sdk,
+            space_hardware=space_hardware,
+        )  # type: ignore[arg-type]  # a str enum
         if must_be_private and not api.repo_info(repo_id, repo_type=repo_type).private:
-            raise HubError(f"refusing to push {folder.name} to '{repo_id}': the repo exists and is public, "
-                           "but this data may not be redistributed")
+            raise HubError(
+                f"refusing to push {folder.name} to '{repo_id}': the repo exists and is public, "
+                "but this data may not be redistributed"
+            )
         if revision is not None:
             api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
         head = api.repo_info(repo_id, repo_type=repo_type, revision=branch).sha
         # Our own diff (not upload_folder's): the card edit and .eval_results of an evaluation push go in the
         # same commit (extra_ops), and a manifest that differs only in its run's timestamp is no change.
-        ops = _plan(api, repo_id, repo_type, head, local, path_in_repo=path_in_repo, allow_patterns=allow_patterns,
-                    ignore_patterns=ignore_patterns, delete_missing=delete_missing)
+        ops = _plan(
+            api,
+            repo_id,
+            repo_type,
+            head,
+            local,
+            path_in_repo=path_in_repo,
+            allow_patterns=allow_patterns,
+            ignore_patterns=ignore_patterns,
+            delete_missing=delete_missing,
+        )
         ops += extra_ops(api, head) if extra_ops else []
         if not ops:
             return PushResult(repo_id, repo_type, branch, None, head, str(url))
         # parent_commit makes the Hub refuse (412) if someone committed since we diffed: we then re-plan.
-        info = api.create_commit(repo_id, ops, repo_type=repo_type, revision=branch, commit_message=message,
-                                 parent_commit=head, create_pr=create_pr)
+        info = api.create_commit(
+            repo_id,
+            ops,
+            repo_type=repo_type,
+            revision=branch,
+            commit_message=message,
+            parent_commit=head,
+            create_pr=create_pr,
+        )
         if create_pr:
             return PushResult(repo_id, repo_type, branch, info.oid, head, str(url), pr_url=info.pr_url)
         return PushResult(repo_id, repo_type, branch, info.oid, info.oid, str(url))
 
-    result = call_with_retries(f"push of {folder.name} to {repo_type} repo '{repo_id}'", attempt, repo_id=repo_id,
-                   repo_type=repo_type, revision=branch)
-    logger.info("pushed %s -> %s (%s)", folder, result.ref,
-                result.pr_url or ("new commit" if result.commit_sha else "unchanged"))
+    result = call_with_retries(
+        f"push of {folder.name} to {repo_type} repo '{repo_id}'",
+        attempt,
+        repo_id=repo_id,
+        repo_type=repo_type,
+        revision=branch,
+    )
+    logger.info(
+        "pushed %s -> %s (%s)",
+        folder,
+        result.ref,
+        result.pr_url or ("new commit" if result.commit_sha else "unchanged"),
+    )
     return result
 
 
@@ -280,8 +339,15 @@ def _is_restricted(folder: Path) -> bool:
         return False
 
 
-def push_adapter(folder: str | os.PathLike, repo_id: str, *, private: bool = False, revision: str | None = None,
-                 commit_message: str | None = None, create_pr: bool = False) -> PushResult:
+def push_adapter(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    private: bool = False,
+    revision: str | None = None,
+    commit_message: str | None = None,
+    create_pr: bool = False,
+) -> PushResult:
     """Push a PEFT adapter folder to a model repo, after checking its base model is a Hub id.
 
     Example:
@@ -291,11 +357,20 @@ def push_adapter(folder: str | os.PathLike, repo_id: str, *, private: bool = Fal
     if config_path.is_file():
         base = json.loads(config_path.read_text(encoding="utf-8")).get("base_model_name_or_path")
         if not base or _looks_local(base):
-            raise HubError(f"{config_path}: base_model_name_or_path is {base!r}, not a Hub repo id; "
-                           "rewrite it to the base model's repo id (e.g. Qwen/Qwen2.5-7B) before pushing")
-    return push_folder(folder, repo_id, repo_type="model", private=private, revision=revision,
-                       commit_message=commit_message or "Upload adapter with raitner-hub",
-                       ignore_patterns=["training_args.bin", "checkpoint-*/*"], create_pr=create_pr)
+            raise HubError(
+                f"{config_path}: base_model_name_or_path is {base!r}, not a Hub repo id; "
+                "rewrite it to the base model's repo id (e.g. Qwen/Qwen2.5-7B) before pushing"
+            )
+    return push_folder(
+        folder,
+        repo_id,
+        repo_type="model",
+        private=private,
+        revision=revision,
+        commit_message=commit_message or "Upload adapter with raitner-hub",
+        ignore_patterns=["training_args.bin", "checkpoint-*/*"],
+        create_pr=create_pr,
+    )
 
 
 def _looks_local(name: str) -> bool:
@@ -306,11 +381,19 @@ def _looks_local(name: str) -> bool:
         return True
 
 
-def push_results(folder: str | os.PathLike, repo_id: str, *, path_in_repo: str | None = None,
-                 repo_type: str = "model", private: bool = False, revision: str | None = None,
-                 commit_message: str | None = None, create_pr: bool = False,
-                 card_mutate: Callable[[Any], None] | None = None,
-                 files: dict[str, bytes] | None = None) -> PushResult:
+def push_results(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    path_in_repo: str | None = None,
+    repo_type: str = "model",
+    private: bool = False,
+    revision: str | None = None,
+    commit_message: str | None = None,
+    create_pr: bool = False,
+    card_mutate: Callable[[Any], None] | None = None,
+    files: dict[str, bytes] | None = None,
+) -> PushResult:
     """Push an evaluation report folder under ``eval_results/<folder name>/`` of a repo, in ONE commit with
     the card edit ``card_mutate`` (``model-index``) and extra ``files`` (``.eval_results/*.yaml``).
 
@@ -325,9 +408,17 @@ def push_results(folder: str | os.PathLike, repo_id: str, *, path_in_repo: str |
             ops += _card_edit_ops(api, repo_id, repo_type, head, card_mutate)
         return ops
 
-    return push_folder(folder, repo_id, repo_type=repo_type, private=private, revision=revision,
-                       path_in_repo=path_in_repo, create_pr=create_pr, extra_ops=extra,
-                       commit_message=commit_message or f"Add evaluation results {Path(folder).name}")
+    return push_folder(
+        folder,
+        repo_id,
+        repo_type=repo_type,
+        private=private,
+        revision=revision,
+        path_in_repo=path_in_repo,
+        create_pr=create_pr,
+        extra_ops=extra,
+        commit_message=commit_message or f"Add evaluation results {Path(folder).name}",
+    )
 
 
 def _remote_bytes(repo_id: str, repo_type: str, head: str, path: str) -> bytes | None:
@@ -343,8 +434,11 @@ def _remote_bytes(repo_id: str, repo_type: str, head: str, path: str) -> bytes |
 def _changed_file_ops(api, repo_id: str, repo_type: str, head: str, files: dict[str, bytes]) -> list:
     from huggingface_hub import CommitOperationAdd
 
-    return [CommitOperationAdd(path_in_repo=path, path_or_fileobj=data) for path, data in files.items()
-            if _remote_bytes(repo_id, repo_type, head, path) != data]
+    return [
+        CommitOperationAdd(path_in_repo=path, path_or_fileobj=data)
+        for path, data in files.items()
+        if _remote_bytes(repo_id, repo_type, head, path) != data
+    ]
 
 
 def _card_edit_ops(api, repo_id: str, repo_type: str, head: str, mutate: Callable[[Any], None]) -> list:
@@ -359,16 +453,32 @@ def _card_edit_ops(api, repo_id: str, repo_type: str, head: str, mutate: Callabl
     return [] if str(card) == before else [_card_op(str(card))]
 
 
-def push_space(folder: str | os.PathLike, repo_id: str, *, private: bool = False, hardware: str | None = None,
-               revision: str | None = None, commit_message: str | None = None,
-               create_pr: bool = False) -> PushResult:
+def push_space(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    private: bool = False,
+    hardware: str | None = None,
+    revision: str | None = None,
+    commit_message: str | None = None,
+    create_pr: bool = False,
+) -> PushResult:
     """Push a Gradio Space folder (``app.py``, ``README.md`` with Space YAML, ``requirements.txt``)."""
-    return push_folder(folder, repo_id, repo_type="space", private=private, revision=revision,
-                       space_sdk="gradio", space_hardware=hardware,
-                       commit_message=commit_message or "Update Space with raitner-hub", create_pr=create_pr)
+    return push_folder(
+        folder,
+        repo_id,
+        repo_type="space",
+        private=private,
+        revision=revision,
+        space_sdk="gradio",
+        space_hardware=hardware,
+        commit_message=commit_message or "Update Space with raitner-hub",
+        create_pr=create_pr,
+    )
 
 
 # ---- pulling ----
+
 
 def offline() -> bool:
     """``HF_HUB_OFFLINE=1``: every read comes from the local cache, no request is made (as huggingface_hub)."""
@@ -377,8 +487,9 @@ def offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE)
 
 
-def cached_revision(repo_id: str, repo_type: str = "dataset", revision: str | None = None,
-                    cache_dir: str | os.PathLike | None = None) -> str | None:
+def cached_revision(
+    repo_id: str, repo_type: str = "dataset", revision: str | None = None, cache_dir: str | os.PathLike | None = None
+) -> str | None:
     """The commit sha the local cache holds for ``revision`` (a sha is itself), or None if it holds none."""
     from huggingface_hub import constants
 
@@ -391,8 +502,10 @@ def cached_revision(repo_id: str, repo_type: str = "dataset", revision: str | No
 
 
 def _offline_error(repo_id: str, repo_type: str, revision: str | None) -> HubError:
-    return HubError(f"HF_HUB_OFFLINE=1 and {repo_type} repo '{repo_id}'@{revision or 'main'} is not in the local "
-                    "cache: download it once online (or unset HF_HUB_OFFLINE)")
+    return HubError(
+        f"HF_HUB_OFFLINE=1 and {repo_type} repo '{repo_id}'@{revision or 'main'} is not in the local "
+        "cache: download it once online (or unset HF_HUB_OFFLINE)"
+    )
 
 
 def resolve_revision(repo_id: str, repo_type: str = "dataset", revision: str | None = None) -> str:
@@ -410,17 +523,27 @@ def resolve_revision(repo_id: str, repo_type: str = "dataset", revision: str | N
         if sha is None:
             raise _offline_error(repo_id, repo_type, revision)
         return sha
-    sha = call_with_retries(f"resolving {repo_id}@{revision or 'main'}",
-                            lambda: HfApi().repo_info(repo_id, repo_type=repo_type, revision=revision).sha,
-                            repo_id=repo_id, repo_type=repo_type, revision=revision)
+    sha = call_with_retries(
+        f"resolving {repo_id}@{revision or 'main'}",
+        lambda: HfApi().repo_info(repo_id, repo_type=repo_type, revision=revision).sha,
+        repo_id=repo_id,
+        repo_type=repo_type,
+        revision=revision,
+    )
     if not sha:
         raise HubError(f"the Hub returned no commit sha for {repo_id}@{revision or 'main'}")
     return sha
 
 
-def pull_artefact(repo_id: str, *, repo_type: str = "dataset", revision: str | None = None, allow_patterns=None,
-                  cache_dir: str | os.PathLike | None = None,
-                  local_dir: str | os.PathLike | None = None) -> Pulled:
+def pull_artefact(
+    repo_id: str,
+    *,
+    repo_type: str = "dataset",
+    revision: str | None = None,
+    allow_patterns=None,
+    cache_dir: str | os.PathLike | None = None,
+    local_dir: str | os.PathLike | None = None,
+) -> Pulled:
     """Download a repo pinned to the commit ``revision`` resolves to now.
 
     Example:
@@ -436,17 +559,32 @@ def pull_artefact(repo_id: str, *, repo_type: str = "dataset", revision: str | N
         if sha is None:
             raise _offline_error(repo_id, repo_type, revision)
         try:  # huggingface_hub serves the cached snapshot (local_files_only) without any request
-            path = snapshot_download(repo_id, repo_type=repo_type, revision=sha, allow_patterns=allow_patterns,
-                                     cache_dir=cache_dir, local_dir=local_dir)
+            path = snapshot_download(
+                repo_id,
+                repo_type=repo_type,
+                revision=sha,
+                allow_patterns=allow_patterns,
+                cache_dir=cache_dir,
+                local_dir=local_dir,
+            )
         except Exception:  # noqa: BLE001 - LocalEntryNotFoundError & co: the files asked for are not cached
             raise _offline_error(repo_id, repo_type, revision) from None
         return Pulled(Path(path), repo_id, repo_type, revision, sha)
     sha = resolve_revision(repo_id, repo_type, revision)
-    path = call_with_retries(f"download of {repo_id}@{sha[:12]}",
-                 lambda: snapshot_download(repo_id, repo_type=repo_type, revision=sha, allow_patterns=allow_patterns,
-                                           cache_dir=str(cache_dir) if cache_dir else None,
-                                           local_dir=str(local_dir) if local_dir else None),
-                 repo_id=repo_id, repo_type=repo_type, revision=revision)
+    path = call_with_retries(
+        f"download of {repo_id}@{sha[:12]}",
+        lambda: snapshot_download(
+            repo_id,
+            repo_type=repo_type,
+            revision=sha,
+            allow_patterns=allow_patterns,
+            cache_dir=str(cache_dir) if cache_dir else None,
+            local_dir=str(local_dir) if local_dir else None,
+        ),
+        repo_id=repo_id,
+        repo_type=repo_type,
+        revision=revision,
+    )
     if local_dir is None:
         _remember_ref(repo_id, repo_type, revision, sha, cache_dir)
     return Pulled(Path(path), repo_id, repo_type, revision, sha)
@@ -472,15 +610,28 @@ def _remember_ref(repo_id: str, repo_type: str, revision: str | None, sha: str, 
         pass
 
 
-def download_artefact(repo_id: str, *, repo_type: str = "dataset", revision: str | None = None,
-                      allow_patterns=None, cache_dir: str | os.PathLike | None = None) -> Path:
+def download_artefact(
+    repo_id: str,
+    *,
+    repo_type: str = "dataset",
+    revision: str | None = None,
+    allow_patterns=None,
+    cache_dir: str | os.PathLike | None = None,
+) -> Path:
     """Like :func:`pull_artefact`, returning only the local folder (its name is the commit sha)."""
-    return pull_artefact(repo_id, repo_type=repo_type, revision=revision, allow_patterns=allow_patterns,
-                         cache_dir=cache_dir).path
+    return pull_artefact(
+        repo_id, repo_type=repo_type, revision=revision, allow_patterns=allow_patterns, cache_dir=cache_dir
+    ).path
 
 
-def load_dataset_config(repo_id: str, config: str | None = None, *, split: str | None = None,
-                        revision: str | None = None, cache_dir: str | os.PathLike | None = None):
+def load_dataset_config(
+    repo_id: str,
+    config: str | None = None,
+    *,
+    split: str | None = None,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+):
     """``datasets.load_dataset`` pinned to a commit; returns ``(dataset, sha)``.
 
     Example:
@@ -493,19 +644,27 @@ def load_dataset_config(repo_id: str, config: str | None = None, *, split: str |
 
     def load():
         try:
-            return datasets.load_dataset(repo_id, config, split=split, revision=sha,
-                                         cache_dir=str(cache_dir) if cache_dir else None)
+            return datasets.load_dataset(
+                repo_id, config, split=split, revision=sha, cache_dir=str(cache_dir) if cache_dir else None
+            )
         except DatasetNotFoundError as exc:
             raise HubError(f"dataset '{repo_id}' not found on {endpoint()}: {one_line(exc)}") from None
         except ValueError as exc:  # unknown config or split: the message lists what exists
             raise HubError(f"cannot load {repo_id}@{sha[:12]} config {config!r}: {one_line(exc)}") from None
 
-    return call_with_retries(f"loading {repo_id} config {config}", load, repo_id=repo_id, repo_type="dataset",
-                 revision=revision), sha
+    return call_with_retries(
+        f"loading {repo_id} config {config}", load, repo_id=repo_id, repo_type="dataset", revision=revision
+    ), sha
 
 
-def load_hub_split(repo_id: str, config: str | None = None, split: str = "train", *,
-                   revision: str | None = None, cache_dir: str | os.PathLike | None = None):
+def load_hub_split(
+    repo_id: str,
+    config: str | None = None,
+    split: str = "train",
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+):
     """One split of a Hub dataset (any layout ``datasets`` reads), pinned to the commit ``revision`` resolves
     to; returns ``(dataset, "repo@sha")`` for provenance.
 
@@ -521,8 +680,22 @@ def load_hub_split(repo_id: str, config: str | None = None, split: str = "train"
 # ---- local or Hub: the one resolver ----
 
 # Names ending like a data file are paths, even when missing (never a Hub id like "me/data.jsonl").
-DATA_SUFFIXES = (".jsonl", ".json", ".parquet", ".txt", ".csv", ".tsv", ".arrow", ".yaml", ".yml", ".jinja",
-                 ".safetensors", ".bin", ".conll", ".bio")
+DATA_SUFFIXES = (
+    ".jsonl",
+    ".json",
+    ".parquet",
+    ".txt",
+    ".csv",
+    ".tsv",
+    ".arrow",
+    ".yaml",
+    ".yml",
+    ".jinja",
+    ".safetensors",
+    ".bin",
+    ".conll",
+    ".bio",
+)
 
 
 @dataclass(frozen=True)
@@ -579,8 +752,14 @@ def locate(name: str | os.PathLike, *, revision: str | None = None) -> Source:
     return Source(text, None, repo_id, pinned or revision)
 
 
-def resolve(name: str | os.PathLike, *, repo_type: str = "dataset", revision: str | None = None,
-            allow_patterns=None, download: bool = True) -> Source:
+def resolve(
+    name: str | os.PathLike,
+    *,
+    repo_type: str = "dataset",
+    revision: str | None = None,
+    allow_patterns=None,
+    download: bool = True,
+) -> Source:
     """:func:`locate`, then for a Hub repo resolve its revision to a commit sha and (``download``) fetch it.
 
     Example:
@@ -594,8 +773,7 @@ def resolve(name: str | os.PathLike, *, repo_type: str = "dataset", revision: st
     assert source.repo_id is not None
     if not download:
         return replace(source, sha=resolve_revision(source.repo_id, repo_type, source.revision))
-    pulled = pull_artefact(source.repo_id, repo_type=repo_type, revision=source.revision,
-                           allow_patterns=allow_patterns)
+    pulled = pull_artefact(source.repo_id, repo_type=repo_type, revision=source.revision, allow_patterns=allow_patterns)
     return replace(source, path=pulled.path, sha=pulled.sha)
 
 
@@ -609,9 +787,16 @@ def stream_dataset(repo_id: str, *, split: str, revision: str | None = None):
 
 # ---- cards ----
 
-def update_card(repo_id: str, mutate: Callable[[Any], None], *, repo_type: str = "model",
-                revision: str | None = None, commit_message: str | None = None,
-                create_pr: bool = False) -> PushResult:
+
+def update_card(
+    repo_id: str,
+    mutate: Callable[[Any], None],
+    *,
+    repo_type: str = "model",
+    revision: str | None = None,
+    commit_message: str | None = None,
+    create_pr: bool = False,
+) -> PushResult:
     """Load a repo's card, let ``mutate`` edit it in place, and push it back as one commit.
 
     The rest of the card (YAML keys, body) is kept; a repo without a README starts from an empty card.
@@ -635,25 +820,46 @@ def update_card(repo_id: str, mutate: Callable[[Any], None], *, repo_type: str =
         mutate(card)
         if str(card) == before:
             return PushResult(repo_id, repo_type, branch, None, head, _repo_url(repo_id, repo_type))
-        info = api.create_commit(repo_id, [_card_op(str(card))], repo_type=repo_type, revision=branch,
-                                 commit_message=commit_message or "Update card with raitner-hub",
-                                 parent_commit=head, create_pr=create_pr)
-        return PushResult(repo_id, repo_type, branch, info.oid, head if create_pr else info.oid,
-                          _repo_url(repo_id, repo_type), pr_url=info.pr_url if create_pr else None)
+        info = api.create_commit(
+            repo_id,
+            [_card_op(str(card))],
+            repo_type=repo_type,
+            revision=branch,
+            commit_message=commit_message or "Update card with raitner-hub",
+            parent_commit=head,
+            create_pr=create_pr,
+        )
+        return PushResult(
+            repo_id,
+            repo_type,
+            branch,
+            info.oid,
+            head if create_pr else info.oid,
+            _repo_url(repo_id, repo_type),
+            pr_url=info.pr_url if create_pr else None,
+        )
 
-    return call_with_retries(f"card update of {repo_type} repo '{repo_id}'", attempt, repo_id=repo_id, repo_type=repo_type,
-                 revision=branch)
+    return call_with_retries(
+        f"card update of {repo_type} repo '{repo_id}'", attempt, repo_id=repo_id, repo_type=repo_type, revision=branch
+    )
 
 
-def update_model_card(repo_id: str, mutate: Callable[[Any], None], *, revision: str | None = None,
-                      commit_message: str | None = None, create_pr: bool = False) -> PushResult:
+def update_model_card(
+    repo_id: str,
+    mutate: Callable[[Any], None],
+    *,
+    revision: str | None = None,
+    commit_message: str | None = None,
+    create_pr: bool = False,
+) -> PushResult:
     """:func:`update_card` for a model repo (evaluation writes ``model-index`` this way).
 
     Example:
         >>> update_model_card("me/adapter", lambda card: card.data.__setattr__("tags", ["ner"]))  # doctest: +SKIP
     """
-    return update_card(repo_id, mutate, repo_type="model", revision=revision, commit_message=commit_message,
-                       create_pr=create_pr)
+    return update_card(
+        repo_id, mutate, repo_type="model", revision=revision, commit_message=commit_message, create_pr=create_pr
+    )
 
 
 def _card_op(text: str):

@@ -134,25 +134,33 @@ def _user_error(exc: BaseException, repo_id: str, repo_type: str, revision: str 
     if isinstance(exc, HubError):
         return exc
     if any(isinstance(err, OfflineModeIsEnabled) for err in _chain(exc)):  # never retried: no request may be made
-        return HubError(f"HF_HUB_OFFLINE=1: {repo_type} repo '{repo_id}' needs the Hub for this "
-                        "(unset HF_HUB_OFFLINE, or use what is already in the cache)")
+        return HubError(
+            f"HF_HUB_OFFLINE=1: {repo_type} repo '{repo_id}' needs the Hub for this "
+            "(unset HF_HUB_OFFLINE, or use what is already in the cache)"
+        )
     if isinstance(exc, HFValidationError):
         return HubError(f"invalid repo id '{repo_id}': {one_line(exc)}")
     if isinstance(exc, RevisionNotFoundError):
         return HubError(f"revision '{revision}' not found in {repo_id} ({repo_type} repo on {endpoint()})")
     if isinstance(exc, GatedRepoError):
-        return HubError(f"{repo_type} repo '{repo_id}' is gated: request access on the Hub, then set HF_TOKEN "
-                        "or run `hf auth login`")
+        return HubError(
+            f"{repo_type} repo '{repo_id}' is gated: request access on the Hub, then set HF_TOKEN "
+            "or run `hf auth login`"
+        )
     if isinstance(exc, RepositoryNotFoundError):
-        return HubError(f"{repo_type} repo '{repo_id}' not found on {endpoint()} "
-                        "(check the id and repo type; private repos need HF_TOKEN or `hf auth login`)")
+        return HubError(
+            f"{repo_type} repo '{repo_id}' not found on {endpoint()} "
+            "(check the id and repo type; private repos need HF_TOKEN or `hf auth login`)"
+        )
     if isinstance(exc, RemoteEntryNotFoundError):
         return HubError(f"file not found in {repo_id}@{revision or 'main'}: {one_line(exc)}")
     if isinstance(exc, HfHubHTTPError) and exc.response is not None:
         status = exc.response.status_code
         if status in (401, 403):
-            return HubError(f"not allowed to access {repo_type} repo '{repo_id}' (HTTP {status}): "
-                            "set HF_TOKEN (or run `hf auth login`, or pass --token) to a token with write access")
+            return HubError(
+                f"not allowed to access {repo_type} repo '{repo_id}' (HTTP {status}): "
+                "set HF_TOKEN (or run `hf auth login`, or pass --token) to a token with write access"
+            )
         if status < 500 and status not in (408, 409, 412, 429):
             return HubError(f"Hub rejected the request for {repo_type} repo '{repo_id}': {_reason(exc)}")
     return None
@@ -175,7 +183,9 @@ def _retry_after(exc: BaseException) -> float | None:
     return None
 
 
-def call_with_retries(action: str, fn: Callable[[], T], *, repo_id: str, repo_type: str, revision: str | None = None) -> T:
+def call_with_retries(
+    action: str, fn: Callable[[], T], *, repo_id: str, repo_type: str, revision: str | None = None
+) -> T:
     """Run ``fn`` with retries on transient failures; turn failures into one-line HubErrors."""
     attempts = max(1, RETRY.attempts)
     for attempt in range(1, attempts + 1):

@@ -90,8 +90,13 @@ class NegativeSampler:
         return [self.types[i] for i in picked]
 
 
-def to_it_example(passage: AnnotatedPassage, negatives: list[str], rng: np.random.Generator,
-                  template: ConversationTemplate, qa: list[tuple[str, list[str]]] | None = None) -> ITExample:
+def to_it_example(
+    passage: AnnotatedPassage,
+    negatives: list[str],
+    rng: np.random.Generator,
+    template: ConversationTemplate,
+    qa: list[tuple[str, list[str]]] | None = None,
+) -> ITExample:
     """One vanilla chat: positives and negatives asked in one shuffled order (or ``qa`` as given)."""
     if qa is None:
         answers = mentions_by_label(passage["entities"])
@@ -110,8 +115,9 @@ def to_it_example(passage: AnnotatedPassage, negatives: list[str], rng: np.rando
     )
 
 
-def build_conversations(annotated: datasets.Dataset, *, seed: int = 42, template: str | None = None,
-                        negatives: str | bool | None = None) -> datasets.Dataset:
+def build_conversations(
+    annotated: datasets.Dataset, *, seed: int = 42, template: str | None = None, negatives: str | bool | None = None
+) -> datasets.Dataset:
     """Vanilla IT conversations, one per annotated passage, with seeded negative types.
 
     Args:
@@ -143,8 +149,13 @@ def build_conversations(annotated: datasets.Dataset, *, seed: int = 42, template
         positives = list(mentions_by_label(row["entities"]))
         return to_it_example(row, sampler.sample(positives, rng), rng, tmpl, qa=qa)
 
-    return annotated.map(convert, remove_columns=annotated.column_names, features=IT_FEATURES,
-                         desc="conversations", load_from_cache_file=False)
+    return annotated.map(
+        convert,
+        remove_columns=annotated.column_names,
+        features=IT_FEATURES,
+        desc="conversations",
+        load_from_cache_file=False,
+    )
 
 
 def split_train_validation(ids: list[str], *, fraction: float = 0.1, seed: int = 42) -> tuple[set[str], set[str]]:

@@ -20,8 +20,9 @@ def hub_license_ids() -> tuple[str, ...]:
     return tuple(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
 
 
-def check_license(license: str | None, *, license_name: str | None = None, license_link: str | None = None,
-                  where: str = "--license") -> str | None:
+def check_license(
+    license: str | None, *, license_name: str | None = None, license_link: str | None = None, where: str = "--license"
+) -> str | None:
     """Return ``license`` when it is a Hub license id (None passes: no license key); else a ConfigError.
 
     Example:
@@ -35,16 +36,21 @@ def check_license(license: str | None, *, license_name: str | None = None, licen
         guess = license.strip().lower() if license.strip().lower() in ids else None
         guess = guess or next(iter(difflib.get_close_matches(license.lower(), ids, n=1, cutoff=0.6)), None)
         hint = f"; did you mean {guess}?" if guess else "; use 'other' with a license name and link, or 'unknown'"
-        raise ConfigError(f"{where}: {license!r} is not a Hub license id (the Hub's ids are lowercase, e.g. "
-                          f"cc-by-nc-4.0, apache-2.0){hint}")
+        raise ConfigError(
+            f"{where}: {license!r} is not a Hub license id (the Hub's ids are lowercase, e.g. "
+            f"cc-by-nc-4.0, apache-2.0){hint}"
+        )
     if license == "other" and not (license_name and license_link):
-        raise ConfigError(f"{where}: license 'other' needs license_name and license_link (the license's own id "
-                          "and a link to its text, e.g. tongyi-qianwen and the model's LICENSE file)")
+        raise ConfigError(
+            f"{where}: license 'other' needs license_name and license_link (the license's own id "
+            "and a link to its text, e.g. tongyi-qianwen and the model's LICENSE file)"
+        )
     return license
 
 
-def license_card_data(license: str | None, license_name: str | None = None,
-                      license_link: str | None = None) -> dict[str, str]:
+def license_card_data(
+    license: str | None, license_name: str | None = None, license_link: str | None = None
+) -> dict[str, str]:
     """The card YAML keys for a license: ``license`` (+ ``license_name``/``license_link`` for ``other``)."""
     if license is None:
         return {}

@@ -97,8 +97,15 @@ def load_tokenizer(model_id: str, *, revision: str | None = None, chat_template:
     return tokenizer, cfg
 
 
-def load(model_id: str, *, revision: str | None = None, device: str | None = None, dtype: str | None = None,
-         backend: str = "hf", chat_template: str | None = None):
+def load(
+    model_id: str,
+    *,
+    revision: str | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    backend: str = "hf",
+    chat_template: str | None = None,
+):
     """(model, tokenizer, engine): ``engine`` is a :class:`VLLMEngine` for the vLLM backend, else None."""
     import torch
 
@@ -113,8 +120,13 @@ def load(model_id: str, *, revision: str | None = None, device: str | None = Non
     from transformers import AutoModelForCausalLM
 
     try:
-        model = AutoModelForCausalLM.from_pretrained(base_id or model_id, revision=base_revision if cfg else revision,
-                                                     dtype=torch_dtype, use_safetensors=True, trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(
+            base_id or model_id,
+            revision=base_revision if cfg else revision,
+            dtype=torch_dtype,
+            use_safetensors=True,
+            trust_remote_code=False,
+        )
         if cfg:
             from peft import PeftModel
 
@@ -132,12 +144,18 @@ def _safetensors_adapter(model_id: str, revision: str | None) -> str:
     """
     from raitner_hub.hub import resolve
 
-    source = resolve(model_id, repo_type="model", revision=revision,
-                     allow_patterns=["adapter_config.json", "adapter_model.safetensors"])
+    source = resolve(
+        model_id,
+        repo_type="model",
+        revision=revision,
+        allow_patterns=["adapter_config.json", "adapter_model.safetensors"],
+    )
     folder = Path(str(source.path))
     if not (folder / "adapter_model.safetensors").is_file():
-        raise ConfigError(f"adapter {model_id} has no adapter_model.safetensors (pickled adapter weights are "
-                          "never loaded); re-save it with save_pretrained(safe_serialization=True)")
+        raise ConfigError(
+            f"adapter {model_id} has no adapter_model.safetensors (pickled adapter weights are "
+            "never loaded); re-save it with save_pretrained(safe_serialization=True)"
+        )
     return model_id if source.is_local else str(folder)
 
 
@@ -149,8 +167,14 @@ def _dtype(dtype: str | None, device: str):
             return torch.bfloat16
         return torch.float32
     try:
-        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-                "float16": torch.float16, "fp16": torch.float16}[dtype]
+        return {
+            "float32": torch.float32,
+            "fp32": torch.float32,
+            "bfloat16": torch.bfloat16,
+            "bf16": torch.bfloat16,
+            "float16": torch.float16,
+            "fp16": torch.float16,
+        }[dtype]
     except KeyError:
         raise ConfigError(f"unknown dtype {dtype!r}; use float32, bfloat16 or float16") from None
 
@@ -167,15 +191,23 @@ class VLLMEngine:  # pragma: no cover - needs vllm and a GPU (tests/test_predict
 
             # Same check as the HF path: vLLM, too, would fall back to unpickling adapter_model.bin.
             self.lora = LoRARequest("adapter", 1, _safetensors_adapter(model_id, revision))
-        self.llm = LLM(model=base_id or model_id, revision=base_revision if base_id else revision,
-                       dtype=dtype or "auto", enable_prefix_caching=True, enable_lora=self.lora is not None,
-                       max_lora_rank=64, trust_remote_code=False)
+        self.llm = LLM(
+            model=base_id or model_id,
+            revision=base_revision if base_id else revision,
+            dtype=dtype or "auto",
+            enable_prefix_caching=True,
+            enable_lora=self.lora is not None,
+            max_lora_rank=64,
+            trust_remote_code=False,
+        )
 
-    def generate(self, prompt_ids: Sequence[Sequence[int]], *, stop_ids: Sequence[int],
-                 max_new_tokens: int) -> list[list[int]]:
+    def generate(
+        self, prompt_ids: Sequence[Sequence[int]], *, stop_ids: Sequence[int], max_new_tokens: int
+    ) -> list[list[int]]:
         from vllm import SamplingParams
 
         params = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=max_new_tokens, stop_token_ids=list(stop_ids))
-        outputs = self.llm.generate([{"prompt_token_ids": list(p)} for p in prompt_ids], params,
-                                    lora_request=self.lora, use_tqdm=False)
+        outputs = self.llm.generate(
+            [{"prompt_token_ids": list(p)} for p in prompt_ids], params, lora_request=self.lora, use_tqdm=False
+        )
         return [[t for t in out.outputs[0].token_ids if t not in stop_ids] for out in outputs]

@@ -20,15 +20,39 @@ from pathlib import Path
 from typing import Any
 
 _LIBRARIES = (
-    "torch", "transformers", "datasets", "huggingface_hub", "peft", "trl", "accelerate",
-    "sentence-transformers", "faiss-cpu", "rank-bm25", "jieba",
+    "torch",
+    "transformers",
+    "datasets",
+    "huggingface_hub",
+    "peft",
+    "trl",
+    "accelerate",
+    "sentence-transformers",
+    "faiss-cpu",
+    "rank-bm25",
+    "jieba",
 )
 # Credential keys by exact name (case and -/_ insensitive). Not substrings: "max_new_tokens" and "eos_token"
 # are settings, and a substring rule hid them from manifests and adapter cards.
-SECRET_KEYS = frozenset({
-    "token", "hf_token", "hub_token", "push_to_hub_token", "use_auth_token", "auth_token", "access_token",
-    "api_key", "apikey", "openai_api_key", "password", "passwd", "secret", "client_secret", "secret_key",
-})
+SECRET_KEYS = frozenset(
+    {
+        "token",
+        "hf_token",
+        "hub_token",
+        "push_to_hub_token",
+        "use_auth_token",
+        "auth_token",
+        "access_token",
+        "api_key",
+        "apikey",
+        "openai_api_key",
+        "password",
+        "passwd",
+        "secret",
+        "client_secret",
+        "secret_key",
+    }
+)
 
 
 def is_secret_key(key: object) -> bool:
@@ -52,10 +76,15 @@ def git_revision() -> str | None:
     if not (root / ".git").exists():
         return None
     try:
-        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        sha = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return sha + ("-dirty" if dirty else "")
@@ -141,8 +170,15 @@ def _check_no_secrets(obj: Any, where: str = "") -> None:
             _check_no_secrets(item, where)
 
 
-def build_manifest(kind: str, *, settings: dict[str, Any], inputs: dict[str, Any], counts: dict[str, Any],
-                   started: float, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_manifest(
+    kind: str,
+    *,
+    settings: dict[str, Any],
+    inputs: dict[str, Any],
+    counts: dict[str, Any],
+    started: float,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Assemble a manifest. ``started`` is a ``time.time()`` taken when the run began."""
     from raitner_hub import __version__
 
@@ -170,6 +206,7 @@ VOLATILE_KEYS = ("created_at", "wall_time_s")
 
 def same_artefact(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Whether two manifests describe the same artefact (equal once :data:`VOLATILE_KEYS` are ignored)."""
+
     def strip(m: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in m.items() if k not in VOLATILE_KEYS}
 

@@ -101,8 +101,12 @@ class Counts:
     unparsed: int = 0
 
     def __add__(self, other: Counts) -> Counts:
-        return Counts(self.n_pred + other.n_pred, self.n_gold + other.n_gold,
-                      self.n_correct + other.n_correct, self.unparsed + other.unparsed)
+        return Counts(
+            self.n_pred + other.n_pred,
+            self.n_gold + other.n_gold,
+            self.n_correct + other.n_correct,
+            self.unparsed + other.unparsed,
+        )
 
 
 def _score(correct: int, n_pred: int, n_gold: int) -> tuple[float, float, float]:
@@ -122,8 +126,7 @@ def prf(counts: Counts) -> tuple[float, float, float]:
     return _score(counts.n_correct, counts.n_pred, counts.n_gold)
 
 
-def uniner_counts(pred_lists: Sequence[Sequence[str] | str | None],
-                  gold_lists: Sequence[Sequence[str]]) -> Counts:
+def uniner_counts(pred_lists: Sequence[Sequence[str] | str | None], gold_lists: Sequence[Sequence[str]]) -> Counts:
     """UniNER counts over questions: one (prediction, gold) pair per (sentence, type).
 
     A prediction may be a parsed list, ``None`` (unparsed: scored as ``[]`` and counted) or the raw
@@ -155,9 +158,10 @@ class SpanCounts:
 
     def __add__(self, other: SpanCounts) -> SpanCounts:
         labels = {**self.per_label, **other.per_label}
-        return SpanCounts(self.total + other.total,
-                          {lab: self.per_label.get(lab, Counts()) + other.per_label.get(lab, Counts())
-                           for lab in labels})
+        return SpanCounts(
+            self.total + other.total,
+            {lab: self.per_label.get(lab, Counts()) + other.per_label.get(lab, Counts()) for lab in labels},
+        )
 
     def per_label_prf(self) -> dict[str, tuple[float, float, float]]:
         return {label: prf(counts) for label, counts in sorted(self.per_label.items())}
@@ -185,8 +189,13 @@ def answers_to_entities(text: str, answers: Mapping[str, Sequence[str]]) -> tupl
     return entities, unfound
 
 
-def strict_span_counts(pred_entities: Sequence[Entity], gold_entities: Sequence[Entity], *,
-                       labels: Sequence[str] | None = None, unfound: Mapping[str, int] | None = None) -> SpanCounts:
+def strict_span_counts(
+    pred_entities: Sequence[Entity],
+    gold_entities: Sequence[Entity],
+    *,
+    labels: Sequence[str] | None = None,
+    unfound: Mapping[str, int] | None = None,
+) -> SpanCounts:
     """Exact (start, end, label) matches for one passage, micro and per label.
 
     ``pred_entities`` carry offsets (``NER.predict`` output, or :func:`answers_to_entities`); ``unfound``
@@ -235,8 +244,18 @@ class DatasetScores:
         strict_total = strict.total if isinstance(strict, SpanCounts) else strict
         up, ur, uf = prf(uniner)
         sp, sr, sf = prf(strict_total)
-        return cls(dataset, up, ur, uf, sp, sr, sf, n, uniner.unparsed,
-                   {"uniner": asdict(uniner), "strict": asdict(strict_total)})
+        return cls(
+            dataset,
+            up,
+            ur,
+            uf,
+            sp,
+            sr,
+            sf,
+            n,
+            uniner.unparsed,
+            {"uniner": asdict(uniner), "strict": asdict(strict_total)},
+        )
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -257,6 +276,14 @@ def average(scores: Sequence[DatasetScores], name: str = "average") -> DatasetSc
     def mean(attr: str) -> float:
         return round(sum(getattr(s, attr) for s in scores) / len(scores), 2)
 
-    return DatasetScores(name, mean("uniner_p"), mean("uniner_r"), mean("uniner_f1"), mean("strict_p"),
-                         mean("strict_r"), mean("strict_f1"), sum(s.n for s in scores),
-                         sum(s.unparsed for s in scores))
+    return DatasetScores(
+        name,
+        mean("uniner_p"),
+        mean("uniner_r"),
+        mean("uniner_f1"),
+        mean("strict_p"),
+        mean("strict_r"),
+        mean("strict_f1"),
+        sum(s.n for s in scores),
+        sum(s.unparsed for s in scores),
+    )

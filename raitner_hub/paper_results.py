@@ -14,27 +14,47 @@ from __future__ import annotations
 
 from typing import Any
 
-SOURCE = ("Xie et al., Beyond Boundaries: Learning a Universal Entity Taxonomy across Datasets and Languages "
-          "for Open Named Entity Recognition (RA-IT), 2024: Table 1 (English) and Table 2 (Chinese), as "
-          "transcribed in docs/paper.md §7")
+SOURCE = (
+    "Xie et al., Beyond Boundaries: Learning a Universal Entity Taxonomy across Datasets and Languages "
+    "for Open Named Entity Recognition (RA-IT), 2024: Table 1 (English) and Table 2 (Chinese), as "
+    "transcribed in docs/paper.md §7"
+)
 
 ERRATA = {
-    "table1": ["The paper's Table 1 prints the ChatGPT row in the order Pol., Sci., Movie, Rest., AI, Lit., "
-               "Music; it is shown here re-aligned to its true columns (UniNER's values).",
-               "The MIT-Movie test split and the CrossNER-science test split are not in the local data: our "
-               "Movie and Sci. columns use substitute splits (see the benchmark card) and are not comparable."],
-    "table2": ["OntoNotes 4 and People's Daily 2014 (Ren.) are not in the local data: those columns have no "
-               "reproduction.",
-               "Weibo (dev as test), CLUENER / CMeEE (half of dev as test) and Yidu (a 100-record sample) use "
-               "substitute splits; only MSRA and Boson follow the paper's test sets."],
+    "table1": [
+        "The paper's Table 1 prints the ChatGPT row in the order Pol., Sci., Movie, Rest., AI, Lit., "
+        "Music; it is shown here re-aligned to its true columns (UniNER's values).",
+        "The MIT-Movie test split and the CrossNER-science test split are not in the local data: our "
+        "Movie and Sci. columns use substitute splits (see the benchmark card) and are not comparable.",
+    ],
+    "table2": [
+        "OntoNotes 4 and People's Daily 2014 (Ren.) are not in the local data: those columns have no reproduction.",
+        "Weibo (dev as test), CLUENER / CMeEE (half of dev as test) and Yidu (a 100-record sample) use "
+        "substitute splits; only MSRA and Boson follow the paper's test sets.",
+    ],
 }
 
 # column title -> benchmark registry name (None: not buildable here)
 COLUMNS: dict[str, dict[str, str | None]] = {
-    "table1": {"Movie": "mit_movie", "Rest.": "mit_restaurant", "AI": "crossner_ai", "Lit.": "crossner_literature",
-               "Music": "crossner_music", "Pol.": "crossner_politics", "Sci.": "crossner_science"},
-    "table2": {"Onto4": None, "MSRA": "msra", "Weibo": "weibo", "Boson": "boson", "CLUE": "cluener",
-               "CMeEE": "cmeee", "Ren.": None, "Yidu": "yidu"},
+    "table1": {
+        "Movie": "mit_movie",
+        "Rest.": "mit_restaurant",
+        "AI": "crossner_ai",
+        "Lit.": "crossner_literature",
+        "Music": "crossner_music",
+        "Pol.": "crossner_politics",
+        "Sci.": "crossner_science",
+    },
+    "table2": {
+        "Onto4": None,
+        "MSRA": "msra",
+        "Weibo": "weibo",
+        "Boson": "boson",
+        "CLUE": "cluener",
+        "CMeEE": "cmeee",
+        "Ren.": None,
+        "Yidu": "yidu",
+    },
 }
 
 # (size, method) -> values in COLUMNS order, then Avg
@@ -60,9 +80,19 @@ TABLES: dict[str, dict[tuple[int | None, str], list[float]]] = {
 }
 
 # paper.md §6.1: test sentences the paper used, where the local data has no such split (for the plan).
-PAPER_TEST_SENTENCES = {"mit_movie": 2442, "mit_restaurant": 1520, "crossner_ai": 431, "crossner_literature": 416,
-                        "crossner_music": 465, "crossner_politics": 650, "crossner_science": 543, "msra": 2000,
-                        "weibo": 270, "boson": 179, "yidu": 379}
+PAPER_TEST_SENTENCES = {
+    "mit_movie": 2442,
+    "mit_restaurant": 1520,
+    "crossner_ai": 431,
+    "crossner_literature": 416,
+    "crossner_music": 465,
+    "crossner_politics": 650,
+    "crossner_science": 543,
+    "msra": 2000,
+    "weibo": 270,
+    "boson": 179,
+    "yidu": 379,
+}
 
 
 def paper_row(table: str, size: int | None, method: str) -> dict[str, float] | None:
@@ -79,5 +109,10 @@ def paper_row(table: str, size: int | None, method: str) -> dict[str, float] | N
 
 def describe(table: str) -> dict[str, Any]:
     """What results.json records about the comparison: source, columns, errata."""
-    return {"source": SOURCE, "table": table, "columns": COLUMNS[table], "errata": ERRATA[table],
-            "metric": "UniNER micro-F1 (%), test without examples"}
+    return {
+        "source": SOURCE,
+        "table": table,
+        "columns": COLUMNS[table],
+        "errata": ERRATA[table],
+        "metric": "UniNER micro-F1 (%), test without examples",
+    }

@@ -92,8 +92,10 @@ def _check_labels(labels: Sequence[str]) -> list[str]:
         labels = labels.split(",")
     cleaned = list(dict.fromkeys(label.strip() for label in labels))
     if not cleaned or any(not label for label in cleaned):
-        raise InputError("label set is empty (or has an empty name): pass at least one entity type, "
-                         "e.g. labels=['person', 'location']")
+        raise InputError(
+            "label set is empty (or has an empty name): pass at least one entity type, "
+            "e.g. labels=['person', 'location']"
+        )
     return cleaned
 
 
@@ -106,10 +108,26 @@ class NER:
         [{'start': 0, 'end': 5, 'text': 'Obama', 'label': 'person', 'score': 0.93}, ...]
     """
 
-    def __init__(self, model, tokenizer, *, model_id: str, revision: str | None = None, index=None,
-                 lang: str | None = None, template: str | None = None, demo_template: str | None = None,
-                 max_new_tokens: int = 256, batch_size: int = 32, max_chars: int = 2000,
-                 strategy: str = "nn.v1", k: int = 2, seed: int = 42, backend: str = "hf", engine=None):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        *,
+        model_id: str,
+        revision: str | None = None,
+        index=None,
+        lang: str | None = None,
+        template: str | None = None,
+        demo_template: str | None = None,
+        max_new_tokens: int = 256,
+        batch_size: int = 32,
+        max_chars: int = 2000,
+        strategy: str = "nn.v1",
+        k: int = 2,
+        seed: int = 42,
+        backend: str = "hf",
+        engine=None,
+    ):
         if getattr(tokenizer, "chat_template", None) is None:
             raise ConfigError(f"model {model_id} has no chat template; pass --chat-template chatml|llama3|FILE.jinja")
         self.model, self.tokenizer, self.index = model, tokenizer, index
@@ -118,8 +136,10 @@ class NER:
         self.max_new_tokens, self.batch_size, self.max_chars = max_new_tokens, batch_size, max_chars
         self.strategy, self.k, self.seed = strategy, k, seed
         vocab = tokenizer.get_vocab()
-        self.stop_ids = sorted({vocab[t] for t in END_OF_TURN_TOKENS if t in vocab}
-                               | ({tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()))
+        self.stop_ids = sorted(
+            {vocab[t] for t in END_OF_TURN_TOKENS if t in vocab}
+            | ({tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set())
+        )
         if not self.stop_ids:
             raise ConfigError(f"model {model_id}: no end-of-turn or eos token in the tokenizer")
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.stop_ids[0]
@@ -128,11 +148,22 @@ class NER:
     # ---- loading ---------------------------------------------------------------------------------
 
     @classmethod
-    def from_pretrained(cls, model_or_adapter: str | Path, index=None, *, revision: str | None = None,
-                        device: str | None = None, dtype: str | None = None, backend: str = "auto",
-                        chat_template: str | None = None, base_url: str | None = None,
-                        served_model: str | None = None, api_key_env: str | None = None,
-                        max_concurrency: int | None = None, **options: Any) -> NER:
+    def from_pretrained(
+        cls,
+        model_or_adapter: str | Path,
+        index=None,
+        *,
+        revision: str | None = None,
+        device: str | None = None,
+        dtype: str | None = None,
+        backend: str = "auto",
+        chat_template: str | None = None,
+        base_url: str | None = None,
+        served_model: str | None = None,
+        api_key_env: str | None = None,
+        max_concurrency: int | None = None,
+        **options: Any,
+    ) -> NER:
         """Load a full model, or a PEFT adapter plus the base named in its ``adapter_config.json``.
 
         Weights load from safetensors only and never with ``trust_remote_code``. ``index`` is a
@@ -163,22 +194,48 @@ class NER:
         if backend == "openai":
             from raitner_hub.engines import DEFAULT_API_KEY_ENV, DEFAULT_MAX_CONCURRENCY, OpenAIEngine
 
-            tokenizer, _ = loading.load_tokenizer(str(model_or_adapter), revision=revision,
-                                                  chat_template=chat_template)
-            engine = OpenAIEngine(base_url or "", served_model or str(model_or_adapter), tokenizer=tokenizer,
-                                  api_key_env=api_key_env or DEFAULT_API_KEY_ENV,
-                                  max_concurrency=max_concurrency or DEFAULT_MAX_CONCURRENCY)
-            return cls(None, tokenizer, model_id=str(model_or_adapter), revision=revision, index=index,
-                       backend=backend, engine=engine, **options)
-        model, tokenizer, engine = loading.load(str(model_or_adapter), revision=revision, device=device, dtype=dtype,
-                                                backend=backend, chat_template=chat_template)
-        return cls(model, tokenizer, model_id=str(model_or_adapter), revision=revision, index=index, backend=backend,
-                   engine=engine, **options)
+            tokenizer, _ = loading.load_tokenizer(str(model_or_adapter), revision=revision, chat_template=chat_template)
+            engine = OpenAIEngine(
+                base_url or "",
+                served_model or str(model_or_adapter),
+                tokenizer=tokenizer,
+                api_key_env=api_key_env or DEFAULT_API_KEY_ENV,
+                max_concurrency=max_concurrency or DEFAULT_MAX_CONCURRENCY,
+            )
+            return cls(
+                None,
+                tokenizer,
+                model_id=str(model_or_adapter),
+                revision=revision,
+                index=index,
+                backend=backend,
+                engine=engine,
+                **options,
+            )
+        model, tokenizer, engine = loading.load(
+            str(model_or_adapter),
+            revision=revision,
+            device=device,
+            dtype=dtype,
+            backend=backend,
+            chat_template=chat_template,
+        )
+        return cls(
+            model,
+            tokenizer,
+            model_id=str(model_or_adapter),
+            revision=revision,
+            index=index,
+            backend=backend,
+            engine=engine,
+            **options,
+        )
 
     # ---- prompts -----------------------------------------------------------------------------------
 
-    def templates_for(self, text: str, lang: str | None = None) -> tuple[prompts.ConversationTemplate,
-                                                                         prompts.DemoTemplate]:
+    def templates_for(
+        self, text: str, lang: str | None = None
+    ) -> tuple[prompts.ConversationTemplate, prompts.DemoTemplate]:
         """The conversation and demonstration templates for a text: by template name, else ``lang`` (this
         call's), else the predictor's language, else the index's, else the detected one."""
         from raitner_hub.formats import detect_lang
@@ -192,8 +249,9 @@ class NER:
         return getattr(self.index, "lang", None)
 
     def _render_ids(self, messages) -> list[int]:
-        ids = self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=True,
-                                                 return_dict=False)
+        ids = self.tokenizer.apply_chat_template(
+            list(messages), add_generation_prompt=True, tokenize=True, return_dict=False
+        )
         return list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
 
     def _prefix_ids(self, messages) -> list[int]:
@@ -210,8 +268,10 @@ class NER:
         from raitner_hub.scores import Answer
 
         # An Answer is the output string that also carries its token ids and log-probs (confidence scores).
-        return [Answer(g.text, token_ids=g.token_ids, logprobs=g.logprobs) if g.logprobs is not None else g.text
-                for g in self.generate(items)]
+        return [
+            Answer(g.text, token_ids=g.token_ids, logprobs=g.logprobs) if g.logprobs is not None else g.text
+            for g in self.generate(items)
+        ]
 
     def generate(self, items: Sequence[Query]) -> list[Generation]:
         """:meth:`generate_answers` with the generated token ids (and, where the engine reports them,
@@ -237,22 +297,33 @@ class NER:
                 self.stats["prefix_mismatch"] += 1
             if limit and max(map(len, full)) + self.max_new_tokens > limit:
                 self.stats["over_length"] += 1
-                log.warning("prompt of %d tokens + %d new tokens exceeds the model's %d positions; lower max_chars",
-                            max(map(len, full)), self.max_new_tokens, limit)
+                log.warning(
+                    "prompt of %d tokens + %d new tokens exceeds the model's %d positions; lower max_chars",
+                    max(map(len, full)),
+                    self.max_new_tokens,
+                    limit,
+                )
             groups.append(group)
             order.append(positions)
             prompts_ids.update(zip(positions, full))
         if self._engine is not None:  # vLLM or an OpenAI-compatible server: prefix caching does the sharing
             flat = [i for positions in order for i in positions]
-            token_lists = self._engine.generate([prompts_ids[i] for i in flat], stop_ids=self.stop_ids,
-                                                max_new_tokens=self.max_new_tokens)
+            token_lists = self._engine.generate(
+                [prompts_ids[i] for i in flat], stop_ids=self.stop_ids, max_new_tokens=self.max_new_tokens
+            )
             outputs = dict(zip(flat, token_lists))
         else:
             from raitner_hub.decoding import greedy_shared_prefix
 
-            generated = greedy_shared_prefix(self.model, groups, stop_ids=self.stop_ids, pad_id=self.pad_id,
-                                             max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
-                                             with_logprobs=True)
+            generated = greedy_shared_prefix(
+                self.model,
+                groups,
+                stop_ids=self.stop_ids,
+                pad_id=self.pad_id,
+                max_new_tokens=self.max_new_tokens,
+                batch_size=self.batch_size,
+                with_logprobs=True,
+            )
             outputs = {i: tokens for positions, rows in zip(order, generated) for i, tokens in zip(positions, rows)}
         self.stats["questions"] += len(items)
         generations = []
@@ -260,8 +331,11 @@ class NER:
             out = outputs[i]
             if not isinstance(out, Generation):
                 # decoding.Generated (hf: ids and each chosen token's log-prob) or a list of ids (vllm)
-                out = (Generation(tuple(out.tokens), logprobs=tuple(out.logprobs)) if hasattr(out, "logprobs")
-                       else Generation(tuple(out)))
+                out = (
+                    Generation(tuple(out.tokens), logprobs=tuple(out.logprobs))
+                    if hasattr(out, "logprobs")
+                    else Generation(tuple(out))
+                )
             text = self.tokenizer.decode(list(out.token_ids), skip_special_tokens=True)
             generations.append(dataclasses.replace(out, text=text) if out.text != text else out)
         return generations
@@ -278,8 +352,9 @@ class NER:
         found = retrieve_demos(self.index, distinct, strategy=self.strategy, k=self.k, seed=self.seed)
         return {text: tuple(demos) for text, demos in zip(distinct, found)}
 
-    def predict(self, text: str, labels: Sequence[str], *, demos=DEFAULT_DEMOS,
-                lang: str | None = None) -> list[Prediction]:
+    def predict(
+        self, text: str, labels: Sequence[str], *, demos=DEFAULT_DEMOS, lang: str | None = None
+    ) -> list[Prediction]:
         """Entities of the given types in ``text``: ``[{start, end, text, label, score}]``.
 
         ``score`` is the mention's confidence from its answer's tokens (:mod:`raitner_hub.scores`), None
@@ -294,8 +369,14 @@ class NER:
         keep = demos is None or (isinstance(demos, str) and demos in ("auto", DEFAULT_DEMOS))
         return self.predict_batch([text], [labels], demos=demos if keep else [demos], lang=[lang])[0]
 
-    def predict_batch(self, texts: Sequence[str], labels_per_text: Sequence[Sequence[str]], *,
-                      demos=DEFAULT_DEMOS, lang: str | Sequence[str | None] | None = None) -> list[list[Prediction]]:
+    def predict_batch(
+        self,
+        texts: Sequence[str],
+        labels_per_text: Sequence[Sequence[str]],
+        *,
+        demos=DEFAULT_DEMOS,
+        lang: str | Sequence[str | None] | None = None,
+    ) -> list[list[Prediction]]:
         """:meth:`predict` for many texts at once (all their questions are batched together).
 
         ``demos``: the default (the attached index, if any), None, ``"auto"`` or one list of demonstrations
@@ -332,8 +413,16 @@ class NER:
             results[t].extend(self.entities_from_answer(item.text, item.label, output, offset=offset))
         return [_dedupe_sorted(entities) for entities in results]
 
-    def predict_entities(self, text: str, labels: Sequence[str], *, threshold: float = 0.0, flat_ner: bool = True,
-                         multi_label: bool = False, demos=None) -> list[Prediction]:
+    def predict_entities(
+        self,
+        text: str,
+        labels: Sequence[str],
+        *,
+        threshold: float = 0.0,
+        flat_ner: bool = True,
+        multi_label: bool = False,
+        demos=None,
+    ) -> list[Prediction]:
         """GLiNER's ``predict_entities``: :meth:`predict`, then GLiNER's span selection.
 
         ``threshold`` keeps entities scored above it; ``flat_ner=True`` resolves overlapping spans by
@@ -345,19 +434,29 @@ class NER:
         Example:
             >>> ner.predict_entities("Obama visited Paris.", ["person", "location"], threshold=0.5)  # doctest: +SKIP
         """
-        return self.batch_predict_entities([text], labels, threshold=threshold, flat_ner=flat_ner,
-                                           multi_label=multi_label, demos=demos)[0]
+        return self.batch_predict_entities(
+            [text], labels, threshold=threshold, flat_ner=flat_ner, multi_label=multi_label, demos=demos
+        )[0]
 
-    def batch_predict_entities(self, texts: Sequence[str], labels: Sequence[str], *, threshold: float = 0.0,
-                               flat_ner: bool = True, multi_label: bool = False, demos=None,
-                               ) -> list[list[Prediction]]:
+    def batch_predict_entities(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        *,
+        threshold: float = 0.0,
+        flat_ner: bool = True,
+        multi_label: bool = False,
+        demos=None,
+    ) -> list[list[Prediction]]:
         """:meth:`predict_entities` for many texts with one label set (GLiNER's signature); one batch."""
         from raitner_hub.spans import select_spans
 
         labels = _check_labels(labels)
         found = self.predict_batch(list(texts), [labels] * len(texts), demos=demos)
-        return [select_spans(entities, labels, threshold=threshold, flat_ner=flat_ner, multi_label=multi_label)
-                for entities in found]
+        return [
+            select_spans(entities, labels, threshold=threshold, flat_ner=flat_ner, multi_label=multi_label)
+            for entities in found
+        ]
 
     def entities_from_answer(self, text: str, label: str, output: str, *, offset: int = 0) -> list[Prediction]:
         """Parse one answer and map its mentions to every occurrence in ``text`` (offsets shifted by ``offset``)."""
@@ -372,8 +471,10 @@ class NER:
             entities, missing = align_mentions(text, [(mention, label)])
             self.stats["not_found"] += len(missing)
             score = self.mention_score(output, mention) if entities else None
-            out.extend(Prediction(start=e["start"] + offset, end=e["end"] + offset, text=e["text"], label=label,
-                                  score=score) for e in entities)
+            out.extend(
+                Prediction(start=e["start"] + offset, end=e["end"] + offset, text=e["text"], label=label, score=score)
+                for e in entities
+            )
         return out
 
     def mention_score(self, output: str, mention: str) -> float | None:
@@ -384,8 +485,11 @@ class NER:
         if logprobs is None:
             return None
         if output.token_spans is None:
-            output.token_spans = tuple(token_spans_by_decoding(
-                lambda ids: self.tokenizer.decode(ids, skip_special_tokens=True), output.token_ids))
+            output.token_spans = tuple(
+                token_spans_by_decoding(
+                    lambda ids: self.tokenizer.decode(ids, skip_special_tokens=True), output.token_ids
+                )
+            )
         return mention_score(output.token_spans, logprobs, str(output), mention)
 
 

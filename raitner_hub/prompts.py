@@ -187,8 +187,9 @@ def render_demo_messages(demos: Sequence[Demo], template: DemoTemplate) -> list[
     return [Message(role="user", content=user), Message(role="assistant", content=ack)]
 
 
-def render_prefix(text: str, template: ConversationTemplate, demos: Sequence[Demo] = (),
-                  demo_tmpl: DemoTemplate | None = None) -> list[Message]:
+def render_prefix(
+    text: str, template: ConversationTemplate, demos: Sequence[Demo] = (), demo_tmpl: DemoTemplate | None = None
+) -> list[Message]:
     """Everything before the first question: optional examples exchange, the text turn and its ack.
 
     This prefix is shared by all type questions about one passage (inference reuses its KV cache).
@@ -205,8 +206,13 @@ def render_question(label: str, template: ConversationTemplate) -> Message:
     return Message(role="user", content=template.question.format(label=label))
 
 
-def render_conversation(text: str, qa: Sequence[tuple[str, Sequence[str]]], template: ConversationTemplate,
-                        demos: Sequence[Demo] = (), demo_tmpl: DemoTemplate | None = None) -> list[Message]:
+def render_conversation(
+    text: str,
+    qa: Sequence[tuple[str, Sequence[str]]],
+    template: ConversationTemplate,
+    demos: Sequence[Demo] = (),
+    demo_tmpl: DemoTemplate | None = None,
+) -> list[Message]:
     """A full training chat: prefix, then for each (label, mentions) a question and its JSON answer."""
     messages = render_prefix(text, template, demos, demo_tmpl)
     for label, mentions in qa:
@@ -215,8 +221,13 @@ def render_conversation(text: str, qa: Sequence[tuple[str, Sequence[str]]], temp
     return messages
 
 
-def render_query(text: str, label: str, template: ConversationTemplate, demos: Sequence[Demo] = (),
-                 demo_tmpl: DemoTemplate | None = None) -> list[Message]:
+def render_query(
+    text: str,
+    label: str,
+    template: ConversationTemplate,
+    demos: Sequence[Demo] = (),
+    demo_tmpl: DemoTemplate | None = None,
+) -> list[Message]:
     """An inference chat for one (passage, type): prefix + question, the answer slot left open."""
     return [*render_prefix(text, template, demos, demo_tmpl), render_question(label, template)]
 

@@ -38,6 +38,7 @@ WEIBO_TOKEN = re.compile(r"(.{1,2}?)(\d{1,2})")
 
 # ---- small shared pieces -------------------------------------------------------------------------------
 
+
 def detect_lang(text: str) -> str:
     """``zh`` when at least 30% of the non-space characters are CJK, else ``en``."""
     chars = [c for c in text if not c.isspace()]
@@ -53,8 +54,10 @@ def default_source(path: PathLike) -> str:
 
 def annotator_json(fmt: str, source: str, **extra: Any) -> str:
     # an empty ``qa`` is kept: a conversation that asked nothing must not be asked the whole label set
-    return json.dumps({"format": fmt, "source": source,
-                       **{k: v for k, v in extra.items() if v or (k == "qa" and v is not None)}}, ensure_ascii=False)
+    return json.dumps(
+        {"format": fmt, "source": source, **{k: v for k, v in extra.items() if v or (k == "qa" and v is not None)}},
+        ensure_ascii=False,
+    )
 
 
 def labels_queried(passage: AnnotatedPassage) -> list[str]:
@@ -117,8 +120,7 @@ def relabel_annotator(annotator: str, mapping: dict[str, str | None]) -> str:
         renamed = (mapping.get(label, label) for label in data["labels_queried"])
         data["labels_queried"] = list(dict.fromkeys(label for label in renamed if label))
     if "qa" in data:
-        data["qa"] = [[mapping.get(label, label), answer] for label, answer in data["qa"]
-                      if mapping.get(label, label)]
+        data["qa"] = [[mapping.get(label, label), answer] for label, answer in data["qa"] if mapping.get(label, label)]
     return json.dumps(data, ensure_ascii=False)
 
 
@@ -133,8 +135,10 @@ class ReadReport:
     def check(self, path: PathLike) -> None:
         """More than half of the conversations bad: not a file of this format; an error."""
         if self.conversations and self.dropped * 2 > self.conversations:
-            raise InputError(f"{self.first_dropped} ({self.dropped} of {self.conversations} conversations "
-                             f"have an unparseable answer)")
+            raise InputError(
+                f"{self.first_dropped} ({self.dropped} of {self.conversations} conversations "
+                f"have an unparseable answer)"
+            )
 
 
 class _BadAnswer(InputError):
@@ -205,8 +209,7 @@ def _entity_fields(fmt: str, path: PathLike, line: int | str | None) -> Iterator
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         if isinstance(exc, InputError):
             raise
-        raise InputError(f"malformed {fmt} entities ({type(exc).__name__}: {exc})", path=str(path),
-                         line=line) from None
+        raise InputError(f"malformed {fmt} entities ({type(exc).__name__}: {exc})", path=str(path), line=line) from None
 
 
 def _span_entities(text: str, spans: Iterable[tuple[int, int, str, str]], where: str) -> list[Entity]:
@@ -223,6 +226,7 @@ def _aligned(text: str, pairs: Iterable[tuple[str, str]]) -> tuple[list[Entity],
 
 
 # ---- BIO -----------------------------------------------------------------------------------------------
+
 
 def _bio_sentences(path: PathLike, tag_first: bool) -> Iterator[tuple[list[str], list[str]]]:
     tokens: list[str] = []
@@ -281,9 +285,16 @@ def bio_to_entities(tokens: list[str], tags: list[str], joiner: str = " ") -> tu
     return text, entities
 
 
-def read_bio(path: PathLike, *, lang: str | None = None, tag_first: bool = False, joiner: str | None = None,
-             source: str | None = None, token_fn: Callable[[str], str] | None = None,
-             fmt: str = "bio") -> Iterator[AnnotatedPassage]:
+def read_bio(
+    path: PathLike,
+    *,
+    lang: str | None = None,
+    tag_first: bool = False,
+    joiner: str | None = None,
+    source: str | None = None,
+    token_fn: Callable[[str], str] | None = None,
+    fmt: str = "bio",
+) -> Iterator[AnnotatedPassage]:
     """BIO sentences as passages (token-first unless ``tag_first``); Chinese joins tokens with "".
 
     Example:
@@ -302,8 +313,9 @@ def read_bio(path: PathLike, *, lang: str | None = None, tag_first: bool = False
     annotator = annotator_json(fmt, source)
     for n, (tokens, tags) in enumerate(sentences):
         text, entities = bio_to_entities(tokens, tags, joiner)
-        yield AnnotatedPassage(id=f"{source}_{n}", text=text, lang=lang, source=source, entities=entities,
-                               annotator=annotator)
+        yield AnnotatedPassage(
+            id=f"{source}_{n}", text=text, lang=lang, source=source, entities=entities, annotator=annotator
+        )
 
 
 def read_bio_tag_first(path: PathLike, **kwargs: Any) -> Iterator[AnnotatedPassage]:
@@ -333,8 +345,9 @@ def tag_names(features: Any) -> list[str] | None:
     return list(names) if names else None
 
 
-def read_token_rows(rows: Iterable[dict], *, names: list[str] | None, source: str, where: str,
-                    lang: str | None = None) -> Iterator[AnnotatedPassage]:
+def read_token_rows(
+    rows: Iterable[dict], *, names: list[str] | None, source: str, where: str, lang: str | None = None
+) -> Iterator[AnnotatedPassage]:
     """Rows of the Hub's token-classification layout (``tokens`` + ``ner_tags``) as passages.
 
     Tag ids are turned into names with ``names`` (the ClassLabel names of the features); string tags are
@@ -355,11 +368,15 @@ def read_token_rows(rows: Iterable[dict], *, names: list[str] | None, source: st
         for tag in raw:
             if isinstance(tag, int) and not isinstance(tag, bool):
                 if names is None:
-                    raise InputError(f"row {i}: integer ner_tags without label names (the features must type "
-                                     "ner_tags as Sequence(ClassLabel), or write the tags as strings)", path=where)
+                    raise InputError(
+                        f"row {i}: integer ner_tags without label names (the features must type "
+                        "ner_tags as Sequence(ClassLabel), or write the tags as strings)",
+                        path=where,
+                    )
                 if not 0 <= tag < len(names):
-                    raise InputError(f"row {i}: tag id {tag} out of range (features name {len(names)} tags)",
-                                     path=where)
+                    raise InputError(
+                        f"row {i}: tag id {tag} out of range (features name {len(names)} tags)", path=where
+                    )
                 tag = names[tag]
             if not isinstance(tag, str) or not BIO_TAG.fullmatch(tag):
                 raise InputError(f"row {i}: bad BIO tag {tag!r} (expected O, B-<type> or I-<type>)", path=where)
@@ -373,16 +390,25 @@ def read_token_rows(rows: Iterable[dict], *, names: list[str] | None, source: st
     annotator = annotator_json("token_classification", source)
     for n, (tokens, tags) in enumerate(sentences):
         text, entities = bio_to_entities(tokens, tags, joiner)
-        yield AnnotatedPassage(id=f"{source}_{n}", text=text, lang=lang, source=source, entities=entities,
-                               annotator=annotator)
+        yield AnnotatedPassage(
+            id=f"{source}_{n}", text=text, lang=lang, source=source, entities=entities, annotator=annotator
+        )
 
 
 # ---- offset jsonl / json ----------------------------------------------------------------------------------
 
-def _offset_passage(row_id: str, text: str, lang: str | None, source: str, fmt: str,
-                    entities: list[Entity]) -> AnnotatedPassage:
-    return AnnotatedPassage(id=row_id, text=text, lang=lang or detect_lang(text), source=source,
-                            entities=entities, annotator=annotator_json(fmt, source))
+
+def _offset_passage(
+    row_id: str, text: str, lang: str | None, source: str, fmt: str, entities: list[Entity]
+) -> AnnotatedPassage:
+    return AnnotatedPassage(
+        id=row_id,
+        text=text,
+        lang=lang or detect_lang(text),
+        source=source,
+        entities=entities,
+        annotator=annotator_json(fmt, source),
+    )
 
 
 def read_cluener(path: PathLike, *, lang: str | None = None, source: str | None = None) -> Iterator[AnnotatedPassage]:
@@ -391,8 +417,12 @@ def read_cluener(path: PathLike, *, lang: str | None = None, source: str | None 
     for i, (n, row) in enumerate(read_jsonl_rows(path)):
         text = str(require_field(row, "text", path, n))
         with _entity_fields("cluener", path, n):
-            spans = [(s, e + 1, mention, label) for label, mentions in (row.get("label") or {}).items()
-                     for mention, offsets in mentions.items() for s, e in offsets]
+            spans = [
+                (s, e + 1, mention, label)
+                for label, mentions in (row.get("label") or {}).items()
+                for mention, offsets in mentions.items()
+                for s, e in offsets
+            ]
             entities = _span_entities(text, spans, f"{path}:{n}")
         yield _offset_passage(str(row.get("id", f"{source}_{i}")), text, lang, source, "cluener", entities)
 
@@ -417,13 +447,16 @@ def read_yidu(path: PathLike, *, lang: str | None = None, source: str | None = N
     for i, (n, row) in enumerate(read_jsonl_rows(path)):
         text = str(require_field(row, "text", path, n))
         with _entity_fields("yidu", path, n):
-            spans = [(e["entity_index"]["begin"], e["entity_index"]["end"], e["entity"], e["entity_type"])
-                     for e in row.get("entity_list", [])]
+            spans = [
+                (e["entity_index"]["begin"], e["entity_index"]["end"], e["entity"], e["entity_type"])
+                for e in row.get("entity_list", [])
+            ]
             entities = _span_entities(text, spans, f"{path}:{n}")
         yield _offset_passage(str(row.get("id", f"{source}_{i}")), text, lang, source, "yidu", entities)
 
 
 # ---- mention strings without offsets -------------------------------------------------------------------
+
 
 def _own_id(value: Any, source: str, i: int) -> str:
     """A file's own id; a bare number is prefixed with the source so ids stay unique across files."""
@@ -439,8 +472,14 @@ def read_boson(path: PathLike, *, lang: str | None = None, source: str | None = 
         text = str(require_field(row, "sentence", path, n))
         with _entity_fields("boson", path, n):
             entities, missing = _aligned(text, [(m, t) for m, t in (row.get("label") or {}).items()])
-        yield AnnotatedPassage(id=_own_id(row.get("id"), source, i), text=text, lang=lang or "zh", source=source,
-                               entities=entities, annotator=annotator_json("boson", source, unaligned=missing))
+        yield AnnotatedPassage(
+            id=_own_id(row.get("id"), source, i),
+            text=text,
+            lang=lang or "zh",
+            source=source,
+            entities=entities,
+            annotator=annotator_json("boson", source, unaligned=missing),
+        )
 
 
 def read_sky_ner(path: PathLike, *, lang: str | None = None, source: str | None = None) -> Iterator[AnnotatedPassage]:
@@ -451,9 +490,14 @@ def read_sky_ner(path: PathLike, *, lang: str | None = None, source: str | None 
         with _entity_fields("sky_ner", path, n):
             pairs = [(str(e["mention"]), str(e["type"])) for e in row.get("entities", [])]
         entities, missing = _aligned(text, pairs)
-        yield AnnotatedPassage(id=_own_id(row.get("id"), source, i), text=text, lang=lang or detect_lang(text),
-                               source=source, entities=entities,
-                               annotator=annotator_json("sky_ner", source, unaligned=missing))
+        yield AnnotatedPassage(
+            id=_own_id(row.get("id"), source, i),
+            text=text,
+            lang=lang or detect_lang(text),
+            source=source,
+            entities=entities,
+            annotator=annotator_json("sky_ner", source, unaligned=missing),
+        )
 
 
 def _answer(value: str | None, where: str, line: int | None, path: PathLike) -> list[str]:
@@ -462,13 +506,13 @@ def _answer(value: str | None, where: str, line: int | None, path: PathLike) -> 
     except (json.JSONDecodeError, TypeError):
         answer = None
     if not isinstance(answer, list) or not all(isinstance(m, str) for m in answer):
-        raise _BadAnswer(f"{where}answer is not a JSON list of strings: {str(value)[:60]!r}", path=str(path),
-                         line=line)
+        raise _BadAnswer(f"{where}answer is not a JSON list of strings: {str(value)[:60]!r}", path=str(path), line=line)
     return answer
 
 
-def read_slimer(path: PathLike, *, lang: str | None = None, source: str | None = None,
-                report: ReadReport | None = None) -> Iterator[AnnotatedPassage]:
+def read_slimer(
+    path: PathLike, *, lang: str | None = None, source: str | None = None, report: ReadReport | None = None
+) -> Iterator[AnnotatedPassage]:
     """SLIMER Pile-NER rows grouped by passage index (``doc_question_pairID`` = ``passage:question``).
 
     Ids are ``pilener_<passage index>`` (the ids of ``raw_passages/pile_passages_from_pilener.jsonl``);
@@ -483,8 +527,9 @@ def read_slimer(path: PathLike, *, lang: str | None = None, source: str | None =
         try:
             passage, question = (int(x) for x in pair_id.split(":"))
         except ValueError:
-            raise InputError(f"bad doc_question_pairID {pair_id!r} (expected '<passage>:<question>')",
-                             path=str(path), line=n) from None
+            raise InputError(
+                f"bad doc_question_pairID {pair_id!r} (expected '<passage>:<question>')", path=str(path), line=n
+            ) from None
         group = groups.setdefault(passage, {"text": require_field(row, "input", path, n), "qa": [], "bad": ""})
         if group["text"] != row["input"]:
             raise InputError(f"passage {passage} has two different texts", path=str(path), line=n)
@@ -504,10 +549,20 @@ def read_slimer(path: PathLike, *, lang: str | None = None, source: str | None =
             continue
         text, qa = groups[passage]["text"], sorted(groups[passage]["qa"], key=lambda q: q[0])
         entities, missing = _aligned(text, ((m, label) for _, label, answer in qa for m in answer))
-        yield AnnotatedPassage(id=f"pilener_{passage}", text=text, lang=lang or "en", source=source,
-                               entities=entities, annotator=annotator_json(
-                                   "slimer", source, labels_queried=list(dict.fromkeys(q[1] for q in qa)),
-                                   qa=[[label, answer] for _, label, answer in qa], unaligned=missing))
+        yield AnnotatedPassage(
+            id=f"pilener_{passage}",
+            text=text,
+            lang=lang or "en",
+            source=source,
+            entities=entities,
+            annotator=annotator_json(
+                "slimer",
+                source,
+                labels_queried=list(dict.fromkeys(q[1] for q in qa)),
+                qa=[[label, answer] for _, label, answer in qa],
+                unaligned=missing,
+            ),
+        )
 
 
 def _template_patterns() -> list[tuple[str, str, re.Pattern]]:
@@ -533,12 +588,12 @@ def _conversation(item: dict, where: str, path: PathLike) -> tuple[str, str, lis
         if match is None and value.startswith("文本："):  # the prefix without its space
             match = ("zh", "文本：")
         if turn.get("from") == "human" and match:
-            lang, text = match[0], value[len(match[1]):]
+            lang, text = match[0], value[len(match[1]) :]
             break
     else:
         raise InputError(f"{where}no 'Text: ...' / '文本： ...' turn", path=str(path))
     qa = []
-    rest = turns[t + 2:]  # after the text turn and its acknowledgement
+    rest = turns[t + 2 :]  # after the text turn and its acknowledgement
     for q, a in zip(rest[0::2], rest[1::2]):
         if not isinstance(q, dict) or not isinstance(a, dict):
             raise InputError(f"{where}a turn is not an object with 'from' and 'value'", path=str(path))
@@ -550,8 +605,9 @@ def _conversation(item: dict, where: str, path: PathLike) -> tuple[str, str, lis
     return lang, text, qa
 
 
-def read_uniner(path: PathLike, *, lang: str | None = None, source: str | None = None,
-                report: ReadReport | None = None) -> Iterator[AnnotatedPassage]:
+def read_uniner(
+    path: PathLike, *, lang: str | None = None, source: str | None = None, report: ReadReport | None = None
+) -> Iterator[AnnotatedPassage]:
     """UniNER / ShareGPT conversations (JSON array or jsonl): one passage per sentence, all its questions.
 
     Items with the same text are one passage until a type is asked again: UniNER's test files ask one
@@ -591,8 +647,17 @@ def read_uniner(path: PathLike, *, lang: str | None = None, source: str | None =
         text = group["text"]
         entities, missing = _aligned(text, ((m, label) for label, answer in group["qa"] for m in answer))
         asked = list(dict.fromkeys(label for label, _ in group["qa"]))
-        yield AnnotatedPassage(id=f"{source}_{n}", text=text, lang=lang or group["lang"], source=source,
-                               entities=entities,
-                               annotator=annotator_json("uniner", source, labels_queried=asked,
-                                                        qa=[[label, answer] for label, answer in group["qa"]],
-                                                        unaligned=missing))
+        yield AnnotatedPassage(
+            id=f"{source}_{n}",
+            text=text,
+            lang=lang or group["lang"],
+            source=source,
+            entities=entities,
+            annotator=annotator_json(
+                "uniner",
+                source,
+                labels_queried=asked,
+                qa=[[label, answer] for label, answer in group["qa"]],
+                unaligned=missing,
+            ),
+        )

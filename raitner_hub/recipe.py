@@ -286,8 +286,9 @@ def load_recipe(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Recip
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(f"{path}{f':{mark.line + 1}' if mark else ''}: invalid YAML "
-                          f"({getattr(exc, 'problem', exc)})") from None
+        raise ConfigError(
+            f"{path}{f':{mark.line + 1}' if mark else ''}: invalid YAML ({getattr(exc, 'problem', exc)})"
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
     _resolve_relative(data, path.parent)
@@ -329,8 +330,10 @@ def check_recipe(recipe: Recipe, where: str) -> None:
         raise ConfigError(f"{where}: data.seeds must be a non-empty list of integers")
     unknown = [n for n in recipe.benchmarks.names if n not in BENCHMARKS]
     if unknown or not recipe.benchmarks.names:
-        raise ConfigError(f"{where}: benchmarks.names: unknown {', '.join(unknown) or '(none given)'}; "
-                          f"choose from {', '.join(BENCHMARKS)}")
+        raise ConfigError(
+            f"{where}: benchmarks.names: unknown {', '.join(unknown) or '(none given)'}; "
+            f"choose from {', '.join(BENCHMARKS)}"
+        )
     wrong_lang = [n for n in recipe.benchmarks.names if BENCHMARKS[n].lang != recipe.lang]
     if wrong_lang:
         raise ConfigError(f"{where}: benchmarks.names: {', '.join(wrong_lang)} are not {recipe.lang} benchmarks")

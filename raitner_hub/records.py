@@ -156,5 +156,6 @@ def check_entities(passage_text: str, entities: list[Entity], *, where: str) -> 
         if passage_text[ent["start"] : ent["end"]] != ent["text"]:
             raise InputError(
                 f"entity {ent['text']!r} ({ent['label']}) does not match text[{ent['start']}:{ent['end']}]"
-                f" = {passage_text[ent['start']:ent['end']]!r}"
-            , path=where)
+                f" = {passage_text[ent['start'] : ent['end']]!r}",
+                path=where,
+            )

@@ -69,6 +69,7 @@ class ReproduceResult:
 
 # ---- records ------------------------------------------------------------------------------------------
 
+
 def _write_json(path: Path, obj: Any) -> None:
     """Write-then-rename: a kill never leaves half a record."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,15 +82,23 @@ def _update_record(plan: Plan, stage: Stage, **changes: Any) -> dict[str, Any]:
     rec = plan.record(stage) or {}
     if rec.get("key") != stage.key:  # a new key is a new stage: start a fresh record
         rec = {}
-    base = {"id": stage.id, "kind": stage.kind, "key": stage.key,
-            "inputs": {dep: plan.by_id()[dep].key for dep in stage.deps}, "settings": stage.settings,
-            "cost": stage.cost, "output": str(plan.output_dir(stage).relative_to(plan.run_dir)), "runs": 0}
+    base = {
+        "id": stage.id,
+        "kind": stage.kind,
+        "key": stage.key,
+        "inputs": {dep: plan.by_id()[dep].key for dep in stage.deps},
+        "settings": stage.settings,
+        "cost": stage.cost,
+        "output": str(plan.output_dir(stage).relative_to(plan.run_dir)),
+        "runs": 0,
+    }
     rec = {**base, **rec, **changes}
     _write_json(plan.record_path(stage), rec)
     return rec
 
 
 # ---- running one stage --------------------------------------------------------------------------------
+
 
 def run_stage(plan: Plan, stage: Stage, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run one stage (its inputs must be done) and mark it done; returns its record."""
@@ -98,17 +107,38 @@ def run_stage(plan: Plan, stage: Stage, log: Callable[[str], None] = print) -> d
         raise RaitnerError(f"stage {stage.id} needs {', '.join(missing)} first")
     rec = plan.record(stage) if (plan.record(stage) or {}).get("key") == stage.key else None
     started = time.time()
-    _update_record(plan, stage, status="running", started_at=_now(), pid=os.getpid(),
-                   devices=os.environ.get("CUDA_VISIBLE_DEVICES"), runs=(rec or {}).get("runs", 0) + 1)
-    runner = {"benchmarks": _run_benchmarks, "build": _run_build, "pool": _run_pool, "train": _run_train,
-              "evaluate": _run_evaluate, "table": _run_table}[stage.kind]
+    _update_record(
+        plan,
+        stage,
+        status="running",
+        started_at=_now(),
+        pid=os.getpid(),
+        devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+        runs=(rec or {}).get("runs", 0) + 1,
+    )
+    runner = {
+        "benchmarks": _run_benchmarks,
+        "build": _run_build,
+        "pool": _run_pool,
+        "train": _run_train,
+        "evaluate": _run_evaluate,
+        "table": _run_table,
+    }[stage.kind]
     try:
         facts = runner(plan, stage, log) or {}
     except BaseException as exc:
         _update_record(plan, stage, status="failed", error=first_line(exc), finished_at=_now())
         raise
-    return _update_record(plan, stage, status="done", finished_at=_now(), seconds=round(time.time() - started, 3),
-                          facts=facts, error=None, pid=None)
+    return _update_record(
+        plan,
+        stage,
+        status="done",
+        finished_at=_now(),
+        seconds=round(time.time() - started, 3),
+        facts=facts,
+        error=None,
+        pid=None,
+    )
 
 
 def _now() -> str:
@@ -124,8 +154,12 @@ def _run_benchmarks(plan: Plan, stage: Stage, log) -> dict:
     from raitner_hub.benchmarks import build_benchmarks_folder, read_benchmarks_meta
 
     recipe = plan.recipe
-    folder = build_benchmarks_folder(list(recipe.benchmarks.names), plan.output_dir(stage), _data_root(recipe),
-                                     command=f"raitner reproduce ({recipe.name})")
+    folder = build_benchmarks_folder(
+        list(recipe.benchmarks.names),
+        plan.output_dir(stage),
+        _data_root(recipe),
+        command=f"raitner reproduce ({recipe.name})",
+    )
     return {"splits": {n: m["splits"] for n, m in read_benchmarks_meta(folder).items()}}
 
 
@@ -134,18 +168,30 @@ def _build_config(plan: Plan, stage: Stage):
 
     data = plan.recipe.data
     s = stage.settings
-    return BuildConfig(input=data.source + (f"@{data.revision}" if data.revision else ""),
-                       out=str(plan.output_dir(stage)), lang=s["lang"], input_format=s["input_format"],
-                       strategies=tuple(s["strategies"]), k=s["k"], top_k=s["top_k"], seed=s["seed"],
-                       embedder=s["embedder"], validation_fraction=s["validation_fraction"], sample=s["sample"],
-                       mixed_ratio=s["mixed_ratio"], bm25_threshold=s["bm25_threshold"], license=s["license"])
+    return BuildConfig(
+        input=data.source + (f"@{data.revision}" if data.revision else ""),
+        out=str(plan.output_dir(stage)),
+        lang=s["lang"],
+        input_format=s["input_format"],
+        strategies=tuple(s["strategies"]),
+        k=s["k"],
+        top_k=s["top_k"],
+        seed=s["seed"],
+        embedder=s["embedder"],
+        validation_fraction=s["validation_fraction"],
+        sample=s["sample"],
+        mixed_ratio=s["mixed_ratio"],
+        bm25_threshold=s["bm25_threshold"],
+        license=s["license"],
+    )
 
 
 def _run_build(plan: Plan, stage: Stage, log) -> dict:
     from raitner_hub.build import build_data
 
-    result = build_data(_build_config(plan, stage), command=f"raitner reproduce ({plan.recipe.name}: {stage.id})",
-                        progress=False)
+    result = build_data(
+        _build_config(plan, stage), command=f"raitner reproduce ({plan.recipe.name}: {stage.id})", progress=False
+    )
     return {"configs": result.configs}
 
 
@@ -162,9 +208,14 @@ def _run_pool(plan: Plan, stage: Stage, log) -> dict:
     annotated = read_annotated(resolved.input, format=s["format"], lang=s["lang"])
     rows = _subset_rows(len(annotated), s["sample"], s["seed"])
     pool = annotated if rows is None else annotated.select(rows)
-    index = RetrievalIndex.build(pool, lang=s["lang"], embedder=s["embedder"], progress=False,
-                                 pool_source=f"{ref} (sample {s['sample']}, seed {s['seed']})",
-                                 license=data.license)
+    index = RetrievalIndex.build(
+        pool,
+        lang=s["lang"],
+        embedder=s["embedder"],
+        progress=False,
+        pool_source=f"{ref} (sample {s['sample']}, seed {s['seed']})",
+        license=data.license,
+    )
     index.save_pretrained(plan.output_dir(stage))
     return {"passages": len(index)}
 
@@ -175,9 +226,17 @@ def train_config_for(plan: Plan, stage: Stage):
     base = base_train_config(plan.recipe)
     out = plan.output_dir(stage) / "adapter"
     return dataclasses.replace(
-        base, base_model=meta["base_model"], dataset=str(_dep(plan, stage, "build")),
-        dataset_config=meta["dataset_config"], dataset_revision=None, output_dir=str(out), seed=meta["seed"],
-        base_model_repo_id=plan.recipe.base_model_repo_id or base.base_model_repo_id, push=False, repo_id=None)
+        base,
+        base_model=meta["base_model"],
+        dataset=str(_dep(plan, stage, "build")),
+        dataset_config=meta["dataset_config"],
+        dataset_revision=None,
+        output_dir=str(out),
+        seed=meta["seed"],
+        base_model_repo_id=plan.recipe.base_model_repo_id or base.base_model_repo_id,
+        push=False,
+        repo_id=None,
+    )
 
 
 def last_complete_checkpoint(folder: Path) -> Path | None:
@@ -219,12 +278,26 @@ def _run_evaluate(plan: Plan, stage: Stage, log) -> dict:
     mode = ModeSpec(**{f.name: s[f.name] for f in dataclasses.fields(ModeSpec)})
     pool = str(_dep(plan, stage, "pool")) if mode.mode == "out-domain" else None
     out = plan.output_dir(stage) / mode.name
-    report = evaluate_model(str(_dep(plan, stage, "train") / "adapter"), str(_dep(plan, stage, "benchmarks")),
-                            datasets=s["names"], mode=mode.mode, pool=pool, limit=s["limit"], k=mode.k,
-                            strategy=mode.strategy, top_k=mode.top_k, in_domain_pool_size=mode.pool_size,
-                            embedder=mode.embedder, seed=s["seed"], out=out, backend=ev.backend, device=ev.device,
-                            chat_template=ev.chat_template, max_new_tokens=ev.max_new_tokens,
-                            batch_size=ev.batch_size)
+    report = evaluate_model(
+        str(_dep(plan, stage, "train") / "adapter"),
+        str(_dep(plan, stage, "benchmarks")),
+        datasets=s["names"],
+        mode=mode.mode,
+        pool=pool,
+        limit=s["limit"],
+        k=mode.k,
+        strategy=mode.strategy,
+        top_k=mode.top_k,
+        in_domain_pool_size=mode.pool_size,
+        embedder=mode.embedder,
+        seed=s["seed"],
+        out=out,
+        backend=ev.backend,
+        device=ev.device,
+        chat_template=ev.chat_template,
+        max_new_tokens=ev.max_new_tokens,
+        batch_size=ev.batch_size,
+    )
     return {"average": report.average.as_dict()}
 
 
@@ -253,6 +326,7 @@ def _run_table(plan: Plan, stage: Stage, log) -> dict:
 
 # ---- the run ------------------------------------------------------------------------------------------
 
+
 def _select(plan: Plan, only: Sequence[str] | None) -> list[Stage]:
     """Stages matching ``--only`` (a kind or an id glob), plus whatever they need that is not done."""
     if not only:
@@ -260,8 +334,9 @@ def _select(plan: Plan, only: Sequence[str] | None) -> list[Stage]:
     by_id = plan.by_id()
     chosen = {s.id for s in plan.stages if any(s.kind == o or fnmatch.fnmatch(s.id, o) for o in only)}
     if not chosen:
-        raise ConfigError(f"--only {', '.join(only)} matches no stage (kinds: {', '.join(KINDS)}; ids look "
-                          f"like {plan.stages[-2].id})")
+        raise ConfigError(
+            f"--only {', '.join(only)} matches no stage (kinds: {', '.join(KINDS)}; ids look like {plan.stages[-2].id})"
+        )
     todo = list(chosen)
     while todo:
         for dep in by_id[todo.pop()].deps:
@@ -303,12 +378,16 @@ class _Eta:
         if not unknown:
             return _fmt_seconds(total)
         kinds = ", ".join(dict.fromkeys(unknown))
-        return f">= {_fmt_seconds(total)} (no timing yet for {kinds})" if total else f"unknown (no timing yet for {kinds})"
+        return (
+            f">= {_fmt_seconds(total)} (no timing yet for {kinds})" if total else f"unknown (no timing yet for {kinds})"
+        )
 
 
 def _fmt_seconds(seconds: float) -> str:
     seconds = int(round(seconds))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    )
 
 
 def gpu_sets(parallel: int, visible: Sequence[str] | None = None) -> list[list[str]]:
@@ -318,13 +397,17 @@ def gpu_sets(parallel: int, visible: Sequence[str] | None = None) -> list[list[s
     if parallel <= 1:
         return [list(visible)]
     if not visible:
-        raise ConfigError(f"--parallel {parallel} needs GPUs (one set per concurrent stage) and none is visible; "
-                          "on CPU stages run one at a time (drop --parallel)")
+        raise ConfigError(
+            f"--parallel {parallel} needs GPUs (one set per concurrent stage) and none is visible; "
+            "on CPU stages run one at a time (drop --parallel)"
+        )
     if len(visible) < parallel:
-        raise ConfigError(f"--parallel {parallel} needs at least {parallel} GPUs, {len(visible)} visible "
-                          f"({', '.join(visible)}): a GPU is never shared by two stages")
+        raise ConfigError(
+            f"--parallel {parallel} needs at least {parallel} GPUs, {len(visible)} visible "
+            f"({', '.join(visible)}): a GPU is never shared by two stages"
+        )
     per = len(visible) // parallel
-    return [list(visible[i * per:(i + 1) * per]) for i in range(parallel)]
+    return [list(visible[i * per : (i + 1) * per]) for i in range(parallel)]
 
 
 def _visible_gpus() -> list[str]:
@@ -364,9 +447,16 @@ def _lock(run_dir: Path) -> Path:
     return lock
 
 
-def reproduce(recipe: Recipe, run_dir: str | os.PathLike | None = None, *, dry_run: bool = False,
-              only: Sequence[str] | None = None, push: bool = False, parallel: int = 1,
-              log: Callable[[str], None] = print) -> ReproduceResult:
+def reproduce(
+    recipe: Recipe,
+    run_dir: str | os.PathLike | None = None,
+    *,
+    dry_run: bool = False,
+    only: Sequence[str] | None = None,
+    push: bool = False,
+    parallel: int = 1,
+    log: Callable[[str], None] = print,
+) -> ReproduceResult:
     """Plan, then run what is not done, then (``push``) publish; ``dry_run`` stops after printing the plan.
 
     Example:
@@ -416,8 +506,10 @@ def _execute(plan: Plan, selected: list[Stage], parallel: int, sets: list[list[s
         return ran, skipped
 
     def announce(stage: Stage, pending: list[Stage]) -> None:
-        log(f"[{position[stage.id]}/{total}] {stage.id} ({_cost_text(stage)}); ETA for this and the rest: "
-            f"{eta.remaining(pending)}")
+        log(
+            f"[{position[stage.id]}/{total}] {stage.id} ({_cost_text(stage)}); ETA for this and the rest: "
+            f"{eta.remaining(pending)}"
+        )
 
     if parallel <= 1:
         for i, stage in enumerate(todo):
@@ -456,8 +548,9 @@ def _execute_parallel(plan: Plan, todo: list[Stage], sets: list[list[str]], log,
             pending.remove(stage)
             announce(stage, [stage, *pending])
             env = {**os.environ, "CUDA_VISIBLE_DEVICES": ",".join(sets[slot])}
-            proc = subprocess.Popen([sys.executable, "-m", "raitner_hub.reproduce", str(recipe_path),
-                                     str(plan.run_dir), stage.id], env=env)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "raitner_hub.reproduce", str(recipe_path), str(plan.run_dir), stage.id], env=env
+            )
             running[slot] = (proc, stage, time.time())
         if not running and pending and not ready:
             raise RaitnerError(f"stages cannot start (inputs not done): {', '.join(s.id for s in pending)}")
@@ -466,6 +559,7 @@ def _execute_parallel(plan: Plan, todo: list[Stage], sets: list[list[str]], log,
 
 
 # ---- pushing ------------------------------------------------------------------------------------------
+
 
 def _check_push(recipe: Recipe) -> None:
     from raitner_hub.hub import validate_repo_id
@@ -479,19 +573,23 @@ def _check_push(recipe: Recipe) -> None:
     # redistribution (Boson, CMeEE...) may only go to private repos
     restricted = [n for n in recipe.benchmarks.names if not BENCHMARKS[n].redistributable]
     if restricted and not recipe.private:
-        raise ConfigError(f"--push: {', '.join(restricted)} may not be redistributed and the evaluation reports "
-                          "contain their text; push privately (--set private=true) or drop them")
+        raise ConfigError(
+            f"--push: {', '.join(restricted)} may not be redistributed and the evaluation reports "
+            "contain their text; push privately (--set private=true) or drop them"
+        )
     local = [recipe.base_model_of(a) for a in recipe.arms if Path(recipe.base_model_of(a)).is_dir()]
     if local and not recipe.base_model_repo_id:
-        raise ConfigError(f"--push: base model {local[0]} is a local folder; set base_model_repo_id to its Hub id "
-                          "so the pushed adapters load elsewhere")
+        raise ConfigError(
+            f"--push: base model {local[0]} is a local folder; set base_model_repo_id to its Hub id "
+            "so the pushed adapters load elsewhere"
+        )
 
 
 def repo_name(recipe: Recipe, stage: Stage) -> str:
     """``<ns>/<recipe>-<size>-s<seed>-<arm>`` (adapters), ``...-data`` (builds), ``...-pool`` (pools)."""
     meta = stage.meta
     if stage.kind == "build":  # a recipe with several k has one build per k: build/5k-s42-k4
-        tail = "data" + stage.id[len(f"build/{meta['cell']}"):]
+        tail = "data" + stage.id[len(f"build/{meta['cell']}") :]
     else:
         tail = {"pool": "pool", "train": meta.get("arm")}[stage.kind]
     return f"{recipe.namespace}/{recipe.name}-{meta['cell']}-{tail}"
@@ -510,17 +608,29 @@ def push_run(plan: Plan, log) -> dict[str, str]:
     for stage in plan.stages:
         folder = plan.output_dir(stage)
         if stage.kind in ("build", "pool"):
-            result = hub.push_folder(folder, repo_name(recipe, stage), repo_type="dataset", private=recipe.private,
-                                     commit_message=f"raitner reproduce {recipe.name}: {stage.id}")
+            result = hub.push_folder(
+                folder,
+                repo_name(recipe, stage),
+                repo_type="dataset",
+                private=recipe.private,
+                commit_message=f"raitner reproduce {recipe.name}: {stage.id}",
+            )
             refs[stage.id] = result.ref
         elif stage.kind == "train":
             build = by_id[stage.deps[0]]
             repo = repo_name(recipe, stage)
-            hub.push_adapter(folder / "adapter", repo, private=recipe.private,
-                             commit_message=f"raitner reproduce {recipe.name}: {stage.id}")
+            hub.push_adapter(
+                folder / "adapter",
+                repo,
+                private=recipe.private,
+                commit_message=f"raitner reproduce {recipe.name}: {stage.id}",
+            )
             data_ref = refs[build.id]
-            linked = hub.update_model_card(repo, lambda card, d=data_ref, s=stage: _link_provenance(card, d, s),
-                                           commit_message="Link the training data (raitner reproduce)")
+            linked = hub.update_model_card(
+                repo,
+                lambda card, d=data_ref, s=stage: _link_provenance(card, d, s),
+                commit_message="Link the training data (raitner reproduce)",
+            )
             refs[stage.id] = linked.ref
         elif stage.kind == "evaluate":
             train = next(by_id[d] for d in stage.deps if by_id[d].kind == "train")
@@ -529,8 +639,13 @@ def push_run(plan: Plan, log) -> dict[str, str]:
             url = push_report(EvalReport(report_dir, [], None, results), refs[train.id].split("@")[0])
             refs[stage.id] = url
         elif stage.kind == "table":
-            result = hub.push_folder(folder, f"{recipe.namespace}/{recipe.name}-results", repo_type="dataset",
-                                     private=recipe.private, commit_message=f"raitner reproduce {recipe.name}")
+            result = hub.push_folder(
+                folder,
+                f"{recipe.namespace}/{recipe.name}-results",
+                repo_type="dataset",
+                private=recipe.private,
+                commit_message=f"raitner reproduce {recipe.name}",
+            )
             refs[stage.id] = result.ref
         if stage.id in refs:
             log(f"pushed {stage.id} -> {refs[stage.id]}")
@@ -543,14 +658,17 @@ def _link_provenance(card, data_ref: str, stage: Stage) -> None:
     """Add the dataset repo@sha and base model to the adapter card (YAML ``datasets`` and a text section)."""
     repo = data_ref.split("@")[0]
     card.data.datasets = [repo]
-    section = (f"\n## Provenance (raitner reproduce)\n\nTrained on [`{data_ref}`](https://huggingface.co/datasets/"
-               f"{repo}/tree/{data_ref.split('@')[1]}) (config `{stage.meta['dataset_config']}`), seed "
-               f"{stage.meta['seed']}, stage key `{stage.key}`.\n")
+    section = (
+        f"\n## Provenance (raitner reproduce)\n\nTrained on [`{data_ref}`](https://huggingface.co/datasets/"
+        f"{repo}/tree/{data_ref.split('@')[1]}) (config `{stage.meta['dataset_config']}`), seed "
+        f"{stage.meta['seed']}, stage key `{stage.key}`.\n"
+    )
     text = card.text.split("\n## Provenance (raitner reproduce)")[0]
     card.text = text.rstrip("\n") + "\n" + section
 
 
 # ---- worker entry point (--parallel) -------------------------------------------------------------------
+
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m raitner_hub.reproduce RECIPE.json RUN_DIR STAGE_ID``: run one stage (a --parallel worker)."""

@@ -23,9 +23,15 @@ from raitner_hub.recipe import ArmSpec, Recipe, size_label
 
 KINDS = ("benchmarks", "build", "pool", "train", "evaluate", "table")
 # The libraries whose versions change what a stage produces (part of its key).
-_VERSIONED = {"benchmarks": ("datasets",), "build": ("datasets", "sentence-transformers", "faiss-cpu"),
-              "pool": ("sentence-transformers", "faiss-cpu"), "train": ("torch", "transformers", "trl", "peft"),
-              "evaluate": ("torch", "transformers", "peft"), "table": ()}
+_VERSIONED = {
+    "benchmarks": ("datasets",),
+    "build": ("datasets", "sentence-transformers", "faiss-cpu"),
+    "pool": ("sentence-transformers", "faiss-cpu"),
+    "train": ("torch", "transformers", "trl", "peft"),
+    "evaluate": ("torch", "transformers", "peft"),
+    "table": (),
+}
+
 
 @dataclasses.dataclass
 class Stage:
@@ -81,11 +87,13 @@ class Plan:
 
     def is_done(self, stage: Stage) -> bool:
         rec = self.record(stage)
-        return bool(rec and rec.get("status") == "done" and rec.get("key") == stage.key
-                    and self.output_dir(stage).is_dir())
+        return bool(
+            rec and rec.get("status") == "done" and rec.get("key") == stage.key and self.output_dir(stage).is_dir()
+        )
 
 
 # ---- planning -----------------------------------------------------------------------------------------
+
 
 def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
@@ -145,8 +153,12 @@ def benchmark_facts(recipe: Recipe) -> dict[str, dict[str, Any]]:
             sentences, where = None, "unknown"
         if sentences is not None and recipe.benchmarks.limit is not None:
             sentences = min(sentences, recipe.benchmarks.limit)
-        facts[name] = {"labels": labels, "sentences": sentences, "counted_from": where,
-                       "questions": None if sentences is None else sentences * labels}
+        facts[name] = {
+            "labels": labels,
+            "sentences": sentences,
+            "counted_from": where,
+            "questions": None if sentences is None else sentences * labels,
+        }
     return facts
 
 
@@ -173,8 +185,12 @@ def base_train_config(recipe: Recipe):
         base = dataclasses.asdict(load_train_config(spec.config))
     else:
         base = {"base_model": recipe.base_model, "dataset": "(from the build stage)"}
-    merged = {**base, **spec.options, "sft": {**base.get("sft", {}), **spec.sft},
-              "lora": {**base.get("lora", {}), **spec.lora}}
+    merged = {
+        **base,
+        **spec.options,
+        "sft": {**base.get("sft", {}), **spec.sft},
+        "lora": {**base.get("lora", {}), **spec.lora},
+    }
     config = from_dict(TrainConfig, merged, where=f"recipe {recipe.name}: train")
     _check_train_blocks(config)
     return config
@@ -230,11 +246,19 @@ def make_plan(recipe: Recipe, run_dir: str | os.PathLike) -> Plan:
     if source_size is None and local_source:
         source_size = _count_passages(data.source, data.format, recipe.lang)
     if source_size is None:
-        notes.append(f"data source {data.source} is on the Hub: its size is not known offline (a subset size "
-                     "above it trains on the whole source)")
-    stages: list[Stage] = [Stage("benchmarks", "benchmarks", (), {
-        "names": list(recipe.benchmarks.names), "inputs": _benchmark_inputs(recipe)},
-        {"benchmarks": len(recipe.benchmarks.names)})]
+        notes.append(
+            f"data source {data.source} is on the Hub: its size is not known offline (a subset size "
+            "above it trains on the whole source)"
+        )
+    stages: list[Stage] = [
+        Stage(
+            "benchmarks",
+            "benchmarks",
+            (),
+            {"names": list(recipe.benchmarks.names), "inputs": _benchmark_inputs(recipe)},
+            {"benchmarks": len(recipe.benchmarks.names)},
+        )
+    ]
     groups = _build_groups(recipe)
     first_k = next(iter(groups))
     needs_pool = any(m.mode == "out-domain" for m in recipe.evaluation.modes)
@@ -245,61 +269,146 @@ def make_plan(recipe: Recipe, run_dir: str | os.PathLike) -> Plan:
             build_of_k = {}
             for k, arms in groups.items():
                 build_id = f"build/{cell}" + ("" if len(groups) == 1 else f"-k{k}")
-                cfg = BuildConfig(input=data.source + (f"@{data.revision}" if data.revision else ""),
-                                  lang=recipe.lang, input_format=data.format,
-                                  strategies=tuple(dict.fromkeys(a.strategy for a in arms)), k=k, top_k=data.top_k,
-                                  seed=seed, embedder=data.embedder, validation_fraction=data.validation_fraction,
-                                  sample=size, mixed_ratio=data.mixed_ratio, bm25_threshold=data.bm25_threshold,
-                                  license=data.license)
-                settings = {**dataclasses.asdict(cfg), "input": source_ref, "out": None, "cache_dir": None,
-                            "strategies": list(cfg.strategies)}
-                stages.append(Stage(build_id, "build", (), settings, {"passages": passages},
-                                    meta={"size": size, "seed": seed, "k": k, "cell": cell}))
+                cfg = BuildConfig(
+                    input=data.source + (f"@{data.revision}" if data.revision else ""),
+                    lang=recipe.lang,
+                    input_format=data.format,
+                    strategies=tuple(dict.fromkeys(a.strategy for a in arms)),
+                    k=k,
+                    top_k=data.top_k,
+                    seed=seed,
+                    embedder=data.embedder,
+                    validation_fraction=data.validation_fraction,
+                    sample=size,
+                    mixed_ratio=data.mixed_ratio,
+                    bm25_threshold=data.bm25_threshold,
+                    license=data.license,
+                )
+                settings = {
+                    **dataclasses.asdict(cfg),
+                    "input": source_ref,
+                    "out": None,
+                    "cache_dir": None,
+                    "strategies": list(cfg.strategies),
+                }
+                stages.append(
+                    Stage(
+                        build_id,
+                        "build",
+                        (),
+                        settings,
+                        {"passages": passages},
+                        meta={"size": size, "seed": seed, "k": k, "cell": cell},
+                    )
+                )
                 build_of_k[k] = build_id
             pool_id = None
             if needs_pool:
                 pool_id = f"pool/{cell}"
-                embedder = next((m.embedder for m in recipe.evaluation.modes if m.mode == "out-domain"
-                                 and m.embedder), data.embedder)
-                stages.append(Stage(pool_id, "pool", (), {"input": source_ref, "format": data.format,
-                                                          "lang": recipe.lang, "sample": size, "seed": seed,
-                                                          "embedder": embedder}, {"passages": passages},
-                                    meta={"size": size, "seed": seed, "cell": cell}))
+                embedder = next(
+                    (m.embedder for m in recipe.evaluation.modes if m.mode == "out-domain" and m.embedder),
+                    data.embedder,
+                )
+                stages.append(
+                    Stage(
+                        pool_id,
+                        "pool",
+                        (),
+                        {
+                            "input": source_ref,
+                            "format": data.format,
+                            "lang": recipe.lang,
+                            "sample": size,
+                            "seed": seed,
+                            "embedder": embedder,
+                        },
+                        {"passages": passages},
+                        meta={"size": size, "seed": seed, "cell": cell},
+                    )
+                )
             for arm in recipe.arms:
                 build_id = build_of_k[arm.k if arm.strategy is not None else first_k]
-                dataset_config = "vanilla" if arm.strategy is None else config_name(
-                    arm.strategy, arm.k, mixed_ratio=data.mixed_ratio, top_k=data.top_k,
-                    bm25_threshold=data.bm25_threshold)
+                dataset_config = (
+                    "vanilla"
+                    if arm.strategy is None
+                    else config_name(
+                        arm.strategy,
+                        arm.k,
+                        mixed_ratio=data.mixed_ratio,
+                        top_k=data.top_k,
+                        bm25_threshold=data.bm25_threshold,
+                    )
+                )
                 base_model = recipe.base_model_of(arm)
-                train_cfg = dataclasses.replace(train_base, base_model=base_model, dataset_config=dataset_config,
-                                                seed=seed, base_model_repo_id=recipe.base_model_repo_id
-                                                or train_base.base_model_repo_id)
-                settings = {k_: v for k_, v in dataclasses.asdict(train_cfg).items()
-                            if k_ not in ("dataset", "output_dir", "resume_from_checkpoint", "push", "repo_id",
-                                          "private", "dataset_revision")}
+                train_cfg = dataclasses.replace(
+                    train_base,
+                    base_model=base_model,
+                    dataset_config=dataset_config,
+                    seed=seed,
+                    base_model_repo_id=recipe.base_model_repo_id or train_base.base_model_repo_id,
+                )
+                settings = {
+                    k_: v
+                    for k_, v in dataclasses.asdict(train_cfg).items()
+                    if k_
+                    not in (
+                        "dataset",
+                        "output_dir",
+                        "resume_from_checkpoint",
+                        "push",
+                        "repo_id",
+                        "private",
+                        "dataset_revision",
+                    )
+                }
                 settings["base_model"] = _model_ref(base_model)
                 settings["num_processes"] = recipe.train.num_processes
                 steps = training_steps(train_cfg, passages, recipe.train.num_processes, data.validation_fraction)
                 train_id = f"train/{cell}-{arm.name}"
-                stages.append(Stage(train_id, "train", (build_id,), settings, {"steps": steps},
-                                    meta={"size": size, "seed": seed, "arm": arm.name, "cell": cell,
-                                          "base_model": base_model, "dataset_config": dataset_config}))
+                stages.append(
+                    Stage(
+                        train_id,
+                        "train",
+                        (build_id,),
+                        settings,
+                        {"steps": steps},
+                        meta={
+                            "size": size,
+                            "seed": seed,
+                            "arm": arm.name,
+                            "cell": cell,
+                            "base_model": base_model,
+                            "dataset_config": dataset_config,
+                        },
+                    )
+                )
                 for mode in recipe.evaluation.modes:
                     deps = (train_id, "benchmarks") + ((pool_id,) if mode.mode == "out-domain" else ())
                     ev = recipe.evaluation
                     # device and batch size change speed, not answers (greedy decoding; batched decoding is
                     # token-identical to one question per call), so they are not part of the key
-                    settings = {**dataclasses.asdict(mode), "seed": seed, "limit": recipe.benchmarks.limit,
-                                "names": list(recipe.benchmarks.names), "max_new_tokens": ev.max_new_tokens,
-                                "backend": ev.backend, "chat_template": ev.chat_template}
+                    settings = {
+                        **dataclasses.asdict(mode),
+                        "seed": seed,
+                        "limit": recipe.benchmarks.limit,
+                        "names": list(recipe.benchmarks.names),
+                        "max_new_tokens": ev.max_new_tokens,
+                        "backend": ev.backend,
+                        "chat_template": ev.chat_template,
+                    }
                     questions = [f["questions"] for f in facts.values()]
-                    stages.append(Stage(f"evaluate/{cell}-{arm.name}/{mode.name}", "evaluate", deps, settings,
-                                        {"questions": None if None in questions else sum(questions)},
-                                        meta={"size": size, "seed": seed, "arm": arm.name, "mode": mode.name,
-                                              "cell": cell}))
+                    stages.append(
+                        Stage(
+                            f"evaluate/{cell}-{arm.name}/{mode.name}",
+                            "evaluate",
+                            deps,
+                            settings,
+                            {"questions": None if None in questions else sum(questions)},
+                            meta={"size": size, "seed": seed, "arm": arm.name, "mode": mode.name, "cell": cell},
+                        )
+                    )
     evaluations = tuple(s.id for s in stages if s.kind == "evaluate")
-    stages.append(Stage("table", "table", evaluations, {"paper_table": recipe.paper_table,
-                                                        "recipe": recipe.name}, {}))
+    stages.append(Stage("table", "table", evaluations, {"paper_table": recipe.paper_table, "recipe": recipe.name}, {}))
     _assign_keys(stages)
     return Plan(recipe, run_dir, stages, facts, notes)
 
@@ -316,8 +425,14 @@ def _count_passages(source: str, fmt: str, lang: str) -> int | None:
 def _assign_keys(stages: list[Stage]) -> None:
     keys: dict[str, str] = {}
     for stage in stages:  # stages are listed after everything they read
-        stage.key = _digest({"kind": stage.kind, "settings": stage.settings, "versions": _versions(stage.kind),
-                             "inputs": {dep: keys[dep] for dep in stage.deps}})[:16]
+        stage.key = _digest(
+            {
+                "kind": stage.kind,
+                "settings": stage.settings,
+                "versions": _versions(stage.kind),
+                "inputs": {dep: keys[dep] for dep in stage.deps},
+            }
+        )[:16]
         keys[stage.id] = stage.key
 
 
@@ -349,20 +464,29 @@ def describe_plan(plan: Plan, selected: Sequence[Stage] | None = None) -> list[s
         f"trainings, {plan.count('evaluate')} evaluation runs = {plan.benchmark_evaluations} benchmark "
         f"evaluations ({len(recipe.benchmarks.names)} benchmarks x {len(recipe.evaluation.modes)} mode(s) x "
         f"{plan.count('train')} trainings)",
-        "training steps: " + (f"{sum(steps):,} in all" if None not in steps else "unknown (source size unknown)")
-        + " (" + ", ".join(dict.fromkeys(f"{size_label(s.meta['size'])}: {s.cost['steps']}" for s in plan.stages
-                                         if s.kind == "train")) + " per training)",
-        "questions: " + (f"{sum(questions):,} in all" if None not in questions else "unknown for some benchmarks")
-        + " (" + ", ".join(f"{n} {f['sentences'] if f['sentences'] is not None else '?'} sentences x "
-                           f"{f['labels']} labels" + ("" if f["counted_from"] == "local" else
-                                                      f" [{f['counted_from']}]")
-                           for n, f in plan.benchmark_info.items()) + " per evaluation run)",
+        "training steps: "
+        + (f"{sum(steps):,} in all" if None not in steps else "unknown (source size unknown)")
+        + " ("
+        + ", ".join(
+            dict.fromkeys(f"{size_label(s.meta['size'])}: {s.cost['steps']}" for s in plan.stages if s.kind == "train")
+        )
+        + " per training)",
+        "questions: "
+        + (f"{sum(questions):,} in all" if None not in questions else "unknown for some benchmarks")
+        + " ("
+        + ", ".join(
+            f"{n} {f['sentences'] if f['sentences'] is not None else '?'} sentences x "
+            f"{f['labels']} labels" + ("" if f["counted_from"] == "local" else f" [{f['counted_from']}]")
+            for n, f in plan.benchmark_info.items()
+        )
+        + " per evaluation run)",
     ]
     lines += [f"note: {note}" for note in plan.notes]
     for i, stage in enumerate(plan.stages, 1):
         if stage not in selected:
             continue
         state = "done" if plan.is_done(stage) else "todo"
-        lines.append(f"  [{i:>{len(str(len(plan.stages)))}}/{len(plan.stages)}] {state:4} {stage.id:<44} "
-                     f"{_cost_text(stage)}")
+        lines.append(
+            f"  [{i:>{len(str(len(plan.stages)))}}/{len(plan.stages)}] {state:4} {stage.id:<44} {_cost_text(stage)}"
+        )
     return lines

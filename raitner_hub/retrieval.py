@@ -51,10 +51,22 @@ class RetrievalIndex:
         'ner_en_17'
     """
 
-    def __init__(self, pool: datasets.Dataset, *, lang: str, embeddings: np.ndarray | None,
-                 tokens: list[list[str]], embedder_info: dict[str, Any], index_type: str = "flat",
-                 faiss_index: Any = None, embedder: Embedder | None = None, license: str = "unknown",
-                 pool_source: str | None = None, started: float | None = None, redistributable: bool = True):
+    def __init__(
+        self,
+        pool: datasets.Dataset,
+        *,
+        lang: str,
+        embeddings: np.ndarray | None,
+        tokens: list[list[str]],
+        embedder_info: dict[str, Any],
+        index_type: str = "flat",
+        faiss_index: Any = None,
+        embedder: Embedder | None = None,
+        license: str = "unknown",
+        pool_source: str | None = None,
+        started: float | None = None,
+        redistributable: bool = True,
+    ):
         if index_type not in INDEX_TYPES:
             raise ConfigError(f"unknown index_type {index_type!r}; known: {', '.join(INDEX_TYPES)}")
         self.pool, self.lang, self.index_type = pool, lang, index_type
@@ -83,10 +95,22 @@ class RetrievalIndex:
     # ---- construction -------------------------------------------------------------------------
 
     @classmethod
-    def build(cls, pool: datasets.Dataset, *, lang: str, embedder: str | None = None, batch_size: int = 64,
-              cache_dir: str | os.PathLike | bool | None = None, progress: bool = True, encoder: Any = None,
-              devices: Sequence[str] | None = None, index_type: str = "flat", license: str = "unknown",
-              pool_source: str | None = None, redistributable: bool = True) -> RetrievalIndex:
+    def build(
+        cls,
+        pool: datasets.Dataset,
+        *,
+        lang: str,
+        embedder: str | None = None,
+        batch_size: int = 64,
+        cache_dir: str | os.PathLike | bool | None = None,
+        progress: bool = True,
+        encoder: Any = None,
+        devices: Sequence[str] | None = None,
+        index_type: str = "flat",
+        license: str = "unknown",
+        pool_source: str | None = None,
+        redistributable: bool = True,
+    ) -> RetrievalIndex:
         """Embed (cached) and tokenise a pool of ``AnnotatedPassage`` rows.
 
         Args:
@@ -113,29 +137,61 @@ class RetrievalIndex:
             model, embeddings = None, None
             info = {"embedder": BM25_ONLY, "embedder_id": None, "embedder_revision": None}
         else:
-            model = Embedder(embedder, lang=lang, encoder=encoder, batch_size=batch_size, cache_dir=cache_dir,
-                             devices=devices, progress=progress)
+            model = Embedder(
+                embedder,
+                lang=lang,
+                encoder=encoder,
+                batch_size=batch_size,
+                cache_dir=cache_dir,
+                devices=devices,
+                progress=progress,
+            )
             embeddings, info = model.encode(texts), model.describe()
         tokens = [tokenize(t, lang) for t in texts]
-        return cls(pool, lang=lang, embeddings=embeddings, tokens=tokens, embedder_info=info,
-                   index_type=index_type, embedder=model, license=license, pool_source=pool_source,
-                   started=started, redistributable=redistributable)
+        return cls(
+            pool,
+            lang=lang,
+            embeddings=embeddings,
+            tokens=tokens,
+            embedder_info=info,
+            index_type=index_type,
+            embedder=model,
+            license=license,
+            pool_source=pool_source,
+            started=started,
+            redistributable=redistributable,
+        )
 
     @classmethod
-    def from_embeddings(cls, pool: datasets.Dataset, embeddings: np.ndarray, *, lang: str,
-                        embedder: str = "precomputed", encoder: Any = None, index_type: str = "flat",
-                        normalize: bool = True, tokens: list[list[str]] | None = None) -> RetrievalIndex:
+    def from_embeddings(
+        cls,
+        pool: datasets.Dataset,
+        embeddings: np.ndarray,
+        *,
+        lang: str,
+        embedder: str = "precomputed",
+        encoder: Any = None,
+        index_type: str = "flat",
+        normalize: bool = True,
+        tokens: list[list[str]] | None = None,
+    ) -> RetrievalIndex:
         """An index over vectors computed elsewhere (one row per pool passage, same order)."""
         vectors = np.asarray(embeddings, dtype=np.float32)
         if normalize:
             vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         model = Embedder(embedder, lang=lang, encoder=encoder, cache_dir=False) if encoder is not None else None
-        info = model.describe() if model else {"embedder": embedder, "embedder_id": embedder,
-                                                "embedder_revision": None}
+        info = model.describe() if model else {"embedder": embedder, "embedder_id": embedder, "embedder_revision": None}
         if tokens is None:
             tokens = [tokenize(t, lang) for t in pool["text"]] if len(pool) else []
-        return cls(pool, lang=lang, embeddings=vectors, tokens=tokens, embedder_info=info,
-                   index_type=index_type, embedder=model)
+        return cls(
+            pool,
+            lang=lang,
+            embeddings=vectors,
+            tokens=tokens,
+            embedder_info=info,
+            index_type=index_type,
+            embedder=model,
+        )
 
     # ---- lookups --------------------------------------------------------------------------------
 
@@ -160,18 +216,31 @@ class RetrievalIndex:
 
     def describe(self) -> dict[str, Any]:
         """What the index is, for cards and manifests."""
-        return {**self.embedder_info, "lang": self.lang, "metric": METRIC if self.dense else "bm25",
-                "normalization": "l2" if self.dense else None, "index_type": self.index_type if self.dense else None,
-                "dim": int(self.embeddings.shape[1]) if self.embeddings is not None and len(self) else None,
-                "passages": len(self), "distinct_texts": int(self.text_group.max() + 1) if len(self) else 0,
-                "bm25": {"k1": K1, "b": B, "epsilon": EPSILON, "segmenter": "jieba.lcut" if self.lang == "zh"
-                         else 'text.split(" ")', "stopwords": STOPWORD_SOURCES[self.lang]},
-                "pool_source": self.pool_source, "license": self.license}
+        return {
+            **self.embedder_info,
+            "lang": self.lang,
+            "metric": METRIC if self.dense else "bm25",
+            "normalization": "l2" if self.dense else None,
+            "index_type": self.index_type if self.dense else None,
+            "dim": int(self.embeddings.shape[1]) if self.embeddings is not None and len(self) else None,
+            "passages": len(self),
+            "distinct_texts": int(self.text_group.max() + 1) if len(self) else 0,
+            "bm25": {
+                "k1": K1,
+                "b": B,
+                "epsilon": EPSILON,
+                "segmenter": "jieba.lcut" if self.lang == "zh" else 'text.split(" ")',
+                "stopwords": STOPWORD_SOURCES[self.lang],
+            },
+            "pool_source": self.pool_source,
+            "license": self.license,
+        }
 
     # ---- search ---------------------------------------------------------------------------------
 
-    def search(self, query_texts: Sequence[str], top_k: int, *, exclude: Sequence[int] | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, query_texts: Sequence[str], top_k: int, *, exclude: Sequence[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k pool rows per query: (idx int64[n, top_k], scores float32[n, top_k]), -1 padded.
 
         ``exclude[i]`` is query i's own pool row (or -1) when the query set is the pool: that row and every
@@ -190,8 +259,9 @@ class RetrievalIndex:
         queries = self.bm25.query_matrix([self.tokens[i] for i in pool_rows])
         return self._bm25_search(queries, top_k, pool_rows)
 
-    def search_embeddings(self, queries: np.ndarray, top_k: int, *, exclude: Sequence[int] | np.ndarray | None = None
-                          ) -> tuple[np.ndarray, np.ndarray]:
+    def search_embeddings(
+        self, queries: np.ndarray, top_k: int, *, exclude: Sequence[int] | np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Batched exact (or approximate) inner-product search of query vectors; see :meth:`search`."""
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         n, size = len(queries), len(self)
@@ -223,8 +293,9 @@ class RetrievalIndex:
             val[start:stop, :width] = np.where(dropped, -np.inf, scores)
         return idx, val
 
-    def _bm25_search(self, queries: Any, top_k: int, exclude: Sequence[int] | np.ndarray | None
-                     ) -> tuple[np.ndarray, np.ndarray]:
+    def _bm25_search(
+        self, queries: Any, top_k: int, exclude: Sequence[int] | np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         excl = None if exclude is None else np.asarray(exclude, dtype=np.int64)
 
         def mask(start: int, stop: int) -> np.ndarray:
@@ -235,8 +306,13 @@ class RetrievalIndex:
 
         return self.bm25.top_k(queries, top_k, exclude_mask=mask if excl is not None else None)
 
-    def bm25_scores(self, query_tokens: Sequence[Sequence[str]] | None, candidates: np.ndarray, *,
-                    query_rows: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+    def bm25_scores(
+        self,
+        query_tokens: Sequence[Sequence[str]] | None,
+        candidates: np.ndarray,
+        *,
+        query_rows: Sequence[int] | np.ndarray | None = None,
+    ) -> np.ndarray:
         """BM25 of each query against its own candidates: float32[n, K] (-inf for -1 padding).
 
         Pass token lists, or ``query_rows`` to score pool rows by their stored tokens.
@@ -253,8 +329,10 @@ class RetrievalIndex:
                 raise ConfigError("this index was built from precomputed vectors; pass encoder= to embed queries")
             self._embedder = Embedder(spec, lang=self.lang, progress=False)
         if self._embedder.id != self.embedder_info.get("embedder_id"):
-            raise ConfigError(f"query embedder {self._embedder.id!r} differs from the index's "
-                              f"{self.embedder_info.get('embedder_id')!r}")
+            raise ConfigError(
+                f"query embedder {self._embedder.id!r} differs from the index's "
+                f"{self.embedder_info.get('embedder_id')!r}"
+            )
         return self._embedder
 
     # ---- persistence ----------------------------------------------------------------------------
@@ -264,38 +342,61 @@ class RetrievalIndex:
         return _write_index_folder(self, Path(folder), repo_id=repo_id)
 
     @classmethod
-    def from_pretrained(cls, folder_or_repo_id: str | Path, revision: str | None = None, *,
-                        encoder: Any = None) -> RetrievalIndex:
+    def from_pretrained(
+        cls, folder_or_repo_id: str | Path, revision: str | None = None, *, encoder: Any = None
+    ) -> RetrievalIndex:
         """Load a saved index from a local folder or a Hub dataset repo (``user/name``)."""
         from raitner_hub.hub import resolve
 
         source = resolve(folder_or_repo_id, repo_type="dataset", revision=revision)
         return _read_index_folder(cls, Path(str(source.path)), encoder=encoder)
 
-    def push_to_hub(self, repo_id: str, *, private: bool = False, revision: str | None = None,
-                    commit_message: str | None = None, create_pr: bool = False) -> Any:
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        private: bool = False,
+        revision: str | None = None,
+        commit_message: str | None = None,
+        create_pr: bool = False,
+    ) -> Any:
         """Save to a temporary folder and upload it as one commit through ``raitner_hub.hub``."""
         from raitner_hub.hub import push_folder
 
         with tempfile.TemporaryDirectory(prefix="raitner-index-") as tmp:
             folder = self.save_pretrained(Path(tmp) / "index", repo_id=repo_id)
-            return push_folder(folder, repo_id, repo_type="dataset", private=private, revision=revision,
-                               create_pr=create_pr,
-                               commit_message=commit_message or f"Retrieval index ({len(self)} passages, "
-                                                                f"{self.embedder_info.get('embedder')})")
+            return push_folder(
+                folder,
+                repo_id,
+                repo_type="dataset",
+                private=private,
+                revision=revision,
+                create_pr=create_pr,
+                commit_message=commit_message
+                or f"Retrieval index ({len(self)} passages, {self.embedder_info.get('embedder')})",
+            )
 
 
-def build_index_folder(config: IndexConfig, *, repo_id: str | None = None,
-                       progress: bool = True) -> tuple[RetrievalIndex, Path]:
+def build_index_folder(
+    config: IndexConfig, *, repo_id: str | None = None, progress: bool = True
+) -> tuple[RetrievalIndex, Path]:
     """``raitner index``: read the annotated pool, build its index, write the folder; ``(index, folder)``."""
     from raitner_hub.formats import pool_language, read_annotated
 
     pool = read_annotated(config.input, format=config.input_format, lang=config.lang)
-    index = RetrievalIndex.build(pool, lang=pool_language(pool, config.lang, where=config.input),
-                                 embedder=config.embedder, batch_size=config.batch_size, cache_dir=config.cache_dir,
-                                 progress=progress, devices=list(config.devices) if config.devices else None,
-                                 index_type=config.index_type, license=config.license, pool_source=config.input,
-                                 redistributable=not config.restricted)
+    index = RetrievalIndex.build(
+        pool,
+        lang=pool_language(pool, config.lang, where=config.input),
+        embedder=config.embedder,
+        batch_size=config.batch_size,
+        cache_dir=config.cache_dir,
+        progress=progress,
+        devices=list(config.devices) if config.devices else None,
+        index_type=config.index_type,
+        license=config.license,
+        pool_source=config.input,
+        redistributable=not config.restricted,
+    )
     return index, index.save_pretrained(config.out, repo_id=repo_id)
 
 
@@ -326,6 +427,7 @@ def _faiss_index(embeddings: np.ndarray, index_type: str) -> Any:
 #   bm25_tokens.parquet  id, tokens (after stop-word removal); BM25 statistics are rebuilt from them
 #   manifest.json, README.md
 
+
 def _write_index_folder(index: RetrievalIndex, folder: Path, *, repo_id: str | None) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -335,9 +437,10 @@ def _write_index_folder(index: RetrievalIndex, folder: Path, *, repo_id: str | N
 
     with staged_folder(folder) as tmp:
         pq.write_table(index.pool.with_format("arrow")[:], tmp / "pool.parquet")  # honours select()/filter()
-        pq.write_table(pa.table({"id": pa.array(index.ids, pa.string()),
-                                 "tokens": pa.array(index.tokens, pa.list_(pa.string()))}),
-                       tmp / "bm25_tokens.parquet")
+        pq.write_table(
+            pa.table({"id": pa.array(index.ids, pa.string()), "tokens": pa.array(index.tokens, pa.list_(pa.string()))}),
+            tmp / "bm25_tokens.parquet",
+        )
         # default: `load_dataset(repo)` with no config name loads the pool
         configs = [{"config_name": "pool", "data_files": "pool.parquet", "default": True}]
         if index.dense:
@@ -345,17 +448,26 @@ def _write_index_folder(index: RetrievalIndex, folder: Path, *, repo_id: str | N
 
             dim = index.embeddings.shape[1]
             vectors = pa.FixedSizeListArray.from_arrays(pa.array(index.embeddings.ravel(), pa.float32()), dim)
-            pq.write_table(pa.table({"id": pa.array(index.ids, pa.string()), "vector": vectors}),
-                           tmp / "embeddings.parquet")
+            pq.write_table(
+                pa.table({"id": pa.array(index.ids, pa.string()), "vector": vectors}), tmp / "embeddings.parquet"
+            )
             faiss.write_index(index._faiss, str(tmp / "index.faiss"))
             configs.append({"config_name": "embeddings", "data_files": "embeddings.parquet"})
         facts = index.describe()
-        counts = {"passages": len(index), "distinct_texts": facts["distinct_texts"], "dim": facts["dim"],
-                  "entities": sum(len(e) for e in index.pool["entities"]) if len(index) else 0}
-        manifest = build_manifest("retrieval_index", settings={k: v for k, v in facts.items()
-                                                               if k not in ("passages", "distinct_texts")},
-                                  inputs={"pool": index.pool_source}, counts=counts, started=index._started,
-                                  extra={"redistributable": index.redistributable})
+        counts = {
+            "passages": len(index),
+            "distinct_texts": facts["distinct_texts"],
+            "dim": facts["dim"],
+            "entities": sum(len(e) for e in index.pool["entities"]) if len(index) else 0,
+        }
+        manifest = build_manifest(
+            "retrieval_index",
+            settings={k: v for k, v in facts.items() if k not in ("passages", "distinct_texts")},
+            inputs={"pool": index.pool_source},
+            counts=counts,
+            started=index._started,
+            extra={"redistributable": index.redistributable},
+        )
         write_manifest(tmp, manifest)
         index_card(facts, counts, configs=configs, repo_id=repo_id).save(str(tmp / "README.md"))
     return folder
@@ -367,12 +479,18 @@ def index_card(facts: dict[str, Any], counts: dict[str, Any], *, configs: list[d
     from raitner_hub.cards import render_dataset_card
 
     pretty_name = f"RA-IT retrieval index ({facts['lang']}, {counts['passages']} passages)"
-    card_data = build_card_data(license=facts.get("license") or "unknown", language=[facts["lang"]],
-                                task_categories=["token-classification"],
-                                tags=["retrieval", "ra-it", "ner", "raitner-hub"], rows=counts["passages"],
-                                pretty_name=pretty_name, configs=configs)
-    return render_dataset_card("retrieval_index", card_data, facts=facts, counts=counts, repo_id=repo_id,
-                               pretty_name=pretty_name)
+    card_data = build_card_data(
+        license=facts.get("license") or "unknown",
+        language=[facts["lang"]],
+        task_categories=["token-classification"],
+        tags=["retrieval", "ra-it", "ner", "raitner-hub"],
+        rows=counts["passages"],
+        pretty_name=pretty_name,
+        configs=configs,
+    )
+    return render_dataset_card(
+        "retrieval_index", card_data, facts=facts, counts=counts, repo_id=repo_id, pretty_name=pretty_name
+    )
 
 
 def _read_index_folder(cls: type[RetrievalIndex], folder: Path, *, encoder: Any) -> RetrievalIndex:
@@ -395,14 +513,35 @@ def _read_index_folder(cls: type[RetrievalIndex], folder: Path, *, encoder: Any)
             import faiss
 
             faiss_index = faiss.read_index(str(folder / "index.faiss"))
-    info = {k: settings.get(k) for k in ("embedder", "embedder_id", "embedder_revision", "normalize", "dtype",
-                                         "prefix", "max_seq_length", "input") if k in settings}
+    info = {
+        k: settings.get(k)
+        for k in (
+            "embedder",
+            "embedder_id",
+            "embedder_revision",
+            "normalize",
+            "dtype",
+            "prefix",
+            "max_seq_length",
+            "input",
+        )
+        if k in settings
+    }
     model = None
     if encoder is not None:
         model = Embedder(info.get("embedder"), lang=settings["lang"], encoder=encoder, cache_dir=False, progress=False)
         model.id = info.get("embedder_id") or model.id
-    index = cls(pool, lang=settings["lang"], embeddings=embeddings, tokens=tokens, embedder_info=info,
-                index_type=settings.get("index_type") or "flat", faiss_index=faiss_index, embedder=model,
-                license=settings.get("license") or "unknown", pool_source=settings.get("pool_source"),
-                redistributable=manifest.get("redistributable", True) is not False)
+    index = cls(
+        pool,
+        lang=settings["lang"],
+        embeddings=embeddings,
+        tokens=tokens,
+        embedder_info=info,
+        index_type=settings.get("index_type") or "flat",
+        faiss_index=faiss_index,
+        embedder=model,
+        license=settings.get("license") or "unknown",
+        pool_source=settings.get("pool_source"),
+        redistributable=manifest.get("redistributable", True) is not False,
+    )
     return index

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 _LIST_RE = re.compile(r"\[(.*?)\]")  # the answer list, exactly as metrics.parse_answer finds it
 _STRING_RE = re.compile(r'"((?:[^"\\]|\\.)*)"')
@@ -49,7 +49,7 @@ class Answer(str):
     logprobs: tuple[float, ...] | None
     entities: tuple[dict, ...] | None
 
-    def __new__(cls, text: str, *, token_spans=None, token_ids=None, logprobs=None, entities=None) -> "Answer":
+    def __new__(cls, text: str, *, token_spans=None, token_ids=None, logprobs=None, entities=None) -> Answer:
         obj = super().__new__(cls, text)
         obj.token_spans = tuple(map(tuple, token_spans)) if token_spans is not None else None
         obj.token_ids = tuple(token_ids) if token_ids is not None else None
@@ -133,8 +133,9 @@ def literal_span(answer: str, mention: str) -> tuple[int, int] | None:
     return None
 
 
-def mention_score(spans: Sequence[tuple[int, int]], logprobs: Sequence[float], answer: str,
-                  mention: str) -> float | None:
+def mention_score(
+    spans: Sequence[tuple[int, int]], logprobs: Sequence[float], answer: str, mention: str
+) -> float | None:
     """The score of ``mention`` in ``answer`` (see the module docstring), or None when it is not there.
 
     ``spans[k]`` is token ``k``'s character span in ``answer`` and ``logprobs[k]`` its log-probability.

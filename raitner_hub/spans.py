@@ -17,7 +17,8 @@ a score (a backend with no log-probs) passes only ``threshold <= 0`` and ranks b
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
 E = TypeVar("E", bound=Mapping)
 
@@ -45,8 +46,14 @@ def clashes(a: Mapping, b: Mapping, *, flat_ner: bool = True, multi_label: bool 
     return _overlap(a, b) and not _nested(a, b)
 
 
-def select_spans(entities: Sequence[E], labels: Sequence[str] = (), *, threshold: float = 0.0,
-                 flat_ner: bool = True, multi_label: bool = False) -> list[E]:
+def select_spans(
+    entities: Sequence[E],
+    labels: Sequence[str] = (),
+    *,
+    threshold: float = 0.0,
+    flat_ner: bool = True,
+    multi_label: bool = False,
+) -> list[E]:
     """The entities GLiNER's greedy search would keep (see the module docstring).
 
     Example:
@@ -61,8 +68,7 @@ def select_spans(entities: Sequence[E], labels: Sequence[str] = (), *, threshold
 
     def rank(e: Mapping):
         score = e.get("score")
-        return (score is None, -(score or 0.0), -(e["end"] - e["start"]), order.get(e["label"], len(order)),
-                e["start"])
+        return (score is None, -(score or 0.0), -(e["end"] - e["start"]), order.get(e["label"], len(order)), e["start"])
 
     def passes(e: Mapping) -> bool:
         score = e.get("score")

@@ -61,8 +61,13 @@ class TeacherSpec:
 
     def describe(self) -> dict[str, Any]:
         """What the manifest and card record (never the key itself, only its variable's name)."""
-        return {"model": self.model, "base_url": public_url(self.base_url), "key_env": self.key_env,
-                "cost_per_1k_input": self.cost_per_1k_input, "cost_per_1k_output": self.cost_per_1k_output}
+        return {
+            "model": self.model,
+            "base_url": public_url(self.base_url),
+            "key_env": self.key_env,
+            "cost_per_1k_input": self.cost_per_1k_input,
+            "cost_per_1k_output": self.cost_per_1k_output,
+        }
 
 
 def public_url(url: str) -> str:
@@ -77,14 +82,20 @@ def scrub_urls(text: str) -> str:
     return re.sub(r"https?://[^\s'\"]+", lambda m: public_url(m.group(0)), text)
 
 
-def parse_teacher(value: str, *, base_url: str, key_env: str | None, cost_in: float = 0.0,
-                  cost_out: float = 0.0) -> TeacherSpec:
+def parse_teacher(
+    value: str, *, base_url: str, key_env: str | None, cost_in: float = 0.0, cost_out: float = 0.0
+) -> TeacherSpec:
     """``MODEL`` or ``MODEL@BASE_URL`` (the CLI's ``--teacher``) -> a spec; the defaults fill the rest."""
     model, sep, url = value.partition("@http")
     if not model:
         raise ConfigError(f"--teacher {value!r}: expected MODEL or MODEL@BASE_URL")
-    return TeacherSpec(model=model, base_url=("http" + url) if sep else base_url, key_env=key_env,
-                       cost_per_1k_input=cost_in, cost_per_1k_output=cost_out)
+    return TeacherSpec(
+        model=model,
+        base_url=("http" + url) if sep else base_url,
+        key_env=key_env,
+        cost_per_1k_input=cost_in,
+        cost_per_1k_output=cost_out,
+    )
 
 
 @dataclass(frozen=True)
@@ -124,6 +135,7 @@ class CallStats:
 
 # ---- cache ----------------------------------------------------------------------------------------------
 
+
 class AnswerCache:
     """Teacher answers on disk (SQLite, WAL): one row per (teacher, prompt, passage hash), committed at once."""
 
@@ -147,7 +159,8 @@ class AnswerCache:
                 "CREATE TABLE IF NOT EXISTS answers (teacher TEXT NOT NULL, prompt TEXT NOT NULL,"
                 " passage_sha256 TEXT NOT NULL, status TEXT NOT NULL, content TEXT NOT NULL,"
                 " prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, created REAL NOT NULL,"
-                " PRIMARY KEY (teacher, prompt, passage_sha256))")
+                " PRIMARY KEY (teacher, prompt, passage_sha256))"
+            )
             self._db.commit()
         except sqlite3.DatabaseError as exc:
             raise ConfigError(f"{self.path}: not a usable teacher cache ({exc})") from None
@@ -156,22 +169,33 @@ class AnswerCache:
     def lookup(self, teacher: str, prompt: str, hashes: list[str]) -> dict[str, Answer]:
         found: dict[str, Answer] = {}
         for i in range(0, len(hashes), 500):
-            batch = hashes[i:i + 500]
+            batch = hashes[i : i + 500]
             marks = ",".join("?" * len(batch))
             with self._lock:
                 rows = self._db.execute(
                     "SELECT passage_sha256, status, content, prompt_tokens, completion_tokens FROM answers"
                     f" WHERE teacher = ? AND prompt = ? AND passage_sha256 IN ({marks})",
-                    [teacher, prompt, *batch]).fetchall()
+                    [teacher, prompt, *batch],
+                ).fetchall()
             for sha, status, content, p_tok, c_tok in rows:
                 found[sha] = Answer(status, content, p_tok, c_tok)
         return found
 
     def store(self, teacher: str, prompt: str, sha: str, answer: Answer) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                             (teacher, prompt, sha, answer.status, answer.content, answer.prompt_tok,
-                              answer.completion_tok, time.time()))
+            self._db.execute(
+                "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    teacher,
+                    prompt,
+                    sha,
+                    answer.status,
+                    answer.content,
+                    answer.prompt_tok,
+                    answer.completion_tok,
+                    time.time(),
+                ),
+            )
             self._db.commit()
 
     def count(self) -> int:
@@ -196,6 +220,7 @@ def default_cache_path() -> Path:
 
 
 # ---- client ---------------------------------------------------------------------------------------------
+
 
 def _retry_after(exc: Exception) -> float | None:
     """Seconds the server asked us to wait (``retry-after-ms``, ``retry-after`` seconds or HTTP date)."""
@@ -237,21 +262,32 @@ def _http_client(connections: int) -> Any:
 class TeacherClient:
     """Asks one teacher about one passage at a time; thread-safe (one shared HTTP connection pool)."""
 
-    def __init__(self, spec: TeacherSpec, *, timeout: float = 60.0, max_retries: int = 6, backoff: float = 1.0,
-                 max_backoff: float = 60.0, connections: int = 8):
+    def __init__(
+        self,
+        spec: TeacherSpec,
+        *,
+        timeout: float = 60.0,
+        max_retries: int = 6,
+        backoff: float = 1.0,
+        max_backoff: float = 60.0,
+        connections: int = 8,
+    ):
         import openai
 
         self.spec, self.max_retries, self.backoff, self.max_backoff = spec, max_retries, backoff, max_backoff
         if spec.key_env:
             key = os.environ.get(spec.key_env)
             if not key:
-                raise TeacherError(f"no API key: environment variable {spec.key_env} is not set (set it, or pass"
-                                   " --api-key-env NAME / --no-api-key for endpoints without keys)")
+                raise TeacherError(
+                    f"no API key: environment variable {spec.key_env} is not set (set it, or pass"
+                    " --api-key-env NAME / --no-api-key for endpoints without keys)"
+                )
         else:
             key = "not-needed"
         # Our own retry loop (max_retries=0 here) so retries, 429 waits and failures are counted and bounded.
-        self._client = openai.OpenAI(api_key=key, base_url=spec.base_url, timeout=timeout, max_retries=0,
-                                     http_client=_http_client(connections))
+        self._client = openai.OpenAI(
+            api_key=key, base_url=spec.base_url, timeout=timeout, max_retries=0, http_client=_http_client(connections)
+        )
 
     def close(self) -> None:
         self._client.close()
@@ -269,8 +305,11 @@ class TeacherClient:
                 return None
             try:
                 # Message is the {role, content} TypedDict openai's message params are; its stubs want their own.
-                reply = self._client.chat.completions.create(model=self.spec.model, messages=messages,  # type: ignore[arg-type]
-                                                             temperature=0)
+                reply = self._client.chat.completions.create(
+                    model=self.spec.model,
+                    messages=messages,  # type: ignore[arg-type]
+                    temperature=0,
+                )
             except openai.RateLimitError as exc:
                 stats.rate_limited += 1
                 delay, last = _retry_after(exc), "rate limited (429)"
@@ -279,9 +318,14 @@ class TeacherClient:
             except openai.APIConnectionError as exc:
                 delay, last = None, f"cannot connect ({type(exc.__cause__ or exc).__name__})"
             except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-                raise TeacherError(f"{self._where()}: {exc.status_code} {'unauthorized' if exc.status_code == 401 else 'forbidden'}"
-                                   + (f" (check the key in ${self.spec.key_env})" if self.spec.key_env
-                                      else " (the endpoint wants a key: pass --api-key-env VAR)")) from None
+                raise TeacherError(
+                    f"{self._where()}: {exc.status_code} {'unauthorized' if exc.status_code == 401 else 'forbidden'}"
+                    + (
+                        f" (check the key in ${self.spec.key_env})"
+                        if self.spec.key_env
+                        else " (the endpoint wants a key: pass --api-key-env VAR)"
+                    )
+                ) from None
             except openai.NotFoundError:
                 raise TeacherError(f"{self._where()}: 404 not found (check --base-url and the model name)") from None
             except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
@@ -295,7 +339,7 @@ class TeacherClient:
             if attempt == self.max_retries:
                 break
             stats.retries += 1
-            wait = delay if delay is not None else self.backoff * 2 ** attempt * (0.5 + random.random() / 2)
+            wait = delay if delay is not None else self.backoff * 2**attempt * (0.5 + random.random() / 2)
             if stop.wait(min(wait, self.max_backoff)):
                 return None
         raise TeacherError(f"{self._where()}: {last} after {self.max_retries + 1} tries")
@@ -317,9 +361,19 @@ class TeacherClient:
 
 # ---- many passages --------------------------------------------------------------------------------------
 
-def collect_answers(spec: TeacherSpec, prompt: AnnotationPrompt, passages: Mapping[str, str], cache: AnswerCache,
-                    *, concurrency: int = 8, timeout: float = 60.0, max_retries: int = 6, backoff: float = 1.0,
-                    on_answer: Callable[[CallStats], None] | None = None) -> tuple[dict[str, Answer], CallStats]:
+
+def collect_answers(
+    spec: TeacherSpec,
+    prompt: AnnotationPrompt,
+    passages: Mapping[str, str],
+    cache: AnswerCache,
+    *,
+    concurrency: int = 8,
+    timeout: float = 60.0,
+    max_retries: int = 6,
+    backoff: float = 1.0,
+    on_answer: Callable[[CallStats], None] | None = None,
+) -> tuple[dict[str, Answer], CallStats]:
     """Answers of one teacher for ``{passage_sha256: text}``: cached ones first, the rest asked in parallel.
 
     Each fresh answer is stored before the next is handled. On a persistent failure the calls already
@@ -382,6 +436,8 @@ def collect_answers(spec: TeacherSpec, prompt: AnnotationPrompt, passages: Mappi
         client.close()
     if failure is not None:
         missing = len(passages) - len(answers)
-        raise TeacherError(f"{failure}; {len(answers)} answers are cached in {cache.path}, {missing} missing:"
-                           " re-run the same command to resume")
+        raise TeacherError(
+            f"{failure}; {len(answers)} answers are cached in {cache.path}, {missing} missing:"
+            " re-run the same command to resume"
+        )
     return answers, stats

@@ -37,8 +37,9 @@ QUANTIZATIONS = (None, "4bit")
 _UNPUBLISHED = ("training_args.bin", "README.md")
 
 
-def load_train_config(path: str | Path | None = None, *, sft_overrides: dict[str, Any] | None = None,
-                      **overrides: Any) -> TrainConfig:
+def load_train_config(
+    path: str | Path | None = None, *, sft_overrides: dict[str, Any] | None = None, **overrides: Any
+) -> TrainConfig:
     """A TrainConfig from YAML (or from ``overrides`` alone); non-None overrides win, ``sft_overrides`` merge."""
     if path is not None:
         config = load_config(path, TrainConfig, **overrides)
@@ -56,8 +57,14 @@ def write_config(config: TrainConfig, path: str | Path) -> Path:
     return path
 
 
-def launch_command(config_path: str | Path, num_processes: int, *, cpu: bool = False,
-                   mixed_precision: str | None = None, main_process_port: int | None = None) -> list[str]:
+def launch_command(
+    config_path: str | Path,
+    num_processes: int,
+    *,
+    cpu: bool = False,
+    mixed_precision: str | None = None,
+    main_process_port: int | None = None,
+) -> list[str]:
     """The ``accelerate launch`` command line that runs ``python -m raitner_hub.train config_path``.
 
     Example:
@@ -67,7 +74,14 @@ def launch_command(config_path: str | Path, num_processes: int, *, cpu: bool = F
     if num_processes < 1:
         raise ConfigError(f"--num-processes must be >= 1, got {num_processes}")
     # The accelerate CLI of *this* interpreter, so the launched workers use the same environment.
-    command = [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch", "--num_processes", str(num_processes)]
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.accelerate_cli",
+        "launch",
+        "--num_processes",
+        str(num_processes),
+    ]
     if num_processes > 1 and not cpu:
         command.append("--multi_gpu")
     if cpu:
@@ -99,14 +113,17 @@ def launch(config: TrainConfig, num_processes: int = 1) -> Path:
 
 # ---- validation (everything here runs before any model or data is loaded) ----
 
+
 def _check_known_keys(block: dict[str, Any], cls: type, where: str) -> None:
     if not isinstance(block, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(block).__name__}")
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(block) - known)
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} ({cls.__module__.split('.')[0]}."
-                          f"{cls.__name__} has no such option)")
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(unknown)} ({cls.__module__.split('.')[0]}."
+            f"{cls.__name__} has no such option)"
+        )
 
 
 def build_args(config: TrainConfig):
@@ -123,16 +140,24 @@ def build_args(config: TrainConfig):
         raise ConfigError(f"sft.model_init_kwargs: expected a mapping, got {type(init_kwargs).__name__}")
     if config.sft.get("push_to_hub") or config.sft.get("hub_model_id"):
         # TRL would upload its own card and training_args.bin, bypassing our card, checks and manifest.
-        raise ConfigError("sft.push_to_hub / sft.hub_model_id: not supported; push the finished adapter with "
-                          "--push --repo-id ME/NAME (or push: true and repo_id in the config)")
+        raise ConfigError(
+            "sft.push_to_hub / sft.hub_model_id: not supported; push the finished adapter with "
+            "--push --repo-id ME/NAME (or push: true and repo_id in the config)"
+        )
     if config.sft.get("trust_remote_code") or init_kwargs.get("trust_remote_code"):
         raise ConfigError("sft: trust_remote_code is not allowed (raitner-hub never runs a repo's own code)")
     if init_kwargs.get("use_safetensors") is False:
         raise ConfigError("sft.model_init_kwargs: use_safetensors must stay true (weights load from safetensors only)")
-    sft = {"assistant_only_loss": True, "seed": config.seed, "data_seed": config.seed, "report_to": "none",
-           **config.sft, "output_dir": str(config.checkpoints_dir),
-           # TRL loads the base model from its id with these: never pickles, never remote code.
-           "model_init_kwargs": {**init_kwargs, "use_safetensors": True, "trust_remote_code": False}}
+    sft = {
+        "assistant_only_loss": True,
+        "seed": config.seed,
+        "data_seed": config.seed,
+        "report_to": "none",
+        **config.sft,
+        "output_dir": str(config.checkpoints_dir),
+        # TRL loads the base model from its id with these: never pickles, never remote code.
+        "model_init_kwargs": {**init_kwargs, "use_safetensors": True, "trust_remote_code": False},
+    }
     lora = {"task_type": "CAUSAL_LM", **config.lora}
     try:
         sft_args = SFTConfig(**sft)
@@ -150,20 +175,23 @@ def _check_environment(config: TrainConfig) -> None:
 
     from raitner_hub.licenses import check_license
 
-    check_license(config.license, license_name=config.license_name, license_link=config.license_link,
-                  where="license")
+    check_license(config.license, license_name=config.license_name, license_link=config.license_link, where="license")
 
     if config.quantization == "4bit":
         if not torch.cuda.is_available():
-            raise ConfigError("quantization: 4bit (QLoRA) needs a CUDA GPU and none is available; "
-                              "remove `quantization` to train plain LoRA")
+            raise ConfigError(
+                "quantization: 4bit (QLoRA) needs a CUDA GPU and none is available; "
+                "remove `quantization` to train plain LoRA"
+            )
         require("bitsandbytes", "qlora")
     if config.push:
         if not config.repo_id:
             raise ConfigError("push: true needs repo_id (e.g. repo_id: me/ra-it-ner-lora)")
         if config.base_is_local and not config.base_model_repo_id:
-            raise ConfigError(f"base_model {config.base_model} is a local folder: set base_model_repo_id to its Hub "
-                              "id so the pushed adapter loads elsewhere")
+            raise ConfigError(
+                f"base_model {config.base_model} is a local folder: set base_model_repo_id to its Hub "
+                "id so the pushed adapter loads elsewhere"
+            )
     resume = config.resume_from_checkpoint
     if resume is True:
         from transformers.trainer_utils import get_last_checkpoint
@@ -187,6 +215,7 @@ def load_base_tokenizer(config: TrainConfig):
 
 # ---- data ----
 
+
 def load_training_data(config: TrainConfig, cache_dir: str):
     """``(train, eval_or_None, source)``: the ``messages`` splits and where they came from."""
     import datasets
@@ -202,16 +231,20 @@ def load_training_data(config: TrainConfig, cache_dir: str):
             # A private cache_dir: datasets caches local folders by name, so two folders called `out/` collide.
             splits = datasets.load_dataset(str(folder), name=config.dataset_config, cache_dir=cache_dir)
         except (ValueError, FileNotFoundError) as exc:
-            raise InputError(f"cannot load config {config.dataset_config!r}: {first_line(exc)}", path=str(folder)) from None
+            raise InputError(
+                f"cannot load config {config.dataset_config!r}: {first_line(exc)}", path=str(folder)
+            ) from None
         source = {"dataset": f"{folder.name}#sha256:{input_fingerprint(folder)}", "repo_id": None, "revision": None}
     elif located.is_local or located.repo_id is None:
-        raise InputError("not a build-data folder (a file); pass the folder or a Hub repo id like me/sky-ner-it",
-                         path=config.dataset)
+        raise InputError(
+            "not a build-data folder (a file); pass the folder or a Hub repo id like me/sky-ner-it", path=config.dataset
+        )
     else:
         from raitner_hub.hub import load_dataset_config
 
-        splits, sha = load_dataset_config(located.repo_id, config.dataset_config, revision=located.revision,
-                                          cache_dir=cache_dir)
+        splits, sha = load_dataset_config(
+            located.repo_id, config.dataset_config, revision=located.revision, cache_dir=cache_dir
+        )
         source = {"dataset": f"{located.repo_id}@{sha}", "repo_id": located.repo_id, "revision": sha}
     source["config"] = config.dataset_config
     where = f"{config.dataset} [{config.dataset_config}]"
@@ -219,8 +252,9 @@ def load_training_data(config: TrainConfig, cache_dir: str):
         raise InputError(f"no train split (splits: {', '.join(splits)})", path=where)
     for name, split in splits.items():
         if "messages" not in split.column_names:
-            raise InputError(f"split {name} has no 'messages' column (columns: {', '.join(split.column_names)})",
-                             path=where)
+            raise InputError(
+                f"split {name} has no 'messages' column (columns: {', '.join(split.column_names)})", path=where
+            )
         if len(split) and not _is_chat(split[0]["messages"]):
             raise InputError(f"split {name}: 'messages' must be a list of {{role, content}} dicts", path=where)
     train_split = splits["train"]
@@ -247,6 +281,7 @@ def _distinct(split, column: str) -> list[str]:
 
 # ---- the run ----
 
+
 @dataclasses.dataclass
 class TrainingRun:
     """A prepared trainer plus what the output needs to record (see :func:`prepare`)."""
@@ -269,7 +304,8 @@ def prepare(config: TrainConfig) -> TrainingRun:
     from raitner_hub.chat_templates import resolve_chat_template
 
     tokenizer.chat_template, template_name = resolve_chat_template(
-        tokenizer, config.chat_template, model_type=model_type, model=config.base_model)
+        tokenizer, config.chat_template, model_type=model_type, model=config.base_model
+    )
     cache_dir = tempfile.mkdtemp(prefix="raitner-train-data-")
     try:
         train_split, eval_split, source = load_training_data(config, cache_dir)
@@ -278,9 +314,15 @@ def prepare(config: TrainConfig) -> TrainingRun:
             sft_args.load_best_model_at_end = False
         from trl import SFTTrainer
 
-        trainer = SFTTrainer(model=config.base_model, args=sft_args, train_dataset=train_split,
-                             eval_dataset=eval_split, processing_class=tokenizer, peft_config=lora_config,
-                             quantization_config=_quantization_config(config))
+        trainer = SFTTrainer(
+            model=config.base_model,
+            args=sft_args,
+            train_dataset=train_split,
+            eval_dataset=eval_split,
+            processing_class=tokenizer,
+            peft_config=lora_config,
+            quantization_config=_quantization_config(config),
+        )
         _check_examples_left(trainer, train_split, eval_split, tokenizer, sft_args.max_length)
     except BaseException:
         shutil.rmtree(cache_dir, ignore_errors=True)
@@ -291,15 +333,19 @@ def prepare(config: TrainConfig) -> TrainingRun:
 def _check_examples_left(trainer, train_split, eval_split, tokenizer, max_length: int | None) -> None:
     """TRL drops an example whose assistant turns all fall beyond ``max_length``; if that empties a split,
     say so in one line with the numbers to fix it (else torch fails later with ``num_samples=0``)."""
-    for name, before, after in (("train", train_split, trainer.train_dataset),
-                                ("validation", eval_split, trainer.eval_dataset)):
+    for name, before, after in (
+        ("train", train_split, trainer.train_dataset),
+        ("validation", eval_split, trainer.eval_dataset),
+    ):
         if before is None or len(before) == 0 or after is None or len(after) > 0:
             continue
         texts = [tokenizer.apply_chat_template(row["messages"], tokenize=False) for row in before]
         lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
-        raise ConfigError(f"sft.max_length {max_length} drops every {name} example (each one's answers start "
-                          f"past it; the longest example has {max(lengths)} tokens, the shortest "
-                          f"{min(lengths)}): raise sft.max_length")
+        raise ConfigError(
+            f"sft.max_length {max_length} drops every {name} example (each one's answers start "
+            f"past it; the longest example has {max(lengths)} tokens, the shortest "
+            f"{min(lengths)}): raise sft.max_length"
+        )
 
 
 def _quantization_config(config: TrainConfig):
@@ -308,8 +354,12 @@ def _quantization_config(config: TrainConfig):
     import torch
     from transformers import BitsAndBytesConfig
 
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=torch.bfloat16)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )
 
 
 def fit(run: TrainingRun) -> None:
@@ -341,16 +391,16 @@ def finish(run: TrainingRun) -> Path:
     return out
 
 
-def push(folder: str | Path, config: TrainConfig, *, commit_message: str | None = None,
-         create_pr: bool = False) -> str:
+def push(folder: str | Path, config: TrainConfig, *, commit_message: str | None = None, create_pr: bool = False) -> str:
     """Upload an adapter folder (one commit, via :mod:`raitner_hub.hub`); returns the repo URL (or the
     pull request's, with ``create_pr``)."""
     from raitner_hub.hub import push_adapter
 
     if not config.repo_id:
         raise ConfigError("push: set repo_id (e.g. me/sky-ner-lora) to upload the adapter")
-    pushed = push_adapter(Path(folder), config.repo_id, private=config.private, commit_message=commit_message,
-                          create_pr=create_pr)
+    pushed = push_adapter(
+        Path(folder), config.repo_id, private=config.private, commit_message=commit_message, create_pr=create_pr
+    )
     return pushed.pr_url or pushed.url
 
 

@@ -43,16 +43,22 @@ def drops_of(pairs, text, lang="zh"):
 
 def config(fake, corpus, tmp_path, **kwargs) -> AnnotateConfig:
     models = kwargs.pop("models", ("teacher-a",))
-    teachers = tuple(TeacherSpec(model=m, base_url=fake.base_url, key_env=None, cost_per_1k_input=0.5,
-                                 cost_per_1k_output=1.5) for m in models)
+    teachers = tuple(
+        TeacherSpec(model=m, base_url=fake.base_url, key_env=None, cost_per_1k_input=0.5, cost_per_1k_output=1.5)
+        for m in models
+    )
     kwargs.setdefault("cache", str(tmp_path / "cache.sqlite"))
-    return AnnotateConfig(corpus=str(corpus), lang=kwargs.pop("lang", "zh"), teachers=teachers, concurrency=4,
-                          backoff=0.01, **kwargs)
+    return AnnotateConfig(
+        corpus=str(corpus), lang=kwargs.pop("lang", "zh"), teachers=teachers, concurrency=4, backoff=0.01, **kwargs
+    )
 
 
 def subset(shared_data, lang: str, n: int, tmp_path: Path) -> Path:
-    name = "zh/raw_passages/skypile_chunks_from_skyner.jsonl" if lang == "zh" else \
-        "en/raw_passages/pile_passages_from_pilener.jsonl"
+    name = (
+        "zh/raw_passages/skypile_chunks_from_skyner.jsonl"
+        if lang == "zh"
+        else "en/raw_passages/pile_passages_from_pilener.jsonl"
+    )
     lines = (shared_data / name).read_text(encoding="utf-8").splitlines()[:n]
     path = tmp_path / f"{lang}-{n}.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -65,32 +71,44 @@ def realistic_answer(passage: str, model: str) -> str:
         mention, long_mention = passage.split()[0], " ".join(["word"] * 21)
     else:
         mention, long_mention = passage[:3], "长" * 21
-    items = [{mention: "概念"}, {mention: "概念"}, {"不存在的提及XYZ": "人物"}, {mention: "misc"},
-             {long_mention: "组织"}, {f"《{mention}》": "作品"}]
+    items = [
+        {mention: "概念"},
+        {mention: "概念"},
+        {"不存在的提及XYZ": "人物"},
+        {mention: "misc"},
+        {long_mention: "组织"},
+        {f"《{mention}》": "作品"},
+    ]
     return "好的，结果如下：\n```json\n" + json.dumps(items, ensure_ascii=False) + "\n```\n希望有帮助。"
 
 
 # ---- parsing ----------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("response", ["", "[]", "[{}]", "A: []", "{}", "  []\n"])
 def test_empty_answers_mean_no_entities(response):
     assert parse_response(response) == []
 
 
-@pytest.mark.parametrize("response, expected", [
-    ('```json\n[{"北京": "地点"}, {"新华社": "组织"}]\n```', [("北京", "地点"), ("新华社", "组织")]),
-    ('[{"北京": "地点"}]\nNote: [x] is not an entity.', [("北京", "地点")]),
-    ("[{'Obama': 'person'}, {'Paris': 'city'}]", [("Obama", "person"), ("Paris", "city")]),
-    ('[{"entity 1": "Obama", "type of entity 1": "person"}]', [("Obama", "person")]),
-    ('[{"实体1": "新华社", "实体1的类别": "机构"}, {"实体1": "北京", "实体1的类别": "地点"}]',
-     [("新华社", "机构"), ("北京", "地点")]),
-    ('[{"北京": "地点", "上海": "地点"}]', [("北京", "地点"), ("上海", "地点")]),  # one multi-key dict: split
-    ('[{"你好，世界：再见。": "作品"}]', [("你好，世界：再见。", "作品")]),  # untouched: no ，。： mapping
-    ('[{"[1] Smith": "citation"}]', [("[1] Smith", "citation")]),  # inner brackets survive
-    ('[{"北京"："地点"}，{"上海"："地点"}]', [("北京", "地点"), ("上海", "地点")]),  # fallback: mapping
-    ('[{"北京": null}]', [("北京", None)]),
-    ('Entities: {"北京": "地点"} and {"上海": "地点"}', [("北京", "地点"), ("上海", "地点")]),  # step 4
-])
+@pytest.mark.parametrize(
+    "response, expected",
+    [
+        ('```json\n[{"北京": "地点"}, {"新华社": "组织"}]\n```', [("北京", "地点"), ("新华社", "组织")]),
+        ('[{"北京": "地点"}]\nNote: [x] is not an entity.', [("北京", "地点")]),
+        ("[{'Obama': 'person'}, {'Paris': 'city'}]", [("Obama", "person"), ("Paris", "city")]),
+        ('[{"entity 1": "Obama", "type of entity 1": "person"}]', [("Obama", "person")]),
+        (
+            '[{"实体1": "新华社", "实体1的类别": "机构"}, {"实体1": "北京", "实体1的类别": "地点"}]',
+            [("新华社", "机构"), ("北京", "地点")],
+        ),
+        ('[{"北京": "地点", "上海": "地点"}]', [("北京", "地点"), ("上海", "地点")]),  # one multi-key dict: split
+        ('[{"你好，世界：再见。": "作品"}]', [("你好，世界：再见。", "作品")]),  # untouched: no ，。： mapping
+        ('[{"[1] Smith": "citation"}]', [("[1] Smith", "citation")]),  # inner brackets survive
+        ('[{"北京"："地点"}，{"上海"："地点"}]', [("北京", "地点"), ("上海", "地点")]),  # fallback: mapping
+        ('[{"北京": null}]', [("北京", None)]),
+        ('Entities: {"北京": "地点"} and {"上海": "地点"}', [("北京", "地点"), ("上海", "地点")]),  # step 4
+    ],
+)
 def test_parse_tolerates_what_teachers_write(response, expected):
     assert parse_response(response) == expected
 
@@ -107,6 +125,7 @@ def test_unreadable_answers_are_none(response):
 
 
 # ---- filters ----------------------------------------------------------------------------------------------
+
 
 def test_zh_length_threshold_is_20_characters():
     m20, m21 = "甲" * 20, "乙" * 21
@@ -146,12 +165,25 @@ def test_bracket_stripping_order_and_dedup_after():
 
 
 def test_first_occurrence_order_and_pair_level_drops():
-    pairs = [("上海", "地点"), ("北京", ["地点"]), ("北京", "地点"), ("上海", "地点"), ("北京", "O"), ("北京", None),
-             ("北京", 3), ("", "地点")]
+    pairs = [
+        ("上海", "地点"),
+        ("北京", ["地点"]),
+        ("北京", "地点"),
+        ("上海", "地点"),
+        ("北京", "O"),
+        ("北京", None),
+        ("北京", 3),
+        ("", "地点"),
+    ]
     kept, drops = drops_of(pairs, "北京和上海")
     assert kept == [("上海", "地点"), ("北京", "地点")]  # the unhashable pair does not empty the passage
-    assert (drops["unhashable_type"], drops["duplicate"], drops["type_o"], drops["non_string"],
-            drops["empty_mention"]) == (1, 1, 2, 1, 1)
+    assert (
+        drops["unhashable_type"],
+        drops["duplicate"],
+        drops["type_o"],
+        drops["non_string"],
+        drops["empty_mention"],
+    ) == (1, 1, 2, 1, 1)
 
 
 def test_vote_counts_teachers_not_repeats():
@@ -165,10 +197,11 @@ def test_vote_counts_teachers_not_repeats():
 
 # ---- pipeline against the fake teacher --------------------------------------------------------------------
 
+
 def check_offsets(dataset):
     for row in dataset:
         for ent in row["entities"]:
-            assert row["text"][ent["start"]:ent["end"]] == ent["text"]
+            assert row["text"][ent["start"] : ent["end"]] == ent["text"]
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
@@ -198,6 +231,7 @@ def test_full_pipeline_on_shared_raw_passages(shared_data, tmp_path, fake_teache
     card = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
     assert "token-classification" in card and f"annotate.{lang}.v1" in card and "| `junk_type` | 60 |" in card
     from raitner_hub.formats import read_annotated
+
     assert len(read_annotated(str(tmp_path / "out"))) == 60  # build-data can read it
 
 
@@ -215,11 +249,14 @@ def test_chunked_zh_pipeline_and_cache_reuse(shared_data, tmp_path, fake_teacher
 
 def test_three_teachers_vote(tmp_path, fake_teacher):
     corpus = tmp_path / "c.jsonl"
-    corpus.write_text(json.dumps({"id": "p1", "text": "张三和李四在北京和上海。"}, ensure_ascii=False) + "\n",
-                      encoding="utf-8")
-    answers = {"a": [{"北京": "地点"}, {"上海": "地点"}, {"张三": "人物"}],
-               "b": [{"北京": "地点"}, {"张三": "人名"}],
-               "c": [{"北京": "地点"}, {"上海": "地点"}, {"李四": "人物"}]}
+    corpus.write_text(
+        json.dumps({"id": "p1", "text": "张三和李四在北京和上海。"}, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    answers = {
+        "a": [{"北京": "地点"}, {"上海": "地点"}, {"张三": "人物"}],
+        "b": [{"北京": "地点"}, {"张三": "人名"}],
+        "c": [{"北京": "地点"}, {"上海": "地点"}, {"李四": "人物"}],
+    }
     fake_teacher.default = lambda passage, model: json.dumps(answers[model], ensure_ascii=False)
     cfg = config(fake_teacher, corpus, tmp_path, models=("a", "b", "c"), min_votes=2, chunk=False)
     ds, facts = annotate_corpus(cfg, progress=False)
@@ -233,8 +270,9 @@ def test_three_teachers_vote(tmp_path, fake_teacher):
 
 
 def test_empty_passage_gets_no_call(tmp_path, fake_teacher):
-    passages = datasets.Dataset.from_dict({"id": ["x", "y"], "text": ["", "北京"], "lang": ["zh"] * 2,
-                                           "source": ["s"] * 2})
+    passages = datasets.Dataset.from_dict(
+        {"id": ["x", "y"], "text": ["", "北京"], "lang": ["zh"] * 2, "source": ["s"] * 2}
+    )
     fake_teacher.answers = {"北京": '[{"北京": "地点"}]'}
     ds, facts = annotate_passages(passages, config(fake_teacher, "unused", tmp_path), progress=False)
     assert fake_teacher.total_answered == 1 and facts["empty_passages_not_sent"] == 1
@@ -243,10 +281,13 @@ def test_empty_passage_gets_no_call(tmp_path, fake_teacher):
 
 # ---- endpoint misbehaviour --------------------------------------------------------------------------------
 
+
 def tiny_corpus(tmp_path, n=6) -> Path:
     path = tmp_path / "tiny.jsonl"
-    path.write_text("".join(json.dumps({"id": f"d{i}", "text": f"第{i}段：北京。"}, ensure_ascii=False) + "\n"
-                            for i in range(n)), encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps({"id": f"d{i}", "text": f"第{i}段：北京。"}, ensure_ascii=False) + "\n" for i in range(n)),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -286,13 +327,15 @@ def test_rejected_requests_are_not_cached_and_are_asked_again(tmp_path, fake_tea
 
 def dataclass_replace(cfg, **changes):
     import dataclasses
+
     return dataclasses.replace(cfg, **changes)
 
 
 def test_timeouts_fail_with_one_line_and_keep_cache(tmp_path, fake_teacher):
     fake_teacher.delay = 1.0
-    cfg = dataclass_replace(config(fake_teacher, tiny_corpus(tmp_path, 2), tmp_path, chunk=False),
-                            timeout=0.2, max_retries=1)
+    cfg = dataclass_replace(
+        config(fake_teacher, tiny_corpus(tmp_path, 2), tmp_path, chunk=False), timeout=0.2, max_retries=1
+    )
     with pytest.raises(TeacherError, match="timed out after 2 tries.*re-run the same command to resume"):
         annotate_corpus(cfg, progress=False)
 
@@ -322,11 +365,29 @@ def test_kill_9_and_resume_equals_uninterrupted_run(shared_data, tmp_path, fake_
     fake_teacher.default = realistic_answer
     fake_teacher.hold_after = 15
     cache = tmp_path / "kill-cache.sqlite"
-    args = [sys.executable, "-m", "raitner_hub", "annotate", str(corpus), "--lang", "zh", "--no-chunk", "--no-api-key",
-            "--teacher-model", "teacher-a", "--base-url", fake_teacher.base_url, "--concurrency", "4",
-            "--cache", str(cache), "--quiet"]
-    proc = subprocess.Popen([*args, "--out", str(tmp_path / "killed")], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    args = [
+        sys.executable,
+        "-m",
+        "raitner_hub",
+        "annotate",
+        str(corpus),
+        "--lang",
+        "zh",
+        "--no-chunk",
+        "--no-api-key",
+        "--teacher-model",
+        "teacher-a",
+        "--base-url",
+        fake_teacher.base_url,
+        "--concurrency",
+        "4",
+        "--cache",
+        str(cache),
+        "--quiet",
+    ]
+    proc = subprocess.Popen(
+        [*args, "--out", str(tmp_path / "killed")], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 60
     stored = -1
     while time.monotonic() < deadline:  # wait until everything answered is in the cache, then kill -9
@@ -341,8 +402,9 @@ def test_kill_9_and_resume_equals_uninterrupted_run(shared_data, tmp_path, fake_
     fake_teacher.drop_held = True
     fake_teacher.release()
     fake_teacher.hold_after = None
-    resumed = subprocess.run([*args, "--out", str(tmp_path / "resumed")], cwd=REPO, capture_output=True, text=True,
-                             timeout=120)
+    resumed = subprocess.run(
+        [*args, "--out", str(tmp_path / "resumed")], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert max(fake_teacher.answered.values()) == 1 and fake_teacher.total_answered == 40  # no call repeated
     manifest = json.loads((tmp_path / "resumed" / "manifest.json").read_text())
@@ -351,11 +413,13 @@ def test_kill_9_and_resume_equals_uninterrupted_run(shared_data, tmp_path, fake_
         cfg = config(fresh, corpus, tmp_path, chunk=False, cache=str(tmp_path / "fresh.sqlite"))
         uninterrupted, _ = annotate_corpus(cfg, progress=False)
     resumed_rows = datasets.Dataset.from_parquet(
-        str(tmp_path / "resumed" / "data" / "train-00000-of-00001.parquet"), cache_dir=str(tmp_path / "hf")).to_list()
+        str(tmp_path / "resumed" / "data" / "train-00000-of-00001.parquet"), cache_dir=str(tmp_path / "hf")
+    ).to_list()
     assert resumed_rows == uninterrupted.to_list()
 
 
 # ---- bad input through the CLI ----------------------------------------------------------------------------
+
 
 def run_cli(*args: str, env: dict | None = None):
     from raitner_hub.cli import app
@@ -365,13 +429,25 @@ def run_cli(*args: str, env: dict | None = None):
 
 def test_missing_api_key_is_one_line(tmp_path, fake_teacher, monkeypatch):
     monkeypatch.delenv("RAITNER_TEST_KEY", raising=False)
-    result = run_cli(str(tiny_corpus(tmp_path)), "--lang", "zh", "--base-url", fake_teacher.base_url,
-                     "--api-key-env", "RAITNER_TEST_KEY", "--cache", str(tmp_path / "c.sqlite"), "--out",
-                     str(tmp_path / "out"), "-q")
+    result = run_cli(
+        str(tiny_corpus(tmp_path)),
+        "--lang",
+        "zh",
+        "--base-url",
+        fake_teacher.base_url,
+        "--api-key-env",
+        "RAITNER_TEST_KEY",
+        "--cache",
+        str(tmp_path / "c.sqlite"),
+        "--out",
+        str(tmp_path / "out"),
+        "-q",
+    )
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
         "error: no API key: environment variable RAITNER_TEST_KEY is not set (set it, or pass --api-key-env NAME /"
-        " --no-api-key for endpoints without keys)"]
+        " --no-api-key for endpoints without keys)"
+    ]
     assert not (tmp_path / "out").exists() and fake_teacher.requests == []
 
 
@@ -379,9 +455,20 @@ def test_api_key_is_sent_and_never_recorded(tmp_path, monkeypatch):
     secret = "sk-raitner-secret-0123456789"
     monkeypatch.setenv("RAITNER_TEST_KEY", secret)
     with FakeTeacher(require_key=secret) as fake:
-        result = run_cli(str(tiny_corpus(tmp_path, 2)), "--lang", "zh", "--base-url", fake.base_url,
-                         "--api-key-env", "RAITNER_TEST_KEY", "--cache", str(tmp_path / "c.sqlite"), "--out",
-                         str(tmp_path / "out"), "-q")
+        result = run_cli(
+            str(tiny_corpus(tmp_path, 2)),
+            "--lang",
+            "zh",
+            "--base-url",
+            fake.base_url,
+            "--api-key-env",
+            "RAITNER_TEST_KEY",
+            "--cache",
+            str(tmp_path / "c.sqlite"),
+            "--out",
+            str(tmp_path / "out"),
+            "-q",
+        )
     assert result.exit_code == 0, result.output
     for name in ("README.md", "manifest.json"):
         assert secret not in (tmp_path / "out" / name).read_text(encoding="utf-8")
@@ -390,13 +477,28 @@ def test_api_key_is_sent_and_never_recorded(tmp_path, monkeypatch):
 
 def test_unreachable_endpoint_leaves_a_valid_cache(tmp_path):
     import socket
+
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     cache = tmp_path / "c.sqlite"
-    result = run_cli(str(tiny_corpus(tmp_path)), "--lang", "zh", "--base-url", f"http://127.0.0.1:{port}/v1",
-                     "--no-api-key", "--max-retries", "1", "--backoff", "0.01", "--cache", str(cache),
-                     "--out", str(tmp_path / "out"), "-q")
+    result = run_cli(
+        str(tiny_corpus(tmp_path)),
+        "--lang",
+        "zh",
+        "--base-url",
+        f"http://127.0.0.1:{port}/v1",
+        "--no-api-key",
+        "--max-retries",
+        "1",
+        "--backoff",
+        "0.01",
+        "--cache",
+        str(cache),
+        "--out",
+        str(tmp_path / "out"),
+        "-q",
+    )
     assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
     assert "cannot connect" in result.output and "re-run the same command to resume" in result.output
     db = sqlite3.connect(str(cache))
@@ -405,27 +507,52 @@ def test_unreachable_endpoint_leaves_a_valid_cache(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "no text to annotate"),
-    (b'{"text": "   "}\n', "no text to annotate"),
-    (b'{"text": "\xc3\x28"}\n', "bad.jsonl:1: not valid UTF-8"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "no text to annotate"),
+        (b'{"text": "   "}\n', "no text to annotate"),
+        (b'{"text": "\xc3\x28"}\n', "bad.jsonl:1: not valid UTF-8"),
+    ],
+)
 def test_bad_corpus_is_one_line(tmp_path, fake_teacher, content, message):
     path = tmp_path / "bad.jsonl"
     path.write_bytes(content)
-    result = run_cli(str(path), "--lang", "zh", "--base-url", fake_teacher.base_url, "--no-api-key",
-                     "--cache", str(tmp_path / "c.sqlite"), "--out", str(tmp_path / "out"), "-q")
+    result = run_cli(
+        str(path),
+        "--lang",
+        "zh",
+        "--base-url",
+        fake_teacher.base_url,
+        "--no-api-key",
+        "--cache",
+        str(tmp_path / "c.sqlite"),
+        "--out",
+        str(tmp_path / "out"),
+        "-q",
+    )
     assert result.exit_code == 1 and message in result.output
     assert len(result.output.strip().splitlines()) == 1 and fake_teacher.requests == []
 
 
 def test_bad_options_are_config_errors(tmp_path, fake_teacher):
-    result = run_cli(str(tiny_corpus(tmp_path)), "--lang", "zh", "--base-url", fake_teacher.base_url, "--no-api-key",
-                     "--min-votes", "2", "--out", str(tmp_path / "out"))
+    result = run_cli(
+        str(tiny_corpus(tmp_path)),
+        "--lang",
+        "zh",
+        "--base-url",
+        fake_teacher.base_url,
+        "--no-api-key",
+        "--min-votes",
+        "2",
+        "--out",
+        str(tmp_path / "out"),
+    )
     assert result.exit_code == 1 and "--min-votes must be between 1 and the number of teachers (1)" in result.output
 
 
 # ---- the Hub at both ends -----------------------------------------------------------------------------------
+
 
 def test_stream_corpus_from_hub_and_push_annotated(tmp_path, hub_server, fake_teacher):
     import uuid
@@ -435,12 +562,30 @@ def test_stream_corpus_from_hub_and_push_annotated(tmp_path, hub_server, fake_te
     corpus_repo, out_repo = f"user/raw-{uuid.uuid4().hex[:8]}", f"user/sky-ner-{uuid.uuid4().hex[:8]}"
     api = HfApi()
     api.create_repo(corpus_repo, repo_type="dataset")
-    api.upload_file(path_or_fileobj=tiny_corpus(tmp_path, 5).read_bytes(), path_in_repo="data/train.jsonl",
-                    repo_id=corpus_repo, repo_type="dataset")
+    api.upload_file(
+        path_or_fileobj=tiny_corpus(tmp_path, 5).read_bytes(),
+        path_in_repo="data/train.jsonl",
+        repo_id=corpus_repo,
+        repo_type="dataset",
+    )
     fake_teacher.default = lambda passage, model: '[{"北京": "地点"}]'
-    result = run_cli(corpus_repo, "--lang", "zh", "--base-url", fake_teacher.base_url, "--no-api-key", "--no-chunk",
-                     "--cache", str(tmp_path / "c.sqlite"), "--out", str(tmp_path / "out"), "-q",
-                     "--push", "--repo-id", out_repo)
+    result = run_cli(
+        corpus_repo,
+        "--lang",
+        "zh",
+        "--base-url",
+        fake_teacher.base_url,
+        "--no-api-key",
+        "--no-chunk",
+        "--cache",
+        str(tmp_path / "c.sqlite"),
+        "--out",
+        str(tmp_path / "out"),
+        "-q",
+        "--push",
+        "--repo-id",
+        out_repo,
+    )
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0].startswith("annotated 5 passages (5 entities, 1 types")
     remote = hub_server.files(out_repo, "dataset")
@@ -462,10 +607,13 @@ def test_reference_ids_renumber_rows(tmp_path, fake_teacher):
 
 
 def test_urls_in_the_recorded_command_lose_their_credentials(tmp_path, fake_teacher):
-    command = ("raitner annotate tiny.jsonl --base-url 'http://me:sk-userinfo-secret@127.0.0.1/v1?api_key=sk-query'"
-               " --teacher other@https://host/v1?key=sk-teacher-secret")
-    result = annotate_to_folder(config(fake_teacher, tiny_corpus(tmp_path, 2), tmp_path), tmp_path / "out",
-                                command=command, progress=False)
+    command = (
+        "raitner annotate tiny.jsonl --base-url 'http://me:sk-userinfo-secret@127.0.0.1/v1?api_key=sk-query'"
+        " --teacher other@https://host/v1?key=sk-teacher-secret"
+    )
+    result = annotate_to_folder(
+        config(fake_teacher, tiny_corpus(tmp_path, 2), tmp_path), tmp_path / "out", command=command, progress=False
+    )
     card = (result.out / "README.md").read_text(encoding="utf-8")
     assert "raitner annotate tiny.jsonl --base-url 'http://127.0.0.1/v1' --teacher other@https://host/v1" in card
     assert "sk-" not in card

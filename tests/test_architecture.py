@@ -10,16 +10,65 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "raitner_hub"
 
 # Pipeline order (design.md). A module may import foundation modules and any earlier stage, never a later one.
-FOUNDATION = {"errors", "records", "prompts", "config", "manifest", "artefacts", "cards", "hub", "hub_errors",
-              "formats", "readers", "progress", "cache", "bm25", "embedder", "decoding", "loading", "licenses",
-              "scores", "spans"}
-STAGES = ["corpus", "teacher", "annotate", "corpus_pipeline", "instruct", "retrieval", "augment", "build", "benchmarks",
-          "adapter_folder", "train", "engines", "gliner_backend", "predict", "spacy_component", "metrics", "evaluate", "serve", "space",
-          # the reproduce orchestrator runs after every stage (docs/architecture.md)
-          "paper_results", "recipe", "results_table", "reproduce_plan", "reproduce"]
+FOUNDATION = {
+    "errors",
+    "records",
+    "prompts",
+    "config",
+    "manifest",
+    "artefacts",
+    "cards",
+    "hub",
+    "hub_errors",
+    "formats",
+    "readers",
+    "progress",
+    "cache",
+    "bm25",
+    "embedder",
+    "decoding",
+    "loading",
+    "licenses",
+    "scores",
+    "spans",
+}
+STAGES = [
+    "corpus",
+    "teacher",
+    "annotate",
+    "corpus_pipeline",
+    "instruct",
+    "retrieval",
+    "augment",
+    "build",
+    "benchmarks",
+    "adapter_folder",
+    "train",
+    "engines",
+    "gliner_backend",
+    "predict",
+    "spacy_component",
+    "metrics",
+    "evaluate",
+    "serve",
+    "space",
+    # the reproduce orchestrator runs after every stage (docs/architecture.md)
+    "paper_results",
+    "recipe",
+    "results_table",
+    "reproduce_plan",
+    "reproduce",
+]
 ENTRY_POINTS = {"cli"}
-HUB_CALLS = {"HfApi", "upload_folder", "create_commit", "hf_hub_download", "snapshot_download", "create_repo",
-             "push_to_hub"}
+HUB_CALLS = {
+    "HfApi",
+    "upload_folder",
+    "create_commit",
+    "hf_hub_download",
+    "snapshot_download",
+    "create_repo",
+    "push_to_hub",
+}
 
 
 def imports_of(path: Path, *, runtime_only: bool = False) -> set[str]:
@@ -50,7 +99,7 @@ def test_nothing_imports_the_cli(path):
 
 @pytest.mark.parametrize("path", [p for p in MODULES if p.stem in STAGES], ids=lambda p: p.stem)
 def test_stages_do_not_import_later_stages(path):
-    later = set(STAGES[STAGES.index(path.stem) + 1:])
+    later = set(STAGES[STAGES.index(path.stem) + 1 :])
     # metrics are pure functions that predict may use to parse answers; evaluation is the consumer.
     allowed = {"metrics"} if path.stem == "predict" else set()
     assert not (imports_of(path) & later) - allowed, f"{path.stem} imports a later stage"
@@ -60,9 +109,14 @@ def test_stages_do_not_import_later_stages(path):
 def test_only_hub_module_calls_the_hub(path):
     tree = ast.parse(path.read_text(encoding="utf-8"))
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
-        n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
-    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and (n.module or "").startswith(
-        "huggingface_hub") for a in n.names}
+        n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+    }
+    imported = {
+        a.name
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("huggingface_hub")
+        for a in n.names
+    }
     # push_to_hub as a *method name we define* (RetrievalIndex.push_to_hub delegating to hub) is fine
     offending = (imported & HUB_CALLS) | ({"HfApi", "upload_folder", "create_commit"} & names)
     assert not offending, f"{path.stem} uses {offending}; go through raitner_hub.hub"
@@ -90,7 +144,7 @@ LOCAL_ONLY = {
     ("train", "load_training_data", "load_dataset"): "only the local build-data folder (hub.locate said local)",
     ("formats", "load_it_dataset", "load_dataset"): "only when the path is a folder on disk (is_dir checked)",
     ("formats", "load_token_dataset", "load_dataset"): "a local folder only (is_dir checked); Hub splits go"
-                                                       " through hub.load_hub_split",
+    " through hub.load_hub_split",
     ("adapter_folder", "merge_adapter", "from_pretrained"): "PeftModel on the adapter folder just written",
     ("gliner_backend", "from_pretrained", "from_pretrained"): "GLiNER on the folder hub.pull_artefact fetched",
 }
@@ -109,7 +163,9 @@ def hub_reads(path: Path) -> list[tuple[str, str, int]]:
             if isinstance(child, ast.Call):
                 func = child.func
                 name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
-                receiver = func.value.id if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) else None
+                receiver = (
+                    func.value.id if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) else None
+                )
                 if name in HUB_READS and receiver not in OWN_LOADERS:
                     found.append((function, name, child.lineno))
             visit(child, function)
@@ -120,15 +176,20 @@ def hub_reads(path: Path) -> list[tuple[str, str, int]]:
 
 @pytest.mark.parametrize("path", [p for p in MODULES if p.stem not in HUB_READERS], ids=lambda p: p.stem)
 def test_hub_reads_only_in_hub_and_loading(path):
-    offending = [f"{path.name}:{line} {name}() in {function}" for function, name, line in hub_reads(path)
-                 if (path.stem, function, name) not in LOCAL_ONLY]
+    offending = [
+        f"{path.name}:{line} {name}() in {function}"
+        for function, name, line in hub_reads(path)
+        if (path.stem, function, name) not in LOCAL_ONLY
+    ]
     assert not offending, f"Hub reads outside hub.py/loading.py (use hub.resolve / raitner_hub.loading): {offending}"
 
 
 def test_the_hub_read_check_sees_calls_and_the_allow_list_is_not_stale(tmp_path):
     sample = tmp_path / "sample.py"
-    sample.write_text("import datasets\ndef f(x):\n    return datasets.load_dataset(x)\n"
-                      "def g(x):\n    return NER.from_pretrained(x)\n")
+    sample.write_text(
+        "import datasets\ndef f(x):\n    return datasets.load_dataset(x)\n"
+        "def g(x):\n    return NER.from_pretrained(x)\n"
+    )
     assert hub_reads(sample) == [("f", "load_dataset", 3)]
     for module, function, name in LOCAL_ONLY:
         assert (function, name) in {(f, n) for f, n, _ in hub_reads(PACKAGE / f"{module}.py")}, module
@@ -144,7 +205,12 @@ def test_test_modules_share_helpers_through_fixtures_only():
     offending = []
     for path in sorted(PACKAGE.parent.joinpath("tests").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
-                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
             offending += [f"{path.name}: {n}" for n in names if n.startswith("tests.test_")]
     assert not offending, f"move shared helpers to tests/fixtures/: {offending}"

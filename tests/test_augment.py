@@ -18,8 +18,9 @@ from tests.fixtures.pools import FRUIT_NN, FRUIT_POOL, gensim_38_bm25, make_pool
 def build(texts, lang="en", embedder="hash-bow", **kwargs):
     pool = make_pool(texts, lang=lang)
     encoder = None if embedder == "bm25" else HashingEncoder()
-    index = RetrievalIndex.build(pool, lang=lang, embedder=embedder, encoder=encoder, cache_dir=False,
-                                 progress=False, **kwargs)
+    index = RetrievalIndex.build(
+        pool, lang=lang, embedder=embedder, encoder=encoder, cache_dir=False, progress=False, **kwargs
+    )
     return pool, index, build_conversations(pool, seed=42, negatives=False)
 
 
@@ -44,7 +45,8 @@ def test_nn_picks_the_two_nearest_in_rank_order_and_renders_the_exchange(fruit):
     assert row["messages"][0]["content"] == (
         "Here are some examples of named entity recognition:\n"
         "Text: apple banana cherry elder\nEntity: [{'apple': 'thing'}]\n"
-        "Text: apple banana fig grape\nEntity: [{'apple': 'thing'}]")
+        "Text: apple banana fig grape\nEntity: [{'apple': 'thing'}]"
+    )
     assert row["messages"][1] == {"role": "assistant", "content": "I've read these examples."}
     assert [r["id"] for r in ra] == [r["id"] for r in vanilla]
 
@@ -53,7 +55,9 @@ def test_nn_picks_the_two_nearest_in_rank_order_and_renders_the_exchange(fruit):
 def test_self_and_identical_texts_never_appear(fruit, strategy):
     pool, index, vanilla = fruit
     for seed in (1, 2, 3):
-        ra = augment_dataset(vanilla, index, strategy=strategy, k=2, top_k=4, seed=seed, bm25_threshold=0.0, progress=False)
+        ra = augment_dataset(
+            vanilla, index, strategy=strategy, k=2, top_k=4, seed=seed, bm25_threshold=0.0, progress=False
+        )
         for row, rows in zip(ra, demo_rows(ra, index)):
             own = index.row_of(row["source_id"])
             assert all(FRUIT_POOL[r] != FRUIT_POOL[own] for r in rows), (strategy, row["id"], rows)
@@ -116,7 +120,8 @@ def test_mixed_uses_nn_for_exactly_round_a_n_rows(ratio):
 
 RARE = " ".join(f"r{i}" for i in range(1, 17))
 BM25_TEXTS = [RARE + " alpha", RARE + " beta", "r1 r2 gamma"] + [
-    " ".join(f"f{i}x{j}" for j in range(6)) for i in range(37)]
+    " ".join(f"f{i}x{j}" for j in range(6)) for i in range(37)
+]
 
 
 def test_bm25_filter_keeps_scores_at_least_20_and_falls_back_to_vanilla():
@@ -176,8 +181,9 @@ def test_config_names():
 
 def test_retrieve_demos_for_new_texts_has_no_self_exclusion(fruit):
     pool, index, vanilla = fruit
-    demos = retrieve_demos(index, ["apple banana cherry date", "kiwi lemon mango", "apple banana cherry date"],
-                           strategy="nn.v1", k=2)
+    demos = retrieve_demos(
+        index, ["apple banana cherry date", "kiwi lemon mango", "apple banana cherry date"], strategy="nn.v1", k=2
+    )
     assert [d.id for d in demos[0]] == ["p0", "p6"]  # the same text is in the pool: it is its own best example
     assert [d.id for d in demos[1]] == ["p3", "p4"] and demos[2] == demos[0]
     assert demos[1][0].pairs == (("kiwi", "thing"),)
@@ -194,12 +200,20 @@ def test_augment_rows_that_are_not_pool_passages(fruit):
 
 
 def test_chinese_bm25_end_to_end_renders_the_paper_strings():
-    texts = ["北京是中国的首都，故宫位于北京市中心。", "故宫坐落在北京，是明清两代的皇宫。", "华为公司在深圳发布了新手机。",
-             "苹果公司发布了新款手机。", "上海是中国最大的经济城市。"]
+    texts = [
+        "北京是中国的首都，故宫位于北京市中心。",
+        "故宫坐落在北京，是明清两代的皇宫。",
+        "华为公司在深圳发布了新手机。",
+        "苹果公司发布了新款手机。",
+        "上海是中国最大的经济城市。",
+    ]
     pool, index, vanilla = build(texts, lang="zh", embedder="bm25")
     ra = augment_dataset(vanilla, index, strategy="nn.v1", k=1, progress=False)
     assert ra[0]["demos"] == ["p1"] and ra[0]["template"] == "uniner.zh.v1+ra_it.zh.v1"
-    assert ra[0]["messages"][0]["content"] == "以下是一些命名实体识别的例子：\n文本：故宫坐落在北京，是明清两代的皇宫。\n实体：[{'故宫': 'thing'}]"
+    assert (
+        ra[0]["messages"][0]["content"]
+        == "以下是一些命名实体识别的例子：\n文本：故宫坐落在北京，是明清两代的皇宫。\n实体：[{'故宫': 'thing'}]"
+    )
     assert ra[0]["messages"][1]["content"] == "我已读完这些例子。"
     assert ra[0]["messages"][2]["content"].startswith("文本： 北京")
     assert isinstance(ra, datasets.Dataset) and ra.features == vanilla.features

@@ -28,8 +28,17 @@ def test_column_wise_rendering_equals_row_by_row(shared_data, sample, strategy):
     index = RetrievalIndex.build(pool, lang=lang, embedder="bm25", progress=False, cache_dir=False)
     ours = augment_dataset(vanilla, index, strategy=strategy, k=2, seed=42, bm25_threshold=20.0, progress=False)
     rows = [index.row_of(sid) for sid in vanilla["source_id"][:]]
-    chosen = select_demos(index, get_strategy(strategy), vanilla["id"][:], k=2, top_k=128, seed=42,
-                          bm25_threshold=20.0, mixed_ratio=0.5, query_rows=np.array(rows))
+    chosen = select_demos(
+        index,
+        get_strategy(strategy),
+        vanilla["id"][:],
+        k=2,
+        top_k=128,
+        seed=42,
+        bm25_threshold=20.0,
+        mixed_ratio=0.5,
+        query_rows=np.array(rows),
+    )
     reference = row_by_row(vanilla, index, chosen, strategy)
     assert ours.features == reference.features
     assert ours.data.table.equals(reference.flatten_indices().data.table)  # byte for byte, every column

@@ -11,27 +11,48 @@ import pytest
 from huggingface_hub import DatasetCard
 from typer.testing import CliRunner
 
-from raitner_hub.benchmarks import (BENCHMARKS, build_benchmarks_folder, gold_mentions, label_set_of, load_benchmark,
-                                    load_label_map, read_benchmarks_meta)
-from raitner_hub.evaluate import question_row
-from raitner_hub.readers import gold_answers
+from raitner_hub.benchmarks import (
+    BENCHMARKS,
+    build_benchmarks_folder,
+    gold_mentions,
+    label_set_of,
+    load_benchmark,
+    load_label_map,
+    read_benchmarks_meta,
+)
 from raitner_hub.errors import ConfigError, InputError
+from raitner_hub.evaluate import question_row
 from raitner_hub.formats import read_annotated
 from raitner_hub.metrics import Counts, answers_to_entities, prf, strict_span_counts, uniner_counts
+from raitner_hub.readers import gold_answers
 from raitner_hub.records import ANNOTATED_FEATURES, mentions_by_label
 
 # Types per benchmark from ../shared/data/README.md, minus misc (Weibo's 8 tags collapse to 4).
-README_TYPES = {"crossner_ai": 13, "crossner_literature": 11, "crossner_music": 12, "crossner_politics": 8,
-                "crossner_science": 16, "mit_movie": 12, "mit_restaurant": 8, "weibo": 4, "msra": 3, "boson": 6,
-                "cluener": 10, "cmeee": 9, "yidu": 6}
+README_TYPES = {
+    "crossner_ai": 13,
+    "crossner_literature": 11,
+    "crossner_music": 12,
+    "crossner_politics": 8,
+    "crossner_science": 16,
+    "mit_movie": 12,
+    "mit_restaurant": 8,
+    "weibo": 4,
+    "msra": 3,
+    "boson": 6,
+    "cluener": 10,
+    "cmeee": 9,
+    "yidu": 6,
+}
 FIRST = 200  # sentences per benchmark in the gold-as-prediction test
 
 
 def test_registry_label_sets():
     assert {n for n, spec in BENCHMARKS.items() if spec.default} == set(README_TYPES)
     variants = {n for n, spec in BENCHMARKS.items() if not spec.default}
-    assert variants == {f"{n}_bio" for n in ("crossner_ai", "crossner_literature", "crossner_music",
-                                              "crossner_politics", "mit_restaurant")}
+    assert variants == {
+        f"{n}_bio"
+        for n in ("crossner_ai", "crossner_literature", "crossner_music", "crossner_politics", "mit_restaurant")
+    }
     for name, spec in BENCHMARKS.items():
         labels = label_set_of(load_label_map(spec.label_map_path()))
         assert len(labels) == README_TYPES[name.removesuffix("_bio")], name
@@ -51,8 +72,11 @@ def test_label_sets_follow_uniner_question_order(shared_data):
 
     for name in ("crossner_ai", "crossner_politics", "mit_restaurant"):
         items = json.loads((shared_data / BENCHMARKS[name].folder / "test.uniner.json").read_text())
-        asked = list(dict.fromkeys(re.match(r"What describes (.*) in the text\?",
-                                            it["conversations"][2]["value"]).group(1) for it in items))
+        asked = list(
+            dict.fromkeys(
+                re.match(r"What describes (.*) in the text\?", it["conversations"][2]["value"]).group(1) for it in items
+            )
+        )
         assert label_set_of(load_label_map(name)) == asked
 
 
@@ -96,8 +120,10 @@ def test_test_split_sampling_is_seeded_and_stable(shared_data):
     random.seed(42)
     assert first[:3] == [full["id"][i] for i in random.sample(range(3442), 3)]
     # small test sets are kept whole and in file order
-    assert load_benchmark("crossner_ai", "test", shared_data).dataset["id"][:2] == ["crossner_ai_test_0",
-                                                                                   "crossner_ai_test_1"]
+    assert load_benchmark("crossner_ai", "test", shared_data).dataset["id"][:2] == [
+        "crossner_ai_test_0",
+        "crossner_ai_test_1",
+    ]
 
 
 def test_derived_splits_are_disjoint_and_complete(shared_data):
@@ -114,8 +140,10 @@ def test_derived_splits_are_disjoint_and_complete(shared_data):
 
 def test_load_benchmark_from_a_file(tmp_path):
     bio = tmp_path / "mine.bio.txt"
-    bio.write_text("Alan\tB-person\nTuring\tI-person\nvisited\tO\nMIT\tB-organisation\nin\tO\nspring\tB-misc\n\n"
-                   "Nothing\tO\n", encoding="utf-8")
+    bio.write_text(
+        "Alan\tB-person\nTuring\tI-person\nvisited\tO\nMIT\tB-organisation\nin\tO\nspring\tB-misc\n\nNothing\tO\n",
+        encoding="utf-8",
+    )
     plain = load_benchmark(bio)
     assert plain.label_set == ["person", "organisation"] and plain.name == "mine"
     assert [e["label"] for e in plain.dataset[0]["entities"]] == ["person", "organisation"]  # misc dropped
@@ -142,14 +170,21 @@ def test_bad_names_and_splits(tmp_path):
 
 
 def test_built_folder_round_trips_through_load_dataset(shared_data, tmp_path):
-    folder = build_benchmarks_folder(["crossner_ai", "boson"], tmp_path / "bench", shared_data,
-                                     repo_id="me/ner-benchmarks")
+    folder = build_benchmarks_folder(
+        ["crossner_ai", "boson"], tmp_path / "bench", shared_data, repo_id="me/ner-benchmarks"
+    )
     files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-    assert files == ["README.md", "benchmarks.json",
-                     "data/boson/test-00000-of-00001.parquet", "data/boson/train-00000-of-00001.parquet",
-                     "data/boson/validation-00000-of-00001.parquet",
-                     "data/crossner_ai/test-00000-of-00001.parquet", "data/crossner_ai/train-00000-of-00001.parquet",
-                     "data/crossner_ai/validation-00000-of-00001.parquet", "manifest.json"]
+    assert files == [
+        "README.md",
+        "benchmarks.json",
+        "data/boson/test-00000-of-00001.parquet",
+        "data/boson/train-00000-of-00001.parquet",
+        "data/boson/validation-00000-of-00001.parquet",
+        "data/crossner_ai/test-00000-of-00001.parquet",
+        "data/crossner_ai/train-00000-of-00001.parquet",
+        "data/crossner_ai/validation-00000-of-00001.parquet",
+        "manifest.json",
+    ]
     for name in ("crossner_ai", "boson"):
         direct = load_benchmark(name, "test", shared_data)
         loaded = datasets.load_dataset(str(folder), name, split="test", cache_dir=str(tmp_path / "cache"))
@@ -182,8 +217,20 @@ def test_cli_push_benchmarks(shared_data, tmp_path, hub_server):
     runner = CliRunner()
     out = tmp_path / "bench"
     repo_id = f"user/bench-{uuid.uuid4().hex[:8]}"
-    args = ["push-benchmarks", "--data-root", str(shared_data), "-d", "yidu", "-d", "weibo", "--out", str(out),
-            "--push", "--repo-id", repo_id]
+    args = [
+        "push-benchmarks",
+        "--data-root",
+        str(shared_data),
+        "-d",
+        "yidu",
+        "-d",
+        "weibo",
+        "--out",
+        str(out),
+        "--push",
+        "--repo-id",
+        repo_id,
+    ]
     refused = runner.invoke(app, args)
     assert refused.exit_code == 1 and "--private" in refused.output and hub_server.repo(repo_id, "dataset") is None
     pushed = runner.invoke(app, args + ["--private"])
@@ -209,8 +256,11 @@ ENGLISH_GOLD = {  # name: (questions, distinct strings, UniNER n_gold) for the u
 
 def _questions_and_gold(bench):
     rows = [question_row(bench.name, p, label, "[]", []) for p in bench.dataset for label in bench.label_set]
-    return rows, sum(len(dict.fromkeys(r["gold"])) for r in rows), uniner_counts([[]] * len(rows),
-                                                                                   [r["gold"] for r in rows]).n_gold
+    return (
+        rows,
+        sum(len(dict.fromkeys(r["gold"])) for r in rows),
+        uniner_counts([[]] * len(rows), [r["gold"] for r in rows]).n_gold,
+    )
 
 
 @pytest.mark.parametrize("name", list(ENGLISH_GOLD))
@@ -235,11 +285,15 @@ def test_gold_as_prediction_scores_100_on_both_gold_sources(shared_data, name):
     """Scored as evaluate scores it: every question, gold answers as outputs (UniNER metric) and gold spans as
     predicted spans (strict metric; mention strings map to every occurrence, which BIO gold need not be)."""
     bench = load_benchmark(name, "test", shared_data)
-    rows = [question_row(name, p, label, json.dumps(gold_answers(p).get(label, [])), [])
-            for p in bench.dataset for label in bench.label_set]
+    rows = [
+        question_row(name, p, label, json.dumps(gold_answers(p).get(label, [])), [])
+        for p in bench.dataset
+        for label in bench.label_set
+    ]
     uniner = uniner_counts([r["output"] for r in rows], [r["gold"] for r in rows])
-    strict = sum((strict_span_counts(r["gold_entities"], r["gold_entities"], labels=[r["label"]]).total
-                  for r in rows), Counts())
+    strict = sum(
+        (strict_span_counts(r["gold_entities"], r["gold_entities"], labels=[r["label"]]).total for r in rows), Counts()
+    )
     if not name.endswith("_bio"):  # UniNER gold is every occurrence: the strings give the same spans
         assert all(sorted(map(str, r["entities"])) == sorted(map(str, r["gold_entities"])) for r in rows)
     assert uniner.n_gold == ENGLISH_GOLD[name.removesuffix("_bio")][name.endswith("_bio")][2]

@@ -25,8 +25,9 @@ def load_config(folder: Path, name: str, tmp_path: Path) -> datasets.DatasetDict
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "raitner_hub", *args], capture_output=True, text=True, cwd=REPO,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "raitner_hub", *args], capture_output=True, text=True, cwd=REPO, timeout=600
+    )
 
 
 def conversation_body(messages: list[dict]) -> list[dict]:
@@ -39,8 +40,13 @@ def conversation_body(messages: list[dict]) -> list[dict]:
 @pytest.fixture(scope="module")
 def zh_build(tmp_path_factory):
     out = tmp_path_factory.mktemp("zh") / "sky-it"
-    config = BuildConfig(input=str(ZH_SAMPLE), out=str(out), embedder="bm25",
-                         strategies=("nn.v1", "diverse_nn.v1", "bm25_filter.v1", "random.v1"), seed=42)
+    config = BuildConfig(
+        input=str(ZH_SAMPLE),
+        out=str(out),
+        embedder="bm25",
+        strategies=("nn.v1", "diverse_nn.v1", "bm25_filter.v1", "random.v1"),
+        seed=42,
+    )
     return build_data(config, command="raitner build-data test", progress=False), config
 
 
@@ -122,8 +128,9 @@ def test_same_seed_same_result_other_seed_differs(zh_build, tmp_path):
         a = load_config(result.out, name, tmp_path)["train"]
         b = load_config(again.out, name, tmp_path)["train"]
         assert a.to_list() == b.to_list()
-    other = build_data(replace(config, out=str(tmp_path / "other"), seed=7, strategies=("diverse_nn.v1",)),
-                       progress=False)
+    other = build_data(
+        replace(config, out=str(tmp_path / "other"), seed=7, strategies=("diverse_nn.v1",)), progress=False
+    )
     a = load_config(result.out, "ra-diverse_nn-k2", tmp_path)["train"]
     b = load_config(other.out, "ra-diverse_nn-k2", tmp_path)["train"]
     assert a["demos"] != b["demos"]
@@ -131,8 +138,12 @@ def test_same_seed_same_result_other_seed_differs(zh_build, tmp_path):
 
 def test_english_sample_with_offline_embedder(tmp_path, minilm_path):
     out = tmp_path / "pile-it"
-    result = build_data(BuildConfig(input=str(EN_SAMPLE), out=str(out), embedder=minilm_path,
-                                    strategies=("nn.v1",), license="cc-by-nc-4.0"), progress=False)
+    result = build_data(
+        BuildConfig(
+            input=str(EN_SAMPLE), out=str(out), embedder=minilm_path, strategies=("nn.v1",), license="cc-by-nc-4.0"
+        ),
+        progress=False,
+    )
     ds = load_config(out, "ra-nn-k2", tmp_path)["train"]
     row = ds[0]
     assert row["template"].startswith("uniner.en.v1") and row["strategy"] == "nn.v1"
@@ -166,16 +177,34 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, content, extra, mess
     if content is None:
         src = ZH_SAMPLE
     else:
-        src = tmp_path / {"tiny": "tiny.jsonl", "": "empty.jsonl", "bio": "bad.bio.txt",
-                          "offsets": "bad.jsonl"}[content]
-        src.write_text({
-            "tiny": "\n".join(json.dumps({"id": f"t{i}", "text": f"Alice {i}", "entities": [{"mention": "Alice",
-                                         "type": "person"}]}) for i in range(3)) + "\n",
-            "": "",
-            "bio": "Alice\tB-person\nmet\tO\nBob B-person\n\n",
-            "offsets": json.dumps({"id": "x", "text": "Alice met Bob", "lang": "en", "source": "t", "annotator": "",
-                                   "entities": [{"start": 0, "end": 5, "text": "Bobby", "label": "person"}]}) + "\n",
-        }[content], encoding="utf-8")
+        src = (
+            tmp_path / {"tiny": "tiny.jsonl", "": "empty.jsonl", "bio": "bad.bio.txt", "offsets": "bad.jsonl"}[content]
+        )
+        src.write_text(
+            {
+                "tiny": "\n".join(
+                    json.dumps(
+                        {"id": f"t{i}", "text": f"Alice {i}", "entities": [{"mention": "Alice", "type": "person"}]}
+                    )
+                    for i in range(3)
+                )
+                + "\n",
+                "": "",
+                "bio": "Alice\tB-person\nmet\tO\nBob B-person\n\n",
+                "offsets": json.dumps(
+                    {
+                        "id": "x",
+                        "text": "Alice met Bob",
+                        "lang": "en",
+                        "source": "t",
+                        "annotator": "",
+                        "entities": [{"start": 0, "end": 5, "text": "Bobby", "label": "person"}],
+                    }
+                )
+                + "\n",
+            }[content],
+            encoding="utf-8",
+        )
     out = tmp_path / "never"
     proc = run_cli("build-data", str(src), "--embedder", "bm25", "--lang", "en", "--out", str(out), *extra)
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -188,8 +217,12 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, content, extra, mess
 def test_full_sky_ner_sample_end_to_end(shared_data, tmp_path):
     """The whole shared Sky-NER sample (938 passages, one text carrying two annotations)."""
     src = shared_data / "zh" / "sky_ner_sample" / "sky_ner_examples_from_ra_it_rag.jsonl"
-    result = build_data(BuildConfig(input=str(src), out=str(tmp_path / "sky-full"), embedder="bm25",
-                                    strategies=("nn.v1", "bm25_filter.v1")), progress=False)
+    result = build_data(
+        BuildConfig(
+            input=str(src), out=str(tmp_path / "sky-full"), embedder="bm25", strategies=("nn.v1", "bm25_filter.v1")
+        ),
+        progress=False,
+    )
     assert sum(result.configs["vanilla"].values()) == 938
     rows = load_config(result.out, "ra-nn-k2", tmp_path)["train"]
     for row in rows:
@@ -202,16 +235,27 @@ def test_full_sky_ner_sample_end_to_end(shared_data, tmp_path):
 def test_full_pile_ner_sample_with_minilm(shared_data, tmp_path, minilm_path):
     """The whole shared English Pile-NER subset (882 passages) with the offline embedder."""
     src = shared_data / "en" / "pile_ner_slimer_subset" / "validation_nodef.jsonl"
-    result = build_data(BuildConfig(input=str(src), out=str(tmp_path / "pile-full"), embedder=minilm_path,
-                                    strategies=("nn.v1", "diverse_nn.v1")), progress=False)
+    result = build_data(
+        BuildConfig(
+            input=str(src), out=str(tmp_path / "pile-full"), embedder=minilm_path, strategies=("nn.v1", "diverse_nn.v1")
+        ),
+        progress=False,
+    )
     assert sum(result.configs["vanilla"].values()) == 882
     rows = load_config(result.out, "ra-diverse_nn-k2", tmp_path)["train"]
     assert all(row["id"] not in row["demos"] and len(row["demos"]) == 2 for row in rows)
 
 
 def test_non_default_top_k_and_threshold_are_in_the_config_names(tmp_path):
-    config = BuildConfig(input=str(ZH_SAMPLE), out=str(tmp_path / "it"), embedder="bm25", sample=40,
-                         strategies=("diverse_nn.v1", "bm25_filter.v1", "nn.v1"), top_k=8, bm25_threshold=5.0)
+    config = BuildConfig(
+        input=str(ZH_SAMPLE),
+        out=str(tmp_path / "it"),
+        embedder="bm25",
+        sample=40,
+        strategies=("diverse_nn.v1", "bm25_filter.v1", "nn.v1"),
+        top_k=8,
+        bm25_threshold=5.0,
+    )
     result = build_data(config, progress=False)
     assert set(result.configs) == {"vanilla", "ra-diverse_nn-top8-k2", "ra-bm25_filter-bm5-k2", "ra-nn-k2"}
 
@@ -240,13 +284,15 @@ def pile_ner_type_items(n: int = 30) -> list[dict]:
     items = []
     for i, row in enumerate(rows):
         answers = mentions_by_label(row["entities"])
-        negatives = [t for t in all_types if t not in answers][i % 5: i % 5 + 1 + i % 4]
+        negatives = [t for t in all_types if t not in answers][i % 5 : i % 5 + 1 + i % 4]
         qa = [(label, []) for label in negatives] + list(answers.items())
-        qa = qa[i % len(qa):] + qa[:i % len(qa)] if qa else qa  # rotate: negatives are not always first
+        qa = qa[i % len(qa) :] + qa[: i % len(qa)] if qa else qa  # rotate: negatives are not always first
         turns = [{"from": "human", "value": f"Text: {row['text']}"}, {"from": "gpt", "value": "I've read this text."}]
         for label, answer in qa:
-            turns += [{"from": "human", "value": f"What describes {label} in the text?"},
-                      {"from": "gpt", "value": json.dumps(answer, ensure_ascii=False)}]
+            turns += [
+                {"from": "human", "value": f"What describes {label} in the text?"},
+                {"from": "gpt", "value": json.dumps(answer, ensure_ascii=False)},
+            ]
         items.append({"id": str(i), "conversations": turns})
     return items
 
@@ -293,8 +339,9 @@ def test_resample_and_none_are_explicit_choices(tmp_path):
     inputs = {item["conversations"][0]["value"]: item["conversations"] for item in items}
     built = {}
     for mode in ("resample", "none"):
-        result = build_data(BuildConfig(input=str(src), out=str(tmp_path / mode), strategies=(), negatives=mode),
-                            progress=False)
+        result = build_data(
+            BuildConfig(input=str(src), out=str(tmp_path / mode), strategies=(), negatives=mode), progress=False
+        )
         assert result.manifest["settings"]["negatives"] == mode
         built[mode] = all_rows(result.out, "vanilla", tmp_path)
     changed = sum(as_turns(r["messages"]) != inputs[r["messages"][0]["content"]] for r in built["resample"].values())
@@ -302,8 +349,9 @@ def test_resample_and_none_are_explicit_choices(tmp_path):
     for row in built["none"].values():
         assert all(m["content"] != "[]" for m in row["messages"][3::2])  # positives only
     with pytest.raises(ConfigError, match="unknown negatives mode 'some'"):
-        build_data(BuildConfig(input=str(src), out=str(tmp_path / "x"), strategies=(), negatives="some"),
-                   progress=False)
+        build_data(
+            BuildConfig(input=str(src), out=str(tmp_path / "x"), strategies=(), negatives="some"), progress=False
+        )
 
 
 def test_ra_it_sky_ner_chats_keep_all_their_questions(shared_data, tmp_path):
@@ -313,15 +361,22 @@ def test_ra_it_sky_ner_chats_keep_all_their_questions(shared_data, tmp_path):
     result = build_data(BuildConfig(input=str(src), out=str(tmp_path / "sky"), strategies=()), progress=False)
     rows = all_rows(result.out, "vanilla", tmp_path)
     assert sorted(json.dumps(as_turns(r["messages"]), ensure_ascii=False) for r in rows.values()) == sorted(
-        json.dumps(item["conversations"], ensure_ascii=False) for item in items)
+        json.dumps(item["conversations"], ensure_ascii=False) for item in items
+    )
 
 
 def test_sample_inherits_the_negatives_of_the_full_build(tmp_path):
     """paper.md §2.4: negatives are drawn once on the whole set; a subset asks the same questions."""
-    full = build_data(BuildConfig(input=str(ZH_SAMPLE), out=str(tmp_path / "full"), strategies=(),
-                                  validation_fraction=0.0), progress=False)
-    part = build_data(BuildConfig(input=str(ZH_SAMPLE), out=str(tmp_path / "part"), strategies=(), sample=100,
-                                  validation_fraction=0.0), progress=False)
+    full = build_data(
+        BuildConfig(input=str(ZH_SAMPLE), out=str(tmp_path / "full"), strategies=(), validation_fraction=0.0),
+        progress=False,
+    )
+    part = build_data(
+        BuildConfig(
+            input=str(ZH_SAMPLE), out=str(tmp_path / "part"), strategies=(), sample=100, validation_fraction=0.0
+        ),
+        progress=False,
+    )
     assert full.facts["negatives"] == "resample"
     whole, subset = all_rows(full.out, "vanilla", tmp_path), all_rows(part.out, "vanilla", tmp_path)
     assert len(subset) == 100
@@ -341,7 +396,8 @@ def test_slimer_rows_keep_their_questions(shared_data, tmp_path):
     for row in sorted(rows, key=lambda r: [int(x) for x in r["doc_question_pairID"].split(":")]):
         passage = row["doc_question_pairID"].split(":")[0]
         expected.setdefault(f"pilener_{passage}", []).append(
-            (f"What describes {row['tagName']} in the text?", json.loads(row["output"])))
+            (f"What describes {row['tagName']} in the text?", json.loads(row["output"]))
+        )
     result = build_data(BuildConfig(input=str(src), out=str(tmp_path / "slimer"), strategies=()), progress=False)
     built = all_rows(result.out, "vanilla", tmp_path)
     assert result.facts["negatives"] == "keep" and len(built) == 882

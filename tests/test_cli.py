@@ -30,8 +30,12 @@ def test_every_command_has_help(name):
 
 
 def test_root_shim_runs(tmp_path):
-    proc = subprocess.run([sys.executable, "cli.py", "--version"], capture_output=True, text=True,
-                          cwd=str(__import__("pathlib").Path(__file__).resolve().parent.parent))
+    proc = subprocess.run(
+        [sys.executable, "cli.py", "--version"],
+        capture_output=True,
+        text=True,
+        cwd=str(__import__("pathlib").Path(__file__).resolve().parent.parent),
+    )
     assert proc.returncode == 0 and __version__ in proc.stdout
 
 

@@ -81,8 +81,12 @@ def test_help_lists_choices_and_flags_have_no_type():
 
 
 def test_choices_complete_in_the_shell():
-    env = {**os.environ, "_RAITNER_COMPLETE": "complete_bash", "COMP_WORDS": "raitner build-data --strategy nn",
-           "COMP_CWORD": "3"}
+    env = {
+        **os.environ,
+        "_RAITNER_COMPLETE": "complete_bash",
+        "COMP_WORDS": "raitner build-data --strategy nn",
+        "COMP_CWORD": "3",
+    }
     proc = subprocess.run([RAITNER], env=env, capture_output=True, text=True, timeout=120)
     assert proc.stdout.split() == ["nn.v1"]
     env["COMP_WORDS"], env["COMP_CWORD"] = "raitner evaluate m --embedder m", "4"
@@ -93,16 +97,24 @@ def test_choices_complete_in_the_shell():
 def test_build_data_from_yaml_with_a_flag_override_in_a_fresh_process(tmp_path):
     out = tmp_path / "it"
     path = tmp_path / "build.yaml"
-    path.write_text(f"input: {ZH_SAMPLE}\nout: {out}\nembedder: bm25\nstrategies: [nn.v1]\nk: 3\nseed: 7\n",
-                    encoding="utf-8")
-    proc = subprocess.run([RAITNER, "build-data", "--config", str(path), "--k", "1", "--quiet"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=600)
+    path.write_text(
+        f"input: {ZH_SAMPLE}\nout: {out}\nembedder: bm25\nstrategies: [nn.v1]\nk: 3\nseed: 7\n", encoding="utf-8"
+    )
+    proc = subprocess.run(
+        [RAITNER, "build-data", "--config", str(path), "--k", "1", "--quiet"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""  # --quiet: no bar from us, datasets or the Hub client
     manifest = json.loads((out / "manifest.json").read_text())
     counts = {name: sum(splits.values()) for name, splits in manifest["counts"]["configs"].items()}
     assert counts == {"vanilla": 299, "ra-nn-k1": 299}  # the YAML's strategy, the flag's k
-    assert proc.stdout.strip().splitlines() == [f"built {out}: vanilla 299, ra-nn-k1 299 conversations (negatives: resample)"]
+    assert proc.stdout.strip().splitlines() == [
+        f"built {out}: vanilla 299, ra-nn-k1 299 conversations (negatives: resample)"
+    ]
     settings = manifest["settings"]
     assert (settings["k"], settings["seed"], settings["strategies"], settings["embedder"]) == (1, 7, ["nn.v1"], "bm25")
 
@@ -114,10 +126,18 @@ def test_evaluate_from_yaml_with_a_flag_override_in_a_fresh_process(tiny_model_d
     bench = write_benchmarks(tmp_path / "bench")
     out = tmp_path / "report"
     path = tmp_path / "eval.yaml"
-    path.write_text(f"model: {tiny_model_dir}\nbenchmarks: {bench}\ndatasets: [toy_b]\nlimit: 1\nbackend: hf\n"
-                    f"max_new_tokens: 6\nout: {out}\n", encoding="utf-8")
-    proc = subprocess.run([RAITNER, "evaluate", "--config", str(path), "--max-new-tokens", "3", "-q"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    path.write_text(
+        f"model: {tiny_model_dir}\nbenchmarks: {bench}\ndatasets: [toy_b]\nlimit: 1\nbackend: hf\n"
+        f"max_new_tokens: 6\nout: {out}\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.run(
+        [RAITNER, "evaluate", "--config", str(path), "--max-new-tokens", "3", "-q"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1].endswith(f"-> {out}")
     results = json.loads((out / "results.json").read_text())
@@ -129,9 +149,11 @@ def test_evaluate_from_yaml_with_a_flag_override_in_a_fresh_process(tiny_model_d
 
 def test_command_parameters_are_checked_for_clashes():
     with pytest.raises(TypeError, match="used twice"):
+
         @cli.command("clash-test", panel=cli.DATA)
         def clash(cfg: cli.configs.IndexConfig, lang: str = "en") -> None:  # noqa: ARG001 - never run
             pass
+
     app.registered_commands[:] = [c for c in app.registered_commands if c.name != "clash-test"]
     CONFIGS.pop("clash-test", None)
 
@@ -148,14 +170,20 @@ def test_precedence_field_default_then_yaml_then_given_flags(tmp_path, monkeypat
 
     monkeypatch.setattr(retrieval, "build_index_folder", record)
     path = tmp_path / "index.yaml"
-    path.write_text("input: a.jsonl\nbatch_size: 8\nlicense: cc0-1.0\nrestricted: true\ndevices: [cpu]\n",
-                    encoding="utf-8")
+    path.write_text(
+        "input: a.jsonl\nbatch_size: 8\nlicense: cc0-1.0\nrestricted: true\ndevices: [cpu]\n", encoding="utf-8"
+    )
     result = runner.invoke(app, ["index", "--config", str(path), "--batch-size", "64"])
     assert result.exit_code == 1 and result.output.strip() == "error: stop here"
     cfg = seen[-1]
     # a flag given on the command line wins even when it equals the default; the YAML beats the defaults
-    assert (cfg.input, cfg.batch_size, cfg.license, cfg.restricted, cfg.devices) == ("a.jsonl", 64, "cc0-1.0", True,
-                                                                                       ("cpu",))
+    assert (cfg.input, cfg.batch_size, cfg.license, cfg.restricted, cfg.devices) == (
+        "a.jsonl",
+        64,
+        "cc0-1.0",
+        True,
+        ("cpu",),
+    )
     assert (cfg.index_type, cfg.out, cfg.input_format) == ("flat", "outputs/index", "auto")  # field defaults
     runner.invoke(app, ["index", "b.jsonl", "-c", str(path), "--device", "cuda:0", "--device", "cuda:1"])
     assert (seen[-1].input, seen[-1].devices, seen[-1].batch_size) == ("b.jsonl", ("cuda:0", "cuda:1"), 8)
@@ -163,12 +191,19 @@ def test_precedence_field_default_then_yaml_then_given_flags(tmp_path, monkeypat
 
 def test_annotate_yaml_fills_both_of_its_configs(tmp_path, fake_teacher):
     corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("".join(json.dumps({"id": f"d{i}", "text": f"张三在北京工作。第{i}天。"}, ensure_ascii=False) + "\n"
-                              for i in range(3)), encoding="utf-8")
+    corpus.write_text(
+        "".join(
+            json.dumps({"id": f"d{i}", "text": f"张三在北京工作。第{i}天。"}, ensure_ascii=False) + "\n"
+            for i in range(3)
+        ),
+        encoding="utf-8",
+    )
     path = tmp_path / "annotate.yaml"
-    path.write_text(f"corpus: {corpus}\nlang: zh\nchunk: false\nbase_url: {fake_teacher.base_url}\n"
-                    f"no_api_key: true\ncache: {tmp_path / 'c.sqlite'}\nout: {tmp_path / 'yaml-out'}\n",
-                    encoding="utf-8")
+    path.write_text(
+        f"corpus: {corpus}\nlang: zh\nchunk: false\nbase_url: {fake_teacher.base_url}\n"
+        f"no_api_key: true\ncache: {tmp_path / 'c.sqlite'}\nout: {tmp_path / 'yaml-out'}\n",
+        encoding="utf-8",
+    )
     result = runner.invoke(app, ["annotate", "--config", str(path), "--out", str(tmp_path / "flag-out"), "-q"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("annotated 3 passages") and str(tmp_path / "flag-out") in result.output
@@ -192,7 +227,11 @@ def test_quiet_progress_silences_the_libraries_and_restores_them():
         transformers_logging.enable_progress_bar()
 
     def state():
-        return datasets.is_progress_bar_enabled(), are_progress_bars_disabled(), transformers_logging.is_progress_bar_enabled()
+        return (
+            datasets.is_progress_bar_enabled(),
+            are_progress_bars_disabled(),
+            transformers_logging.is_progress_bar_enabled(),
+        )
 
     before = state()
     assert before[0] and before[2]

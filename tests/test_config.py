@@ -13,12 +13,15 @@ def test_load_config_overrides_win(tmp_path):
     assert (config.input, config.k, config.seed) == ("a.jsonl", 3, 7)
 
 
-@pytest.mark.parametrize("content, message", [
-    ("- input: a.jsonl\n", "expected a mapping of settings, got list"),
-    ("just a string\n", "expected a mapping of settings, got str"),
-    ("input: a.jsonl\nkk: 2\n", "unknown key(s) kk"),
-    ("input: [a\n", "invalid YAML"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("- input: a.jsonl\n", "expected a mapping of settings, got list"),
+        ("just a string\n", "expected a mapping of settings, got str"),
+        ("input: a.jsonl\nkk: 2\n", "unknown key(s) kk"),
+        ("input: [a\n", "invalid YAML"),
+    ],
+)
 def test_load_config_bad_files_are_one_line_errors(tmp_path, content, message):
     path = tmp_path / "build.yaml"
     path.write_text(content, encoding="utf-8")

@@ -22,8 +22,7 @@ import pytest
 import yaml
 from huggingface_hub import DatasetCard, HfApi, ModelCard
 
-from tests.fixtures.console import (REPO_ROOT, free_port, raitner, stop, wait_for_http,
-                                    write_benchmark_root)
+from tests.fixtures.console import REPO_ROOT, free_port, raitner, stop, wait_for_http, write_benchmark_root
 from tests.fixtures.parrot_model import build_parrot_model
 
 BASE_ID = "trl-internal-testing/tiny-Qwen2ForCausalLM-2.5"  # the base model of examples/train_tiny.yaml
@@ -51,8 +50,23 @@ def parrot_base(hub_server, tiny_model_dir, work) -> str:
 def built(hub_server, work):
     """``raitner build-data --push``: 40 English passages, BM25 retrieval, vanilla + ra-nn-k2."""
     out, repo = work / "pile-it", f"{NS}/pile-it"
-    proc = raitner("build-data", str(EN_SAMPLE), "--embedder", "bm25", "--strategy", "nn.v1", "--sample", "40",
-                   "--license", "cc-by-nc-4.0", "--out", str(out), "--push", "--repo-id", repo)
+    proc = raitner(
+        "build-data",
+        str(EN_SAMPLE),
+        "--embedder",
+        "bm25",
+        "--strategy",
+        "nn.v1",
+        "--sample",
+        "40",
+        "--license",
+        "cc-by-nc-4.0",
+        "--out",
+        str(out),
+        "--push",
+        "--repo-id",
+        repo,
+    )
     return out, repo, proc
 
 
@@ -60,8 +74,9 @@ def built(hub_server, work):
 def index_repo(hub_server, work):
     """``raitner index --push`` over the whole English sample (BM25)."""
     out, repo = work / "pile-index", f"{NS}/pile-index"
-    proc = raitner("index", str(EN_SAMPLE), "--embedder", "bm25", "--out", str(out), "--push", "--repo-id", repo,
-                   "--quiet")
+    proc = raitner(
+        "index", str(EN_SAMPLE), "--embedder", "bm25", "--out", str(out), "--push", "--repo-id", repo, "--quiet"
+    )
     return out, repo, proc
 
 
@@ -69,8 +84,21 @@ def index_repo(hub_server, work):
 def adapter(parrot_base, built, work):
     """``raitner train --push`` with the shipped tiny config on the build above."""
     out, repo = work / "tiny-adapter", f"{NS}/tiny-ra-it-lora"
-    proc = raitner("train", "--config", str(TRAIN_TINY), "--dataset", str(built[0]), "--out", str(out),
-                   "--max-steps", "2", "--push", "--repo-id", repo, cwd=work)
+    proc = raitner(
+        "train",
+        "--config",
+        str(TRAIN_TINY),
+        "--dataset",
+        str(built[0]),
+        "--out",
+        str(out),
+        "--max-steps",
+        "2",
+        "--push",
+        "--repo-id",
+        repo,
+        cwd=work,
+    )
     return out, repo, proc
 
 
@@ -79,8 +107,18 @@ def benchmarks_repo(hub_server, work):
     """``raitner push-benchmarks --push`` from a data root holding a 6-sentence CrossNER AI."""
     root = write_benchmark_root(work / "bench-data")
     out, repo = work / "benchmarks", f"{NS}/ner-benchmarks"
-    proc = raitner("push-benchmarks", "--data-root", str(root), "--dataset", "crossner_ai", "--out", str(out),
-                   "--push", "--repo-id", repo)
+    proc = raitner(
+        "push-benchmarks",
+        "--data-root",
+        str(root),
+        "--dataset",
+        "crossner_ai",
+        "--out",
+        str(out),
+        "--push",
+        "--repo-id",
+        repo,
+    )
     return out, repo, proc
 
 
@@ -90,9 +128,10 @@ def _rows(folder: Path, config: str) -> dict[str, int]:
 
 # ---- data commands ----
 
+
 def test_build_data_push_loads_from_the_hub_with_the_built_rows(built, tmp_path):
     out, repo, proc = built
-    assert f"built {out}" in proc.stdout and f"pushed" in proc.stdout and repo in proc.stdout
+    assert f"built {out}" in proc.stdout and "pushed" in proc.stdout and repo in proc.stdout
     card = DatasetCard.load(out / "README.md")
     assert {c["config_name"] for c in card.data.configs} == {"vanilla", "ra-nn-k2"}
     assert card.data.license == "cc-by-nc-4.0"
@@ -110,8 +149,9 @@ def test_build_data_push_loads_from_the_hub_with_the_built_rows(built, tmp_path)
 
 def test_export_writes_uniner_conversations(built, tmp_path):
     out = tmp_path / "pile-it.train.json"
-    proc = raitner("export", str(built[0]), "--config", "ra-nn-k2", "--split", "train", "--format", "uniner",
-                   "--out", str(out))
+    proc = raitner(
+        "export", str(built[0]), "--config", "ra-nn-k2", "--split", "train", "--format", "uniner", "--out", str(out)
+    )
     rows = json.loads(out.read_text(encoding="utf-8"))
     assert len(rows) == _rows(built[0], "ra-nn-k2")["train"]
     assert f"wrote {len(rows)} conversations" in proc.stdout
@@ -122,22 +162,36 @@ def test_export_writes_uniner_conversations(built, tmp_path):
 def test_annotate_with_a_teacher_endpoint(fake_teacher, tmp_path):
     corpus = tmp_path / "corpus.jsonl"
     docs = ["Barack Obama visited Paris in spring.", "Nothing to see here at all.", "Paris hosted Google staff."]
-    corpus.write_text("".join(json.dumps({"id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(docs)),
-                      encoding="utf-8")
-    fake_teacher.default = lambda passage, model: json.dumps(
-        [{"Paris": "location"}] if "Paris" in passage else [])
+    corpus.write_text(
+        "".join(json.dumps({"id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(docs)), encoding="utf-8"
+    )
+    fake_teacher.default = lambda passage, model: json.dumps([{"Paris": "location"}] if "Paris" in passage else [])
     out = tmp_path / "annotated"
-    proc = raitner("annotate", str(corpus), "--lang", "en", "--teacher-model", "fake-model", "--base-url",
-                   fake_teacher.base_url, "--no-api-key", "--no-chunk", "--cache", str(tmp_path / "cache.sqlite"),
-                   "--out", str(out), "--quiet")
-    assert f"annotated 3 passages (2 entities" in proc.stdout
+    proc = raitner(
+        "annotate",
+        str(corpus),
+        "--lang",
+        "en",
+        "--teacher-model",
+        "fake-model",
+        "--base-url",
+        fake_teacher.base_url,
+        "--no-api-key",
+        "--no-chunk",
+        "--cache",
+        str(tmp_path / "cache.sqlite"),
+        "--out",
+        str(out),
+        "--quiet",
+    )
+    assert "annotated 3 passages (2 entities" in proc.stdout
     from raitner_hub.formats import read_annotated
 
     rows = {row["id"]: row for row in read_annotated(str(out))}
     assert len(rows) == 3
     for row in rows.values():
         for entity in row["entities"]:
-            assert row["text"][entity["start"]:entity["end"]] == entity["text"] == "Paris"
+            assert row["text"][entity["start"] : entity["end"]] == entity["text"] == "Paris"
             assert entity["label"] == "location"
     assert sorted(len(r["entities"]) for r in rows.values()) == [0, 1, 1]
     assert fake_teacher.total_answered == 3
@@ -151,8 +205,9 @@ def test_index_push_round_trips(index_repo):
     local, remote = RetrievalIndex.from_pretrained(str(out)), RetrievalIndex.from_pretrained(repo)
     assert len(remote) == len(local) == 300
     queries = ["Apple opened a store in Paris.", "The senator spoke in Washington."]
-    assert [list(map(remote.ids.__getitem__, row)) for row in remote.search(queries, 3)[0]] == \
-        [list(map(local.ids.__getitem__, row)) for row in local.search(queries, 3)[0]]
+    assert [list(map(remote.ids.__getitem__, row)) for row in remote.search(queries, 3)[0]] == [
+        list(map(local.ids.__getitem__, row)) for row in local.search(queries, 3)[0]
+    ]
 
 
 def test_push_benchmarks_loads_with_every_split(benchmarks_repo, tmp_path):
@@ -167,6 +222,7 @@ def test_push_benchmarks_loads_with_every_split(benchmarks_repo, tmp_path):
 
 
 # ---- training ----
+
 
 def test_train_in_a_fresh_process_pushes_a_loadable_adapter(adapter, parrot_base):
     # The original crash: a fresh interpreter running the console script resolved raitner_hub.train to a
@@ -191,26 +247,39 @@ def test_train_in_a_fresh_process_pushes_a_loadable_adapter(adapter, parrot_base
 
 def test_train_with_two_processes_through_accelerate(parrot_base, built, work):
     out = work / "adapter-2proc"
-    proc = raitner("train", "--config", str(TRAIN_TINY), "--dataset", str(built[0]), "--out", str(out),
-                   "--max-steps", "2", "--num-processes", "2", cwd=work)
+    proc = raitner(
+        "train",
+        "--config",
+        str(TRAIN_TINY),
+        "--dataset",
+        str(built[0]),
+        "--out",
+        str(out),
+        "--max-steps",
+        "2",
+        "--num-processes",
+        "2",
+        cwd=work,
+    )
     assert f"adapter written to {out}" in proc.stdout
     assert (out / "adapter_model.safetensors").is_file()
     manifest = json.loads((out / "manifest.json").read_text())
     # Two processes each take a batch of 4 per step: 2 steps see 16 rows (8 with one process).
-    final = json.loads(next(line for line in reversed(proc.stdout.splitlines()) if "train_runtime" in line)
-                       .replace("'", '"'))
+    final = json.loads(
+        next(line for line in reversed(proc.stdout.splitlines()) if "train_runtime" in line).replace("'", '"')
+    )
     assert float(final["epoch"]) == pytest.approx(2 * 4 * 2 / manifest["counts"]["train_rows"], abs=0.05)
     assert manifest["counts"]["steps"] == 2
 
 
 # ---- prediction, evaluation ----
 
+
 def test_predict_prints_entities_whose_text_is_the_passage_slice(adapter):
-    proc = raitner("predict", str(adapter[0]), "--text", TEXT, "--labels", "person,location",
-                   "--max-new-tokens", "12")
+    proc = raitner("predict", str(adapter[0]), "--text", TEXT, "--labels", "person,location", "--max-new-tokens", "12")
     entities = json.loads(proc.stdout)
     assert entities and all({"start", "end", "text", "label"} <= set(e) for e in entities)
-    assert all(TEXT[e["start"]:e["end"]] == e["text"] for e in entities)
+    assert all(TEXT[e["start"] : e["end"]] == e["text"] for e in entities)
     assert {(e["text"], e["label"]) for e in entities} == {("Paris", "person"), ("Paris", "location")}
 
 
@@ -258,15 +327,25 @@ def test_evaluate_in_all_three_modes_and_push(adapter, benchmarks_repo, index_re
     }
     for mode, extra in runs.items():
         folder = work / f"eval-{mode}"
-        proc = raitner("evaluate", repo, *common, "--mode", mode, *extra, "--out", str(folder),
-                       *(["--push"] if mode == "none" else []))
+        proc = raitner(
+            "evaluate",
+            repo,
+            *common,
+            "--mode",
+            mode,
+            *extra,
+            "--out",
+            str(folder),
+            *(["--push"] if mode == "none" else []),
+        )
         assert proc.stdout.startswith(f"{mode}: UniNER F1") and str(folder) in proc.stdout
         report = _report(folder)
         # The parrot answers ["Paris"] to all 13 CrossNER AI questions of both test sentences: 2 right,
         # 24 wrong types, 2 gold entities missed -> P 2/26, R 2/4, F1 2/15, in either metric.
         scores = _numbers(report)
-        assert scores and all(s == pytest.approx(2 / 15, abs=1e-3) or s == pytest.approx(200 / 15, abs=0.1)
-                              for s in scores), scores
+        assert scores and all(
+            s == pytest.approx(2 / 15, abs=1e-3) or s == pytest.approx(200 / 15, abs=0.1) for s in scores
+        ), scores
         predictions = [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
         assert len({p.get("id") or p.get("passage_id") for p in predictions}) == 2
         demos = {demo for p in predictions for demo in p["demos"]}
@@ -290,17 +369,32 @@ def test_evaluate_in_all_three_modes_and_push(adapter, benchmarks_repo, index_re
     reported = _report(work / "eval-none")
     numbers = {round(float(v), 6) for v in _leaves(reported) if isinstance(v, (int, float)) and not isinstance(v, bool)}
     assert evals and all(round(float(e.metric_value), 6) in numbers for e in evals)
-    assert sum(e.metric_value == pytest.approx(2 / 15, abs=1e-3) or e.metric_value == pytest.approx(200 / 15, abs=0.1)
-               for e in evals) >= 2
+    assert (
+        sum(
+            e.metric_value == pytest.approx(2 / 15, abs=1e-3) or e.metric_value == pytest.approx(200 / 15, abs=0.1)
+            for e in evals
+        )
+        >= 2
+    )
     assert {e.dataset_config for e in evals} == {"crossner_ai"}
 
 
 # ---- the Space ----
 
+
 def test_push_space_bundles_the_app_and_its_defaults(adapter, index_repo, tmp_path):
     repo = f"{NS}/raitner-ner"
-    proc = raitner("push-space", "--repo-id", repo, "--model", adapter[1], "--index", index_repo[1], "--out",
-                   str(tmp_path / "space"))
+    proc = raitner(
+        "push-space",
+        "--repo-id",
+        repo,
+        "--model",
+        adapter[1],
+        "--index",
+        index_repo[1],
+        "--out",
+        str(tmp_path / "space"),
+    )
     assert "pushed Space" in proc.stdout and repo in proc.stdout
     files = set(HfApi().list_repo_files(repo, repo_type="space"))
     assert {"app.py", "README.md", "requirements.txt", "raitner_space.json", "raitner_hub/serve.py"} <= files
@@ -321,18 +415,23 @@ def test_serve_answers_one_request_and_stops(adapter, index_repo, tmp_path):
     port = free_port()
     log = tmp_path / "serve.log"
     with open(log, "w") as sink:
-        proc = subprocess.Popen([console_script(), "serve", "--model", str(adapter[0]), "--index", str(index_repo[0]),
-                                 "--port", str(port)], stdout=sink, stderr=subprocess.STDOUT, text=True,
-                                env={**__import__("os").environ, **ENV_EXTRA})
+        proc = subprocess.Popen(
+            [console_script(), "serve", "--model", str(adapter[0]), "--index", str(index_repo[0]), "--port", str(port)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**__import__("os").environ, **ENV_EXTRA},
+        )
     try:
         url = f"http://127.0.0.1:{port}/"
         wait_for_http(url, proc, log)
         client = gradio_client.Client(url, verbose=False)
-        _, table, demos, status = client.predict(TEXT, "person, location", "en", True, "nn.v1", 2, None,
-                                                 api_name="/extract")
+        _, table, demos, status = client.predict(
+            TEXT, "person, location", "en", True, "nn.v1", 2, None, api_name="/extract"
+        )
         rows = [dict(zip(table["headers"], row)) for row in table["data"]]
         assert {(r["text"], r["label"]) for r in rows} == {("Paris", "person"), ("Paris", "location")}, status
-        assert all(TEXT[int(r["start"]):int(r["end"])] == r["text"] for r in rows)
+        assert all(TEXT[int(r["start"]) : int(r["end"])] == r["text"] for r in rows)
         assert len(demos["data"]) == 2  # two demonstrations retrieved from the index
     finally:
         stop(proc)
@@ -342,15 +441,20 @@ def test_serve_answers_one_request_and_stops(adapter, index_repo, tmp_path):
 
 # ---- errors a user meets first ----
 
-@pytest.mark.parametrize("args", [
-    ["build-data", "{missing}.jsonl"],
-    ["index", "{missing}.jsonl", "--embedder", "bm25"],
-    ["annotate", "{missing}.jsonl", "--lang", "en", "--no-api-key"],
-    ["export", "{missing}", "--out", "{tmp}/x.json"],
-    ["predict", "{missing}", "--text", "a", "--labels", "person"],
-    ["evaluate", "{missing}", "--file", "{missing}.bio.txt", "--labels", "person"],
-    ["evaluate", "{missing}", "--benchmarks", "{missing}"],
-], ids=lambda args: "-".join(a for a in args[:2] if not a.startswith("{")))
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["build-data", "{missing}.jsonl"],
+        ["index", "{missing}.jsonl", "--embedder", "bm25"],
+        ["annotate", "{missing}.jsonl", "--lang", "en", "--no-api-key"],
+        ["export", "{missing}", "--out", "{tmp}/x.json"],
+        ["predict", "{missing}", "--text", "a", "--labels", "person"],
+        ["evaluate", "{missing}", "--file", "{missing}.bio.txt", "--labels", "person"],
+        ["evaluate", "{missing}", "--benchmarks", "{missing}"],
+    ],
+    ids=lambda args: "-".join(a for a in args[:2] if not a.startswith("{")),
+)
 def test_a_missing_local_path_is_named_as_such(args, hub_server, tmp_path):
     from typer.testing import CliRunner
 
@@ -376,7 +480,8 @@ def test_push_benchmarks_needs_a_data_root(tmp_path, monkeypatch):
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
         "error: no benchmark data folder: pass --data-root DIR (the folder holding en/crossner_ai/, zh/weibo/, ...) "
-        "or set RAITNER_DATA_ROOT"]
+        "or set RAITNER_DATA_ROOT"
+    ]
     assert not (tmp_path / "b").exists()
 
 
@@ -387,8 +492,20 @@ def test_a_max_length_that_drops_every_example_is_one_line(tiny_model_dir, built
 
     config = tmp_path / "short.yaml"
     config.write_text(TRAIN_TINY.read_text().replace("max_length: 2048", "max_length: 16"), encoding="utf-8")
-    result = CliRunner().invoke(app, ["train", "--config", str(config), "--base-model", str(tiny_model_dir),
-                                      "--dataset", str(built[0]), "--out", str(tmp_path / "a")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--config",
+            str(config),
+            "--base-model",
+            str(tiny_model_dir),
+            "--dataset",
+            str(built[0]),
+            "--out",
+            str(tmp_path / "a"),
+        ],
+    )
     assert result.exit_code == 1
     line = result.output.strip().splitlines()[-1]
     assert line.startswith("error: sft.max_length 16 ") and "longest example has" in line

@@ -42,7 +42,7 @@ def test_project_mode_strips_and_offsets_map_back(ten_docs, reference_chunks):
     assert passages["text"] == [c.strip() for c in reference_chunks]
     assert sum(1 for c in reference_chunks if c != c.strip()) == 15  # the reference's no-op strip
     for row in passages:
-        assert docs[row["doc_id"]][row["char_start"]:row["char_end"]] == row["text"]
+        assert docs[row["doc_id"]][row["char_start"] : row["char_end"]] == row["text"]
         assert row["source"] == f"skypile_10_docs.jsonl:{row['doc_id']}[{row['char_start']}:{row['char_end']}]"
     # chunks of one document tile it in order, never overlapping
     for doc_id in docs:
@@ -65,7 +65,7 @@ def test_endoftext_in_text_is_text_not_a_crash():
 def test_post_step_keeps_spans_true_across_stripped_whitespace():
     text = "甲乙丙丁戊己庚辛壬癸 \n。子丑寅卯辰巳午未申酉"
     chunks = chunk_document(text, chunk_size=8)
-    assert all(text[c.start:c.end] == c.text for c in chunks)
+    assert all(text[c.start : c.end] == c.text for c in chunks)
     assert not any(c.text.startswith("。") for c in chunks)
 
 
@@ -91,8 +91,10 @@ def test_reference_sampling_keeps_about_half_seeded(ten_docs):
 
 
 def test_exact_duplicates_dropped(tmp_path):
-    corpus = write_jsonl(tmp_path / "dup.jsonl", [{"text": "同一段文字。"}, {"text": "同一段文字。"}, {"text": "另一段。"},
-                                                 {"text": "   "}])
+    corpus = write_jsonl(
+        tmp_path / "dup.jsonl",
+        [{"text": "同一段文字。"}, {"text": "同一段文字。"}, {"text": "另一段。"}, {"text": "   "}],
+    )
     passages, stats = build_passages(corpus, lang="zh")
     assert passages["text"] == ["同一段文字。", "另一段。"]
     assert passages["id"] == ["chunk_0", "chunk_2"]  # ids count every chunk: stable under dedup
@@ -110,7 +112,11 @@ def test_readers_parquet_txt_folder_and_ids(tmp_path):
     (folder / "c.txt").write_text("第四篇。\n\n还是第四篇。", encoding="utf-8")
     (folder / ".hidden.jsonl").write_text('{"text": "不读"}\n', encoding="utf-8")
     docs = list(read_documents(folder / "a.jsonl")) + list(read_documents(folder / "c.txt"))
-    assert [(d.id, d.text) for d in docs] == [("doc-a", "第一篇。"), ("a:2", "第二篇。"), ("c.txt", "第四篇。\n\n还是第四篇。")]
+    assert [(d.id, d.text) for d in docs] == [
+        ("doc-a", "第一篇。"),
+        ("a:2", "第二篇。"),
+        ("c.txt", "第四篇。\n\n还是第四篇。"),
+    ]
     assert [d.text for d in read_documents(folder / "b.parquet", text_field="content")] == ["第三篇。"]
     with pytest.raises(InputError, match="no 'text' column"):
         list(read_documents(folder))  # b.parquet has no 'text'
@@ -118,12 +124,15 @@ def test_readers_parquet_txt_folder_and_ids(tmp_path):
     assert passages["id"] == ["doc-a", "a:2"]
 
 
-@pytest.mark.parametrize("content, message, line", [
-    (b'{"text": "ok"}\n{"text": "\xff\xfe broken"}\n', "not valid UTF-8", 2),
-    (b'{"text": "ok"}\n{"text": \n', "invalid JSON", 2),
-    (b'{"body": "no text field"}\n', "no 'text' field", 1),
-    (b'{"text": 3}\n', "not a string", 1),
-])
+@pytest.mark.parametrize(
+    "content, message, line",
+    [
+        (b'{"text": "ok"}\n{"text": "\xff\xfe broken"}\n', "not valid UTF-8", 2),
+        (b'{"text": "ok"}\n{"text": \n', "invalid JSON", 2),
+        (b'{"body": "no text field"}\n', "no 'text' field", 1),
+        (b'{"text": 3}\n', "not a string", 1),
+    ],
+)
 def test_bad_files_name_file_and_line(tmp_path, content, message, line):
     path = tmp_path / "bad.jsonl"
     path.write_bytes(content)

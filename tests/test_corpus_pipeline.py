@@ -52,8 +52,9 @@ def annotate_config(fake: FakeTeacher, corpus: Path, cache: Path, **kwargs) -> A
 
 
 def inline(fake: FakeTeacher, corpus: Path, tmp_path: Path, **kwargs) -> Path:
-    annotate_to_folder(annotate_config(fake, corpus, tmp_path / "inline.sqlite", **kwargs), tmp_path / "inline",
-                       progress=False)
+    annotate_to_folder(
+        annotate_config(fake, corpus, tmp_path / "inline.sqlite", **kwargs), tmp_path / "inline", progress=False
+    )
     return tmp_path / "inline"
 
 
@@ -65,8 +66,12 @@ def test_local_executor_with_1_and_4_tasks_equals_inline_annotate(corpus, teache
     reference = inline(teacher, corpus, tmp_path)
     for tasks, workers in ((1, 1), (4, 2)):
         out = tmp_path / f"dt{tasks}"
-        result = annotate_on_datatrove(annotate_config(teacher, corpus, tmp_path / f"dt{tasks}.sqlite"), out,
-                                       ExecutorConfig(executor="local", tasks=tasks, workers=workers), quiet=True)
+        result = annotate_on_datatrove(
+            annotate_config(teacher, corpus, tmp_path / f"dt{tasks}.sqlite"),
+            out,
+            ExecutorConfig(executor="local", tasks=tasks, workers=workers),
+            quiet=True,
+        )
         assert same_dataset(reference, out), f"{tasks} tasks"
         assert (out / "README.md").read_text() == (reference / "README.md").read_text()
         inline_manifest = json.loads((reference / "manifest.json").read_text())
@@ -87,8 +92,9 @@ def test_sampling_is_the_same_whatever_the_shards(corpus, teacher, tmp_path):
             executor_for(stage, ExecutorConfig(executor="local", tasks=tasks, workers=1)).run()
         tables.append(pq.read_table(stages[1].folder / "passages.parquet").to_pylist())
     assert tables[0] == tables[1] and len(tables[0]) == 20
-    assert [row["id"] for row in tables[0]] == sorted((row["id"] for row in tables[0]),
-                                                      key=lambda i: int(i.split("_")[1]))
+    assert [row["id"] for row in tables[0]] == sorted(
+        (row["id"] for row in tables[0]), key=lambda i: int(i.split("_")[1])
+    )
 
 
 def test_a_rerun_reuses_finished_stages_and_asks_nothing(corpus, teacher, tmp_path):
@@ -107,10 +113,32 @@ def test_killed_task_resumes_and_repeats_only_its_in_flight_requests(shared_data
     corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
     cache = tmp_path / "cache.sqlite"
     teacher.hold_after = 15
-    args = [str(Path(sys.executable).with_name("raitner")), "annotate", str(corpus), "--lang", "zh", "--no-chunk",
-            "--no-api-key", "--teacher-model", "teacher-a", "--base-url", teacher.base_url, "--concurrency", "4",
-            "--cache", str(cache), "--executor", "local", "--tasks", "2", "--workers", "2", "--quiet",
-            "--out", str(tmp_path / "out")]
+    args = [
+        str(Path(sys.executable).with_name("raitner")),
+        "annotate",
+        str(corpus),
+        "--lang",
+        "zh",
+        "--no-chunk",
+        "--no-api-key",
+        "--teacher-model",
+        "teacher-a",
+        "--base-url",
+        teacher.base_url,
+        "--concurrency",
+        "4",
+        "--cache",
+        str(cache),
+        "--executor",
+        "local",
+        "--tasks",
+        "2",
+        "--workers",
+        "2",
+        "--quiet",
+        "--out",
+        str(tmp_path / "out"),
+    ]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     deadline, stored = time.monotonic() + 120, -1
     while time.monotonic() < deadline:  # every answer sent is cached: kill the whole process group
@@ -165,8 +193,9 @@ def test_vllm_teacher_is_launched_by_datatrove(corpus, teacher, tmp_path, monkey
     spec = parse_server_teacher("vllm:Qwen/Qwen2.5-72B-Instruct")
     assert spec is not None and spec.base_url == "vllm:local"
     cfg = annotate_config(teacher, corpus, tmp_path / "v.sqlite", teacher=spec)
-    result = annotate_on_datatrove(cfg, tmp_path / "vllm", ExecutorConfig(executor="local", tasks=1, tp=2, max_model_len=4096),
-                                   quiet=True)
+    result = annotate_on_datatrove(
+        cfg, tmp_path / "vllm", ExecutorConfig(executor="local", tasks=1, tp=2, max_model_len=4096), quiet=True
+    )
     argv = json.loads(log.read_text().splitlines()[0])
     assert argv[:2] == ["serve", "Qwen/Qwen2.5-72B-Instruct"] and "--tensor-parallel-size=2" in argv
     assert argv[argv.index("--max-model-len") + 1] == "4096"
@@ -180,20 +209,26 @@ def test_slurm_submits_a_chain_of_array_jobs(corpus, teacher, tmp_path, monkeypa
     bin_dir.mkdir()
     calls = tmp_path / "sbatch-calls.jsonl"
     sbatch = bin_dir / "sbatch"
-    sbatch.write_text(textwrap.dedent(f"""\
+    sbatch.write_text(
+        textwrap.dedent(f"""\
         #!{sys.executable}
         import json, sys
         with open({str(calls)!r}, "a") as f:
             f.write(json.dumps(sys.argv[1:]) + "\\n")
         print("Submitted batch job", 4000 + sum(1 for _ in open({str(calls)!r})))
-        """))
+        """)
+    )
     sbatch.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("RAITNER_TEST_KEY", "sk-must-not-be-pickled")
     spec = TeacherSpec(model="gpt-4o-mini", base_url="https://api.example.com/v1", key_env="RAITNER_TEST_KEY")
     cfg = annotate_config(teacher, corpus, tmp_path / "s.sqlite", teacher=spec)
-    run = ExecutorConfig(executor="slurm", tasks=8, work_dir=str(tmp_path / "work"),
-                         executor_option=("partition=cpu", "time=02:00:00", "cpus_per_task=4", "mem_per_cpu_gb=3"))
+    run = ExecutorConfig(
+        executor="slurm",
+        tasks=8,
+        work_dir=str(tmp_path / "work"),
+        executor_option=("partition=cpu", "time=02:00:00", "cpus_per_task=4", "mem_per_cpu_gb=3"),
+    )
     assert annotate_on_datatrove(cfg, tmp_path / "out", run, quiet=True) is None
     submitted = [json.loads(line) for line in calls.read_text().splitlines()]
     # job ids are 4001, 4002, ... in submission order; datatrove adds a stats-merging job after each stage
@@ -224,11 +259,11 @@ def test_ray_executor_takes_the_options_it_is_given(corpus, teacher, tmp_path):
 
 
 def test_executor_options_and_bad_settings():
-    assert ExecutorConfig(executor_option=("partition=gpu", "time=12:00:00", "gpus_per_task=4",
-                                           "sbatch_args={account: nlp}")).options == {
-        "partition": "gpu", "time": "12:00:00", "gpus_per_task": 4, "sbatch_args": {"account": "nlp"}}
+    assert ExecutorConfig(
+        executor_option=("partition=gpu", "time=12:00:00", "gpus_per_task=4", "sbatch_args={account: nlp}")
+    ).options == {"partition": "gpu", "time": "12:00:00", "gpus_per_task": 4, "sbatch_args": {"account": "nlp"}}
     with pytest.raises(ConfigError, match="KEY=VALUE"):
-        ExecutorConfig(executor_option=("partition",)).options
+        _ = ExecutorConfig(executor_option=("partition",)).options
     with pytest.raises(ConfigError, match="partition"):
         ExecutorConfig(executor="slurm", executor_option=("time=1:00:00",)).check()
     with pytest.raises(ConfigError, match="tasks"):
@@ -241,15 +276,58 @@ def test_executor_options_and_bad_settings():
 def test_cli_runs_the_local_executor_in_a_fresh_process(corpus, teacher, tmp_path):
     raitner = str(Path(sys.executable).with_name("raitner"))
     out = tmp_path / "cli"
-    done = subprocess.run([raitner, "annotate", str(corpus), "--lang", "zh", "--sample", "20", "--seed", "7",
-                           "--no-api-key", "--teacher-model", "teacher-a", "--base-url", teacher.base_url,
-                           "--cache", str(tmp_path / "cli.sqlite"), "--executor", "local", "--tasks", "2",
-                           "--quiet", "--out", str(out)], capture_output=True, text=True, timeout=300, cwd=REPO)
+    done = subprocess.run(
+        [
+            raitner,
+            "annotate",
+            str(corpus),
+            "--lang",
+            "zh",
+            "--sample",
+            "20",
+            "--seed",
+            "7",
+            "--no-api-key",
+            "--teacher-model",
+            "teacher-a",
+            "--base-url",
+            teacher.base_url,
+            "--cache",
+            str(tmp_path / "cli.sqlite"),
+            "--executor",
+            "local",
+            "--tasks",
+            "2",
+            "--quiet",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("annotated 20 passages") and done.stderr == ""
     assert same_dataset(inline(teacher, corpus, tmp_path), out)
-    bad = subprocess.run([raitner, "annotate", str(corpus), "--lang", "zh", "--no-api-key", "--teacher-model",
-                          "vllm:some/model", "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [
+            raitner,
+            "annotate",
+            str(corpus),
+            "--lang",
+            "zh",
+            "--no-api-key",
+            "--teacher-model",
+            "vllm:some/model",
+            "--out",
+            str(tmp_path / "x"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 1 and bad.stderr.strip().splitlines() == [
-        "error: vllm:/sglang: teachers are launched by datatrove: add --executor local (or slurm/ray)"]
+        "error: vllm:/sglang: teachers are launched by datatrove: add --executor local (or slurm/ray)"
+    ]
     assert not (tmp_path / "x").exists()

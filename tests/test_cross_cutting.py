@@ -55,12 +55,15 @@ def test_quiet_progress_restores_after_an_exception():
     assert datasets.is_progress_bar_enabled()
 
 
-@pytest.mark.parametrize("exc, expected", [
-    (ValueError("bad value\nTraceback detail"), "bad value"),
-    (ValueError("\n  \n  second line is the first non-empty one\nthird"), "second line is the first non-empty one"),
-    (OSError(""), "OSError"),
-    (KeyError(), "KeyError"),
-])
+@pytest.mark.parametrize(
+    "exc, expected",
+    [
+        (ValueError("bad value\nTraceback detail"), "bad value"),
+        (ValueError("\n  \n  second line is the first non-empty one\nthird"), "second line is the first non-empty one"),
+        (OSError(""), "OSError"),
+        (KeyError(), "KeyError"),
+    ],
+)
 def test_first_line_handles_empty_messages(exc, expected):
     assert first_line(exc) == expected
 
@@ -89,20 +92,32 @@ def test_secret_keys_match_by_exact_name():
 
 
 def test_manifest_records_settings_named_like_tokens_and_refuses_credentials():
-    manifest = build_manifest("eval_report", settings={"max_new_tokens": 1024, "eos_token": "<|im_end|>"},
-                              inputs={}, counts={}, started=time.time())
+    manifest = build_manifest(
+        "eval_report",
+        settings={"max_new_tokens": 1024, "eos_token": "<|im_end|>"},
+        inputs={},
+        counts={},
+        started=time.time(),
+    )
     assert manifest["settings"]["max_new_tokens"] == 1024 and manifest["settings"]["eos_token"] == "<|im_end|>"
     for key in ("hf_token", "api_key", "token"):
         with pytest.raises(ValueError, match=f"credential-like key in a manifest: settings.sft.{key}$"):
-            build_manifest("adapter", settings={"sft": {key: "hf_secretvalue123"}}, inputs={}, counts={},
-                           started=time.time())
+            build_manifest(
+                "adapter", settings={"sft": {key: "hf_secretvalue123"}}, inputs={}, counts={}, started=time.time()
+            )
 
 
 def test_adapter_settings_keep_eos_token_and_drop_credential_values():
     from raitner_hub.adapter_folder import _public
 
-    block = {"eos_token": "<|im_end|>", "max_new_tokens": 64, "hf_token": "hf_secret1", "api_key": "sk-secret2",
-             "token": "secret3", "learning_rate": 2e-4}
+    block = {
+        "eos_token": "<|im_end|>",
+        "max_new_tokens": 64,
+        "hf_token": "hf_secret1",
+        "api_key": "sk-secret2",
+        "token": "secret3",
+        "learning_rate": 2e-4,
+    }
     public = _public(block)
     assert public == {"eos_token": "<|im_end|>", "max_new_tokens": 64, "learning_rate": 2e-4}
     assert not {"secret1", "secret2", "secret3"} & {part for v in map(str, public.values()) for part in [v[-7:]]}
@@ -119,25 +134,43 @@ def test_end_of_turn_tokens_are_one_set():
 def test_card_data_leaves_unknowns_out_and_buckets_rows():
     from raitner_hub.cards import NER_TASK, card_data
 
-    data = card_data(tags=["ner", "raitner-hub"], license="mit", language=["en"], rows=12_000, **NER_TASK,
-                     raitner={"seed": 1}, source_datasets=None, base_model=None)
-    assert data == {"license": "mit", "language": ["en"], "task_categories": ["token-classification"],
-                    "task_ids": ["named-entity-recognition"], "size_categories": ["10K<n<100K"],
-                    "tags": ["ner", "raitner-hub"], "raitner": {"seed": 1}}
+    data = card_data(
+        tags=["ner", "raitner-hub"],
+        license="mit",
+        language=["en"],
+        rows=12_000,
+        **NER_TASK,
+        raitner={"seed": 1},
+        source_datasets=None,
+        base_model=None,
+    )
+    assert data == {
+        "license": "mit",
+        "language": ["en"],
+        "task_categories": ["token-classification"],
+        "task_ids": ["named-entity-recognition"],
+        "size_categories": ["10K<n<100K"],
+        "tags": ["ner", "raitner-hub"],
+        "raitner": {"seed": 1},
+    }
 
 
-@pytest.mark.parametrize("pattern, why, where", [
-    (r"def first_line\|splitlines()\[0\]\|splitlines() or \[", "first line of an exception", ["errors.py"]),
-    (r"disable_progress_bar", "quiet progress bars", ["progress.py"]),
-    (r"END_OF_TURN[A-Z_]* = ", "end-of-turn tokens", ["chat_templates/__init__.py"]),
-    (r"SECRET_[A-Z_]* = ", "secret key names", ["manifest.py"]),
-    (r"def resolve_chat_template", "chat template resolution", ["chat_templates/__init__.py"]),
-    (r"\"RAITNER_CACHE\"\|\"XDG_CACHE_HOME\"", "the cache root", ["cache.py"]),
-    (r"\"size_categories\"", "card data", ["cards.py"]),
-    (r"def resolve(\|def locate(\|looks_like_path(", "local-or-Hub resolution", ["hub.py"]),
-])
+@pytest.mark.parametrize(
+    "pattern, why, where",
+    [
+        (r"def first_line\|splitlines()\[0\]\|splitlines() or \[", "first line of an exception", ["errors.py"]),
+        (r"disable_progress_bar", "quiet progress bars", ["progress.py"]),
+        (r"END_OF_TURN[A-Z_]* = ", "end-of-turn tokens", ["chat_templates/__init__.py"]),
+        (r"SECRET_[A-Z_]* = ", "secret key names", ["manifest.py"]),
+        (r"def resolve_chat_template", "chat template resolution", ["chat_templates/__init__.py"]),
+        (r"\"RAITNER_CACHE\"\|\"XDG_CACHE_HOME\"", "the cache root", ["cache.py"]),
+        (r"\"size_categories\"", "card data", ["cards.py"]),
+        (r"def resolve(\|def locate(\|looks_like_path(", "local-or-Hub resolution", ["hub.py"]),
+    ],
+)
 def test_each_cross_cutting_piece_exists_once(pattern, why, where):
-    found = subprocess.run(["git", "grep", "-n", pattern, "--", "raitner_hub"], cwd=REPO, capture_output=True,
-                           text=True).stdout.splitlines()
+    found = subprocess.run(
+        ["git", "grep", "-n", pattern, "--", "raitner_hub"], cwd=REPO, capture_output=True, text=True
+    ).stdout.splitlines()
     files = {line.split(":", 1)[0].removeprefix("raitner_hub/") for line in found}
     assert files == set(where), f"{why}: {found}"

@@ -27,8 +27,9 @@ ZH_SAMPLE = REPO / "examples" / "data" / "sky_ner_sample.zh.jsonl"
 
 
 def raitner(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "raitner_hub", *args], capture_output=True, text=True, cwd=REPO,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "raitner_hub", *args], capture_output=True, text=True, cwd=REPO, timeout=600
+    )
 
 
 @pytest.fixture
@@ -38,8 +39,22 @@ def repo_name():
 
 def test_build_push_load_card_and_idempotent_repush(hub_server, tmp_path, repo_name):
     out = tmp_path / "sky-it"
-    proc = raitner("build-data", str(ZH_SAMPLE), "--embedder", "bm25", "--strategy", "nn.v1", "--strategy",
-                   "bm25_filter.v1", "--out", str(out), "--push", "--repo-id", repo_name, "--quiet")
+    proc = raitner(
+        "build-data",
+        str(ZH_SAMPLE),
+        "--embedder",
+        "bm25",
+        "--strategy",
+        "nn.v1",
+        "--strategy",
+        "bm25_filter.v1",
+        "--out",
+        str(out),
+        "--push",
+        "--repo-id",
+        repo_name,
+        "--quiet",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "pushed" in proc.stdout and repo_name in proc.stdout
 
@@ -64,8 +79,9 @@ def test_build_push_load_card_and_idempotent_repush(hub_server, tmp_path, repo_n
 def test_index_push_and_from_pretrained_gives_the_same_neighbours(hub_server, tmp_path, repo_name):
     out = tmp_path / "sky-index"
     repo = repo_name.replace("sky-it", "sky-index")
-    proc = raitner("index", str(ZH_SAMPLE), "--embedder", "bm25", "--out", str(out), "--push", "--repo-id", repo,
-                   "--quiet")
+    proc = raitner(
+        "index", str(ZH_SAMPLE), "--embedder", "bm25", "--out", str(out), "--push", "--repo-id", repo, "--quiet"
+    )
     assert proc.returncode == 0, proc.stderr
     local = RetrievalIndex.from_pretrained(str(out))
     remote = RetrievalIndex.from_pretrained(repo)

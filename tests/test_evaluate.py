@@ -55,11 +55,18 @@ def pool_folder(tmp_path_factory):
     from raitner_hub.retrieval import RetrievalIndex
 
     pool = datasets.Dataset.from_list(
-        [passage(f"p{i}", text, ents) for i, (text, ents) in enumerate([
-            ("Barack Obama visited Paris and Berlin .", [("Barack Obama", "person"), ("Paris", "place")]),
-            ("Google hired an engineer .", [("Google", "company")]),
-            ("Angela Merkel met the U.S. Army .", [("Angela Merkel", "person")]),
-        ])], features=ANNOTATED_FEATURES)
+        [
+            passage(f"p{i}", text, ents)
+            for i, (text, ents) in enumerate(
+                [
+                    ("Barack Obama visited Paris and Berlin .", [("Barack Obama", "person"), ("Paris", "place")]),
+                    ("Google hired an engineer .", [("Google", "company")]),
+                    ("Angela Merkel met the U.S. Army .", [("Angela Merkel", "person")]),
+                ]
+            )
+        ],
+        features=ANNOTATED_FEATURES,
+    )
     folder = tmp_path_factory.mktemp("pool") / "index"
     RetrievalIndex.build(pool, lang="en", embedder="bm25", progress=False).save_pretrained(folder)
     return folder
@@ -86,11 +93,15 @@ def test_report_numbers_equal_a_direct_metric_call(ner, bench_folder, pool_folde
     for name in ("toy_a", "toy_b"):
         subset = [r for r in rows if r["dataset"] == name]
         direct = metrics.uniner_counts([r["output"] for r in subset], [r["gold"] for r in subset])
-        assert (results["datasets"][name]["uniner_p"], results["datasets"][name]["uniner_r"],
-                results["datasets"][name]["uniner_f1"]) == metrics.prf(direct)
+        assert (
+            results["datasets"][name]["uniner_p"],
+            results["datasets"][name]["uniner_r"],
+            results["datasets"][name]["uniner_f1"],
+        ) == metrics.prf(direct)
         assert results["datasets"][name]["unparsed"] == direct.unparsed == 2  # t1 and t2 organization
-        assert recomputed[name].as_dict() == {k: v for k, v in results["datasets"][name].items()
-                                              if k in recomputed[name].as_dict()}
+        assert recomputed[name].as_dict() == {
+            k: v for k, v in results["datasets"][name].items() if k in recomputed[name].as_dict()
+        }
     # hand count (one dataset): gold person 2, location 3, organization 2 = 7. Predicted: person 2 (right,
     # lowercased), location [first gold, "Atlantis"] per sentence = 2 right + 4 Atlantis, organization
     # unparsed twice -> UniNER P = 4/8, R = 4/7
@@ -133,8 +144,9 @@ def test_gold_as_prediction_scores_100(ner, bench_folder, tmp_path, monkeypatch)
     for r in TEST_ROWS:
         for e in r["entities"]:
             gold[(r["text"], e["label"])].append(e["text"])
-    monkeypatch.setattr(ner, "generate_answers", lambda items: [json.dumps(gold.get((q.text, q.label), []))
-                                                                for q in items])
+    monkeypatch.setattr(
+        ner, "generate_answers", lambda items: [json.dumps(gold.get((q.text, q.label), [])) for q in items]
+    )
     report = evaluate_model(ner, str(bench_folder), datasets=["toy_a"], out=tmp_path / "g")
     assert (report.average.uniner_f1, report.average.strict_f1) == (100.0, 100.0)
 
@@ -142,8 +154,11 @@ def test_gold_as_prediction_scores_100(ner, bench_folder, tmp_path, monkeypatch)
 def test_benchmark_file_path_with_labels(ner, tmp_path, monkeypatch):
     file = tmp_path / "mini.bio.txt"
     file.write_text("Obama\tB-person\nvisited\tO\nParis\tB-location\n\nRome\tB-location\n")
-    monkeypatch.setattr(ner, "generate_answers", lambda items: ['["Paris", "Rome"]' if q.label == "location"
-                                                                else '["Obama"]' for q in items])
+    monkeypatch.setattr(
+        ner,
+        "generate_answers",
+        lambda items: ['["Paris", "Rome"]' if q.label == "location" else '["Obama"]' for q in items],
+    )
     report = evaluate_model(ner, files=[str(file)], labels=["location", "person"], out=tmp_path / "f")
     assert report.results["datasets"]["mini"]["label_set"] == ["location", "person"]
     assert report.scores[0].uniner_r == 100.0 and report.scores[0].uniner_p == 50.0  # 3 right of 6 predicted
@@ -153,8 +168,9 @@ def test_file_labels_are_stripped(ner, tmp_path, monkeypatch):
     # `--labels "location, person"` splits to " person": it must still match the gold label.
     file = tmp_path / "mini.bio.txt"
     file.write_text("Obama\tB-person\nvisited\tO\nParis\tB-location\n")
-    monkeypatch.setattr(ner, "generate_answers", lambda items: ['["Obama"]' if q.label == "person" else "[]"
-                                                                for q in items])
+    monkeypatch.setattr(
+        ner, "generate_answers", lambda items: ['["Obama"]' if q.label == "person" else "[]" for q in items]
+    )
     report = evaluate_model(ner, files=[str(file)], labels=["location", " person", ""], out=tmp_path / "f")
     assert report.results["datasets"]["mini"]["label_set"] == ["location", "person"]
     assert report.scores[0].uniner_p == 100.0 and report.scores[0].uniner_r == 50.0
@@ -192,8 +208,9 @@ def test_model_index_round_trips_and_keeps_the_card(ner, bench_folder, tmp_path,
     assert f1[("toy_a", "UniNER micro-F1")] == report.results["datasets"]["toy_a"]["uniner_f1"]
     assert all(r.task_type == "token-classification" and r.dataset_split == "test" for r in results)
     # parsed back exactly: what apply_model_index wrote is what the Hub's parser reads
-    assert [r.to_dict() if hasattr(r, "to_dict") else vars(r) for r in results] == \
-        [vars(r) for r in eval_results(report.results)]
+    assert [r.to_dict() if hasattr(r, "to_dict") else vars(r) for r in results] == [
+        vars(r) for r in eval_results(report.results)
+    ]
 
 
 def test_model_index_names_what_was_scored(ner, bench_folder, tmp_path, monkeypatch):
@@ -224,6 +241,7 @@ def test_model_index_names_what_was_scored(ner, bench_folder, tmp_path, monkeypa
 
 # ---- CLI ----
 
+
 def test_cli_predict_and_evaluate(tiny_model_dir, bench_folder, tmp_path):
     from typer.testing import CliRunner
 
@@ -231,21 +249,58 @@ def test_cli_predict_and_evaluate(tiny_model_dir, bench_folder, tmp_path):
 
     runner = CliRunner()
     text = "Barack Obama visited Paris ."
-    result = runner.invoke(app, ["predict", str(tiny_model_dir), "--text", text, "--labels", "person,location",
-                                 "--max-new-tokens", "4", "--backend", "hf"])
+    result = runner.invoke(
+        app,
+        [
+            "predict",
+            str(tiny_model_dir),
+            "--text",
+            text,
+            "--labels",
+            "person,location",
+            "--max-new-tokens",
+            "4",
+            "--backend",
+            "hf",
+        ],
+    )
     assert result.exit_code == 0, result.output
     entities = json.loads(result.output.strip().splitlines()[-1])
-    assert isinstance(entities, list) and all(text[e["start"]:e["end"]] == e["text"] for e in entities)
-    result = runner.invoke(app, ["evaluate", str(tiny_model_dir), "--benchmarks", str(bench_folder),
-                                 "--dataset", "toy_a",
-                                 "--limit", "1", "--max-new-tokens", "4", "--out", str(tmp_path / "cli")])
+    assert isinstance(entities, list) and all(text[e["start"] : e["end"]] == e["text"] for e in entities)
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(tiny_model_dir),
+            "--benchmarks",
+            str(bench_folder),
+            "--dataset",
+            "toy_a",
+            "--limit",
+            "1",
+            "--max-new-tokens",
+            "4",
+            "--out",
+            str(tmp_path / "cli"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = result.output.strip().splitlines()[-1]
     assert summary.startswith("none: UniNER F1 ") and summary.endswith(str(tmp_path / "cli"))
     assert (tmp_path / "cli" / "results.json").is_file()
-    result = runner.invoke(app, ["evaluate", str(tiny_model_dir), "--benchmarks", str(bench_folder),
-                                 "--dataset", "nope",
-                                 "--out", str(tmp_path / "bad")])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(tiny_model_dir),
+            "--benchmarks",
+            str(bench_folder),
+            "--dataset",
+            "nope",
+            "--out",
+            str(tmp_path / "bad"),
+        ],
+    )
     assert result.exit_code == 1 and "error: unknown dataset(s) nope" in result.output
     assert "Traceback" not in result.output
     result = runner.invoke(app, ["predict", str(tiny_model_dir), "--text", "x", "--labels", ","])
@@ -254,8 +309,10 @@ def test_cli_predict_and_evaluate(tiny_model_dir, bench_folder, tmp_path):
 
 # ---- end to end on the loopback Hub ----
 
-def test_trained_adapter_from_the_hub_three_modes_and_model_index(hub_server, tiny_model_dir, bench_folder,
-                                                                   pool_folder, tmp_path):
+
+def test_trained_adapter_from_the_hub_three_modes_and_model_index(
+    hub_server, tiny_model_dir, bench_folder, pool_folder, tmp_path
+):
     """tiny trained adapter -> `raitner evaluate` (3 modes, 2 benchmarks, from the Hub) -> model-index."""
     import uuid
 
@@ -275,21 +332,42 @@ def test_trained_adapter_from_the_hub_three_modes_and_model_index(hub_server, ti
     api = HfApi()
     api.create_repo(base_repo)
     api.upload_folder(folder_path=str(tiny_model_dir), repo_id=base_repo)
-    config = tiny_config(tiny_model_dir, make_it_folder(tmp_path / "it"), tmp_path / "adapter",
-                         base_model_repo_id=base_repo, sft={"max_steps": 2, "eval_steps": 2, "save_steps": 2})
+    config = tiny_config(
+        tiny_model_dir,
+        make_it_folder(tmp_path / "it"),
+        tmp_path / "adapter",
+        base_model_repo_id=base_repo,
+        sft={"max_steps": 2, "eval_steps": 2, "save_steps": 2},
+    )
     runner = CliRunner()
-    result = runner.invoke(app, ["train", "--config", str(write_config(config, tmp_path / "cfg.yaml")),
-                                 "--push", "--repo-id", adapter_repo])
+    result = runner.invoke(
+        app,
+        ["train", "--config", str(write_config(config, tmp_path / "cfg.yaml")), "--push", "--repo-id", adapter_repo],
+    )
     assert result.exit_code == 0, result.output
     card_before = hub_server.files(adapter_repo)["README.md"].decode()
     hub.push_folder(bench_folder, bench_repo, repo_type="dataset")
     RetrievalIndex.from_pretrained(pool_folder).push_to_hub(pool_repo)
 
-    common = ["--benchmarks", bench_repo, "--dataset", "toy_a", "--dataset", "toy_b", "--limit", "2",
-              "--max-new-tokens", "6", "--backend", "hf", "--push"]
+    common = [
+        "--benchmarks",
+        bench_repo,
+        "--dataset",
+        "toy_a",
+        "--dataset",
+        "toy_b",
+        "--limit",
+        "2",
+        "--max-new-tokens",
+        "6",
+        "--backend",
+        "hf",
+        "--push",
+    ]
     for mode, extra in (("none", []), ("out-domain", ["--pool", pool_repo]), ("in-domain", ["--embedder", "bm25"])):
-        result = runner.invoke(app, ["evaluate", adapter_repo, "--mode", mode, "--out", str(tmp_path / f"eval-{mode}"),
-                                     *extra, *common])
+        result = runner.invoke(
+            app, ["evaluate", adapter_repo, "--mode", mode, "--out", str(tmp_path / f"eval-{mode}"), *extra, *common]
+        )
         assert result.exit_code == 0, result.output
         assert "and model-index" in result.output.strip().splitlines()[-1]
 
@@ -301,10 +379,12 @@ def test_trained_adapter_from_the_hub_three_modes_and_model_index(hub_server, ti
         assert pushed["model"]["id"] == adapter_repo and len(pushed["benchmarks"]["revision"]) == 40
         (tmp_path / f"p-{mode}.jsonl").write_bytes(files[f"eval_results/eval-{mode}/predictions.jsonl"])
         recomputed = scores_from_predictions(tmp_path / f"p-{mode}.jsonl")
-        assert ({n: s.uniner_f1 for n, s in recomputed.items()}
-                == {n: d["uniner_f1"] for n, d in pushed["datasets"].items()})
-        assert ({n: s.strict_f1 for n, s in recomputed.items()}
-                == {n: d["strict_f1"] for n, d in pushed["datasets"].items()})
+        assert {n: s.uniner_f1 for n, s in recomputed.items()} == {
+            n: d["uniner_f1"] for n, d in pushed["datasets"].items()
+        }
+        assert {n: s.strict_f1 for n, s in recomputed.items()} == {
+            n: d["strict_f1"] for n, d in pushed["datasets"].items()
+        }
     card = ModelCard(files["README.md"].decode())
     name, results = model_index_to_eval_results(card.data.to_dict()["model-index"])
     assert name == adapter_repo.split("/")[-1]
@@ -338,8 +418,9 @@ def test_evaluate_in_three_parts_equals_evaluate_model(ner, bench_folder, tmp_pa
     from raitner_hub.evaluate import load_inputs, run, write_report
 
     monkeypatch.setattr(ner, "generate_answers", _oracle([]))
-    config = EvaluateConfig(model="unused", benchmarks=str(bench_folder), datasets=("toy_a",), limit=3,
-                            out=str(tmp_path / "parts"))
+    config = EvaluateConfig(
+        model="unused", benchmarks=str(bench_folder), datasets=("toy_a",), limit=3, out=str(tmp_path / "parts")
+    )
     lang_before = ner.lang
     inputs = load_inputs(config, ner)
     assert [bench.name for bench, _ in inputs.loaded] == ["toy_a"] and inputs.pool_index is None
@@ -351,17 +432,24 @@ def test_evaluate_in_three_parts_equals_evaluate_model(ner, bench_folder, tmp_pa
     for report in (whole, from_config):
         assert report.results["datasets"] == parts.results["datasets"]
         assert report.results["average"] == parts.results["average"]
-    assert (tmp_path / "parts" / "predictions.jsonl").read_text() == (tmp_path / "whole" / "predictions.jsonl").read_text()
+    assert (tmp_path / "parts" / "predictions.jsonl").read_text() == (
+        tmp_path / "whole" / "predictions.jsonl"
+    ).read_text()
     assert ner.lang == lang_before  # the benchmark's language was set for the run only
 
 
-@pytest.mark.parametrize("rel", ["en/crossner_ai/test.uniner.json", "zh/sky_ner_sample/sky_10_samples.it_conversation.json"])
+@pytest.mark.parametrize(
+    "rel", ["en/crossner_ai/test.uniner.json", "zh/sky_ner_sample/sky_10_samples.it_conversation.json"]
+)
 def test_file_of_conversations_scores_every_question(ner, shared_data, tmp_path, monkeypatch, rel):
     """evaluate --file on a UniNER file asks what the file asks, repeated sentences included (as UniNER):
     questions = the file's question turns; gold answers as outputs score 100."""
     items = json.loads((shared_data / rel).read_text(encoding="utf-8"))
-    turns = [(item["conversations"][0]["value"].split(" ", 1)[1], q["value"], json.loads(a["value"]))
-             for item in items for q, a in zip(item["conversations"][2::2], item["conversations"][3::2])]
+    turns = [
+        (item["conversations"][0]["value"].split(" ", 1)[1], q["value"], json.loads(a["value"]))
+        for item in items
+        for q, a in zip(item["conversations"][2::2], item["conversations"][3::2])
+    ]
     from raitner_hub.formats import read_annotated
     from raitner_hub.readers import gold_answers
 
@@ -374,5 +462,6 @@ def test_file_of_conversations_scores_every_question(ner, shared_data, tmp_path,
     rows = [json.loads(line) for line in (tmp_path / "u" / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == len(turns) == report.scores[0].n
     assert sorted(json.dumps(r["gold"], ensure_ascii=False) for r in rows) == sorted(
-        json.dumps(a, ensure_ascii=False) for _, _, a in turns)
+        json.dumps(a, ensure_ascii=False) for _, _, a in turns
+    )
     assert report.scores[0].uniner_f1 == 100.0

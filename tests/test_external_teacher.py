@@ -28,17 +28,22 @@ def test_real_teacher_annotates_and_caches(tmp_path):
         pytest.skip("set OPENAI_API_KEY (and optionally RAITNER_EXTERNAL_BASE_URL / RAITNER_EXTERNAL_MODEL)")
     corpus = tmp_path / "corpus.jsonl"
     rows = [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines()[:3]]
-    corpus.write_text("".join(json.dumps({"id": r["id"], "text": r["text"]}, ensure_ascii=False) + "\n"
-                              for r in rows), encoding="utf-8")
-    teacher = TeacherSpec(model=os.environ.get("RAITNER_EXTERNAL_MODEL", "gpt-4o-mini"),
-                          base_url=os.environ.get("RAITNER_EXTERNAL_BASE_URL", DEFAULT_BASE_URL),
-                          key_env="OPENAI_API_KEY")
-    config = AnnotateConfig(corpus=str(corpus), lang="zh", teachers=(teacher,), chunk=False,
-                            cache=str(tmp_path / "cache.sqlite"))
+    corpus.write_text(
+        "".join(json.dumps({"id": r["id"], "text": r["text"]}, ensure_ascii=False) + "\n" for r in rows),
+        encoding="utf-8",
+    )
+    teacher = TeacherSpec(
+        model=os.environ.get("RAITNER_EXTERNAL_MODEL", "gpt-4o-mini"),
+        base_url=os.environ.get("RAITNER_EXTERNAL_BASE_URL", DEFAULT_BASE_URL),
+        key_env="OPENAI_API_KEY",
+    )
+    config = AnnotateConfig(
+        corpus=str(corpus), lang="zh", teachers=(teacher,), chunk=False, cache=str(tmp_path / "cache.sqlite")
+    )
     annotated, facts = annotate_corpus(config, progress=False)
     assert len(annotated) == 3 and facts["entities"] > 0
     for row in annotated:
-        assert all(row["text"][e["start"]:e["end"]] == e["text"] for e in row["entities"])
+        assert all(row["text"][e["start"] : e["end"]] == e["text"] for e in row["entities"])
     again, facts_again = annotate_corpus(config, progress=False)
     assert facts_again["calls"][teacher.model]["calls"] == 0
     assert again.to_list() == annotated.to_list()

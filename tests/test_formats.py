@@ -13,8 +13,17 @@ from typer.testing import CliRunner
 
 from raitner_hub import readers
 from raitner_hub.errors import ConfigError, InputError
-from raitner_hub.formats import (FORMATS, bio_to_entities, detect_format, input_questions, label_set, labels_queried,
-                                 read_annotated, write_jsonl, write_uniner)
+from raitner_hub.formats import (
+    FORMATS,
+    bio_to_entities,
+    detect_format,
+    input_questions,
+    label_set,
+    labels_queried,
+    read_annotated,
+    write_jsonl,
+    write_uniner,
+)
 from raitner_hub.records import ANNOTATED_FEATURES, distinct_mentions
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "data"
@@ -42,7 +51,7 @@ def assert_offsets_index_text(ds) -> None:
     assert ds.features == ANNOTATED_FEATURES
     for row in ds:
         for ent in row["entities"]:
-            assert row["text"][ent["start"]:ent["end"]] == ent["text"], (row["id"], ent)
+            assert row["text"][ent["start"] : ent["end"]] == ent["text"], (row["id"], ent)
             assert 0 <= ent["start"] < ent["end"] <= len(row["text"])
     assert len(set(ds["id"])) == len(ds)
 
@@ -54,8 +63,11 @@ def unaligned(ds) -> int:
 # ---- real data: the counts the data README states --------------------------------------------------------
 
 CROSSNER = {  # domain: (train, dev, test, types incl. misc)
-    "ai": (100, 350, 431, 14), "literature": (100, 400, 416, 12), "music": (100, 380, 465, 13),
-    "politics": (200, 541, 651, 9), "science": (200, 450, None, 17),
+    "ai": (100, 350, 431, 14),
+    "literature": (100, 400, 416, 12),
+    "music": (100, 380, 465, 13),
+    "politics": (200, 541, 651, 9),
+    "science": (200, 450, None, 17),
 }
 
 
@@ -86,8 +98,19 @@ def test_mit_movie_train(read):
     ds = read("en/mit_movie/train.bio.txt")
     assert len(ds) == 9775
     assert mention_counts(ds) == {
-        "ACTOR": 3220, "CHARACTER": 385, "DIRECTOR": 1720, "GENRE": 4354, "PLOT": 1927, "RATING": 2007,
-        "RATINGS_AVERAGE": 1869, "REVIEW": 221, "SONG": 245, "TITLE": 2376, "TRAILER": 113, "YEAR": 2858}
+        "ACTOR": 3220,
+        "CHARACTER": 385,
+        "DIRECTOR": 1720,
+        "GENRE": 4354,
+        "PLOT": 1927,
+        "RATING": 2007,
+        "RATINGS_AVERAGE": 1869,
+        "REVIEW": 221,
+        "SONG": 245,
+        "TITLE": 2376,
+        "TRAILER": 113,
+        "YEAR": 2858,
+    }
     assert ds[0]["text"] == "what movies star bruce willis"
     assert ds[0]["entities"] == [{"start": 17, "end": 29, "text": "bruce willis", "label": "ACTOR"}]
     assert_offsets_index_text(ds)
@@ -96,8 +119,16 @@ def test_mit_movie_train(read):
 def test_mit_restaurant_test(read):
     ds = read("en/mit_restaurant/test.bio.txt")
     assert len(ds) == 1521
-    assert mention_counts(ds) == {"Amenity": 533, "Cuisine": 532, "Dish": 288, "Hours": 212, "Location": 812,
-                                  "Price": 171, "Rating": 201, "Restaurant_Name": 402}
+    assert mention_counts(ds) == {
+        "Amenity": 533,
+        "Cuisine": 532,
+        "Dish": 288,
+        "Hours": 212,
+        "Location": 812,
+        "Price": 171,
+        "Rating": 201,
+        "Restaurant_Name": 402,
+    }
     assert len(read("en/mit_restaurant/train.bio.txt")) == 7660
 
 
@@ -108,8 +139,16 @@ def test_weibo_train(read):
     assert ds[0]["text"].startswith("科技全方位资讯智能，快捷的汽车生活")  # segmentation digits stripped, no spaces
     # The README counts B- tags. 10 entities start with an I- tag after O or another type (e.g. "粉丝"
     # tagged I-PER.NOM after O); the conlleval rule makes each an entity: +4 PER.NAM, +6 PER.NOM.
-    assert mention_counts(ds) == {"PER.NAM": 574 + 4, "PER.NOM": 766 + 6, "LOC.NAM": 56, "LOC.NOM": 51,
-                                  "ORG.NAM": 183, "ORG.NOM": 42, "GPE.NAM": 205, "GPE.NOM": 8}
+    assert mention_counts(ds) == {
+        "PER.NAM": 574 + 4,
+        "PER.NOM": 766 + 6,
+        "LOC.NAM": 56,
+        "LOC.NOM": 51,
+        "ORG.NAM": 183,
+        "ORG.NOM": 42,
+        "GPE.NAM": 205,
+        "GPE.NOM": 8,
+    }
     assert_offsets_index_text(ds)
 
 
@@ -132,8 +171,18 @@ def test_msra_test(read):
 def test_cluener_dev(read):
     ds = read("zh/cluener/dev.jsonl")
     assert len(ds) == 1343
-    assert mention_counts(ds) == {"address": 373, "book": 154, "company": 378, "game": 295, "government": 247,
-                                  "movie": 151, "name": 465, "organization": 367, "position": 433, "scene": 209}
+    assert mention_counts(ds) == {
+        "address": 373,
+        "book": 154,
+        "company": 378,
+        "game": 295,
+        "government": 247,
+        "movie": 151,
+        "name": 465,
+        "organization": 367,
+        "position": 433,
+        "scene": 209,
+    }
     assert ds[0]["entities"][0] == {"start": 0, "end": 3, "text": "彭小军", "label": "name"}  # sorted by position
     assert_offsets_index_text(ds)
 
@@ -141,8 +190,17 @@ def test_cluener_dev(read):
 def test_cmeee_dev_nested(read):
     ds = read("zh/cmeee_v2/dev.json")
     assert len(ds) == 5000
-    assert mention_counts(ds) == {"bod": 7361, "dis": 6328, "sym": 5297, "pro": 3319, "dru": 1566, "ite": 1339,
-                                  "mic": 621, "equ": 164, "dep": 86}
+    assert mention_counts(ds) == {
+        "bod": 7361,
+        "dis": 6328,
+        "sym": 5297,
+        "pro": 3319,
+        "dru": 1566,
+        "ite": 1339,
+        "mic": 621,
+        "equ": 164,
+        "dep": 86,
+    }
     assert_offsets_index_text(ds)
     spans = [(e["start"], e["end"]) for e in ds[0]["entities"]]
     assert spans == sorted(spans) and (30, 34) in spans and (30, 32) in spans  # nested: 细胞下降 ⊃ 细胞
@@ -160,8 +218,14 @@ def test_boson_splits_and_test_mentions(read):
     assert [len(read(f"zh/boson/{s}.jsonl")) for s in ("train", "dev", "test")] == [1637, 184, 179]
     ds = read("zh/boson/test.jsonl")
     # label is {mention: type}: each distinct mention once per passage; alignment finds every occurrence
-    assert distinct_counts(ds) == {"公司名称": 122, "时间": 335, "组织名称": 151, "人名": 293, "地点名称": 273,
-                                   "产品名称": 308}
+    assert distinct_counts(ds) == {
+        "公司名称": 122,
+        "时间": 335,
+        "组织名称": 151,
+        "人名": 293,
+        "地点名称": 273,
+        "产品名称": 308,
+    }
     assert unaligned(ds) == 0 and ds[0]["id"] == "boson_test_0"
     assert ds[0]["text"].endswith("\n")  # kept raw: retrieval embeds the sentence as stored
     assert_offsets_index_text(ds)
@@ -196,8 +260,15 @@ def test_slimer_grouped_by_passage(read, shared_data):
     assert_offsets_index_text(ds)
 
 
-@pytest.mark.parametrize("rel", ["en/crossner_ai/test.uniner.json", "en/crossner_music/test.uniner.json",
-                                 "en/mit_restaurant/test.uniner.json", "zh/boson/test.it_conversation.json"])
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "en/crossner_ai/test.uniner.json",
+        "en/crossner_music/test.uniner.json",
+        "en/mit_restaurant/test.uniner.json",
+        "zh/boson/test.it_conversation.json",
+    ],
+)
 def test_uniner_keeps_every_question_repeated_sentences_included(shared_data, rel):
     """UniNER scores each item: a sentence that occurs twice is asked twice. Our passages keep every question:
     the count equals the file's question turns (CrossNER AI: 431 sentences over 430 distinct texts)."""
@@ -233,28 +304,50 @@ def test_uniner_chinese_conversations(read):
     assert_offsets_index_text(sky)
 
 
-@pytest.mark.parametrize("rel, expected", [
-    ("en/crossner_ai/test.bio.txt", "bio"), ("zh/msra/test.bio.txt", "bio"),
-    ("en/mit_movie/train.bio.txt", "bio_tag_first"), ("zh/weibo/dev.conll", "weibo"),
-    ("zh/cluener/dev.jsonl", "cluener"), ("zh/cmeee_v2/dev.json", "cmeee"),
-    ("zh/yidu_s4k_sample/train_10.jsonl", "yidu"), ("zh/boson/dev.jsonl", "boson"),
-    ("zh/sky_ner_sample/sky_ner_examples_from_ra_it_rag.jsonl", "sky_ner"),
-    ("en/pile_ner_slimer_subset/validation_nodef.jsonl", "slimer"),
-    ("en/mit_restaurant/test.uniner.json", "uniner"), ("zh/sky_ner_sample/sky_10_samples.it_conversation.json", "uniner"),
-])
+@pytest.mark.parametrize(
+    "rel, expected",
+    [
+        ("en/crossner_ai/test.bio.txt", "bio"),
+        ("zh/msra/test.bio.txt", "bio"),
+        ("en/mit_movie/train.bio.txt", "bio_tag_first"),
+        ("zh/weibo/dev.conll", "weibo"),
+        ("zh/cluener/dev.jsonl", "cluener"),
+        ("zh/cmeee_v2/dev.json", "cmeee"),
+        ("zh/yidu_s4k_sample/train_10.jsonl", "yidu"),
+        ("zh/boson/dev.jsonl", "boson"),
+        ("zh/sky_ner_sample/sky_ner_examples_from_ra_it_rag.jsonl", "sky_ner"),
+        ("en/pile_ner_slimer_subset/validation_nodef.jsonl", "slimer"),
+        ("en/mit_restaurant/test.uniner.json", "uniner"),
+        ("zh/sky_ner_sample/sky_10_samples.it_conversation.json", "uniner"),
+    ],
+)
 def test_detect_format(shared_data, rel, expected):
     assert detect_format(shared_data / rel) == expected
 
 
 def test_formats_list():
-    assert set(FORMATS) == {"bio", "bio_tag_first", "weibo", "cluener", "cmeee", "yidu", "boson", "sky_ner",
-                            "slimer", "uniner", "annotated", "token_classification"}
+    assert set(FORMATS) == {
+        "bio",
+        "bio_tag_first",
+        "weibo",
+        "cluener",
+        "cmeee",
+        "yidu",
+        "boson",
+        "sky_ner",
+        "slimer",
+        "uniner",
+        "annotated",
+        "token_classification",
+    }
 
 
 # ---- bundled quickstart sample -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name, size, lang", [("pile_ner_sample.en.jsonl", 300, "en"),
-                                              ("sky_ner_sample.zh.jsonl", 299, "zh")])
+
+@pytest.mark.parametrize(
+    "name, size, lang", [("pile_ner_sample.en.jsonl", 300, "en"), ("sky_ner_sample.zh.jsonl", 299, "zh")]
+)
 def test_bundled_sample(name, size, lang, tmp_path):
     path = EXAMPLES / name
     assert path.stat().st_size < 400_000
@@ -273,10 +366,18 @@ def test_no_boson_in_examples():
 # ---- own format, folders, writers ---------------------------------------------------------------------------
 
 ROWS = [
-    {"id": "a", "text": "Ada Lovelace met Babbage in London.", "lang": "en", "source": "t",
-     "entities": [{"start": 0, "end": 12, "text": "Ada Lovelace", "label": "person"},
-                  {"start": 17, "end": 24, "text": "Babbage", "label": "person"},
-                  {"start": 28, "end": 34, "text": "London", "label": "city"}], "annotator": '{"teacher": "x"}'},
+    {
+        "id": "a",
+        "text": "Ada Lovelace met Babbage in London.",
+        "lang": "en",
+        "source": "t",
+        "entities": [
+            {"start": 0, "end": 12, "text": "Ada Lovelace", "label": "person"},
+            {"start": 17, "end": 24, "text": "Babbage", "label": "person"},
+            {"start": 28, "end": 34, "text": "London", "label": "city"},
+        ],
+        "annotator": '{"teacher": "x"}',
+    },
     {"id": "b", "text": "Nothing here.", "lang": "en", "source": "t", "entities": [], "annotator": "{}"},
 ]
 
@@ -309,21 +410,31 @@ def test_write_uniner_round_trip(tmp_path):
     assert back[0]["text"] == ROWS[0]["text"]
     assert labels_queried(back[0]) == it[0]["labels_queried"]
     assert sorted(distinct_mentions(back[0]["entities"])) == sorted(distinct_mentions(ROWS[0]["entities"]))
-    assert {(e["start"], e["end"]) for e in back[0]["entities"]} == {(e["start"], e["end"]) for e in ROWS[0]["entities"]}
+    assert {(e["start"], e["end"]) for e in back[0]["entities"]} == {
+        (e["start"], e["end"]) for e in ROWS[0]["entities"]
+    }
 
 
 def test_write_uniner_system_and_demo_turns(tmp_path):
-    example = {"id": "x", "messages": [
-        {"role": "system", "content": "You are a helpful assistant."},
-        {"role": "user", "content": "Here are some examples of named entity recognition:\nText: A\nEntity: []"},
-        {"role": "assistant", "content": "I've read these examples."},
-        {"role": "user", "content": "Text: Paris is big."}, {"role": "assistant", "content": "I've read this text."},
-        {"role": "user", "content": "What describes city in the text?"}, {"role": "assistant", "content": '["Paris"]'}]}
+    example = {
+        "id": "x",
+        "messages": [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "Here are some examples of named entity recognition:\nText: A\nEntity: []"},
+            {"role": "assistant", "content": "I've read these examples."},
+            {"role": "user", "content": "Text: Paris is big."},
+            {"role": "assistant", "content": "I've read this text."},
+            {"role": "user", "content": "What describes city in the text?"},
+            {"role": "assistant", "content": '["Paris"]'},
+        ],
+    }
     write_uniner([example], tmp_path / "x.json")
     item = json.loads((tmp_path / "x.json").read_text())[0]
     assert item["system"] == "You are a helpful assistant." and len(item["conversations"]) == 6
     row = read_annotated(tmp_path / "x.json")[0]  # the RA-IT example exchange is skipped
-    assert row["text"] == "Paris is big." and row["entities"] == [{"start": 0, "end": 5, "text": "Paris", "label": "city"}]
+    assert row["text"] == "Paris is big." and row["entities"] == [
+        {"start": 0, "end": 5, "text": "Paris", "label": "city"}
+    ]
 
 
 def test_export_cli(tmp_path):
@@ -334,11 +445,14 @@ def test_export_cli(tmp_path):
     folder = tmp_path / "it"
     (folder / "data" / "vanilla").mkdir(parents=True)
     it.to_parquet(str(folder / "data" / "vanilla" / "train-00000-of-00001.parquet"))
-    (folder / "README.md").write_text("---\nconfigs:\n- config_name: vanilla\n  data_files:\n  - split: train\n"
-                                      "    path: data/vanilla/train-*.parquet\n---\n")
+    (folder / "README.md").write_text(
+        "---\nconfigs:\n- config_name: vanilla\n  data_files:\n  - split: train\n"
+        "    path: data/vanilla/train-*.parquet\n---\n"
+    )
     out = tmp_path / "vanilla.json"
-    result = CliRunner().invoke(app, ["export", str(folder), "--config", "vanilla", "--split", "train",
-                                      "--format", "uniner", "--out", str(out)])
+    result = CliRunner().invoke(
+        app, ["export", str(folder), "--config", "vanilla", "--split", "train", "--format", "uniner", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert result.output.strip() == f"wrote 2 conversations to {out}"
     assert [item["id"] for item in json.loads(out.read_text())] == ["a", "b"]
@@ -348,6 +462,7 @@ def test_export_cli(tmp_path):
 
 
 # ---- malformed input: one line naming file:line -------------------------------------------------------------
+
 
 def _write(tmp_path, name: str, content: str | bytes) -> Path:
     path = tmp_path / name
@@ -385,7 +500,9 @@ def test_offsets_that_do_not_match_text(tmp_path):
     path = _write(tmp_path, "own.jsonl", json.dumps(ROWS[1]) + "\n" + json.dumps(row) + "\n")
     with pytest.raises(InputError, match=rf"^{path}:2: entity 'Ada Lovelace' \(person\) does not match text\[1:12\]"):
         read_annotated(path)
-    cluener = _write(tmp_path, "c.jsonl", json.dumps({"text": "彭小军认为", "label": {"name": {"彭小军": [[1, 3]]}}}) + "\n")
+    cluener = _write(
+        tmp_path, "c.jsonl", json.dumps({"text": "彭小军认为", "label": {"name": {"彭小军": [[1, 3]]}}}) + "\n"
+    )
     with pytest.raises(InputError, match=rf"^{cluener}:1: entity '彭小军'"):
         read_annotated(cluener)
 
@@ -414,24 +531,39 @@ def test_other_errors(tmp_path):
     raw = _write(tmp_path, "raw.jsonl", '{"id": "p1", "text": "just text"}\n')
     with pytest.raises(InputError, match="raw passages"):
         read_annotated(raw)
-    conv = [{"id": "1", "conversations": [{"from": "human", "value": "Text: a"}, {"from": "gpt", "value": "ok"},
-                                          {"from": "human", "value": "What describes x in the text?"},
-                                          {"from": "gpt", "value": "not json"}]}]
+    conv = [
+        {
+            "id": "1",
+            "conversations": [
+                {"from": "human", "value": "Text: a"},
+                {"from": "gpt", "value": "ok"},
+                {"from": "human", "value": "What describes x in the text?"},
+                {"from": "gpt", "value": "not json"},
+            ],
+        }
+    ]
     bad = _write(tmp_path, "bad.json", json.dumps(conv))
     with pytest.raises(InputError, match=r"item 0: answer is not a JSON list of strings"):
         read_annotated(bad)
 
 
-@pytest.mark.parametrize("name, fmt, content, where", [
-    ("c.jsonl", "cluener", '{"text": "abc", "label": {"X": ["a"]}}\n', ":1: malformed cluener entities"),
-    ("m.json", "cmeee", '[{"text": "abc", "entities": [{"start_idx": 0}]}]', ":item 0: malformed cmeee entities"),
-    ("m2.json", "cmeee", '[["abc"]]', ":item 0: expected a JSON object"),
-    ("y.jsonl", "yidu", '{"text": "abc", "entity_list": [{"entity": "a"}]}\n', ":1: malformed yidu entities"),
-    ("s.jsonl", "sky_ner", '{"id": "1", "text": "abc", "entities": [{"mention": "a"}]}\n',
-     ":1: malformed sky_ner entities"),
-    ("b.jsonl", "boson", '{"sentence": "abc", "label": ["a"]}\n', ":1: malformed boson entities"),
-    ("u.json", "uniner", '[{"conversations": ["Text: abc"]}]', ": item 0: turn 0 is not an object"),
-])
+@pytest.mark.parametrize(
+    "name, fmt, content, where",
+    [
+        ("c.jsonl", "cluener", '{"text": "abc", "label": {"X": ["a"]}}\n', ":1: malformed cluener entities"),
+        ("m.json", "cmeee", '[{"text": "abc", "entities": [{"start_idx": 0}]}]', ":item 0: malformed cmeee entities"),
+        ("m2.json", "cmeee", '[["abc"]]', ":item 0: expected a JSON object"),
+        ("y.jsonl", "yidu", '{"text": "abc", "entity_list": [{"entity": "a"}]}\n', ":1: malformed yidu entities"),
+        (
+            "s.jsonl",
+            "sky_ner",
+            '{"id": "1", "text": "abc", "entities": [{"mention": "a"}]}\n',
+            ":1: malformed sky_ner entities",
+        ),
+        ("b.jsonl", "boson", '{"sentence": "abc", "label": ["a"]}\n', ":1: malformed boson entities"),
+        ("u.json", "uniner", '[{"conversations": ["Text: abc"]}]', ": item 0: turn 0 is not an object"),
+    ],
+)
 def test_malformed_entity_structures_are_one_line_errors(tmp_path, name, fmt, content, where):
     path = _write(tmp_path, name, content)
     with pytest.raises(InputError) as err:

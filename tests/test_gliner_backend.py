@@ -16,9 +16,9 @@ from raitner_hub import metrics  # noqa: E402
 from raitner_hub.errors import ConfigError  # noqa: E402
 from raitner_hub.evaluate import apply_model_index, evaluate_model, scores_from_predictions  # noqa: E402
 from raitner_hub.predict import NER, Query  # noqa: E402
-from tests.fixtures.tiny_gliner import build_tiny_gliner  # noqa: E402
 from tests.fixtures.benchmarks import LABELS, TEST_ROWS  # noqa: E402
 from tests.fixtures.benchmarks import write_benchmarks as _write_benchmarks  # noqa: E402
+from tests.fixtures.tiny_gliner import build_tiny_gliner  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -65,7 +65,11 @@ def test_report_equals_gliner_predict_entities_scored_directly(gliner_dir, bench
     apply_model_index(card, report.results, "gliner-tiny")
     name, results = model_index_to_eval_results(ModelCard(str(card)).data.to_dict()["model-index"])
     assert name == "gliner-tiny" and {r.metric_name for r in results} == {
-        "UniNER micro-F1", "UniNER micro-precision", "UniNER micro-recall", "Strict span micro-F1"}
+        "UniNER micro-F1",
+        "UniNER micro-precision",
+        "UniNER micro-recall",
+        "Strict span micro-F1",
+    }
     assert {r.metric_value for r in results if r.metric_name == "Strict span micro-F1"} == {toy["strict_f1"]}
 
 
@@ -86,14 +90,19 @@ def test_answers_are_mention_lists_and_strict_scores_gliners_own_spans(gliner_di
     report = evaluate_model(predictor, files=[str(file)], labels=["location"], out=tmp_path / "r")
     # UniNER: one string, right. Strict: GLiNER's one span (not both occurrences of the string).
     assert report.results["datasets"]["paris"]["counts"]["strict"] == {
-        "n_pred": 1, "n_gold": 2, "n_correct": 1, "unparsed": 0}
+        "n_pred": 1,
+        "n_gold": 2,
+        "n_correct": 1,
+        "unparsed": 0,
+    }
     assert report.scores[0].uniner_f1 == 100.0
 
 
 def test_demonstrations_and_non_gliner_folders_are_clear_errors(gliner_dir, tiny_model_dir, bench_folder, tmp_path):
     with pytest.raises(ConfigError, match="takes no demonstrations"):
-        evaluate_model(str(gliner_dir), str(bench_folder), backend="gliner", mode="in-domain", embedder="bm25",
-                       out=tmp_path / "x")
+        evaluate_model(
+            str(gliner_dir), str(bench_folder), backend="gliner", mode="in-domain", embedder="bm25", out=tmp_path / "x"
+        )
     with pytest.raises(ConfigError, match="not a GLiNER checkpoint"):
         NER.from_pretrained(str(tiny_model_dir), backend="gliner")
     assert not (tmp_path / "x").exists()
@@ -102,19 +111,50 @@ def test_demonstrations_and_non_gliner_folders_are_clear_errors(gliner_dir, tiny
 def test_cli_evaluate_gliner_in_a_fresh_process(gliner_dir, bench_folder, tmp_path):
     raitner = Path(sys.executable).with_name("raitner")
     out = tmp_path / "cli"
-    proc = subprocess.run([str(raitner), "evaluate", str(gliner_dir), "--backend", "gliner", "--benchmarks",
-                           str(bench_folder), "--dataset", "toy_a", "--out", str(out)],
-                          capture_output=True, text=True, env=os.environ.copy(), timeout=300)
+    proc = subprocess.run(
+        [
+            str(raitner),
+            "evaluate",
+            str(gliner_dir),
+            "--backend",
+            "gliner",
+            "--benchmarks",
+            str(bench_folder),
+            "--dataset",
+            "toy_a",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = proc.stdout.strip().splitlines()[-1]
     results = json.loads((out / "results.json").read_text())
-    assert summary.startswith(f"none: UniNER F1 {results['average']['uniner_f1']:.2f}, strict F1 "
-                              f"{results['average']['strict_f1']:.2f}")
+    assert summary.startswith(
+        f"none: UniNER F1 {results['average']['uniner_f1']:.2f}, strict F1 {results['average']['strict_f1']:.2f}"
+    )
     assert results["model"]["backend"] == "gliner" and results["datasets"]["toy_a"]["n"] == len(TEST_ROWS) * 3
     text = TEST_ROWS[0]["text"]
-    proc = subprocess.run([str(raitner), "predict", str(gliner_dir), "--backend", "gliner", "--text", text,
-                           "--labels", "person,location"], capture_output=True, text=True, env=os.environ.copy(),
-                          timeout=300)
+    proc = subprocess.run(
+        [
+            str(raitner),
+            "predict",
+            str(gliner_dir),
+            "--backend",
+            "gliner",
+            "--text",
+            text,
+            "--labels",
+            "person,location",
+        ],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     entities = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert entities and all(text[e["start"]:e["end"]] == e["text"] and 0.5 < e["score"] <= 1 for e in entities)
+    assert entities and all(text[e["start"] : e["end"]] == e["text"] and 0.5 < e["score"] <= 1 for e in entities)

@@ -32,14 +32,26 @@ ZH_SAMPLE = REPO / "examples" / "data" / "sky_ner_sample.zh.jsonl"
 
 ROWS = {
     "toy_en": [
-        {"id": "en-0", "text": "Barack Obama visited Paris.", "lang": "en", "source": "toy",
-         "entities": [{"start": 0, "end": 12, "text": "Barack Obama", "label": "person"},
-                      {"start": 21, "end": 26, "text": "Paris", "label": "location"}]},
+        {
+            "id": "en-0",
+            "text": "Barack Obama visited Paris.",
+            "lang": "en",
+            "source": "toy",
+            "entities": [
+                {"start": 0, "end": 12, "text": "Barack Obama", "label": "person"},
+                {"start": 21, "end": 26, "text": "Paris", "label": "location"},
+            ],
+        },
         {"id": "en-1", "text": "Nothing here.", "lang": "en", "source": "toy", "entities": []},
     ],
     "toy_zh": [
-        {"id": "zh-0", "text": "我在北京工作。", "lang": "zh", "source": "toy",
-         "entities": [{"start": 2, "end": 4, "text": "北京", "label": "地点"}]},
+        {
+            "id": "zh-0",
+            "text": "我在北京工作。",
+            "lang": "zh",
+            "source": "toy",
+            "entities": [{"start": 2, "end": 4, "text": "北京", "label": "地点"}],
+        },
     ],
 }
 
@@ -47,16 +59,34 @@ ROWS = {
 def benchmark_card(repo_id: str, *, license_note: str | None = None):
     """The benchmark card for ROWS, from a fixed context (also the golden test's input)."""
     benchmarks = [
-        {"name": "toy_en", "lang": "en", "splits": ["test"], "rows": 2, "labels": ["person", "location"],
-         "gold": "bio", "gold_mentions": 2,
-         "license": "mit", "source": "zliucr/CrossNER `ner_data/ai/test.txt`",
-         "source_revision": "2e7ba2a7798c961e3f29fbc51252c5a8d40224bf", "license_note": None,
-         "citation": "Liu et al., CrossNER, AAAI 2021"},
-        {"name": "toy_zh", "lang": "zh", "splits": ["test"], "rows": 1, "labels": ["地点"],
-         "gold": "bio", "gold_mentions": 1,
-         "license": "other", "source": "Emma1066/Retrieval-Augmented-IT-OpenNER `data/benchmark_data/boson`",
-         "source_revision": "c9cb37efb5667fe33134d4e3aa0cc008443e900d", "license_note": license_note,
-         "citation": "BosonNLP NER data"},
+        {
+            "name": "toy_en",
+            "lang": "en",
+            "splits": ["test"],
+            "rows": 2,
+            "labels": ["person", "location"],
+            "gold": "bio",
+            "gold_mentions": 2,
+            "license": "mit",
+            "source": "zliucr/CrossNER `ner_data/ai/test.txt`",
+            "source_revision": "2e7ba2a7798c961e3f29fbc51252c5a8d40224bf",
+            "license_note": None,
+            "citation": "Liu et al., CrossNER, AAAI 2021",
+        },
+        {
+            "name": "toy_zh",
+            "lang": "zh",
+            "splits": ["test"],
+            "rows": 1,
+            "labels": ["地点"],
+            "gold": "bio",
+            "gold_mentions": 1,
+            "license": "other",
+            "source": "Emma1066/Retrieval-Augmented-IT-OpenNER `data/benchmark_data/boson`",
+            "source_revision": "c9cb37efb5667fe33134d4e3aa0cc008443e900d",
+            "license_note": license_note,
+            "citation": "BosonNLP NER data",
+        },
     ]
     card_data = {
         "license": "other",
@@ -65,12 +95,20 @@ def benchmark_card(repo_id: str, *, license_note: str | None = None):
         "size_categories": [size_category(3)],
         "pretty_name": "Toy open-NER benchmarks",
         "tags": ["ner", "open-ner", "raitner-hub"],
-        "configs": [{"config_name": b["name"], "data_files": [{"split": "test", "path": f"data/{b['name']}/test-*.parquet"}]}
-                    for b in benchmarks],
+        "configs": [
+            {"config_name": b["name"], "data_files": [{"split": "test", "path": f"data/{b['name']}/test-*.parquet"}]}
+            for b in benchmarks
+        ],
     }
-    return render_dataset_card("benchmark", card_data, pretty_name=card_data["pretty_name"], repo_id=repo_id,
-                               benchmarks=benchmarks, command="raitner push-benchmarks bench.yaml --repo-id " + repo_id,
-                               version="0.1.0")
+    return render_dataset_card(
+        "benchmark",
+        card_data,
+        pretty_name=card_data["pretty_name"],
+        repo_id=repo_id,
+        benchmarks=benchmarks,
+        command="raitner push-benchmarks bench.yaml --repo-id " + repo_id,
+        version="0.1.0",
+    )
 
 
 def make_benchmark_folder(root: Path, repo_id: str, *, redistributable: bool = True) -> Path:
@@ -80,10 +118,22 @@ def make_benchmark_folder(root: Path, repo_id: str, *, redistributable: bool = T
         (folder / "data" / name).mkdir(parents=True)
         datasets.Dataset.from_list(rows).to_parquet(str(folder / "data" / name / "test-00000-of-00001.parquet"))
     benchmark_card(repo_id).save(folder / "README.md")
-    extra = {} if redistributable else {"redistributable": False,
-                                        "license_note": "BosonNLP license: no redistribution to third parties"}
-    write_manifest(folder, build_manifest("benchmarks", settings={"configs": list(ROWS)}, inputs={}, counts={"rows": 3},
-                                          started=time.time(), extra=extra))
+    extra = (
+        {}
+        if redistributable
+        else {"redistributable": False, "license_note": "BosonNLP license: no redistribution to third parties"}
+    )
+    write_manifest(
+        folder,
+        build_manifest(
+            "benchmarks",
+            settings={"configs": list(ROWS)},
+            inputs={},
+            counts={"rows": 3},
+            started=time.time(),
+            extra=extra,
+        ),
+    )
     return folder
 
 
@@ -108,6 +158,7 @@ def commit_count(api: HfApi, repo_id: str, repo_type: str = "dataset", revision:
 
 # ---- datasets: push, load, idempotence ----
 
+
 def test_push_then_load_dataset_returns_the_rows(tmp_path, hub_server, api):
     repo_id = new_repo("bench")
     folder = make_benchmark_folder(tmp_path, repo_id)
@@ -115,8 +166,13 @@ def test_push_then_load_dataset_returns_the_rows(tmp_path, hub_server, api):
     assert result.commit_sha is not None and result.head_sha == result.commit_sha
     assert result.url == f"{os.environ['HF_ENDPOINT']}/datasets/{repo_id}"
     remote = hub_server.files(repo_id, "dataset")
-    assert set(remote) == {".gitattributes", "README.md", "manifest.json", "data/toy_en/test-00000-of-00001.parquet",
-                           "data/toy_zh/test-00000-of-00001.parquet"}
+    assert set(remote) == {
+        ".gitattributes",
+        "README.md",
+        "manifest.json",
+        "data/toy_en/test-00000-of-00001.parquet",
+        "data/toy_zh/test-00000-of-00001.parquet",
+    }
     assert remote["README.md"] == (folder / "README.md").read_bytes()
     for name, rows in ROWS.items():
         ds, sha = hub.load_dataset_config(repo_id, name, split="test", cache_dir=tmp_path / "cache")
@@ -148,12 +204,18 @@ def test_repush_mirrors_the_folder_in_one_commit(tmp_path, hub_server, api):
     (folder / "NOTES.md").write_text("changed\n")
     result = hub.push_folder(folder, repo_id)
     remote = hub_server.files(repo_id, "dataset")
-    assert set(remote) == {".gitattributes", "README.md", "manifest.json", "NOTES.md",
-                           "data/toy_en/test-00000-of-00001.parquet"}
+    assert set(remote) == {
+        ".gitattributes",
+        "README.md",
+        "manifest.json",
+        "NOTES.md",
+        "data/toy_en/test-00000-of-00001.parquet",
+    }
     assert commit_count(api, repo_id) == 3 and result.commit_sha == hub.resolve_revision(repo_id)
 
 
 # ---- pulls and revisions ----
+
 
 def test_pull_is_pinned_and_records_the_sha(tmp_path, hub_server):
     repo_id = new_repo("pinned")
@@ -185,12 +247,16 @@ def test_push_to_a_branch_leaves_main_alone(tmp_path, hub_server):
 
 # ---- faults ----
 
-@pytest.mark.parametrize("faults", [
-    [("5xx", 2, "/commit/")],
-    [("drop", 1, "/commit/"), ("5xx", 1, "/api/repos/create")],
-    [("409", 1, "/commit/")],
-    [("drop", 1, "/revision/main")],
-])
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        [("5xx", 2, "/commit/")],
+        [("drop", 1, "/commit/"), ("5xx", 1, "/api/repos/create")],
+        [("409", 1, "/commit/")],
+        [("drop", 1, "/revision/main")],
+    ],
+)
 def test_transient_faults_are_retried(tmp_path, hub_server, faults):
     repo_id = new_repo("flaky")
     folder = make_benchmark_folder(tmp_path, repo_id)
@@ -241,15 +307,36 @@ def test_persistent_fault_on_a_new_repo_uploads_nothing(tmp_path, hub_server):
 
 # ---- secrets ----
 
+
 def test_failing_cli_push_never_shows_the_token(tmp_path, hub_server):
     assert os.environ["HF_TOKEN"] == TEST_TOKEN
     out = tmp_path / "secret-it"
     repo_id = new_repo("secret")
     hub_server.inject("5xx", n=100, path_contains="/commit/")
     env = {**os.environ, "RAITNER_HUB_RETRIES": "2", "RAITNER_HUB_RETRY_DELAY": "0.01"}
-    proc = subprocess.run([sys.executable, "-m", "raitner_hub", "build-data", str(ZH_SAMPLE), "--embedder", "bm25",
-                           "--strategy", "nn.v1", "--out", str(out), "--push", "--repo-id", repo_id],
-                          capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "raitner_hub",
+            "build-data",
+            str(ZH_SAMPLE),
+            "--embedder",
+            "bm25",
+            "--strategy",
+            "nn.v1",
+            "--out",
+            str(out),
+            "--push",
+            "--repo-id",
+            repo_id,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 1, proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and repo_id in errors[0] and "failed after 2 attempts" in errors[0], proc.stderr
@@ -287,14 +374,21 @@ def test_redact_and_refusing_a_file_that_holds_the_token(tmp_path, hub_server):
 
 # ---- bad input ----
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: hub.validate_repo_id("x y"), "invalid repo id 'x y': "),
-    (lambda: hub.push_folder(".", "x y"), "invalid repo id 'x y': "),
-    (lambda: hub.push_folder(".", "noowner"), "invalid repo id 'noowner': expected 'owner/name'"),
-    (lambda: hub.download_artefact("user/does-not-exist"), "dataset repo 'user/does-not-exist' not found on http://127.0.0.1"),
-    (lambda: hub.load_dataset_config("user/does-not-exist", "x"), "dataset repo 'user/does-not-exist' not found"),
-    (lambda: hub.resolve_revision("user/does-not-exist", "model"), "model repo 'user/does-not-exist' not found"),
-])
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: hub.validate_repo_id("x y"), "invalid repo id 'x y': "),
+        (lambda: hub.push_folder(".", "x y"), "invalid repo id 'x y': "),
+        (lambda: hub.push_folder(".", "noowner"), "invalid repo id 'noowner': expected 'owner/name'"),
+        (
+            lambda: hub.download_artefact("user/does-not-exist"),
+            "dataset repo 'user/does-not-exist' not found on http://127.0.0.1",
+        ),
+        (lambda: hub.load_dataset_config("user/does-not-exist", "x"), "dataset repo 'user/does-not-exist' not found"),
+        (lambda: hub.resolve_revision("user/does-not-exist", "model"), "model repo 'user/does-not-exist' not found"),
+    ],
+)
 def test_bad_input_is_one_line_naming_the_repo(call, message):
     with pytest.raises(HubError) as err:
         call()
@@ -318,6 +412,7 @@ def test_unknown_config_is_a_hub_error(tmp_path, hub_server):
 
 # ---- licenses ----
 
+
 def test_non_redistributable_data_needs_private(tmp_path, hub_server):
     repo_id = new_repo("boson")
     folder = make_benchmark_folder(tmp_path, repo_id, redistributable=False)
@@ -335,6 +430,7 @@ def test_non_redistributable_data_needs_private(tmp_path, hub_server):
 
 # ---- models: adapters, cards, results, from_pretrained ----
 
+
 def test_from_pretrained_over_http(tmp_path, hub_server, tiny_model_dir):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -347,8 +443,10 @@ def test_from_pretrained_over_http(tmp_path, hub_server, tiny_model_dir):
     for (name, remote_p), (_, local_p) in zip(model.state_dict().items(), local.state_dict().items()):
         assert torch.equal(remote_p, local_p), name
     tok = AutoTokenizer.from_pretrained(repo_id, cache_dir=str(tmp_path / "hf"))
-    assert tok("Barack Obama visited Paris")["input_ids"] == AutoTokenizer.from_pretrained(
-        str(tiny_model_dir))("Barack Obama visited Paris")["input_ids"]
+    assert (
+        tok("Barack Obama visited Paris")["input_ids"]
+        == AutoTokenizer.from_pretrained(str(tiny_model_dir))("Barack Obama visited Paris")["input_ids"]
+    )
 
 
 def test_push_adapter_refuses_a_local_base_model(tmp_path, hub_server):
@@ -369,12 +467,19 @@ def test_push_adapter_refuses_a_local_base_model(tmp_path, hub_server):
 def test_update_model_card_keeps_the_rest(tmp_path, hub_server):
     folder = tmp_path / "model"
     folder.mkdir()
-    (folder / "README.md").write_text("---\nlicense: apache-2.0\nbase_model: user/tinybase\n---\n\n# My adapter\n\nBody.\n")
+    (folder / "README.md").write_text(
+        "---\nlicense: apache-2.0\nbase_model: user/tinybase\n---\n\n# My adapter\n\nBody.\n"
+    )
     (folder / "config.json").write_text("{}")
     repo_id = new_repo("card")
     hub.push_folder(folder, repo_id, repo_type="model")
-    result_f1 = EvalResult(task_type="token-classification", dataset_type="user/bench", dataset_name="toy_en",
-                           metric_type="f1", metric_value=0.5)
+    result_f1 = EvalResult(
+        task_type="token-classification",
+        dataset_type="user/bench",
+        dataset_name="toy_en",
+        metric_type="f1",
+        metric_value=0.5,
+    )
 
     def add_index(card: ModelCard) -> None:
         card.data.model_name = repo_id
@@ -418,6 +523,7 @@ def test_push_space(tmp_path, hub_server):
 
 
 # ---- benchmark card ----
+
 
 def test_benchmark_card_matches_golden_and_round_trips():
     card = benchmark_card("user/open-ner-benchmarks", license_note="no redistribution")

@@ -28,14 +28,19 @@ def repo(hub_faults, tmp_path):
     api = HfApi()
     api.create_repo(repo_id, repo_type="dataset")
     api.upload_file(path_or_fileobj=b"hello world\n", path_in_repo="docs/a.txt", repo_id=repo_id, repo_type="dataset")
-    api.upload_file(path_or_fileobj=bytes(range(256)) * 100, path_in_repo="data/blob.bin", repo_id=repo_id,
-                    repo_type="dataset")
+    api.upload_file(
+        path_or_fileobj=bytes(range(256)) * 100, path_in_repo="data/blob.bin", repo_id=repo_id, repo_type="dataset"
+    )
     return repo_id
 
 
 def test_create_conflict_returns_the_url(repo, hub_server):
-    status, _, body = request(f"{hub_server.url}/api/repos/create", "POST", {"Content-Type": "application/json"},
-                              json.dumps({"name": repo.split("/")[1], "organization": "user", "type": "dataset"}).encode())
+    status, _, body = request(
+        f"{hub_server.url}/api/repos/create",
+        "POST",
+        {"Content-Type": "application/json"},
+        json.dumps({"name": repo.split("/")[1], "organization": "user", "type": "dataset"}).encode(),
+    )
     assert status == 409 and json.loads(body)["url"] == f"{hub_server.url}/datasets/{repo}"
 
 
@@ -82,8 +87,9 @@ def test_stale_parent_commit_is_refused(repo):
     old = api.repo_info(repo, repo_type="dataset").sha
     api.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=repo, repo_type="dataset")
     with pytest.raises(HfHubHTTPError) as err:
-        api.create_commit(repo, [CommitOperationAdd("y.txt", b"y")], commit_message="stale", repo_type="dataset",
-                          parent_commit=old)
+        api.create_commit(
+            repo, [CommitOperationAdd("y.txt", b"y")], commit_message="stale", repo_type="dataset", parent_commit=old
+        )
     assert err.value.response.status_code == 412
 
 

@@ -17,6 +17,7 @@ SAMPLE_EN = REPO_ROOT / "examples" / "data" / "pile_ner_sample.en.jsonl"
 
 # ---- licenses ----
 
+
 def test_license_ids_are_the_hubs():
     ids = hub_license_ids()
     assert {"apache-2.0", "mit", "cc-by-nc-4.0", "llama3", "other", "unknown"} <= set(ids)
@@ -39,8 +40,9 @@ def test_cli_refuses_a_bad_license_before_any_work(command, tmp_path):
     from raitner_hub.cli import app
 
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, [command, str(SAMPLE_EN), "--embedder", "bm25", "--license", "CC-BY-NC-4.0",
-                                      "--out", str(out)])
+    result = CliRunner().invoke(
+        app, [command, str(SAMPLE_EN), "--embedder", "bm25", "--license", "CC-BY-NC-4.0", "--out", str(out)]
+    )
     assert result.exit_code == 1, result.output
     assert "did you mean cc-by-nc-4.0" in result.output and "Traceback" not in result.output
     assert not out.exists()
@@ -83,9 +85,13 @@ def test_train_config_license_and_trl_push_are_checked_before_loading(tmp_path):
 
 # ---- no local absolute path in any card or manifest ----
 
+
 def _published_text(folder: Path) -> dict[str, str]:
-    return {p.name: p.read_text(encoding="utf-8") for p in folder.iterdir()
-            if p.name in ("README.md", "manifest.json", "results.json")}
+    return {
+        p.name: p.read_text(encoding="utf-8")
+        for p in folder.iterdir()
+        if p.name in ("README.md", "manifest.json", "results.json")
+    }
 
 
 def _assert_no_local_paths(folder: Path, *local: Path) -> dict[str, str]:
@@ -120,14 +126,18 @@ def test_build_data_and_index_publish_no_local_path(tmp_path):
     data.write_bytes(SAMPLE_EN.read_bytes())
     out = tmp_path / "private" / "it"
     command = f"raitner build-data {data} --embedder bm25 --out {out}"
-    build_data(BuildConfig(input=str(data), out=str(out), embedder="bm25", strategies=("nn.v1",), sample=40),
-               command=command, progress=False)
+    build_data(
+        BuildConfig(input=str(data), out=str(out), embedder="bm25", strategies=("nn.v1",), sample=40),
+        command=command,
+        progress=False,
+    )
     files = _assert_no_local_paths(out, tmp_path)
     assert "raitner build-data pile.jsonl --embedder bm25 --out it" in files["README.md"]
     assert json.loads(files["manifest.json"])["settings"]["out"] == "it"
     index_out = tmp_path / "private" / "index"
-    RetrievalIndex.build(read_annotated(str(data)), lang="en", embedder="bm25", progress=False,
-                         pool_source=str(data)).save_pretrained(index_out)
+    RetrievalIndex.build(
+        read_annotated(str(data)), lang="en", embedder="bm25", progress=False, pool_source=str(data)
+    ).save_pretrained(index_out)
     files = _assert_no_local_paths(index_out, tmp_path)
     assert json.loads(files["manifest.json"])["inputs"]["pool"] == "pile.jsonl"
 
@@ -140,8 +150,13 @@ def test_annotate_publishes_no_local_path(tmp_path, fake_teacher):
     corpus.parent.mkdir()
     corpus.write_text("".join(json.dumps({"id": f"d{i}", "text": f"Paris is nice {i} ."}) + "\n" for i in range(3)))
     fake_teacher.default = lambda passage, model: '[{"Paris": "location"}]'
-    config = AnnotateConfig(corpus=str(corpus), lang="en", chunk=False, cache=str(tmp_path / "c.sqlite"),
-                            teachers=(TeacherSpec(model="t", base_url=fake_teacher.base_url, key_env=None),))
+    config = AnnotateConfig(
+        corpus=str(corpus),
+        lang="en",
+        chunk=False,
+        cache=str(tmp_path / "c.sqlite"),
+        teachers=(TeacherSpec(model="t", base_url=fake_teacher.base_url, key_env=None),),
+    )
     out = tmp_path / "private" / "annotated"
     annotate_to_folder(config, out, command=f"raitner annotate {corpus} --lang en --out {out}", progress=False)
     files = _assert_no_local_paths(out, tmp_path)
@@ -155,11 +170,24 @@ def test_train_card_and_manifest_publish_no_local_path(tmp_path):
 
     base = tmp_path / "models" / "tiny-base"
     config = TrainConfig(base_model=str(base), dataset=str(tmp_path / "it"), output_dir=str(tmp_path / "adapter"))
-    source = {"dataset": "it#sha256:00", "repo_id": None, "revision": None, "config": "vanilla", "templates": [],
-              "strategies": []}
+    source = {
+        "dataset": "it#sha256:00",
+        "repo_id": None,
+        "revision": None,
+        "config": "vanilla",
+        "templates": [],
+        "strategies": [],
+    }
     card = str(render_card(config, source, str(base), {"learning_rate": 1e-4}, {}, "chatml.v1"))
-    manifest = json.dumps(build_manifest("adapter", settings={"base_model": str(base), "out": config.output_dir},
-                                         inputs={"dataset": config.dataset}, counts={}, started=0.0))
+    manifest = json.dumps(
+        build_manifest(
+            "adapter",
+            settings={"base_model": str(base), "out": config.output_dir},
+            inputs={"dataset": config.dataset},
+            counts={},
+            started=0.0,
+        )
+    )
     for text in (card, manifest):
         assert str(tmp_path) not in text and "tiny-base" in text
 
@@ -170,8 +198,17 @@ def test_evaluate_report_publishes_no_local_path(tmp_path, tiny_model_dir):
 
     bench = tmp_path / "private" / "bench.jsonl"
     bench.parent.mkdir()
-    bench.write_text(json.dumps({"id": "t0", "text": "Obama visited Paris .", "lang": "en", "entities": [
-        {"start": 0, "end": 5, "text": "Obama", "label": "person"}]}) + "\n")
+    bench.write_text(
+        json.dumps(
+            {
+                "id": "t0",
+                "text": "Obama visited Paris .",
+                "lang": "en",
+                "entities": [{"start": 0, "end": 5, "text": "Obama", "label": "person"}],
+            }
+        )
+        + "\n"
+    )
     ner = NER.from_pretrained(tiny_model_dir, max_new_tokens=2)
     ner.generate_answers = lambda queries: ["[]" for _ in queries]
     out = tmp_path / "private" / "report"
@@ -183,51 +220,75 @@ def test_evaluate_report_publishes_no_local_path(tmp_path, tiny_model_dir):
 
 # ---- cards: source_datasets, annotations_creators, the paper link, default configs ----
 
+
 def test_every_card_links_the_paper():
     for golden in sorted((REPO_ROOT / "tests" / "golden").glob("*.md")):
         assert "https://arxiv.org/abs/2406.17305" in golden.read_text(encoding="utf-8"), golden.name
 
 
 def test_source_datasets_are_bare_ids_and_teacher_labels_are_machine_generated():
-    from raitner_hub.annotate import AnnotateConfig, _card as annotated_card
+    from raitner_hub.annotate import AnnotateConfig
+    from raitner_hub.annotate import _card as annotated_card
     from raitner_hub.build import _card as it_card
     from raitner_hub.config import BuildConfig
     from raitner_hub.teacher import TeacherSpec
 
     sha = "0123456789abcdef0123456789abcdef01234567"
     config = AnnotateConfig(corpus="me/corpus", lang="en", teachers=(TeacherSpec(model="gpt"),))
-    facts = {"teachers": ["gpt"], "corpus": {"documents": 1, "chunks": 1, "duplicates_dropped": 0, "empty_dropped": 0,
-                                             "length_counter": "x", "settings": {}},
-             "passages": 1, "passages_with_entities": 1, "entities": 1, "distinct_pairs": 1, "types": 1,
-             "top_types": [], "calls": {}, "drops": {}}
+    facts = {
+        "teachers": ["gpt"],
+        "corpus": {
+            "documents": 1,
+            "chunks": 1,
+            "duplicates_dropped": 0,
+            "empty_dropped": 0,
+            "length_counter": "x",
+            "settings": {},
+        },
+        "passages": 1,
+        "passages_with_entities": 1,
+        "entities": 1,
+        "distinct_pairs": 1,
+        "types": 1,
+        "top_types": [],
+        "calls": {},
+        "drops": {},
+    }
     card = annotated_card(config, facts, f"me/corpus@{sha}", "me/ner", None)
     assert card.data.source_datasets == ["me/corpus"] and card.data.raitner["input"] == f"me/corpus@{sha}"
     assert card.data.annotations_creators == ["machine-generated"]
     counts = {"vanilla": {"train": 1}}
-    card = it_card(BuildConfig(input="me/ner", strategies=()), counts, {"lang": "en", "passages": 1, "entities": 1},
-                   None, f"me/ner@{sha}", "me/ner-it")
+    card = it_card(
+        BuildConfig(input="me/ner", strategies=()),
+        counts,
+        {"lang": "en", "passages": 1, "entities": 1},
+        None,
+        f"me/ner@{sha}",
+        "me/ner-it",
+    )
     assert card.data.source_datasets == ["me/ner"] and card.data.raitner["input"] == f"me/ner@{sha}"
 
 
 def test_index_folder_loads_with_no_config_name(tmp_path):
     import datasets
+    import numpy as np
 
     from raitner_hub.formats import read_annotated
     from raitner_hub.retrieval import RetrievalIndex
 
-    import numpy as np
-
     pool = read_annotated(str(SAMPLE_EN)).select(range(10))
     # a dense index: two configs (pool, embeddings), so only a default makes the config name optional
     encoder = lambda texts: np.array([[len(t), 1.0 + i] for i, t in enumerate(texts)], dtype=np.float32)  # noqa: E731
-    folder = RetrievalIndex.build(pool, lang="en", embedder="toy", encoder=encoder, cache_dir=str(tmp_path / "e"),
-                                  progress=False).save_pretrained(tmp_path / "i")
+    folder = RetrievalIndex.build(
+        pool, lang="en", embedder="toy", encoder=encoder, cache_dir=str(tmp_path / "e"), progress=False
+    ).save_pretrained(tmp_path / "i")
     assert (folder / "embeddings.parquet").is_file()
     loaded = datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "cache"))
     assert list(loaded) == ["train"] and loaded["train"]["id"] == pool["id"][:]
 
 
 # ---- an identical re-push makes no commit ----
+
 
 def test_rebuilding_and_repushing_identical_data_makes_no_commit(tmp_path, hub_server):
     import uuid
@@ -237,8 +298,9 @@ def test_rebuilding_and_repushing_identical_data_makes_no_commit(tmp_path, hub_s
     from raitner_hub.config import BuildConfig
 
     repo_id = f"user/same-{uuid.uuid4().hex[:8]}"
-    config = BuildConfig(input=str(SAMPLE_EN), out=str(tmp_path / "it"), embedder="bm25", strategies=("nn.v1",),
-                         sample=40)
+    config = BuildConfig(
+        input=str(SAMPLE_EN), out=str(tmp_path / "it"), embedder="bm25", strategies=("nn.v1",), sample=40
+    )
     build_data(config, command="raitner build-data sample.jsonl", progress=False)
     first = hub.push_folder(tmp_path / "it", repo_id, repo_type="dataset")
     manifest_before = json.loads((tmp_path / "it" / "manifest.json").read_text())
@@ -251,8 +313,9 @@ def test_rebuilding_and_repushing_identical_data_makes_no_commit(tmp_path, hub_s
     second = hub.push_folder(tmp_path / "it", repo_id, repo_type="dataset")
     assert first.commit_sha is not None and second.commit_sha is None and second.head_sha == first.head_sha
     # a real change (another sample) is still pushed, manifest included
-    build_data(BuildConfig(**{**config.__dict__, "sample": 30}), command="raitner build-data sample.jsonl",
-               progress=False)
+    build_data(
+        BuildConfig(**{**config.__dict__, "sample": 30}), command="raitner build-data sample.jsonl", progress=False
+    )
     third = hub.push_folder(tmp_path / "it", repo_id, repo_type="dataset")
     assert third.commit_sha is not None
     pushed = json.loads(hub_server.files(repo_id, "dataset")["manifest.json"])
@@ -300,8 +363,14 @@ def test_offline_with_a_warm_cache_loads_at_once(tmp_path, hub_server, tiny_mode
     NER.from_pretrained(model_repo, index=index_repo, max_new_tokens=2)  # the warm-up download, online
     hub_server.clear_log()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAITNER_HUB_RETRIES": "5", "RAITNER_HUB_RETRY_DELAY": "3"}
-    proc = subprocess.run([sys.executable, "-c", OFFLINE_SCRIPT, model_repo, index_repo], env=env,
-                          capture_output=True, text=True, timeout=300, cwd=str(REPO_ROOT))
+    proc = subprocess.run(
+        [sys.executable, "-c", OFFLINE_SCRIPT, model_repo, index_repo],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=str(REPO_ROOT),
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     facts = json.loads(proc.stdout.strip().splitlines()[-1])
     assert facts["passages"] == facts["attached"] == 8
@@ -313,19 +382,42 @@ def test_offline_with_a_warm_cache_loads_at_once(tmp_path, hub_server, tiny_mode
 
 # ---- results in the Hub's formats, one commit, pull requests, commit messages ----
 
+
 def _toy_benchmarks(folder: Path) -> Path:
     import datasets
 
     from raitner_hub.records import ANNOTATED_FEATURES
 
-    rows = [{"id": f"t{i}", "text": f"Obama visited Paris {i} .", "lang": "en", "source": "toy", "annotator": "gold",
-             "entities": [{"start": 0, "end": 5, "text": "Obama", "label": "person"}]} for i in range(3)]
+    rows = [
+        {
+            "id": f"t{i}",
+            "text": f"Obama visited Paris {i} .",
+            "lang": "en",
+            "source": "toy",
+            "annotator": "gold",
+            "entities": [{"start": 0, "end": 5, "text": "Obama", "label": "person"}],
+        }
+        for i in range(3)
+    ]
     path = folder / "data" / "crossner_ai" / "test-00000-of-00001.parquet"
     path.parent.mkdir(parents=True)
     datasets.Dataset.from_list(rows, features=ANNOTATED_FEATURES).to_parquet(str(path))
-    (folder / "benchmarks.json").write_text(json.dumps({"crossner_ai": {
-        "lang": "en", "label_set": ["person"], "splits": {"test": 3}, "source": "toy", "license": "mit",
-        "redistributable": True, "license_note": "", "notes": ""}}))
+    (folder / "benchmarks.json").write_text(
+        json.dumps(
+            {
+                "crossner_ai": {
+                    "lang": "en",
+                    "label_set": ["person"],
+                    "splits": {"test": 3},
+                    "source": "toy",
+                    "license": "mit",
+                    "redistributable": True,
+                    "license_note": "",
+                    "notes": "",
+                }
+            }
+        )
+    )
     return folder
 
 
@@ -345,8 +437,9 @@ def test_evaluate_push_is_one_commit_or_one_pull_request_with_eval_results(tmp_p
     bench = _toy_benchmarks(tmp_path / "bench")
     hub.push_folder(bench, bench_repo, repo_type="dataset")
     HfApi().create_repo(model_repo)
-    HfApi().upload_file(path_or_fileobj=b"---\nlicense: mit\n---\n# Their model\n", path_in_repo="README.md",
-                        repo_id=model_repo)
+    HfApi().upload_file(
+        path_or_fileobj=b"---\nlicense: mit\n---\n# Their model\n", path_in_repo="README.md", repo_id=model_repo
+    )
     ner = NER.from_pretrained(tiny_model_dir, max_new_tokens=2)
     ner.generate_answers = lambda queries: ['["Obama"]' for _ in queries]
     report = evaluate_model(ner, bench_repo, limit=2, out=tmp_path / "eval-none")
@@ -362,13 +455,21 @@ def test_evaluate_push_is_one_commit_or_one_pull_request_with_eval_results(tmp_p
     assert "# Their model" in card.text
     _, results = model_index_to_eval_results(card.data.to_dict()["model-index"])
     assert {(r.dataset_type, r.dataset_name, r.dataset_split) for r in results} == {
-        (bench_repo, "CrossNER AI", "test[:2]")}
+        (bench_repo, "CrossNER AI", "test[:2]")
+    }
     entries = yaml.safe_load(files[".eval_results/raitner-none-f1.yaml"])
-    assert entries == [{"dataset": {"id": bench_repo, "task_id": "crossner_ai",
-                                    "revision": report.results["benchmarks"]["revision"]},
-                        "value": 100.0, "source": {"url": entries[0]["source"]["url"],
-                                                   "name": "raitner-hub evaluation report"},
-                        "notes": "UniNER micro-F1, no examples, split test[:2]"}]
+    assert entries == [
+        {
+            "dataset": {
+                "id": bench_repo,
+                "task_id": "crossner_ai",
+                "revision": report.results["benchmarks"]["revision"],
+            },
+            "value": 100.0,
+            "source": {"url": entries[0]["source"]["url"], "name": "raitner-hub evaluation report"},
+            "notes": "UniNER micro-F1, no examples, split test[:2]",
+        }
+    ]
     strict = yaml.safe_load(files[".eval_results/raitner-none-span_f1.yaml"])
     assert strict[0]["notes"].startswith("Strict span micro-F1")
 
@@ -389,17 +490,33 @@ def test_cli_commit_message_and_create_pr(tmp_path, hub_server):
 
     repo_id = f"user/pr-data-{uuid.uuid4().hex[:8]}"
     runner = CliRunner()
-    common = ["build-data", str(SAMPLE_EN), "--embedder", "bm25", "--strategy", "nn.v1", "--sample", "30", "--quiet",
-              "--push", "--repo-id", repo_id]
+    common = [
+        "build-data",
+        str(SAMPLE_EN),
+        "--embedder",
+        "bm25",
+        "--strategy",
+        "nn.v1",
+        "--sample",
+        "30",
+        "--quiet",
+        "--push",
+        "--repo-id",
+        repo_id,
+    ]
     result = runner.invoke(app, [*common, "--out", str(tmp_path / "a"), "--commit-message", "First build"])
     assert result.exit_code == 0, result.output
     repo = hub_server.repo(repo_id, "dataset")
     assert repo.commits[repo.branches["main"]].title == "First build"
-    result = runner.invoke(app, [*common[:-4], "--sample", "20", "--push", "--repo-id", repo_id,
-                                 "--out", str(tmp_path / "b"), "--create-pr"])
+    result = runner.invoke(
+        app,
+        [*common[:-4], "--sample", "20", "--push", "--repo-id", repo_id, "--out", str(tmp_path / "b"), "--create-pr"],
+    )
     assert result.exit_code == 0, result.output
-    assert result.output.strip().splitlines()[-1] == \
-        f"opened pull request {hub_server.url}/datasets/{repo_id}/discussions/1"
+    assert (
+        result.output.strip().splitlines()[-1]
+        == f"opened pull request {hub_server.url}/datasets/{repo_id}/discussions/1"
+    )
     assert json.loads(hub_server.files(repo_id, "dataset", "refs/pr/1")["manifest.json"])["settings"]["sample"] == 20
     assert json.loads(hub_server.files(repo_id, "dataset")["manifest.json"])["settings"]["sample"] == 30
     for command in ("build-data", "index", "annotate", "train", "evaluate", "push-benchmarks", "push-space"):
@@ -435,8 +552,9 @@ def test_the_saved_login_token_is_scrubbed_like_hf_token(logged_in, tmp_path, hu
     from raitner_hub.manifest import build_manifest
 
     assert redact(f"Authorization failed for {FILE_TOKEN}.") == "Authorization failed for ***."
-    manifest = build_manifest("x", settings={"command": f"raitner index x --note {FILE_TOKEN}"}, inputs={},
-                              counts={}, started=0.0)
+    manifest = build_manifest(
+        "x", settings={"command": f"raitner index x --note {FILE_TOKEN}"}, inputs={}, counts={}, started=0.0
+    )
     assert FILE_TOKEN not in json.dumps(manifest)
     folder = tmp_path / "leaky"
     folder.mkdir()
@@ -468,9 +586,23 @@ def test_cli_token_option_is_used_and_never_recorded(tmp_path, hub_server, monke
     monkeypatch.setattr(sys, "argv", ["raitner", "build-data", "x.jsonl", "--token", "hf_secretCliToken99"])
     assert _command_line() == "raitner build-data x.jsonl --token '***'"
     repo_id = f"user/token-{uuid.uuid4().hex[:8]}"
-    result = CliRunner().invoke(app, ["index", str(SAMPLE_EN), "--embedder", "bm25", "--quiet", "--out",
-                                      str(tmp_path / "i"), "--push", "--repo-id", repo_id,
-                                      "--token", "hf_secretCliToken99"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "index",
+            str(SAMPLE_EN),
+            "--embedder",
+            "bm25",
+            "--quiet",
+            "--out",
+            str(tmp_path / "i"),
+            "--push",
+            "--repo-id",
+            repo_id,
+            "--token",
+            "hf_secretCliToken99",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert os.environ["HF_TOKEN"] == "hf_secretCliToken99"  # what huggingface_hub sent for this run
     assert "manifest.json" in hub_server.files(repo_id, "dataset")
@@ -492,13 +624,15 @@ def test_429_honours_retry_after(hub_faults, tmp_path, monkeypatch):
 
 # ---- an attached index is used by predict() unless the caller says otherwise ----
 
+
 def test_attached_index_is_used_by_predict_by_default(tmp_path, tiny_model_dir):
     from raitner_hub.formats import read_annotated
     from raitner_hub.predict import NER
     from raitner_hub.retrieval import RetrievalIndex
 
-    folder = RetrievalIndex.build(read_annotated(str(SAMPLE_EN)).select(range(12)), lang="en", embedder="bm25",
-                                  progress=False).save_pretrained(tmp_path / "index")
+    folder = RetrievalIndex.build(
+        read_annotated(str(SAMPLE_EN)).select(range(12)), lang="en", embedder="bm25", progress=False
+    ).save_pretrained(tmp_path / "index")
     ner = NER.from_pretrained(tiny_model_dir, index=str(folder), max_new_tokens=2)
     seen = []
     ner.generate_answers = lambda queries: seen.extend(queries) or ["[]" for _ in queries]
@@ -564,8 +698,7 @@ def test_app_places_the_model_on_cuda_at_start_on_zerogpu(zero_gpu, monkeypatch)
     assert calls[0][0][0] == "me/ra-it-lora" and calls[0][1]["device"] == ("cuda" if zero_gpu else None)
 
 
-def test_space_lists_and_preloads_every_model_and_carries_what_a_minilm_index_needs(tmp_path, hub_server,
-                                                                                    minilm_path):
+def test_space_lists_and_preloads_every_model_and_carries_what_a_minilm_index_needs(tmp_path, hub_server, minilm_path):
     import uuid
 
     from huggingface_hub import HfApi, SpaceCard
@@ -576,9 +709,11 @@ def test_space_lists_and_preloads_every_model_and_carries_what_a_minilm_index_ne
 
     adapter_repo = f"user/space-adapter-{uuid.uuid4().hex[:8]}"
     HfApi().create_repo(adapter_repo)
-    HfApi().upload_file(path_or_fileobj=json.dumps({"base_model_name_or_path": "Qwen/Qwen1.5-7B",
-                                                    "peft_type": "LORA"}).encode(),
-                        path_in_repo="adapter_config.json", repo_id=adapter_repo)
+    HfApi().upload_file(
+        path_or_fileobj=json.dumps({"base_model_name_or_path": "Qwen/Qwen1.5-7B", "peft_type": "LORA"}).encode(),
+        path_in_repo="adapter_config.json",
+        repo_id=adapter_repo,
+    )
     pool = read_annotated(str(SAMPLE_EN)).select(range(6))
     index = RetrievalIndex.build(pool, lang="en", embedder="minilm", progress=False).save_pretrained(tmp_path / "i")
     folder = stage_space(tmp_path / "space", model=adapter_repo, index=str(index))

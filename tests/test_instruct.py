@@ -20,8 +20,11 @@ def passage(pid, text, pairs, lang="en"):
 @pytest.fixture
 def annotated():
     rows = [
-        passage("p0", "Obama met Merkel in Berlin. Obama smiled.", [("Obama", "person"), ("Merkel", "person"),
-                                                                     ("Berlin", "location")]),
+        passage(
+            "p0",
+            "Obama met Merkel in Berlin. Obama smiled.",
+            [("Obama", "person"), ("Merkel", "person"), ("Berlin", "location")],
+        ),
         passage("p1", "Google hired engineers in Paris.", [("Google", "organization"), ("Paris", "location")]),
         passage("p2", "Nothing to see here.", []),
         passage("p3", "Python 3 was released by the PSF.", [("Python 3", "software"), ("PSF", "organization")]),
@@ -38,7 +41,7 @@ def test_answers_and_questions(annotated):
     assert msgs[1] == {"role": "assistant", "content": "I've read this text."}
     answers = {}
     for q, a in zip(msgs[2::2], msgs[3::2]):
-        label = q["content"][len("What describes "):-len(" in the text?")]
+        label = q["content"][len("What describes ") : -len(" in the text?")]
         answers[label] = json.loads(a["content"])
     assert answers["person"] == ["Obama", "Merkel"]  # distinct, in stored order (Obama occurs twice)
     assert answers["location"] == ["Berlin"]

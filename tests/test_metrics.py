@@ -40,8 +40,10 @@ def test_strict_hand_computed(case):
     assert list(prf(counts)) == case["prf"]
     # the UniNER metric on the same answers: one question per label
     gold_by_label = mentions_by_label(case["gold"])
-    uniner = uniner_counts([case["answers"].get(label, []) for label in case["labels"]],
-                           [gold_by_label.get(label, []) for label in case["labels"]])
+    uniner = uniner_counts(
+        [case["answers"].get(label, []) for label in case["labels"]],
+        [gold_by_label.get(label, []) for label in case["labels"]],
+    )
     assert list(prf(uniner)) == case["uniner_prf"]
 
 
@@ -50,32 +52,38 @@ def test_the_two_metrics_differ_where_they_should():
     assert {"repeated_mention_uniner_100_strict_not", "wrong_offsets_case"} <= set(differing)
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ('["a", "b"]', ["a", "b"]),
-    ('Answer: ["a"] then ["b"]', ["a"]),          # first match anywhere (re.search)
-    ("[]", []),
-    ("nothing here", []),
-    ('[\n"a"\n]', []),                            # no DOTALL: a multi-line list does not match
-    ('["a", null]', None),                        # non-string item: unparsed, as in the reference
-    ('[{"a": 1}]', None),
-    ('[["a"]]', None),                            # non-greedy match cuts the nested list: invalid JSON
-    ("[a, b]", None),
-    ('["say \\"hi\\""]', ['say "hi"']),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ('["a", "b"]', ["a", "b"]),
+        ('Answer: ["a"] then ["b"]', ["a"]),  # first match anywhere (re.search)
+        ("[]", []),
+        ("nothing here", []),
+        ('[\n"a"\n]', []),  # no DOTALL: a multi-line list does not match
+        ('["a", null]', None),  # non-string item: unparsed, as in the reference
+        ('[{"a": 1}]', None),
+        ('[["a"]]', None),  # non-greedy match cuts the nested list: invalid JSON
+        ("[a, b]", None),
+        ('["say \\"hi\\""]', ['say "hi"']),
+    ],
+)
 def test_parse_answer(raw, expected):
     assert parse_answer(raw) == expected
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("The Beatles", "beatles"),
-    ("  New   York  ", "new york"),
-    ("U.S.", "us"),
-    ("a-b", "ab"),                                # punctuation deleted, not replaced by a space
-    ("the-end", "theend"),                        # punctuation goes before articles: no word 'the' left
-    ("北京，上海。", "北京，上海。"),                   # full-width punctuation stays
-    ("An Apple A Day", "apple day"),
-    ("theory", "theory"),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("The Beatles", "beatles"),
+        ("  New   York  ", "new york"),
+        ("U.S.", "us"),
+        ("a-b", "ab"),  # punctuation deleted, not replaced by a space
+        ("the-end", "theend"),  # punctuation goes before articles: no word 'the' left
+        ("北京，上海。", "北京，上海。"),  # full-width punctuation stays
+        ("An Apple A Day", "apple day"),
+        ("theory", "theory"),
+    ],
+)
 def test_normalize(raw, expected):
     assert normalize(raw) == expected
 
@@ -92,9 +100,11 @@ def test_uniner_counts_length_mismatch():
 
 def test_strict_per_label_and_addition():
     text = "Ann met Bob in Rome"
-    gold = [{"start": 0, "end": 3, "text": "Ann", "label": "person"},
-            {"start": 8, "end": 11, "text": "Bob", "label": "person"},
-            {"start": 15, "end": 19, "text": "Rome", "label": "city"}]
+    gold = [
+        {"start": 0, "end": 3, "text": "Ann", "label": "person"},
+        {"start": 8, "end": 11, "text": "Bob", "label": "person"},
+        {"start": 15, "end": 19, "text": "Rome", "label": "city"},
+    ]
     ents, unfound = answers_to_entities(text, {"person": ["Ann", "Eve"], "city": ["Rome"]})
     counts = strict_span_counts(ents, gold, unfound=unfound)
     assert counts.per_label["person"] == Counts(2, 2, 1)

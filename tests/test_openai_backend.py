@@ -29,8 +29,11 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 RAITNER = Path(sys.executable).with_name("raitner")
 GOOD_KEY = "sk-raitnerTestKeyGood0123456789abcdef"
 BAD_KEY = "sk-raitnerTestKeyWRONG0123456789abcdef"
-PASSAGES = ["Barack Obama visited Paris with Google engineers in 2015 .", "Paris",
-            "文本 北京 上海 人物 and a few more words"]
+PASSAGES = [
+    "Barack Obama visited Paris with Google engineers in 2015 .",
+    "Paris",
+    "文本 北京 上海 人物 and a few more words",
+]
 LABELS = ["person", "location", "organization", "date"]
 DEMOS = (prompts.Demo("d1", "Google hired Obama .", (("Google", "organization"), ("Obama", "person"))),)
 
@@ -67,13 +70,18 @@ def fresh(server):
 
 
 def queries() -> list[Query]:
-    return [Query(text, label, demos, lang) for text in PASSAGES for label in LABELS
-            for demos, lang in (((), None), (DEMOS, "en"), ((), "zh"))]
+    return [
+        Query(text, label, demos, lang)
+        for text in PASSAGES
+        for label in LABELS
+        for demos, lang in (((), None), (DEMOS, "en"), ((), "zh"))
+    ]
 
 
 def openai_ner(noisy_dir, server, **options) -> NER:
-    return NER.from_pretrained(noisy_dir, backend="openai", base_url=server.base_url, served_model="tiny",
-                               max_new_tokens=10, **options)
+    return NER.from_pretrained(
+        noisy_dir, backend="openai", base_url=server.base_url, served_model="tiny", max_new_tokens=10, **options
+    )
 
 
 def test_greedy_outputs_are_token_identical_to_hf_with_logprobs(hf_ner, noisy_dir, server):
@@ -100,16 +108,24 @@ def test_greedy_outputs_are_token_identical_to_hf_with_logprobs(hf_ner, noisy_di
     # what went over the wire: the locally rendered token ids, greedy, the model's stops and limit
     sent = server.requests[before:]
     assert len(sent) == len(items) and ids in [r["prompt"] for r in sent]
-    assert all(r["temperature"] == 0 and r["max_tokens"] == 10 and r["logprobs"] == 1 and r["model"] == "tiny"
-               and r["stop_token_ids"] == hf_ner.stop_ids and r["return_tokens_as_token_ids"] for r in sent)
+    assert all(
+        r["temperature"] == 0
+        and r["max_tokens"] == 10
+        and r["logprobs"] == 1
+        and r["model"] == "tiny"
+        and r["stop_token_ids"] == hf_ner.stop_ids
+        and r["return_tokens_as_token_ids"]
+        for r in sent
+    )
 
 
 def test_predict_and_predict_batch_match_hf(hf_ner, noisy_dir, server):
     remote = openai_ner(noisy_dir, server)
     texts = ["Obama visited Paris .", "北京 上海 人物"]
     labels = [["person", "location"], ["地点"]]
-    assert (remote.predict_batch(texts, labels, demos=[list(DEMOS), []], lang=["en", "zh"])
-            == hf_ner.predict_batch(texts, labels, demos=[list(DEMOS), []], lang=["en", "zh"]))
+    assert remote.predict_batch(texts, labels, demos=[list(DEMOS), []], lang=["en", "zh"]) == hf_ner.predict_batch(
+        texts, labels, demos=[list(DEMOS), []], lang=["en", "zh"]
+    )
     assert remote.model is None and remote.backend == "openai"  # only the tokenizer was loaded
 
 
@@ -117,8 +133,9 @@ def test_server_without_token_ids_still_answers(hf_ner, noisy_dir, server, monke
     """A server that ignores ``return_tokens_as_token_ids`` returns token strings: the text is the server's."""
     remote = openai_ner(noisy_dir, server)
     real = remote._engine._body
-    monkeypatch.setattr(remote._engine, "_body", lambda *a: {**real(*a), "extra_body": {
-        "stop_token_ids": list(hf_ner.stop_ids)}})
+    monkeypatch.setattr(
+        remote._engine, "_body", lambda *a: {**real(*a), "extra_body": {"stop_token_ids": list(hf_ner.stop_ids)}}
+    )
     items = [Query("Obama visited Paris .", label) for label in LABELS]
     ours, reference = remote.generate(items), hf_ner.generate(items)
     for g, ref in zip(ours, reference):
@@ -152,8 +169,11 @@ def test_server_errors_are_retried_and_persistent_ones_stop_with_one_line(hf_ner
 
 def test_unknown_model_and_unreachable_server_are_one_line_errors(hf_ner, fresh):
     engine = OpenAIEngine(fresh.base_url, "nope", tokenizer=hf_ner.tokenizer)
-    with pytest.raises(EngineError, match=r"model nope at http://127.0.0.1:\d+/v1: HTTP 404: The model `nope` "
-                                          r"does not exist\. \(check --base-url and --served-model\)$"):
+    with pytest.raises(
+        EngineError,
+        match=r"model nope at http://127.0.0.1:\d+/v1: HTTP 404: The model `nope` "
+        r"does not exist\. \(check --base-url and --served-model\)$",
+    ):
         engine.generate([[5, 6]], stop_ids=hf_ner.stop_ids, max_new_tokens=2)
     dead = OpenAIEngine("http://127.0.0.1:9/v1", "tiny", tokenizer=hf_ner.tokenizer, backoff=0.001, max_retries=1)
     with pytest.raises(EngineError, match="cannot connect .* after 2 tries"):
@@ -185,6 +205,7 @@ def test_backend_options_are_checked(noisy_dir):
 
 # ---- the console script, in fresh processes --------------------------------------------------------------
 
+
 def _raitner(*args: str, key: str | None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": ""}
     env.pop("RAITNER_TEST_KEY", None)
@@ -193,19 +214,40 @@ def _raitner(*args: str, key: str | None) -> subprocess.CompletedProcess:
     return subprocess.run([str(RAITNER), *args], env=env, capture_output=True, text=True, timeout=300)
 
 
-REMOTE = ["--served-model", "tiny", "--api-key-env", "RAITNER_TEST_KEY", "--max-concurrency", "4",
-          "--max-new-tokens", "10"]
+REMOTE = [
+    "--served-model",
+    "tiny",
+    "--api-key-env",
+    "RAITNER_TEST_KEY",
+    "--max-concurrency",
+    "4",
+    "--max-new-tokens",
+    "10",
+]
 TEXT = "Barack Obama visited Paris with Google engineers ."
 BIO = "Obama\tB-person\nvisited\tO\nParis\tB-location\n\nRome\tB-location\nis\tO\nold\tO\n"
 
 
 def test_cli_predict_in_a_fresh_process(hf_ner, noisy_dir, fresh):
     fresh.require_key = GOOD_KEY
-    ok = _raitner("predict", str(noisy_dir), "--text", TEXT, "--labels", "person,location,organization",
-                  "--backend", "openai", "--base-url", fresh.base_url, *REMOTE, key=GOOD_KEY)
+    ok = _raitner(
+        "predict",
+        str(noisy_dir),
+        "--text",
+        TEXT,
+        "--labels",
+        "person,location,organization",
+        "--backend",
+        "openai",
+        "--base-url",
+        fresh.base_url,
+        *REMOTE,
+        key=GOOD_KEY,
+    )
     assert ok.returncode == 0, ok.stderr
-    assert json.loads(ok.stdout.strip().splitlines()[-1]) == hf_ner.predict(TEXT, ["person", "location",
-                                                                                  "organization"])
+    assert json.loads(ok.stdout.strip().splitlines()[-1]) == hf_ner.predict(
+        TEXT, ["person", "location", "organization"]
+    )
     assert GOOD_KEY not in ok.stdout + ok.stderr
 
 
@@ -213,8 +255,9 @@ def _check_evaluate_report(hf_ner, out: Path, file: Path, tmp_path: Path) -> Non
     from raitner_hub.evaluate import evaluate_model
 
     reference = evaluate_model(hf_ner, files=[str(file)], labels=["location", "person"], out=tmp_path / "eval-hf")
-    assert ((out / "predictions.jsonl").read_text().splitlines()
-            == (tmp_path / "eval-hf" / "predictions.jsonl").read_text().splitlines())
+    assert (out / "predictions.jsonl").read_text().splitlines() == (
+        tmp_path / "eval-hf" / "predictions.jsonl"
+    ).read_text().splitlines()
     results = json.loads((out / "results.json").read_text())
     published = json.loads((tmp_path / "eval-hf" / "results.json").read_text())  # both with local paths scrubbed
     assert results["model"]["backend"] == "openai" and results["datasets"] == published["datasets"]
@@ -240,8 +283,10 @@ def test_cli_evaluate_and_a_bad_key(hf_ner, noisy_dir, fresh, tmp_path, monkeypa
     file = tmp_path / "mini.bio.txt"
     file.write_text(BIO)
     out = tmp_path / "eval-openai"
-    run = runner.invoke(app, ["evaluate", str(noisy_dir), "--file", str(file), "--labels", "location,person",
-                              "--out", str(out), *remote])
+    run = runner.invoke(
+        app,
+        ["evaluate", str(noisy_dir), "--file", str(file), "--labels", "location,person", "--out", str(out), *remote],
+    )
     assert run.exit_code == 0, run.output
     assert GOOD_KEY not in run.output and GOOD_KEY not in caplog.text and BAD_KEY not in caplog.text
     _check_evaluate_report(hf_ner, out, file, tmp_path)
@@ -256,8 +301,18 @@ def test_cli_evaluate_and_a_bad_key_in_fresh_processes(hf_ner, noisy_dir, fresh,
     file = tmp_path / "mini.bio.txt"
     file.write_text(BIO)
     out = tmp_path / "eval-openai"
-    run = _raitner("evaluate", str(noisy_dir), "--file", str(file), "--labels", "location,person", "--out", str(out),
-                   *remote, key=GOOD_KEY)
+    run = _raitner(
+        "evaluate",
+        str(noisy_dir),
+        "--file",
+        str(file),
+        "--labels",
+        "location,person",
+        "--out",
+        str(out),
+        *remote,
+        key=GOOD_KEY,
+    )
     assert run.returncode == 0, run.stderr
     for proc in (bad, run):
         assert GOOD_KEY not in proc.stdout + proc.stderr and BAD_KEY not in proc.stdout + proc.stderr
@@ -272,24 +327,46 @@ def test_serve_with_the_openai_backend_answers_like_hf(hf_ner, noisy_dir, server
     from raitner_hub.serve import serve
 
     pool = tmp_path / "pool.jsonl"
-    pool.write_text(json.dumps({"id": "p0", "text": "Obama visited Paris .", "lang": "en", "source": "t",
-                                "annotator": "gold", "entities": [{"start": 0, "end": 5, "text": "Obama",
-                                                                   "label": "person"}]}) + "\n")
+    pool.write_text(
+        json.dumps(
+            {
+                "id": "p0",
+                "text": "Obama visited Paris .",
+                "lang": "en",
+                "source": "t",
+                "annotator": "gold",
+                "entities": [{"start": 0, "end": 5, "text": "Obama", "label": "person"}],
+            }
+        )
+        + "\n"
+    )
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    demo, url = serve(str(noisy_dir), str(pool), lang="en", port=port, prevent_thread_lock=True, quiet=True,
-                      backend="openai", base_url=server.base_url, served_model="tiny", max_new_tokens=10)
+    demo, url = serve(
+        str(noisy_dir),
+        str(pool),
+        lang="en",
+        port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        backend="openai",
+        base_url=server.base_url,
+        served_model="tiny",
+        max_new_tokens=10,
+    )
     try:
         predictor = demo.extractor.predictor
         assert predictor.backend == "openai" and predictor.model is None
         before = len(server.requests)
         client = gradio_client.Client(url, verbose=False)
-        _, table, demos, status = client.predict("Obama met Merkel in Paris .", "person, location", "en", True,
-                                                 "nn.v1", 1, None, api_name="/extract")
+        _, table, demos, status = client.predict(
+            "Obama met Merkel in Paris .", "person, location", "en", True, "nn.v1", 1, None, api_name="/extract"
+        )
         assert len(server.requests) - before == 2 and [row[1] for row in demos["data"]] == ["p0"], status
-        expected = hf_ner.predict("Obama met Merkel in Paris .", ["person", "location"], lang="en",
-                                  demos=[demo.extractor.index.demo(0)])
+        expected = hf_ner.predict(
+            "Obama met Merkel in Paris .", ["person", "location"], lang="en", demos=[demo.extractor.index.demo(0)]
+        )
         assert table["data"] == [[e["start"], e["end"], e["text"], e["label"]] for e in expected]
     finally:
         demo.close()

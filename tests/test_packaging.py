@@ -15,8 +15,20 @@ from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-HEAVY = {"trl", "peft", "accelerate", "gradio", "gradio-client", "openai", "tiktoken", "langchain-text-splitters",
-         "vllm", "bitsandbytes", "matplotlib", "torch"}
+HEAVY = {
+    "trl",
+    "peft",
+    "accelerate",
+    "gradio",
+    "gradio-client",
+    "openai",
+    "tiktoken",
+    "langchain-text-splitters",
+    "vllm",
+    "bitsandbytes",
+    "matplotlib",
+    "torch",
+}
 
 
 def pins(path: Path) -> dict[str, str]:
@@ -57,8 +69,9 @@ def test_constraints_satisfy_pyproject_and_the_space_pins_equal_constraints():
     for where, req in requirements():
         name = canonicalize_name(req.name)
         if name in constraints:
-            assert req.specifier.contains(constraints[name], prereleases=True), \
+            assert req.specifier.contains(constraints[name], prereleases=True), (
                 f"constraints.txt pins {name}=={constraints[name]}, outside [{where}] {req.specifier}"
+            )
         elif where not in ("vllm", "qlora"):  # CUDA-only extras are not in the CPU test install
             pytest.fail(f"[{where}] {req.name} is not pinned in constraints.txt")
     space = pins(REPO / "spaces" / "raitner-ner" / "requirements.txt")
@@ -90,13 +103,41 @@ def test_build_data_with_bm25_imports_no_optional_dependency(tmp_path):
     lines = (REPO / "examples" / "data" / "sky_ner_sample.zh.jsonl").read_text(encoding="utf-8").splitlines()
     sample.write_text("\n".join(lines[:30]) + "\n", encoding="utf-8")
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-c", BUILD_AND_LIST_MODULES, "build-data", str(sample), "--embedder",
-                           "bm25", "--strategy", "nn.v1", "--out", str(out), "--quiet"],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            BUILD_AND_LIST_MODULES,
+            "build-data",
+            str(sample),
+            "--embedder",
+            "bm25",
+            "--strategy",
+            "nn.v1",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     loaded = set(json.loads(proc.stdout.strip().splitlines()[-1]))
-    optional = {"trl", "peft", "accelerate", "gradio", "gradio_client", "openai", "tiktoken", "vllm",
-                "langchain_text_splitters", "bitsandbytes", "matplotlib"}
+    optional = {
+        "trl",
+        "peft",
+        "accelerate",
+        "gradio",
+        "gradio_client",
+        "openai",
+        "tiktoken",
+        "vllm",
+        "langchain_text_splitters",
+        "bitsandbytes",
+        "matplotlib",
+    }
     assert not loaded & optional, f"build-data imported {loaded & optional}"
     assert (out / "manifest.json").is_file() and list((out / "data").glob("ra-nn-k*/train-*.parquet"))
 
@@ -108,8 +149,14 @@ def test_a_command_without_its_extra_names_the_extra(tmp_path):
     (hide / "sitecustomize.py").write_text("import sys\nsys.modules['trl'] = None\n")
     env = {**os.environ, "PYTHONPATH": str(hide)}
     raitner = Path(sys.executable).with_name("raitner")
-    proc = subprocess.run([str(raitner), "train", "--dataset", str(tmp_path / "nothing"), "--out", str(tmp_path / "a")],
-                          capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    proc = subprocess.run(
+        [str(raitner), "train", "--dataset", str(tmp_path / "nothing"), "--out", str(tmp_path / "a")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 1
     assert proc.stderr.strip() == "error: this needs the 'trl' package: pip install 'raitner-hub[train]'"
     assert not (tmp_path / "a").exists()
@@ -121,4 +168,5 @@ def test_the_package_ships_its_type_information():
     tracked = subprocess.run(["git", "ls-files", "raitner_hub/py.typed"], cwd=REPO, capture_output=True, text=True)
     assert tracked.stdout.strip() == "raitner_hub/py.typed"
     assert tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"][
-        "packages"] == ["raitner_hub"]
+        "packages"
+    ] == ["raitner_hub"]

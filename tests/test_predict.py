@@ -41,8 +41,9 @@ def noisy_ner(tiny_model_dir):
     # A random model rarely emits <|im_end|>: also stop on a token it emits often, so rows finish at
     # different steps (the path where finished rows leave the batch).
     conv = prompts.conversation_template("en")
-    group = split_shared_prefix([ner._render_ids(prompts.render_query(PASSAGES[0], label, conv))
-                                 for label in LABEL_SETS[0]])
+    group = split_shared_prefix(
+        [ner._render_ids(prompts.render_query(PASSAGES[0], label, conv)) for label in LABEL_SETS[0]]
+    )
     probe = greedy_shared_prefix(model, [group], stop_ids=ner.stop_ids, pad_id=ner.pad_id, max_new_tokens=12)[0]
     counts = {}
     for tokens in probe:
@@ -52,14 +53,16 @@ def noisy_ner(tiny_model_dir):
     return ner
 
 
-
 @pytest.fixture(scope="module")
 def naive_reference(noisy_ner):
     """Naive one-question-per-call greedy outputs (``model.generate``), with and without demonstrations."""
     out = {}
     for with_demos in (False, True):
-        items = [Query(text, label, DEMOS if with_demos else ()) for text, labels in zip(PASSAGES, LABEL_SETS)
-                 for label in labels]
+        items = [
+            Query(text, label, DEMOS if with_demos else ())
+            for text, labels in zip(PASSAGES, LABEL_SETS)
+            for label in labels
+        ]
         out[with_demos] = (items, _naive_outputs(noisy_ner, items))
     return out
 
@@ -69,8 +72,9 @@ def _naive_outputs(ner: NER, items: list[Query]) -> list[list[int]]:
     for item in items:
         conv, demo_tmpl = ner.templates_for(item.text)
         ids = ner._render_ids(prompts.render_query(item.text, item.label, conv, item.demos, demo_tmpl))
-        outs.extend(greedy_naive(ner.model, [ids], stop_ids=ner.stop_ids, pad_id=ner.pad_id,
-                                 max_new_tokens=ner.max_new_tokens))
+        outs.extend(
+            greedy_naive(ner.model, [ids], stop_ids=ner.stop_ids, pad_id=ner.pad_id, max_new_tokens=ner.max_new_tokens)
+        )
     return outs
 
 
@@ -95,14 +99,18 @@ def test_decoding_groups_directly_match_naive(noisy_ner):
         full = [noisy_ner._render_ids(prompts.render_query(text, label, conv)) for label in labels]
         groups.append(split_shared_prefix(full))
         fulls.append(full)
-        rendered = tok(tok.apply_chat_template(prompts.render_prefix(text, conv), tokenize=False),
-                       add_special_tokens=False)["input_ids"]
+        rendered = tok(
+            tok.apply_chat_template(prompts.render_prefix(text, conv), tokenize=False), add_special_tokens=False
+        )["input_ids"]
         if len(labels) > 1:  # the shared part covers the whole rendered prefix
             assert list(groups[-1].prefix[: len(rendered)]) == rendered
-    ours = greedy_shared_prefix(noisy_ner.model, groups, stop_ids=noisy_ner.stop_ids, pad_id=noisy_ner.pad_id,
-                                max_new_tokens=6, batch_size=4)
-    naive = [greedy_naive(noisy_ner.model, full, stop_ids=noisy_ner.stop_ids, pad_id=noisy_ner.pad_id,
-                          max_new_tokens=6) for full in fulls]
+    ours = greedy_shared_prefix(
+        noisy_ner.model, groups, stop_ids=noisy_ner.stop_ids, pad_id=noisy_ner.pad_id, max_new_tokens=6, batch_size=4
+    )
+    naive = [
+        greedy_naive(noisy_ner.model, full, stop_ids=noisy_ner.stop_ids, pad_id=noisy_ner.pad_id, max_new_tokens=6)
+        for full in fulls
+    ]
     assert ours == naive
 
 
@@ -115,7 +123,7 @@ def test_split_shared_prefix_keeps_a_suffix_token():
 def test_predictions_index_the_text(noisy_ner):
     for text, labels in zip(PASSAGES, LABEL_SETS):
         for ent in noisy_ner.predict(text, labels):
-            assert text[ent["start"]:ent["end"]] == ent["text"] and ent["label"] in labels
+            assert text[ent["start"] : ent["end"]] == ent["text"] and ent["label"] in labels
             assert set(ent) == {"start", "end", "text", "label", "score"} and 0 < ent["score"] <= 1
 
 
@@ -126,7 +134,10 @@ def test_answers_map_to_all_occurrences_and_unparsed_is_counted(noisy_ner, monke
     before = dict(noisy_ner.stats)
     got = noisy_ner.predict(text, ["location", "city", "person"])
     assert [(e["start"], e["end"], e["text"], e["label"]) for e in got] == [
-        (0, 5, "Paris", "location"), (17, 22, "Paris", "location"), (29, 33, "Rome", "location")]
+        (0, 5, "Paris", "location"),
+        (17, 22, "Paris", "location"),
+        (29, 33, "Rome", "location"),
+    ]
     assert noisy_ner.stats["unparsed"] - before["unparsed"] == 1  # ["Rome", 3] is not a list of strings
     assert noisy_ner.stats["not_found"] - before["not_found"] == 1  # Oslo
     # only a case-insensitive match exists: aligned to the passage's own casing
@@ -144,7 +155,7 @@ def test_chunk_text_covers_text_with_offsets():
         pieces = chunk_text(text, size)
         assert "".join(c for _, c in pieces) == text
         for offset, chunk in pieces:
-            assert text[offset:offset + len(chunk)] == chunk and 0 < len(chunk) <= size
+            assert text[offset : offset + len(chunk)] == chunk and 0 < len(chunk) <= size
     assert chunk_text("One. Two. Three.", 10) == [(0, "One. Two. "), (10, "Three.")]
 
 
@@ -161,7 +172,7 @@ def test_long_text_offsets_are_shifted_back(noisy_ner, monkeypatch):
     got = noisy_ner.predict(text, ["city"])
     assert len(seen) > 3 and all(len(t) <= 40 for t in seen)
     starts = [i for i in range(len(text)) if text.startswith("Paris", i)]
-    assert [e["start"] for e in got] == starts and all(text[e["start"]:e["end"]] == "Paris" for e in got)
+    assert [e["start"] for e in got] == starts and all(text[e["start"] : e["end"]] == "Paris" for e in got)
 
 
 def test_empty_label_set_is_a_clear_error(noisy_ner):
@@ -181,7 +192,7 @@ def test_model_without_chat_template_is_a_clear_error(tiny_model_dir, tmp_path):
     with pytest.raises(ConfigError, match="has no chat template; pass --chat-template"):
         NER.from_pretrained(folder)
     ner = NER.from_pretrained(folder, chat_template="chatml", max_new_tokens=4)  # the fix the message names
-    assert all("Paris"[e["start"]:e["end"]] == e["text"] for e in ner.predict("Paris", ["city"]))
+    assert all("Paris"[e["start"] : e["end"]] == e["text"] for e in ner.predict("Paris", ["city"]))
     assert "<|im_start|>" in ner.tokenizer.chat_template
 
 
@@ -219,8 +230,10 @@ def test_hub_adapter_loads_and_a_pickled_one_is_refused(hub_server, tiny_model_d
     api = HfApi()
     api.create_repo(base_repo)
     api.upload_folder(folder_path=str(tiny_model_dir), repo_id=base_repo)
-    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
-                                LoraConfig(r=4, target_modules=["q_proj"], init_lora_weights=False))
+    peft_model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+        LoraConfig(r=4, target_modules=["q_proj"], init_lora_weights=False),
+    )
     for repo, safe in ((good, True), (bad, False)):
         folder = tmp_path / repo.split("/")[1]
         peft_model.save_pretrained(folder, safe_serialization=safe)
@@ -229,8 +242,9 @@ def test_hub_adapter_loads_and_a_pickled_one_is_refused(hub_server, tiny_model_d
         api.create_repo(repo)
         api.upload_folder(folder_path=str(folder), repo_id=repo)
     ner = NER.from_pretrained(good, max_new_tokens=4)
-    expected = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
-                                         tmp_path / good.split("/")[1]).eval()
+    expected = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(tiny_model_dir), tmp_path / good.split("/")[1]
+    ).eval()
     ids = torch.tensor([[5, 6, 7, 8]])
     with torch.no_grad():
         assert torch.allclose(ner.model(ids).logits, expected(ids).logits, atol=1e-5)
@@ -243,8 +257,9 @@ def test_pickled_adapter_is_refused(tiny_model_dir, tmp_path):
     from transformers import AutoModelForCausalLM
 
     adapter = tmp_path / "adapter"
-    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
-                                LoraConfig(r=4, target_modules=["q_proj"]))
+    peft_model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_model_dir), LoraConfig(r=4, target_modules=["q_proj"])
+    )
     peft_model.save_pretrained(adapter, safe_serialization=False)  # adapter_model.bin only: PEFT would unpickle it
     assert not (adapter / "adapter_model.safetensors").exists()
     with pytest.raises(ConfigError, match="has no adapter_model.safetensors"):
@@ -277,17 +292,27 @@ def test_auto_demos_are_retrieved_once_per_distinct_text(noisy_ner, monkeypatch)
     from raitner_hub.records import ANNOTATED_FEATURES
     from raitner_hub.retrieval import RetrievalIndex
 
-    pool = datasets.Dataset.from_list([
-        {"id": f"p{i}", "text": text, "lang": "en", "source": "toy", "annotator": "gold",
-         "entities": [{"start": 0, "end": len(text.split()[0]), "text": text.split()[0], "label": "person"}]}
-        for i, text in enumerate(["Obama visited Paris .", "Merkel visited Rome .", "Google hired Obama ."])],
-        features=ANNOTATED_FEATURES)
+    pool = datasets.Dataset.from_list(
+        [
+            {
+                "id": f"p{i}",
+                "text": text,
+                "lang": "en",
+                "source": "toy",
+                "annotator": "gold",
+                "entities": [{"start": 0, "end": len(text.split()[0]), "text": text.split()[0], "label": "person"}],
+            }
+            for i, text in enumerate(["Obama visited Paris .", "Merkel visited Rome .", "Google hired Obama ."])
+        ],
+        features=ANNOTATED_FEATURES,
+    )
     monkeypatch.setattr(noisy_ner, "index", RetrievalIndex.build(pool, lang="en", embedder="bm25", progress=False))
     augment = importlib.import_module("raitner_hub.augment")  # (raitner_hub.augment is also a function name)
     calls, seen = [], []
     real = augment.retrieve_demos
-    monkeypatch.setattr(augment, "retrieve_demos", lambda index, texts, **kw: calls.append(list(texts))
-                        or real(index, texts, **kw))
+    monkeypatch.setattr(
+        augment, "retrieve_demos", lambda index, texts, **kw: calls.append(list(texts)) or real(index, texts, **kw)
+    )
     monkeypatch.setattr(noisy_ner, "generate_answers", lambda items: seen.extend(items) or ["[]"] * len(items))
     texts = ["Obama visited Berlin .", "Obama visited Berlin .", "Merkel met Google ."]
     assert noisy_ner.predict_batch(texts, [["person", "location"]] * 3, demos="auto") == [[], [], []]
@@ -305,15 +330,20 @@ def test_auto_demos_are_retrieved_once_per_distinct_text(noisy_ner, monkeypatch)
 def test_lang_and_demos_are_arguments_and_the_predictor_is_not_changed(noisy_ner, monkeypatch):
     texts = [PASSAGES[0], PASSAGES[0], PASSAGES[2]]
     labels = [["person", "location"], ["person"], ["地点"]]
-    alone = [noisy_ner.generate_answers([Query(t, label, demos, lang) for label in ls])
-             for t, ls, demos, lang in zip(texts, labels, (DEMOS, (), ()), ("en", "zh", None))]
+    alone = [
+        noisy_ner.generate_answers([Query(t, label, demos, lang) for label in ls])
+        for t, ls, demos, lang in zip(texts, labels, (DEMOS, (), ()), ("en", "zh", None))
+    ]
     seen = []
     real = noisy_ner.generate_answers
     monkeypatch.setattr(noisy_ner, "generate_answers", lambda items: seen.extend(items) or real(items))
     got = noisy_ner.predict_batch(texts, labels, demos=[list(DEMOS), [], []], lang=["en", "zh", None])
     assert [(q.text, q.label, q.demos, q.lang) for q in seen] == [
-        (PASSAGES[0], "person", DEMOS, "en"), (PASSAGES[0], "location", DEMOS, "en"),
-        (PASSAGES[0], "person", (), "zh"), (PASSAGES[2], "地点", (), None)]
+        (PASSAGES[0], "person", DEMOS, "en"),
+        (PASSAGES[0], "location", DEMOS, "en"),
+        (PASSAGES[0], "person", (), "zh"),
+        (PASSAGES[2], "地点", (), None),
+    ]
     assert real(seen) == [a for answers in alone for a in answers]  # one batch == each text alone
     assert noisy_ner.lang == "en" and len(got) == 3  # the predictor's own default is untouched
     # the language picks the templates: the same text and label under zh is a different prompt

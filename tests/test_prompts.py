@@ -13,8 +13,11 @@ EXPECTED = {
     "uniner.zh.v1": ("文本： {text}", "我已读完这段文本。", '文本中属于"{label}"的实体有哪些？'),
 }
 EXPECTED_DEMO = {
-    "ra_it.en.v1": ("Here are some examples of named entity recognition:\n{block}", "Text: {text}\nEntity: {entities}",
-                    "I've read these examples."),
+    "ra_it.en.v1": (
+        "Here are some examples of named entity recognition:\n{block}",
+        "Text: {text}\nEntity: {entities}",
+        "I've read these examples.",
+    ),
     "ra_it.zh.v1": ("以下是一些命名实体识别的例子：\n{block}", "文本：{text}\n实体：{entities}", "我已读完这些例子。"),
 }
 EXPECTED_ANNOTATE = {
@@ -62,12 +65,18 @@ def test_full_width_punctuation_is_exact():
     zh = prompts.CONVERSATION_TEMPLATES["uniner.zh.v1"]
     assert "\uff1a " in zh.text_turn  # full-width colon AND a space
     assert zh.question.endswith("\uff1f") and zh.text_ack.endswith("\u3002")
-    assert "\uff1a" in prompts.DEMO_TEMPLATES["ra_it.zh.v1"].item and "\uff1a " not in prompts.DEMO_TEMPLATES["ra_it.zh.v1"].item
+    assert (
+        "\uff1a" in prompts.DEMO_TEMPLATES["ra_it.zh.v1"].item
+        and "\uff1a " not in prompts.DEMO_TEMPLATES["ra_it.zh.v1"].item
+    )
 
 
 def test_template_hashes_are_pinned():
-    computed = {name: prompts.template_hash(t) for table in (prompts.CONVERSATION_TEMPLATES, prompts.DEMO_TEMPLATES,
-                                                              prompts.ANNOTATION_PROMPTS) for name, t in table.items()}
+    computed = {
+        name: prompts.template_hash(t)
+        for table in (prompts.CONVERSATION_TEMPLATES, prompts.DEMO_TEMPLATES, prompts.ANNOTATION_PROMPTS)
+        for name, t in table.items()
+    }
     assert computed == PINNED_HASHES
 
 
@@ -75,10 +84,10 @@ def test_reference_chinese_chat_is_reproduced(shared_data):
     """The first reference Sky-NER training chat renders identically from its answers."""
     ref = json.loads((shared_data / "zh/sky_ner_sample/sky_10_samples.it_conversation.json").read_text())[0]
     turns = [t["value"] for t in ref["conversations"]]
-    text = turns[0][len("文本： "):]
+    text = turns[0][len("文本： ") :]
     qa = []
     for q, a in zip(turns[2::2], turns[3::2]):
-        label = q[len('文本中属于"'):-len('"的实体有哪些？')]
+        label = q[len('文本中属于"') : -len('"的实体有哪些？')]
         qa.append((label, json.loads(a)))
     messages = prompts.render_conversation(text, qa, prompts.conversation_template("zh"))
     assert [m["content"] for m in messages] == turns

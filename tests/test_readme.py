@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.console import REPO_ROOT, console_script, raitner, write_benchmark_root
+from tests.fixtures.console import REPO_ROOT, raitner, write_benchmark_root
 from tests.fixtures.parrot_model import build_parrot_model
 
 README = REPO_ROOT / "README.md"
@@ -40,18 +40,19 @@ NOT_RUN = {
     "make test": "runs this very suite (recursive)",
     "export OPENAI_API_KEY=...": "sets a real teacher API key (needs a teacher API)",
     "raitner annotate skypile/": "needs a real teacher API (OpenAI); test_console runs annotate against a fake teacher",
-    "raitner build-data outputs/sky-ner --embedder thenlper/gte-large-zh":
-        "needs the annotate output above (teacher API) and GTE-large-zh from the real Hub",
+    "raitner build-data outputs/sky-ner --embedder thenlper/gte-large-zh": "needs the annotate output above (teacher API) and GTE-large-zh from the real Hub",
     "raitner train --config examples/train_en_llama3.yaml": "needs a CUDA GPU and Meta-Llama-3-8B from the real Hub",
     "raitner train --config examples/train_zh_qwen.yaml": "needs a CUDA GPU and Qwen1.5-7B from the real Hub",
     "raitner evaluate me/llama3-8b-ra-it-lora": "needs the 8B adapter trained above (GPU)",
     "raitner serve --model me/llama3-8b-ra-it-lora": "needs the 8B adapter trained above (GPU)",
-    "raitner serve --model me/tiny-ra-it-lora":
-        "runs until stopped; tests/test_console.py::test_serve_answers_one_request_and_stops starts one, "
-        "queries it through gradio_client and stops it",
+    "raitner serve --model me/tiny-ra-it-lora": "runs until stopped; tests/test_console.py::test_serve_answers_one_request_and_stops starts one, "
+    "queries it through gradio_client and stops it",
 }
-SUBSTITUTIONS = {DATA_ROOT_PLACEHOLDER: "<the test's benchmark data root>", "python": sys.executable,
-                 "raitner": "<venv>/bin/raitner"}
+SUBSTITUTIONS = {
+    DATA_ROOT_PLACEHOLDER: "<the test's benchmark data root>",
+    "python": sys.executable,
+    "raitner": "<venv>/bin/raitner",
+}
 
 
 def readme_commands(text: str) -> list[str]:
@@ -81,8 +82,9 @@ def epilog_commands() -> list[str]:
     return out
 
 
-COMMANDS = [("README", c) for c in readme_commands(README.read_text(encoding="utf-8"))] + \
-           [("epilog", c) for c in epilog_commands()]
+COMMANDS = [("README", c) for c in readme_commands(README.read_text(encoding="utf-8"))] + [
+    ("epilog", c) for c in epilog_commands()
+]
 
 
 def reason_not_run(command: str) -> str | None:
@@ -102,7 +104,7 @@ def test_every_command_is_run_or_listed():
 
 def test_readme_marks_what_needs_a_gpu_a_hub_or_a_teacher():
     text = README.read_text(encoding="utf-8")
-    table = text[text.index("What each block needs:"):text.index("First steps, on a CPU")]
+    table = text[text.index("What each block needs:") : text.index("First steps, on a CPU")]
     for need in ("a CUDA GPU", "a Hub account", "teacher API"):
         assert need in table
 
@@ -118,7 +120,7 @@ class Scratch:
 
     def run(self, command: str):
         """Run ``command``, after every runnable command before it (so ``-k`` on one command still works)."""
-        for _, earlier in RUNNABLE[:[c for _, c in RUNNABLE].index(command)]:
+        for _, earlier in RUNNABLE[: [c for _, c in RUNNABLE].index(command)]:
             if earlier not in self.done:
                 self.run(earlier)
         if command not in self.done:
@@ -126,8 +128,9 @@ class Scratch:
             if tokens[0] == "python":
                 import subprocess
 
-                self.done[command] = subprocess.run([sys.executable, *tokens[1:]], cwd=self.cwd,
-                                                    capture_output=True, text=True, timeout=600)
+                self.done[command] = subprocess.run(
+                    [sys.executable, *tokens[1:]], cwd=self.cwd, capture_output=True, text=True, timeout=600
+                )
             else:
                 self.done[command] = raitner(*tokens[1:], cwd=self.cwd, check=False)
         return self.done[command]
@@ -147,8 +150,9 @@ def scratch(hub_server, tiny_model_dir, tmp_path_factory) -> Scratch:
     return Scratch(cwd, write_benchmark_root(work / "ner-data"))
 
 
-@pytest.mark.parametrize("where,command", RUNNABLE,
-                         ids=lambda value: value if value in ("README", "epilog") else value[:70])
+@pytest.mark.parametrize(
+    "where,command", RUNNABLE, ids=lambda value: value if value in ("README", "epilog") else value[:70]
+)
 def test_command_runs(scratch, where, command):
     proc = scratch.run(command)
     assert proc.returncode == 0, f"{where}: {command}\n{proc.stderr[-3000:]}"
@@ -161,4 +165,3 @@ def test_command_runs(scratch, where, command):
         assert proc.stdout.strip(), f"{command} printed nothing"
     if "--push" in command or first == "push-space":
         assert "pushed" in proc.stdout
-

@@ -41,16 +41,38 @@ def run(env, *args: str) -> subprocess.CompletedProcess:
 def test_build_push_and_load_from_the_real_hub(real_env, tmp_path):
     repo_id = f"{NAMESPACE}/raitner-hub-test-{uuid.uuid4().hex[:8]}"
     try:
-        proc = run(real_env, "-m", "raitner_hub", "build-data", "examples/data/sky_ner_sample.zh.jsonl",
-                   "--embedder", "bm25", "--strategy", "nn.v1", "--out", str(tmp_path / "out"), "--quiet",
-                   "--push", "--repo-id", repo_id, "--private")
+        proc = run(
+            real_env,
+            "-m",
+            "raitner_hub",
+            "build-data",
+            "examples/data/sky_ner_sample.zh.jsonl",
+            "--embedder",
+            "bm25",
+            "--strategy",
+            "nn.v1",
+            "--out",
+            str(tmp_path / "out"),
+            "--quiet",
+            "--push",
+            "--repo-id",
+            repo_id,
+            "--private",
+        )
         assert proc.returncode == 0, proc.stderr
         assert TOKEN not in proc.stdout + proc.stderr
-        check = ("import datasets, sys; ds = datasets.load_dataset(sys.argv[1], 'ra-nn-k2'); "
-                 "print(len(ds['train']) + len(ds['validation']))")
+        check = (
+            "import datasets, sys; ds = datasets.load_dataset(sys.argv[1], 'ra-nn-k2'); "
+            "print(len(ds['train']) + len(ds['validation']))"
+        )
         proc = run(real_env, "-c", check, repo_id)
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.strip().splitlines()[-1] == "299"
     finally:
-        run(real_env, "-c", "import sys; from huggingface_hub import HfApi; "
-                            "HfApi().delete_repo(sys.argv[1], repo_type='dataset', missing_ok=True)", repo_id)
+        run(
+            real_env,
+            "-c",
+            "import sys; from huggingface_hub import HfApi; "
+            "HfApi().delete_repo(sys.argv[1], repo_type='dataset', missing_ok=True)",
+            repo_id,
+        )

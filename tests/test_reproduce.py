@@ -22,8 +22,15 @@ RECIPES = REPO / "recipes"
 
 
 def _run(args, *, cwd=REPO, env=None, timeout=2000, **kwargs):
-    return subprocess.run([RAITNER, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})}, **kwargs)
+    return subprocess.run(
+        [RAITNER, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        **kwargs,
+    )
 
 
 def _records(run_dir: Path) -> dict[str, dict]:
@@ -36,6 +43,7 @@ def _write(path: Path, text: str) -> Path:
 
 
 # ---- recipes ----
+
 
 def test_unknown_keys_fail_before_any_work(tmp_path):
     base = (RECIPES / "smoke.yaml").read_text(encoding="utf-8")
@@ -57,11 +65,18 @@ def test_unknown_keys_fail_before_any_work(tmp_path):
 
 
 def test_set_overrides_reach_every_arm_and_the_training_block(tmp_path):
-    recipe_file = _write(tmp_path / "r.yaml", (RECIPES / "smoke.yaml").read_text(encoding="utf-8").replace(
-        "  - {name: ra-it, strategy: nn.v1, k: 2, paper: RA-IT}",
-        "  - {name: ra-it, strategy: nn.v1, k: 2, paper: RA-IT, base_model: other/model}"))
-    recipe = load_recipe(recipe_file, ["base_model=some/base", "train.sft.learning_rate=1e-4", "arms.1.k=4",
-                                       "data.seeds=[1]"])
+    recipe_file = _write(
+        tmp_path / "r.yaml",
+        (RECIPES / "smoke.yaml")
+        .read_text(encoding="utf-8")
+        .replace(
+            "  - {name: ra-it, strategy: nn.v1, k: 2, paper: RA-IT}",
+            "  - {name: ra-it, strategy: nn.v1, k: 2, paper: RA-IT, base_model: other/model}",
+        ),
+    )
+    recipe = load_recipe(
+        recipe_file, ["base_model=some/base", "train.sft.learning_rate=1e-4", "arms.1.k=4", "data.seeds=[1]"]
+    )
     assert [recipe.base_model_of(arm) for arm in recipe.arms] == ["some/base", "some/base"]
     assert recipe.train.sft["learning_rate"] == 1e-4 and recipe.arms[1].k == 4 and recipe.data.seeds == (1,)
     # paths in the file are relative to the file; the training block file is read and merged
@@ -81,8 +96,10 @@ def test_training_steps_follow_the_train_config():
 
 
 def test_paper_en_dry_run_prints_the_real_plan(shared_data, tmp_path):
-    result = _run(["reproduce", "recipes/paper-en.yaml", "--dry-run", "--out", str(tmp_path / "run")],
-                  env={"RAITNER_DATA_ROOT": str(shared_data), "HF_HUB_OFFLINE": "1"})
+    result = _run(
+        ["reproduce", "recipes/paper-en.yaml", "--dry-run", "--out", str(tmp_path / "run")],
+        env={"RAITNER_DATA_ROOT": str(shared_data), "HF_HUB_OFFLINE": "1"},
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "12 trainings" in out and "84 benchmark evaluations" in out and "6 builds" in out
@@ -113,7 +130,13 @@ def test_shipped_recipes_plan_offline(shared_data, monkeypatch, tmp_path):
     strategies = make_plan(load_recipe(RECIPES / "strategies-en.yaml"), tmp_path / "s")
     assert strategies.count("build") == 2 and strategies.count("train") == 12  # one build holds every strategy
     assert {s.meta["dataset_config"] for s in strategies.stages if s.kind == "train"} == {
-        "vanilla", "ra-nn-k2", "ra-diverse_nn-k2", "ra-random-k2", "ra-bm25_filter-k2", "ra-diverse_nn_bm25-k2"}
+        "vanilla",
+        "ra-nn-k2",
+        "ra-diverse_nn-k2",
+        "ra-random-k2",
+        "ra-bm25_filter-k2",
+        "ra-diverse_nn_bm25-k2",
+    }
     # --only: a kind or an id glob, plus what it needs and is not done
     picked = [s.id for s in _select(modes, ["evaluate/5k-s67-vanilla/none"])]
     assert picked == ["benchmarks", "build/5k-s67", "train/5k-s67-vanilla", "evaluate/5k-s67-vanilla/none"]
@@ -177,12 +200,20 @@ def test_table_means_stds_differences_and_paper_side_by_side(tmp_path):
     recipe = load_recipe(RECIPES / "paper-en.yaml", ["data.sizes=[5000]", "benchmarks.names=[crossner_ai]"])
 
     def report(f1):
-        return {"datasets": {"crossner_ai": {"uniner_f1": f1, "strict_f1": f1 - 10}},
-                "average": {"uniner_f1": f1, "strict_f1": f1 - 10}}
+        return {
+            "datasets": {"crossner_ai": {"uniner_f1": f1, "strict_f1": f1 - 10}},
+            "average": {"uniner_f1": f1, "strict_f1": f1 - 10},
+        }
 
-    reports = [({"size": 5000, "seed": s, "arm": a, "mode": "none"}, report(v))
-               for (s, a), v in {(42, "vanilla"): 50.0, (67, "vanilla"): 52.0, (42, "ra-it"): 55.0,
-                                 (67, "ra-it"): 57.0}.items()]
+    reports = [
+        ({"size": 5000, "seed": s, "arm": a, "mode": "none"}, report(v))
+        for (s, a), v in {
+            (42, "vanilla"): 50.0,
+            (67, "vanilla"): 52.0,
+            (42, "ra-it"): 55.0,
+            (67, "ra-it"): 57.0,
+        }.items()
+    ]
     results = assemble(recipe, reports, {}, [])
     rows = results["modes"]["none"]["rows"]
     assert rows[0]["scores"]["crossner_ai"]["uniner_f1"] == {"values": [50.0, 52.0], "mean": 51.0, "std": 1.41}
@@ -198,9 +229,9 @@ def test_table_means_stds_differences_and_paper_side_by_side(tmp_path):
 
 # ---- the smoke recipe, end to end in a fresh process ----
 
+
 def _smoke_args(tiny_model_dir: Path, run_dir: Path, *extra: str) -> list[str]:
-    return ["reproduce", "recipes/smoke.yaml", "--set", f"base_model={tiny_model_dir}", "--out", str(run_dir),
-            *extra]
+    return ["reproduce", "recipes/smoke.yaml", "--set", f"base_model={tiny_model_dir}", "--out", str(run_dir), *extra]
 
 
 SMOKE_ENV = {"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
@@ -222,8 +253,12 @@ def test_smoke_recipe_end_to_end_fills_every_cell(smoke_run):
     results = json.loads((run_dir / "results.json").read_text())
     assert set(results["modes"]) == {"none", "in-domain-nn.v1-poolall"}
     for block in results["modes"].values():
-        assert [(r["size"], r["arm"]) for r in block["rows"]] == [(40, "vanilla"), (40, "ra-it"), (60, "vanilla"),
-                                                                  (60, "ra-it")]
+        assert [(r["size"], r["arm"]) for r in block["rows"]] == [
+            (40, "vanilla"),
+            (40, "ra-it"),
+            (60, "vanilla"),
+            (60, "ra-it"),
+        ]
         for row in block["rows"]:
             assert row["seeds"] == [42, 67]
             for name in ("crossner_ai", "crossner_politics", "average"):
@@ -238,8 +273,14 @@ def test_smoke_recipe_end_to_end_fills_every_cell(smoke_run):
     row = results["modes"]["none"]["rows"][1]
     assert row["scores"]["crossner_ai"]["uniner_f1"]["values"][1] == report["datasets"]["crossner_ai"]["uniner_f1"]
     assert report["mode"] == "none" and report["limit"] == 2
-    indomain = json.loads((run_dir / records["evaluate/40-s42-ra-it/in-domain-nn.v1-poolall"]["output"]
-                           / "in-domain-nn.v1-poolall" / "results.json").read_text())
+    indomain = json.loads(
+        (
+            run_dir
+            / records["evaluate/40-s42-ra-it/in-domain-nn.v1-poolall"]["output"]
+            / "in-domain-nn.v1-poolall"
+            / "results.json"
+        ).read_text()
+    )
     assert indomain["mode"] == "in-domain" and indomain["k"] == 2
     # the RA-IT arm trained on the RA-IT config of the same build as vanilla
     train = records["train/40-s42-ra-it"]
@@ -273,16 +314,25 @@ def test_second_run_with_nothing_changed_does_no_work(smoke_run, tiny_model_dir)
 def test_sigkill_during_training_resumes_with_the_same_results(smoke_run, tiny_model_dir, tmp_path):
     reference = json.loads((smoke_run[0] / "results.json").read_text())
     run_dir = tmp_path / "killed"
-    proc = subprocess.Popen([RAITNER, *_smoke_args(tiny_model_dir, run_dir)], cwd=REPO, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **SMOKE_ENV})
+    proc = subprocess.Popen(
+        [RAITNER, *_smoke_args(tiny_model_dir, run_dir)],
+        cwd=REPO,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **SMOKE_ENV},
+    )
     victim = None
     deadline = time.time() + 900
     try:
         while time.time() < deadline and victim is None:  # the second training, once it has a checkpoint
             records = _records(run_dir) if (run_dir / "stages").is_dir() else {}
             rec = records.get("train/40-s42-ra-it")
-            if rec and rec.get("status") == "running" and list((run_dir / rec["output"]).glob(
-                    "adapter-checkpoints/checkpoint-2/trainer_state.json")):
+            if (
+                rec
+                and rec.get("status") == "running"
+                and list((run_dir / rec["output"]).glob("adapter-checkpoints/checkpoint-2/trainer_state.json"))
+            ):
                 victim = rec
             assert proc.poll() is None, "the run ended before it could be killed"
             time.sleep(0.2)
@@ -339,10 +389,24 @@ def test_push_names_every_artefact_and_links_provenance(hub_server, tiny_model_d
     api.create_repo(base_repo)
     api.upload_folder(folder_path=str(tiny_model_dir), repo_id=base_repo)
     run_dir = tmp_path / "pushed"
-    result = _run(_smoke_args(tiny_model_dir, run_dir, "--set", "data.sizes=[40]", "--set", "data.seeds=[42]",
-                              "--set", "evaluation.modes=[{mode: none}]", "--set", f"namespace={ns}",
-                              "--set", f"base_model_repo_id={base_repo}", "--push"),
-                  env={"OMP_NUM_THREADS": "1"})
+    result = _run(
+        _smoke_args(
+            tiny_model_dir,
+            run_dir,
+            "--set",
+            "data.sizes=[40]",
+            "--set",
+            "data.seeds=[42]",
+            "--set",
+            "evaluation.modes=[{mode: none}]",
+            "--set",
+            f"namespace={ns}",
+            "--set",
+            f"base_model_repo_id={base_repo}",
+            "--push",
+        ),
+        env={"OMP_NUM_THREADS": "1"},
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     pushed = json.loads((run_dir / "pushed.json").read_text())
     data_ref = pushed["build/40-s42"]
@@ -369,15 +433,19 @@ def test_parallel_stages_run_in_workers_pinned_to_disjoint_devices(tiny_model_di
     from datetime import datetime
 
     run_dir = tmp_path / "parallel"
-    result = _run(_smoke_args(tiny_model_dir, run_dir, "--only", "build", "--parallel", "2"),
-                  env={**SMOKE_ENV, "CUDA_VISIBLE_DEVICES": "0,1"})
+    result = _run(
+        _smoke_args(tiny_model_dir, run_dir, "--only", "build", "--parallel", "2"),
+        env={**SMOKE_ENV, "CUDA_VISIBLE_DEVICES": "0,1"},
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     records = _records(run_dir)
     builds = [r for r in records.values() if r["kind"] == "build"]
     assert len(builds) == 4 and all(r["status"] == "done" for r in builds)
     assert {r["devices"] for r in records.values()} == {"0", "1"}
-    spans = [(datetime.fromisoformat(r["started_at"][:-1]), datetime.fromisoformat(r["finished_at"][:-1]),
-              r["devices"]) for r in records.values()]
+    spans = [
+        (datetime.fromisoformat(r["started_at"][:-1]), datetime.fromisoformat(r["finished_at"][:-1]), r["devices"])
+        for r in records.values()
+    ]
     for a in spans:
         for b in spans:
             if a is not b and a[0] < b[1] and b[0] < a[1]:

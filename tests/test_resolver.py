@@ -22,8 +22,18 @@ def test_an_existing_local_path_wins(tmp_path, monkeypatch):
     assert hub.resolve(str(file)).path == file
 
 
-@pytest.mark.parametrize("name", ["./missing", "/nowhere/at/all", "~/raitner-nothing-here", "out/a/b",
-                                  "missing.jsonl", "me/data.parquet", "local/missing"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "./missing",
+        "/nowhere/at/all",
+        "~/raitner-nothing-here",
+        "out/a/b",
+        "missing.jsonl",
+        "me/data.parquet",
+        "local/missing",
+    ],
+)
 def test_a_path_like_name_that_does_not_exist_is_one_clear_error(tmp_path, monkeypatch, name):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "local").mkdir()  # "local/missing": the first part exists, so it is meant as a path

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 import json
+import os
 import sys
 import time
 
@@ -21,8 +20,14 @@ from tests.fixtures.pools import FRUIT_NN, FRUIT_POOL, gensim_38_bm25, make_pool
 
 
 def fruit_index(tmp_path, encoder=None) -> RetrievalIndex:
-    return RetrievalIndex.build(make_pool(FRUIT_POOL), lang="en", embedder="hash-bow", encoder=encoder or HashingEncoder(),
-                                cache_dir=tmp_path / "cache", progress=False)
+    return RetrievalIndex.build(
+        make_pool(FRUIT_POOL),
+        lang="en",
+        embedder="hash-bow",
+        encoder=encoder or HashingEncoder(),
+        cache_dir=tmp_path / "cache",
+        progress=False,
+    )
 
 
 # ---- BM25 ---------------------------------------------------------------------------------------
@@ -98,8 +103,14 @@ def test_exclude_minus_one_means_no_exclusion_for_that_query(tmp_path):
 
 
 def test_small_pool_is_padded_with_minus_one(tmp_path):
-    index = RetrievalIndex.build(make_pool(["a b", "a c", "a b"]), lang="en", embedder="hash", encoder=HashingEncoder(),
-                                 cache_dir=False, progress=False)
+    index = RetrievalIndex.build(
+        make_pool(["a b", "a c", "a b"]),
+        lang="en",
+        embedder="hash",
+        encoder=HashingEncoder(),
+        cache_dir=False,
+        progress=False,
+    )
     idx, scores = index.search_pool([0, 1], 5)
     assert idx[0].tolist() == [1, -1, -1, -1, -1]  # row 2 is an identical text of row 0
     assert idx[1].tolist() == [0, 2, -1, -1, -1]
@@ -146,12 +157,14 @@ def test_rebuild_with_unchanged_texts_encodes_nothing(tmp_path):
     assert encoder.texts_encoded == 6 and encoder.calls == 1
     np.testing.assert_array_equal(first.embeddings, second.embeddings)
     changed = make_pool(FRUIT_POOL[:-1] + ["a brand new passage"])
-    RetrievalIndex.build(changed, lang="en", embedder="hash-bow", encoder=encoder, cache_dir=tmp_path / "cache",
-                         progress=False)
+    RetrievalIndex.build(
+        changed, lang="en", embedder="hash-bow", encoder=encoder, cache_dir=tmp_path / "cache", progress=False
+    )
     assert encoder.texts_encoded == 7  # only the new text
     # Another embedder name is another cache namespace: nothing is reused across models.
-    RetrievalIndex.build(changed, lang="en", embedder="other-model", encoder=encoder, cache_dir=tmp_path / "cache",
-                         progress=False)
+    RetrievalIndex.build(
+        changed, lang="en", embedder="other-model", encoder=encoder, cache_dir=tmp_path / "cache", progress=False
+    )
     assert encoder.texts_encoded == 14
 
 
@@ -173,8 +186,16 @@ def test_devices_are_passed_to_sentence_transformers_process_pool():
             return np.ones((len(texts), 4), dtype=np.float32)
 
     model = SentenceTransformer()
-    RetrievalIndex.build(make_pool(["a", "b"]), lang="en", embedder="fake-st", encoder=model, cache_dir=False,
-                         devices=["cuda:0", "cuda:1"], batch_size=16, progress=False)
+    RetrievalIndex.build(
+        make_pool(["a", "b"]),
+        lang="en",
+        embedder="fake-st",
+        encoder=model,
+        cache_dir=False,
+        devices=["cuda:0", "cuda:1"],
+        batch_size=16,
+        progress=False,
+    )
     assert model.kwargs["device"] == ["cuda:0", "cuda:1"]
     assert model.kwargs["normalize_embeddings"] is True and model.kwargs["batch_size"] == 16
 
@@ -182,8 +203,9 @@ def test_devices_are_passed_to_sentence_transformers_process_pool():
 def test_unloadable_embedder_raises_config_error_with_offline_hint(tmp_path):
     # A missing local folder fails at once, without trying the Hub.
     with pytest.raises(ConfigError, match=r"cannot load embedder .*--embedder minilm.*--embedder bm25"):
-        RetrievalIndex.build(make_pool(["x"]), lang="en", embedder=str(tmp_path / "no-such-model"),
-                             cache_dir=False, progress=False)
+        RetrievalIndex.build(
+            make_pool(["x"]), lang="en", embedder=str(tmp_path / "no-such-model"), cache_dir=False, progress=False
+        )
 
 
 def test_minilm_without_its_package_gives_install_hint(monkeypatch):
@@ -240,8 +262,15 @@ def test_minilm_paraphrases_are_nearest(minilm_path, tmp_path):
 
 
 def test_chinese_bm25_index_without_a_dense_model(tmp_path):
-    texts = ["北京是中国的首都，故宫位于北京市中心。", "上海是中国最大的经济城市。", "故宫坐落在北京，是明清两代的皇宫。",
-             "苹果公司发布了新款手机。", "华为公司在深圳发布了新手机。", "中国的高铁发展很快。", "中国队获得了冠军。"]
+    texts = [
+        "北京是中国的首都，故宫位于北京市中心。",
+        "上海是中国最大的经济城市。",
+        "故宫坐落在北京，是明清两代的皇宫。",
+        "苹果公司发布了新款手机。",
+        "华为公司在深圳发布了新手机。",
+        "中国的高铁发展很快。",
+        "中国队获得了冠军。",
+    ]
     index = RetrievalIndex.build(make_pool(texts, lang="zh"), lang="zh", embedder="bm25", progress=False)
     assert not index.dense and index.describe()["metric"] == "bm25"
     idx, scores = index.search_pool(range(7), 1)
@@ -261,8 +290,14 @@ def test_chinese_bm25_index_without_a_dense_model(tmp_path):
 def test_save_and_load_round_trip_gives_identical_neighbours(tmp_path):
     index = fruit_index(tmp_path)
     folder = index.save_pretrained(tmp_path / "index")
-    assert {p.name for p in folder.iterdir()} == {"pool.parquet", "embeddings.parquet", "index.faiss",
-                                                   "bm25_tokens.parquet", "manifest.json", "README.md"}
+    assert {p.name for p in folder.iterdir()} == {
+        "pool.parquet",
+        "embeddings.parquet",
+        "index.faiss",
+        "bm25_tokens.parquet",
+        "manifest.json",
+        "README.md",
+    }
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["artefact"] == "retrieval_index"
     assert manifest["settings"]["embedder"] == "hash-bow" and manifest["settings"]["normalize"] == "l2"
@@ -297,8 +332,9 @@ def test_exact_top128_with_self_exclusion_at_scale(n):
     rng = np.random.default_rng(3)
     vectors = rng.normal(size=(n, dim)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    pool = datasets.Dataset.from_dict({"id": [f"p{i}" for i in range(n)], "text": [f"t{i}" for i in range(n)],
-                                       "entities": [[] for _ in range(n)]})
+    pool = datasets.Dataset.from_dict(
+        {"id": [f"p{i}" for i in range(n)], "text": [f"t{i}" for i in range(n)], "entities": [[] for _ in range(n)]}
+    )
     index = RetrievalIndex.from_embeddings(pool, vectors, lang="en", tokens=[[] for _ in range(n)])
     started = time.perf_counter()
     idx, scores = index.search_pool(np.arange(n), k)
@@ -324,8 +360,23 @@ def test_index_command_builds_saves_and_pushes(tmp_path, hub_server):
     data = tmp_path / "pool.jsonl"
     make_pool(FRUIT_POOL).to_json(str(data), lines=True, force_ascii=False)
     out = tmp_path / "index"
-    result = CliRunner().invoke(app, ["index", str(data), "--lang", "en", "--embedder", "bm25", "--out", str(out),
-                                      "--push", "--repo-id", "tester/cli-index", "--quiet"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "index",
+            str(data),
+            "--lang",
+            "en",
+            "--embedder",
+            "bm25",
+            "--out",
+            str(out),
+            "--push",
+            "--repo-id",
+            "tester/cli-index",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert f"indexed 7 passages with bm25 -> {out}" in result.output and "pushed" in result.output
     local = RetrievalIndex.from_pretrained(out)
@@ -339,21 +390,42 @@ def test_index_command_builds_saves_and_pushes(tmp_path, hub_server):
 # ---- card and restricted pools -------------------------------------------------------------------
 
 GOLDEN_CARD = REPO_ROOT / "tests" / "golden" / "retrieval_index.md"
-CARD_FACTS = {"embedder": "thenlper/gte-large-zh", "embedder_id": "thenlper/gte-large-zh", "embedder_revision": "abc123",
-              "normalize": "l2", "dtype": "float32", "prefix": "", "max_seq_length": 512, "input": "passage text",
-              "lang": "zh", "metric": "cosine (inner product of L2-normalised vectors)", "normalization": "l2",
-              "index_type": "flat", "dim": 1024, "passages": 5000, "distinct_texts": 4990,
-              "bm25": {"k1": 1.5, "b": 0.75, "epsilon": 0.25, "segmenter": "jieba.lcut",
-                       "stopwords": "HIT Chinese stopwords (goto456/stopwords)"},
-              "pool_source": "me/sky-ner@0123abc", "license": "apache-2.0"}
+CARD_FACTS = {
+    "embedder": "thenlper/gte-large-zh",
+    "embedder_id": "thenlper/gte-large-zh",
+    "embedder_revision": "abc123",
+    "normalize": "l2",
+    "dtype": "float32",
+    "prefix": "",
+    "max_seq_length": 512,
+    "input": "passage text",
+    "lang": "zh",
+    "metric": "cosine (inner product of L2-normalised vectors)",
+    "normalization": "l2",
+    "index_type": "flat",
+    "dim": 1024,
+    "passages": 5000,
+    "distinct_texts": 4990,
+    "bm25": {
+        "k1": 1.5,
+        "b": 0.75,
+        "epsilon": 0.25,
+        "segmenter": "jieba.lcut",
+        "stopwords": "HIT Chinese stopwords (goto456/stopwords)",
+    },
+    "pool_source": "me/sky-ner@0123abc",
+    "license": "apache-2.0",
+}
 
 
 def render_golden_card():
     from raitner_hub.retrieval import index_card
 
     counts = {"passages": 5000, "distinct_texts": 4990, "dim": 1024, "entities": 61234}
-    configs = [{"config_name": "pool", "data_files": "pool.parquet", "default": True},
-               {"config_name": "embeddings", "data_files": "embeddings.parquet"}]
+    configs = [
+        {"config_name": "pool", "data_files": "pool.parquet", "default": True},
+        {"config_name": "embeddings", "data_files": "embeddings.parquet"},
+    ]
     return index_card(CARD_FACTS, counts, configs=configs, repo_id="me/sky-ner-index")
 
 
@@ -373,8 +445,9 @@ def test_index_card_matches_golden_and_round_trips():
 
 def test_restricted_pool_is_recorded_and_public_push_refused(tmp_path, hub_server):
 
-    index = RetrievalIndex.build(make_pool(FRUIT_POOL), lang="en", embedder="bm25", progress=False,
-                                 redistributable=False)
+    index = RetrievalIndex.build(
+        make_pool(FRUIT_POOL), lang="en", embedder="bm25", progress=False, redistributable=False
+    )
     folder = index.save_pretrained(tmp_path / "idx")
     assert json.loads((folder / "manifest.json").read_text())["redistributable"] is False
     assert RetrievalIndex.from_pretrained(folder).redistributable is False

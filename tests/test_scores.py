@@ -8,8 +8,14 @@ import pytest
 
 from raitner_hub import prompts
 from raitner_hub.predict import NER, Query
-from raitner_hub.scores import (Answer, literal_span, mention_score, token_spans, token_spans_by_decoding,
-                                token_spans_from_bytes)
+from raitner_hub.scores import (
+    Answer,
+    literal_span,
+    mention_score,
+    token_spans,
+    token_spans_by_decoding,
+    token_spans_from_bytes,
+)
 from tests.fixtures.scripted import scripted_generate
 from tests.fixtures.taught_model import EN_TEXT, ZH_TEXT
 
@@ -113,13 +119,22 @@ def test_mention_score_pure_cases():
 def test_occurrences_share_a_score_and_chunks_score_their_own(taught, monkeypatch):
     text = "Paris is big. Paris is old. " + "Paris again."
     monkeypatch.setattr(taught, "max_chars", 28)  # two chunks: "Paris is big. Paris is old. " and "Paris again."
-    monkeypatch.setattr(taught, "generate_answers", scripted_generate({
-        ("Paris is big. Paris is old. ", "city"): {"Paris": 0.6},
-        ("Paris again.", "city"): {"Paris": 0.9},
-    }))
+    monkeypatch.setattr(
+        taught,
+        "generate_answers",
+        scripted_generate(
+            {
+                ("Paris is big. Paris is old. ", "city"): {"Paris": 0.6},
+                ("Paris again.", "city"): {"Paris": 0.9},
+            }
+        ),
+    )
     entities = taught.predict(text, ["city"])
-    assert [(e["start"], e["score"]) for e in entities] == [(0, pytest.approx(0.6)), (14, pytest.approx(0.6)),
-                                                            (28, pytest.approx(0.9))]
+    assert [(e["start"], e["score"]) for e in entities] == [
+        (0, pytest.approx(0.6)),
+        (14, pytest.approx(0.6)),
+        (28, pytest.approx(0.9)),
+    ]
 
 
 def test_backend_without_logprobs_gives_none(taught, monkeypatch):
@@ -137,10 +152,12 @@ def test_openai_style_token_bytes_score_every_token_with_a_byte_of_the_mention()
     logprobs = [math.log(0.5 + 0.05 * k) for k in range(len(spans))]
     # 上海 = bytes 12..18, closing quote 18: tokens [11,13) ('"' + a byte of 上), [13,16), [16,20).
     assert mention_score(spans, logprobs, answer, "上海") == pytest.approx(
-        math.exp((logprobs[5] + logprobs[6] + logprobs[7]) / 3))
+        math.exp((logprobs[5] + logprobs[6] + logprobs[7]) / 3)
+    )
     # 广州 = bytes 2..8 + quote: tokens [2,3), [3,5), [5,9).
     assert mention_score(spans, logprobs, answer, "广州") == pytest.approx(
-        math.exp((logprobs[1] + logprobs[2] + logprobs[3]) / 3))
+        math.exp((logprobs[1] + logprobs[2] + logprobs[3]) / 3)
+    )
 
 
 def test_batched_questions_each_match_their_own_forward_pass(taught):

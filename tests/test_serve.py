@@ -38,8 +38,15 @@ def pool_index(tmp_path_factory):
     from raitner_hub.retrieval import RetrievalIndex
 
     pool = datasets.Dataset.from_list(rows(POOL), features=ANNOTATED_FEATURES)
-    return RetrievalIndex.build(pool, lang="en", embedder="hash512", encoder=HashingEncoder(),
-                                cache_dir=str(tmp_path_factory.mktemp("emb")), progress=False, pool_source="test-pool")
+    return RetrievalIndex.build(
+        pool,
+        lang="en",
+        embedder="hash512",
+        encoder=HashingEncoder(),
+        cache_dir=str(tmp_path_factory.mktemp("emb")),
+        progress=False,
+        pool_source="test-pool",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -73,12 +80,14 @@ def scripted_app(tiny_ner, pool_index):
 
 def extract(client, text, types="person, location", *, lang="en", retrieval=True, strategy="nn.v1", k=2, pool=None):
     pool = gradio_client.handle_file(str(pool)) if pool else None
-    highlights, table, demos, status = client.predict(text, types, lang, retrieval, strategy, k, pool,
-                                                      api_name="/extract")
+    highlights, table, demos, status = client.predict(
+        text, types, lang, retrieval, strategy, k, pool, api_name="/extract"
+    )
     return highlights, table["data"], demos["data"], status
 
 
 # ---- pure helpers ---------------------------------------------------------------------------------------
+
 
 def test_to_highlights_covers_the_text_and_handles_overlaps():
     text = "Obama met Merkel in Paris"
@@ -91,13 +100,19 @@ def test_to_highlights_covers_the_text_and_handles_overlaps():
         {"start": 30, "end": 35, "label": "outside"},  # beyond the text: ignored
     ]
     segments = to_highlights(text, entities)
-    assert segments == [("Obama", "person / politician"), (" met ", None), ("Merkel", "person"), (" in ", None),
-                        ("Paris", "location")]
+    assert segments == [
+        ("Obama", "person / politician"),
+        (" met ", None),
+        ("Merkel", "person"),
+        (" in ", None),
+        ("Paris", "location"),
+    ]
     assert "".join(piece for piece, _ in segments) == text
     assert to_highlights("abc", []) == [("abc", None)]
     # a longer span starting at the same place wins over the shorter one
-    assert to_highlights("New York City", [{"start": 0, "end": 8, "label": "city"},
-                                           {"start": 0, "end": 13, "label": "place"}]) == [("New York City", "place")]
+    assert to_highlights(
+        "New York City", [{"start": 0, "end": 8, "label": "city"}, {"start": 0, "end": 13, "label": "place"}]
+    ) == [("New York City", "place")]
 
 
 def test_parse_types():
@@ -129,8 +144,9 @@ def test_stage_space_lists_only_hub_repos_in_the_card(tiny_model_dir, tmp_path, 
     from raitner_hub.space import stage_space
 
     # stage_space reads the index's manifest (what its query embedder needs): the repo must exist
-    RetrievalIndex.build(datasets.Dataset.from_list(rows(POOL), features=ANNOTATED_FEATURES), lang="en",
-                         embedder="bm25", progress=False).push_to_hub("me/pool-index")
+    RetrievalIndex.build(
+        datasets.Dataset.from_list(rows(POOL), features=ANNOTATED_FEATURES), lang="en", embedder="bm25", progress=False
+    ).push_to_hub("me/pool-index")
 
     folder = stage_space(tmp_path / "space", model=str(tiny_model_dir), index="me/pool-index", hardware="a10g-small")
     card = SpaceCard.load(folder / "README.md").data
@@ -145,6 +161,7 @@ def test_stage_space_lists_only_hub_repos_in_the_card(tiny_model_dir, tmp_path, 
 
 
 # ---- the launched app -----------------------------------------------------------------------------------
+
 
 def test_retrieval_on_returns_the_nearest_pool_passages(tiny_app, pool_index):
     _, client = tiny_app
@@ -185,9 +202,14 @@ def test_uploaded_pool_is_used(tiny_app, tmp_path):
     upload = write_jsonl(tmp_path / "in_domain.jsonl", IN_DOMAIN)
     query = "She took aspirin against the fever."
     _, _, demos, status = extract(client, query, "drug, symptom", k=2, pool=upload)
-    reference = RetrievalIndex.build(datasets.Dataset.from_list(rows(IN_DOMAIN), features=ANNOTATED_FEATURES),
-                                     lang="en", embedder="hash512", encoder=HashingEncoder(), cache_dir=False,
-                                     progress=False)
+    reference = RetrievalIndex.build(
+        datasets.Dataset.from_list(rows(IN_DOMAIN), features=ANNOTATED_FEATURES),
+        lang="en",
+        embedder="hash512",
+        encoder=HashingEncoder(),
+        cache_dir=False,
+        progress=False,
+    )
     found, _ = reference.search([query], top_k=2)
     assert [row[1] for row in demos] == [reference.ids[i] for i in found[0]]
     assert {row[1] for row in demos} <= {pid for pid, _, _ in IN_DOMAIN}
@@ -211,8 +233,12 @@ def test_tiny_model_entities_index_the_text(tiny_app, tiny_ner):
 def test_entities_come_back_with_offsets_and_highlights(scripted_app):
     _, client, predictor = scripted_app
     highlights, table, demos, status = extract(client, QUERY)
-    assert table == [[0, 5, "Obama", "person"], [16, 21, "Paris", "location"], [25, 31, "Berlin", "location"],
-                     [40, 46, "Merkel", "person"]]
+    assert table == [
+        [0, 5, "Obama", "person"],
+        [16, 21, "Paris", "location"],
+        [25, 31, "Berlin", "location"],
+        [40, 46, "Merkel", "person"],
+    ]
     assert all(QUERY[s:e] == t for s, e, t, _ in table)  # "Mars" is not in the text: dropped
     labelled = [(seg["token"], seg["class_or_confidence"]) for seg in highlights if seg["class_or_confidence"]]
     assert labelled == [("Obama", "person"), ("Paris", "location"), ("Berlin", "location"), ("Merkel", "person")]
@@ -224,11 +250,19 @@ def test_entities_come_back_with_offsets_and_highlights(scripted_app):
 @pytest.mark.parametrize("case", ["empty", "blank", "no_types", "too_long"])
 def test_bad_text_input_gives_a_message_and_the_app_keeps_serving(scripted_app, case):
     _, client, _ = scripted_app
-    text, types = {"empty": ("", "person"), "blank": ("   \n", "person"), "no_types": (QUERY, " , "),
-                   "too_long": ("word " * 100, "person")}[case]
+    text, types = {
+        "empty": ("", "person"),
+        "blank": ("   \n", "person"),
+        "no_types": (QUERY, " , "),
+        "too_long": ("word " * 100, "person"),
+    }[case]
     highlights, table, demos, status = extract(client, text, types)
-    expected = {"empty": "enter a text", "blank": "enter a text", "no_types": "at least one entity type",
-                "too_long": "the limit here is 200"}[case]
+    expected = {
+        "empty": "enter a text",
+        "blank": "enter a text",
+        "no_types": "at least one entity type",
+        "too_long": "the limit here is 200",
+    }[case]
     assert expected in status and status.startswith("**⚠")
     assert highlights == [] and table == [] and demos == []
     assert extract(client, QUERY)[1]  # a valid call right after works
@@ -246,13 +280,20 @@ def test_bad_uploads_give_a_message_and_the_app_keeps_serving(tiny_app, tmp_path
     _, client = tiny_app
     big = write_jsonl(tmp_path / "big.jsonl", IN_DOMAIN * 20)  # over the 4 KB limit of this app
     malformed = tmp_path / "broken.jsonl"
-    malformed.write_text('{"id": "x", "text": "Paris", "entities": [{"start": 0, "end": 9, "text": "Paris", '
-                         '"label": "location"}]}\n{not json\n', encoding="utf-8")
+    malformed.write_text(
+        '{"id": "x", "text": "Paris", "entities": [{"start": 0, "end": 9, "text": "Paris", '
+        '"label": "location"}]}\n{not json\n',
+        encoding="utf-8",
+    )
     not_ner = tmp_path / "notes.jsonl"
     not_ner.write_text("just some words\n", encoding="utf-8")
     tiny_pool = write_jsonl(tmp_path / "two.jsonl", IN_DOMAIN[:1])
-    for path, expected in ((big, "the limit is 4 KB"), (malformed, "could not be read"),
-                           (not_ner, "could not be read"), (tiny_pool, "larger than the pool")):
+    for path, expected in (
+        (big, "the limit is 4 KB"),
+        (malformed, "could not be read"),
+        (not_ner, "could not be read"),
+        (tiny_pool, "larger than the pool"),
+    ):
         _, _, demos, status = extract(client, QUERY, pool=path, k=2)
         assert status.startswith("**⚠") and expected in status, status
         assert demos == []
@@ -270,6 +311,7 @@ def test_presets_and_examples_are_wired(tiny_app):
 
 
 # ---- batching: concurrent requests decoded together, each answer the one it gets alone ---------------------
+
 
 @pytest.fixture(scope="module")
 def recording_ner(tiny_model_dir):
@@ -318,7 +360,8 @@ def test_a_batch_answers_each_request_as_it_is_answered_alone(recording_ner, poo
     assert recording_ner.calls[-1] == sum(len(parse_types(r[1])) for r in requests if r[0])
     assert recording_ner.answers == alone_answers  # every question, answered token for token the same
     assert [(r.ok, r.entities, r.demos, r.message) for r in together] == [
-        (r.ok, r.entities, r.demos, r.message) for r in alone]
+        (r.ok, r.entities, r.demos, r.message) for r in alone
+    ]
     assert not together[4].ok and "enter a text" in together[4].message
     langs = {q.text: q.lang for q in recording_ner.answers}
     assert langs[requests[1][0]] == "zh" and langs[QUERY] == "en" and langs[requests[2][0]] is None
@@ -344,8 +387,9 @@ def test_a_failing_batch_is_retried_request_by_request(recording_ner, pool_index
         return real(texts, labels, **kw)
 
     monkeypatch.setattr(recording_ner, "predict_batch", fragile)
-    results = extractor.extract_batch([(QUERY, "person", "en", False, "nn.v1", 2, None),
-                                       ("poison pill", "person", "en", False, "nn.v1", 2, None)])
+    results = extractor.extract_batch(
+        [(QUERY, "person", "en", False, "nn.v1", 2, None), ("poison pill", "person", "en", False, "nn.v1", 2, None)]
+    )
     assert results[0].ok and results[0].message.endswith("retrieval off: no demonstrations.")
     assert not results[1].ok and results[1].message == "this passage cannot be decoded"
 
@@ -355,10 +399,19 @@ def test_concurrent_gradio_requests_share_a_decode_batch(recording_ner, pool_ind
     demo = build_demo(recording_ner, pool_index, pool_encoder=HashingEncoder(), max_batch_size=8)
     client = launch(demo)
     try:
+
         def call(request):
             text, types, lang, retrieval, strategy, k, pool = request
-            return client.submit(text, types, lang, retrieval, strategy, k,
-                                 gradio_client.handle_file(pool) if pool else None, api_name="/extract")
+            return client.submit(
+                text,
+                types,
+                lang,
+                retrieval,
+                strategy,
+                k,
+                gradio_client.handle_file(pool) if pool else None,
+                api_name="/extract",
+            )
 
         one_by_one = [call(r).result(timeout=120) for r in requests]
         sizes = len(recording_ner.calls)
@@ -371,6 +424,7 @@ def test_concurrent_gradio_requests_share_a_decode_batch(recording_ner, pool_ind
 
 
 # ---- local serving and the Space bundle ------------------------------------------------------------------
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -395,8 +449,9 @@ def test_serve_loads_a_model_folder_and_a_pool_file(tiny_model_dir, tmp_path):
     from raitner_hub.serve import serve
 
     pool = write_jsonl(tmp_path / "pool.jsonl", POOL)
-    demo, url = serve(str(tiny_model_dir), str(pool), lang="en", port=_free_port(), prevent_thread_lock=True,
-                      quiet=True)
+    demo, url = serve(
+        str(tiny_model_dir), str(pool), lang="en", port=_free_port(), prevent_thread_lock=True, quiet=True
+    )
     try:
         extractor = demo.extractor
         assert len(extractor.index) == 6 and not extractor.index.dense  # a jsonl pool is ranked by BM25
@@ -407,28 +462,46 @@ def test_serve_loads_a_model_folder_and_a_pool_file(tiny_model_dir, tmp_path):
 
 
 def test_push_space_creates_a_space_that_starts(hub_server, tiny_model_dir, tmp_path):
-    from huggingface_hub import SpaceCard, snapshot_download
+    # push-space reads the model's adapter_config.json and the index's manifest: both repos must exist
+    import datasets
+    from huggingface_hub import HfApi, SpaceCard, snapshot_download
     from typer.testing import CliRunner
 
     from raitner_hub.cli import app
-
-    # push-space reads the model's adapter_config.json and the index's manifest: both repos must exist
-    import datasets
-    from huggingface_hub import HfApi
-
     from raitner_hub.retrieval import RetrievalIndex
 
     HfApi().create_repo("tester/ra-it-lora", exist_ok=True)
     HfApi().upload_folder(folder_path=str(tiny_model_dir), repo_id="tester/ra-it-lora")
-    RetrievalIndex.build(datasets.Dataset.from_list(rows(POOL), features=ANNOTATED_FEATURES),
-                         lang="en", embedder="bm25", progress=False).push_to_hub("tester/pool-index")
-    result = CliRunner().invoke(app, ["push-space", "--repo-id", "tester/raitner-ner", "--model", "tester/ra-it-lora",
-                                      "--index", "tester/pool-index", "--lang", "en"])
+    RetrievalIndex.build(
+        datasets.Dataset.from_list(rows(POOL), features=ANNOTATED_FEATURES), lang="en", embedder="bm25", progress=False
+    ).push_to_hub("tester/pool-index")
+    result = CliRunner().invoke(
+        app,
+        [
+            "push-space",
+            "--repo-id",
+            "tester/raitner-ner",
+            "--model",
+            "tester/ra-it-lora",
+            "--index",
+            "tester/pool-index",
+            "--lang",
+            "en",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "tester/raitner-ner" in result.output
     space = Path(snapshot_download("tester/raitner-ner", repo_type="space", local_dir=tmp_path / "space"))
-    for name in ("app.py", "README.md", "requirements.txt", "raitner_space.json", "manifest.json",
-                 "raitner_hub/serve.py", "raitner_hub/predict.py", "raitner_hub/__init__.py"):
+    for name in (
+        "app.py",
+        "README.md",
+        "requirements.txt",
+        "raitner_space.json",
+        "manifest.json",
+        "raitner_hub/serve.py",
+        "raitner_hub/predict.py",
+        "raitner_hub/__init__.py",
+    ):
         assert (space / name).is_file(), name
     assert not list(space.rglob("__pycache__"))
     card = SpaceCard.load(space / "README.md").data
@@ -436,21 +509,32 @@ def test_push_space_creates_a_space_that_starts(hub_server, tiny_model_dir, tmp_
     assert card.models == ["tester/ra-it-lora"] and card.datasets == ["tester/pool-index"]
     assert card.suggested_hardware in ("zero-a10g", "a10g-small")
     assert json.loads((space / "raitner_space.json").read_text()) == {
-        "model": "tester/ra-it-lora", "index": "tester/pool-index", "lang": "en"}
+        "model": "tester/ra-it-lora",
+        "index": "tester/pool-index",
+        "lang": "en",
+    }
     requirements = (space / "requirements.txt").read_text()
     assert "torch==2.13.0" in requirements and "trust" not in requirements
     assert (space / "raitner_hub" / "serve.py").read_bytes() == (
-        Path(__file__).resolve().parent.parent / "raitner_hub" / "serve.py").read_bytes()
+        Path(__file__).resolve().parent.parent / "raitner_hub" / "serve.py"
+    ).read_bytes()
 
     # The downloaded Space starts: env points it at the tiny model and a local pool (no Hub needed).
     pool = write_jsonl(tmp_path / "pool.jsonl", POOL)
     port = _free_port()
-    env = {**os.environ, "RAITNER_MODEL": str(tiny_model_dir), "RAITNER_INDEX": str(pool),
-           "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
+    env = {
+        **os.environ,
+        "RAITNER_MODEL": str(tiny_model_dir),
+        "RAITNER_INDEX": str(pool),
+        "GRADIO_SERVER_PORT": str(port),
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": "",
+    }
     log = tmp_path / "app.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=space, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "app.py"], cwd=space, env=env, stdout=out, stderr=subprocess.STDOUT, text=True
+        )
     try:
         page = _wait_for_http(f"http://127.0.0.1:{port}/", proc, log)
         assert "RA-IT open NER" in page or "gradio" in page.lower()

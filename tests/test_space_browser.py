@@ -14,8 +14,16 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 DOCS_SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "images" / "space.png"
 
 pytestmark = [
@@ -55,8 +63,15 @@ def scripted_demo(tiny_model_dir):
     base = NER.from_pretrained(tiny_model_dir, lang="en", backend="hf", device="cpu")
     predictor = scripted_ner(base, {"person": ["Obama", "Merkel"], "location": ["Paris", "Berlin"]})
     pool = datasets.Dataset.from_list(rows(POOL), features=ANNOTATED_FEATURES)
-    index = RetrievalIndex.build(pool, lang="en", embedder="hash512", encoder=HashingEncoder(), cache_dir=False,
-                                 progress=False, pool_source="test-pool")
+    index = RetrievalIndex.build(
+        pool,
+        lang="en",
+        embedder="hash512",
+        encoder=HashingEncoder(),
+        cache_dir=False,
+        progress=False,
+        pool_source="test-pool",
+    )
     demo = build_demo(predictor, index)
     _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     yield demo, url, index

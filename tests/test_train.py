@@ -40,8 +40,12 @@ def trained(tiny_model_dir, tmp_path_factory):
 
 # ---- chat templates ----
 
-MSGS = [{"role": "user", "content": "Text: a"}, {"role": "assistant", "content": "I've read this text."},
-        {"role": "user", "content": "What describes person in the text?"}, {"role": "assistant", "content": "[]"}]
+MSGS = [
+    {"role": "user", "content": "Text: a"},
+    {"role": "assistant", "content": "I've read this text."},
+    {"role": "user", "content": "What describes person in the text?"},
+    {"role": "assistant", "content": "[]"},
+]
 
 
 def test_templates_render_the_paper_strings(tiny_model_dir):
@@ -51,19 +55,24 @@ def test_templates_render_the_paper_strings(tiny_model_dir):
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     qwen = tok.apply_chat_template(MSGS, chat_template=load_template("qwen"), tokenize=False)
-    assert qwen == ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nText: a<|im_end|>\n"
-                    "<|im_start|>assistant\nI've read this text.<|im_end|>\n<|im_start|>user\nWhat describes person "
-                    "in the text?<|im_end|>\n<|im_start|>assistant\n[]<|im_end|>\n")
+    assert qwen == (
+        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nText: a<|im_end|>\n"
+        "<|im_start|>assistant\nI've read this text.<|im_end|>\n<|im_start|>user\nWhat describes person "
+        "in the text?<|im_end|>\n<|im_start|>assistant\n[]<|im_end|>\n"
+    )
     system = [{"role": "system", "content": "S"}] + MSGS[:1]
-    assert tok.apply_chat_template(system, chat_template=load_template("chatml"), tokenize=False,
-                                   add_generation_prompt=True) == (
-        "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nText: a<|im_end|>\n<|im_start|>assistant\n")
-    llama = tok.apply_chat_template(MSGS[:3], chat_template=load_template("llama3"), tokenize=False,
-                                    add_generation_prompt=True)
-    assert llama == ("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nText: a<|eot_id|>"
-                     "<|start_header_id|>assistant<|end_header_id|>\n\nI've read this text.<|eot_id|>"
-                     "<|start_header_id|>user<|end_header_id|>\n\nWhat describes person in the text?<|eot_id|>"
-                     "<|start_header_id|>assistant<|end_header_id|>\n\n")
+    assert tok.apply_chat_template(
+        system, chat_template=load_template("chatml"), tokenize=False, add_generation_prompt=True
+    ) == ("<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nText: a<|im_end|>\n<|im_start|>assistant\n")
+    llama = tok.apply_chat_template(
+        MSGS[:3], chat_template=load_template("llama3"), tokenize=False, add_generation_prompt=True
+    )
+    assert llama == (
+        "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nText: a<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\nI've read this text.<|eot_id|>"
+        "<|start_header_id|>user<|end_header_id|>\n\nWhat describes person in the text?<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n"
+    )
 
 
 def test_template_fallback_when_markers_are_missing(tiny_model_dir):
@@ -73,8 +82,10 @@ def test_template_fallback_when_markers_are_missing(tiny_model_dir):
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     assert resolve_chat_template(tok)[1] == "tokenizer"  # the fixture's template has markers: kept
-    tok.chat_template = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + "
-                         "'<|im_end|>\\n' }}{% endfor %}")  # Qwen-style, no generation markers
+    tok.chat_template = (
+        "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + "
+        "'<|im_end|>\\n' }}{% endfor %}"
+    )  # Qwen-style, no generation markers
     source, name = resolve_chat_template(tok, model_type="qwen2")
     assert (source, name) == (load_template("chatml"), "chatml.v1")
     out = tok.apply_chat_template(MSGS, chat_template=source, return_dict=True, return_assistant_tokens_mask=True)
@@ -84,8 +95,9 @@ def test_template_fallback_when_markers_are_missing(tiny_model_dir):
         resolve_chat_template(tok, "llama3")  # the tiny vocab has no Llama-3 header tokens
 
     # A Llama-3 base: no chat template at all, Llama-3 header tokens in the vocabulary.
-    tok.add_special_tokens({"additional_special_tokens": ["<|begin_of_text|>", "<|start_header_id|>",
-                                                         "<|end_header_id|>", "<|eot_id|>"]})
+    tok.add_special_tokens(
+        {"additional_special_tokens": ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]}
+    )
     tok.chat_template = None
     source, name = resolve_chat_template(tok, model_type="llama")
     assert name == "llama3.v1"
@@ -106,6 +118,7 @@ def test_template_fallback_when_markers_are_missing(tiny_model_dir):
 
 
 # ---- the training run ----
+
 
 def test_loss_goes_down(trained):
     run, _ = trained
@@ -152,8 +165,16 @@ def test_adapter_folder_contents(trained, tiny_model_dir):
 
     run, folder = trained
     names = {p.name for p in folder.iterdir()}
-    assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "tokenizer_config.json",
-            "chat_template.jinja", "manifest.json", "loss.png", "README.md"} <= names
+    assert {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "chat_template.jinja",
+        "manifest.json",
+        "loss.png",
+        "README.md",
+    } <= names
     assert "training_args.bin" not in names and "merged" not in names
     assert (folder / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     adapter_config = json.loads((folder / "adapter_config.json").read_text())
@@ -161,7 +182,14 @@ def test_adapter_folder_contents(trained, tiny_model_dir):
     assert adapter_config["r"] == 8 and adapter_config["lora_alpha"] == 16
     targets = adapter_config["target_modules"]  # all-linear, resolved by PEFT to full module names
     assert len(targets) == 14 and {t.rsplit(".", 1)[-1] for t in targets} == {
-        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    }
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["artefact"] == "adapter"
     assert manifest["settings"]["seed"] == 42 and manifest["settings"]["chat_template"] == "tokenizer"
@@ -215,14 +243,33 @@ def test_adapter_card_matches_golden():
     from raitner_hub.adapter_folder import render_card
     from raitner_hub.config import TrainConfig
 
-    config = TrainConfig(base_model="Qwen/Qwen1.5-7B", dataset="me/sky-ner-it", dataset_config="ra-nn-k2",
-                         repo_id="me/sky-ner-ra-it-lora", license="other", license_name="tongyi-qianwen",
-                         license_link="https://huggingface.co/Qwen/Qwen1.5-7B/blob/main/LICENSE")
-    source = {"dataset": "me/sky-ner-it@" + "a" * 40, "repo_id": "me/sky-ner-it", "revision": "a" * 40,
-              "config": "ra-nn-k2", "templates": ["ra_it.zh.v1", "uniner.zh.v1"], "strategies": ["nn.v1"],
-              "languages": ["zh"]}
-    hyper = {"learning_rate": 5e-5, "num_train_epochs": 3.0, "max_steps": -1, "lora_r": 8, "lora_alpha": 16,
-             "lora_target_modules": "all-linear", "fp16": None}
+    config = TrainConfig(
+        base_model="Qwen/Qwen1.5-7B",
+        dataset="me/sky-ner-it",
+        dataset_config="ra-nn-k2",
+        repo_id="me/sky-ner-ra-it-lora",
+        license="other",
+        license_name="tongyi-qianwen",
+        license_link="https://huggingface.co/Qwen/Qwen1.5-7B/blob/main/LICENSE",
+    )
+    source = {
+        "dataset": "me/sky-ner-it@" + "a" * 40,
+        "repo_id": "me/sky-ner-it",
+        "revision": "a" * 40,
+        "config": "ra-nn-k2",
+        "templates": ["ra_it.zh.v1", "uniner.zh.v1"],
+        "strategies": ["nn.v1"],
+        "languages": ["zh"],
+    }
+    hyper = {
+        "learning_rate": 5e-5,
+        "num_train_epochs": 3.0,
+        "max_steps": -1,
+        "lora_r": 8,
+        "lora_alpha": 16,
+        "lora_target_modules": "all-linear",
+        "fp16": None,
+    }
     losses = {"final_train_loss": 0.41, "final_eval_loss": 0.45, "best_eval_loss": 0.44}
     versions = {"PEFT": "0.18.0", "TRL": "0.25.0", "Transformers": "5.0.0", "Pytorch": "2.13.0"}
     card = render_card(config, source, "Qwen/Qwen1.5-7B", hyper, losses, "chatml.v1", versions=versions)
@@ -233,14 +280,21 @@ def test_adapter_card_matches_golden():
     assert "### Framework versions\n\n- PEFT: 0.18.0\n- TRL: 0.25.0" in card.text
     assert "`tongyi-qianwen` ([license text](https://huggingface.co/Qwen/Qwen1.5-7B/blob/main/LICENSE))" in card.text
     data = ModelCard(str(card)).data.to_dict()
-    assert data == {"base_model": "Qwen/Qwen1.5-7B", "library_name": "peft", "license": "other",
-                    "license_name": "tongyi-qianwen",
-                    "license_link": "https://huggingface.co/Qwen/Qwen1.5-7B/blob/main/LICENSE", "language": ["zh"],
-                    "datasets": ["me/sky-ner-it"], "tags": ["ra-it", "ner", "lora", "trl"],
-                    "pipeline_tag": "text-generation"}
+    assert data == {
+        "base_model": "Qwen/Qwen1.5-7B",
+        "library_name": "peft",
+        "license": "other",
+        "license_name": "tongyi-qianwen",
+        "license_link": "https://huggingface.co/Qwen/Qwen1.5-7B/blob/main/LICENSE",
+        "language": ["zh"],
+        "datasets": ["me/sky-ner-it"],
+        "tags": ["ra-it", "ner", "lora", "trl"],
+        "pipeline_tag": "text-generation",
+    }
 
 
 # ---- errors before any work ----
+
 
 def test_dataset_without_messages_column(tiny_model_dir, tmp_path):
     from raitner_hub.train import prepare
@@ -254,8 +308,9 @@ def test_dataset_without_messages_column(tiny_model_dir, tmp_path):
 def test_unknown_sft_key_fails_before_loading_anything(tmp_path):
     from raitner_hub.train import prepare
 
-    config = tiny_config(tmp_path / "no-model", tmp_path / "no-data", tmp_path / "out",
-                         sft={"max_seq_length": 512})  # renamed to max_length in TRL
+    config = tiny_config(
+        tmp_path / "no-model", tmp_path / "no-data", tmp_path / "out", sft={"max_seq_length": 512}
+    )  # renamed to max_length in TRL
     with pytest.raises(ConfigError, match=r"^sft: unknown key\(s\) max_seq_length \(trl.SFTConfig"):
         prepare(config)
     bad_lora = tiny_config(tmp_path / "no-model", tmp_path / "no-data", tmp_path / "out")
@@ -267,16 +322,22 @@ def test_unknown_sft_key_fails_before_loading_anything(tmp_path):
 def test_remote_code_and_pickles_are_refused(tmp_path):
     from raitner_hub.train import build_args, prepare
 
-    for sft, message in (({"trust_remote_code": True}, "trust_remote_code is not allowed"),
-                         ({"model_init_kwargs": {"trust_remote_code": True}}, "trust_remote_code is not allowed"),
-                         ({"model_init_kwargs": {"use_safetensors": False}}, "use_safetensors must stay true")):
+    for sft, message in (
+        ({"trust_remote_code": True}, "trust_remote_code is not allowed"),
+        ({"model_init_kwargs": {"trust_remote_code": True}}, "trust_remote_code is not allowed"),
+        ({"model_init_kwargs": {"use_safetensors": False}}, "use_safetensors must stay true"),
+    ):
         config = tiny_config(tmp_path / "no-model", tmp_path / "no-data", tmp_path / "out", sft=sft)
         with pytest.raises(ConfigError, match=message):
             prepare(config)
-    config = tiny_config(tmp_path / "no-model", tmp_path / "no-data", tmp_path / "out",
-                         sft={"model_init_kwargs": {"dtype": "float32"}})
-    assert build_args(config)[0].model_init_kwargs == {"dtype": "float32", "use_safetensors": True,
-                                                       "trust_remote_code": False}
+    config = tiny_config(
+        tmp_path / "no-model", tmp_path / "no-data", tmp_path / "out", sft={"model_init_kwargs": {"dtype": "float32"}}
+    )
+    assert build_args(config)[0].model_init_kwargs == {
+        "dtype": "float32",
+        "use_safetensors": True,
+        "trust_remote_code": False,
+    }
 
 
 def test_base_model_not_found(tiny_model_dir, tmp_path):
@@ -304,9 +365,20 @@ def test_cli_reports_one_line_errors(tmp_path):
 
     from raitner_hub.cli import app
 
-    result = CliRunner().invoke(app, ["train", "--config", str(EXAMPLES / "train_tiny.yaml"), "--base-model",
-                                      str(tmp_path / "nowhere"), "--dataset", str(tmp_path / "nodata"),
-                                      "--out", str(tmp_path / "o")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--config",
+            str(EXAMPLES / "train_tiny.yaml"),
+            "--base-model",
+            str(tmp_path / "nowhere"),
+            "--dataset",
+            str(tmp_path / "nodata"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: base_model") and "cannot be loaded" in lines[0]
@@ -323,8 +395,10 @@ def test_push_without_local_base_repo_id_is_refused(tiny_model_dir, tmp_path):
 
 # ---- shipped configs ----
 
-@pytest.mark.parametrize("name, base", [("train_en_llama3.yaml", "meta-llama/Meta-Llama-3-8B"),
-                                        ("train_zh_qwen.yaml", "Qwen/Qwen1.5-7B")])
+
+@pytest.mark.parametrize(
+    "name, base", [("train_en_llama3.yaml", "meta-llama/Meta-Llama-3-8B"), ("train_zh_qwen.yaml", "Qwen/Qwen1.5-7B")]
+)
 def test_shipped_configs_carry_the_paper_settings(name, base):
     from peft import LoraConfig
     from trl import SFTConfig
@@ -335,14 +409,33 @@ def test_shipped_configs_carry_the_paper_settings(name, base):
     _check_known_keys(config.sft, SFTConfig, "sft")
     _check_known_keys(config.lora, LoraConfig, "lora")
     assert config.base_model == base and config.seed == 42 and config.quantization is None
-    assert config.lora == {"r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "target_modules": "all-linear",
-                           "task_type": "CAUSAL_LM"}
+    assert config.lora == {
+        "r": 8,
+        "lora_alpha": 16,
+        "lora_dropout": 0.0,
+        "target_modules": "all-linear",
+        "task_type": "CAUSAL_LM",
+    }
     sft = config.sft
-    expected = {"learning_rate": 5e-5, "num_train_epochs": 3, "per_device_train_batch_size": 8,
-                "gradient_accumulation_steps": 1, "lr_scheduler_type": "cosine", "warmup_steps": 0.03,
-                "weight_decay": 0.0, "max_grad_norm": 1.0, "max_length": 2048, "packing": False, "bf16": True,
-                "eval_steps": 100, "save_steps": 100, "logging_steps": 20, "load_best_model_at_end": True,
-                "metric_for_best_model": "eval_loss", "assistant_only_loss": True}
+    expected = {
+        "learning_rate": 5e-5,
+        "num_train_epochs": 3,
+        "per_device_train_batch_size": 8,
+        "gradient_accumulation_steps": 1,
+        "lr_scheduler_type": "cosine",
+        "warmup_steps": 0.03,
+        "weight_decay": 0.0,
+        "max_grad_norm": 1.0,
+        "max_length": 2048,
+        "packing": False,
+        "bf16": True,
+        "eval_steps": 100,
+        "save_steps": 100,
+        "logging_steps": 20,
+        "load_best_model_at_end": True,
+        "metric_for_best_model": "eval_loss",
+        "assistant_only_loss": True,
+    }
     assert {k: sft[k] for k in expected} == expected
     lora = LoraConfig(**config.lora)
     assert lora.target_modules == "all-linear"
@@ -352,15 +445,37 @@ def test_shipped_configs_carry_the_paper_settings(name, base):
 
 # ---- accelerate hand-off ----
 
+
 def test_launch_command():
     from raitner_hub.train import launch_command
 
     cmd = launch_command("/tmp/c.yaml", 4)
-    assert cmd == [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch", "--num_processes", "4",
-                   "--multi_gpu", "-m", "raitner_hub.train", "/tmp/c.yaml"]
+    assert cmd == [
+        sys.executable,
+        "-m",
+        "accelerate.commands.accelerate_cli",
+        "launch",
+        "--num_processes",
+        "4",
+        "--multi_gpu",
+        "-m",
+        "raitner_hub.train",
+        "/tmp/c.yaml",
+    ]
     cpu = launch_command(Path("c.yaml"), 1, cpu=True, mixed_precision="no", main_process_port=29555)
-    assert cpu[3:] == ["launch", "--num_processes", "1", "--cpu", "--mixed_precision", "no",
-                       "--main_process_port", "29555", "-m", "raitner_hub.train", "c.yaml"]
+    assert cpu[3:] == [
+        "launch",
+        "--num_processes",
+        "1",
+        "--cpu",
+        "--mixed_precision",
+        "no",
+        "--main_process_port",
+        "29555",
+        "-m",
+        "raitner_hub.train",
+        "c.yaml",
+    ]
     with pytest.raises(ConfigError):
         launch_command("c.yaml", 0)
 
@@ -369,12 +484,22 @@ def test_launch_command():
 def test_accelerate_launch_runs_one_cpu_process(tiny_model_dir, tmp_path):
     from raitner_hub.train import launch_command, write_config
 
-    config = tiny_config(tiny_model_dir, make_it_folder(tmp_path / "accel-data"), tmp_path / "accel-adapter",
-                         sft={"max_steps": 2, "save_steps": 2, "eval_strategy": "no", "load_best_model_at_end": False})
+    config = tiny_config(
+        tiny_model_dir,
+        make_it_folder(tmp_path / "accel-data"),
+        tmp_path / "accel-adapter",
+        sft={"max_steps": 2, "save_steps": 2, "eval_strategy": "no", "load_best_model_at_end": False},
+    )
     path = write_config(config, tmp_path / "resolved.yaml")
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(launch_command(path, 1, cpu=True, mixed_precision="no"), cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        launch_command(path, 1, cpu=True, mixed_precision="no"),
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"adapter written to {tmp_path / 'accel-adapter'}" in proc.stdout
     manifest = json.loads((tmp_path / "accel-adapter" / "manifest.json").read_text())
@@ -393,10 +518,13 @@ def test_resume_from_checkpoint_and_merge(trained, tmp_path):
     from raitner_hub.train import train_adapter
 
     run, _ = trained
-    config = dataclasses.replace(run.config, resume_from_checkpoint=True, output_dir=str(tmp_path / "resumed"),
-                                 merge=True,
-                                 sft={**run.config.sft, "output_dir": str(run.config.checkpoints_dir),
-                                      "max_steps": 20})
+    config = dataclasses.replace(
+        run.config,
+        resume_from_checkpoint=True,
+        output_dir=str(tmp_path / "resumed"),
+        merge=True,
+        sft={**run.config.sft, "output_dir": str(run.config.checkpoints_dir), "max_steps": 20},
+    )
     folder = train_adapter(config)
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["counts"]["steps"] == 20
@@ -447,17 +575,31 @@ def test_push_then_load_from_the_hub_in_a_fresh_process(hub_server, tiny_model_d
     api.upload_folder(folder_path=str(tiny_model_dir), repo_id=base_repo)
     data_repo = f"user/tiny-ra-it-data-{suffix}"  # train from the Hub: the data commit lands in the manifest
     api.create_repo(data_repo, repo_type="dataset")
-    data_sha = api.upload_folder(folder_path=str(make_it_folder(tmp_path / "push-data")), repo_id=data_repo,
-                                 repo_type="dataset").oid
-    config = tiny_config(tiny_model_dir, tmp_path / "unused", tmp_path / "push-adapter", dataset=data_repo,
-                         base_model_repo_id=base_repo, sft={"max_steps": 3, "eval_steps": 3, "save_steps": 3})
+    data_sha = api.upload_folder(
+        folder_path=str(make_it_folder(tmp_path / "push-data")), repo_id=data_repo, repo_type="dataset"
+    ).oid
+    config = tiny_config(
+        tiny_model_dir,
+        tmp_path / "unused",
+        tmp_path / "push-adapter",
+        dataset=data_repo,
+        base_model_repo_id=base_repo,
+        sft={"max_steps": 3, "eval_steps": 3, "save_steps": 3},
+    )
     path = write_config(config, tmp_path / "cfg.yaml")
     result = CliRunner().invoke(app, ["train", "--config", str(path), "--push", "--repo-id", adapter_repo])
     assert result.exit_code == 0, result.output
     assert result.output.strip().splitlines()[-1].startswith(f"adapter written to {tmp_path / 'push-adapter'}, pushed")
     files = hub_server.files(adapter_repo)
-    assert {"adapter_config.json", "adapter_model.safetensors", "chat_template.jinja", "README.md", "loss.png",
-            "manifest.json", "tokenizer.json"} <= set(files)
+    assert {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "chat_template.jinja",
+        "README.md",
+        "loss.png",
+        "manifest.json",
+        "tokenizer.json",
+    } <= set(files)
     assert json.loads(files["adapter_config.json"])["base_model_name_or_path"] == base_repo
     card = files["README.md"].decode()
     assert f"base_model: {base_repo}" in card and f"datasets:\n- {data_repo}" in card and data_sha in card
@@ -466,14 +608,24 @@ def test_push_then_load_from_the_hub_in_a_fresh_process(hub_server, tiny_model_d
     assert os.environ["HF_TOKEN"].encode() not in b"".join(files.values())
 
     fresh_home = tmp_path / "empty-hf-home"
-    env = {**os.environ, "HF_HOME": str(fresh_home), "HF_DATASETS_CACHE": str(fresh_home / "datasets"),
-           "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-c", FRESH_PROCESS_LOAD, adapter_repo, json.dumps(tiny_chat(5)),
-                           str(tmp_path / "remote.pt")], env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "HF_HOME": str(fresh_home),
+        "HF_DATASETS_CACHE": str(fresh_home / "datasets"),
+        "OMP_NUM_THREADS": "1",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS_LOAD, adapter_repo, json.dumps(tiny_chat(5)), str(tmp_path / "remote.pt")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     remote = torch.load(tmp_path / "remote.pt")
-    local = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
-                                      str(tmp_path / "push-adapter")).eval()
+    local = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(tiny_model_dir), str(tmp_path / "push-adapter")
+    ).eval()
     with torch.no_grad():
         expected = local(input_ids=remote["ids"]).logits
     assert torch.allclose(remote["logits"], expected, atol=1e-5)
@@ -481,9 +633,11 @@ def test_push_then_load_from_the_hub_in_a_fresh_process(hub_server, tiny_model_d
 
 # ---- GPU: the shipped config, unchanged except for a short run ----
 
+
 @pytest.mark.gpu
-@pytest.mark.parametrize("name, quantization", [("train_zh_qwen.yaml", None), ("train_en_llama3.yaml", None),
-                                                ("train_zh_qwen.yaml", "4bit")])
+@pytest.mark.parametrize(
+    "name, quantization", [("train_zh_qwen.yaml", None), ("train_en_llama3.yaml", None), ("train_zh_qwen.yaml", "4bit")]
+)
 def test_shipped_config_trains_on_a_gpu(name, quantization, tmp_path):
     """Set RAITNER_GPU_BASE_MODEL to a local copy of the base (or any causal LM) on machines without the Hub."""
     import torch
@@ -493,11 +647,15 @@ def test_shipped_config_trains_on_a_gpu(name, quantization, tmp_path):
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU")
     base = os.environ.get("RAITNER_GPU_BASE_MODEL")
-    config = load_train_config(EXAMPLES / name, sft_overrides={"max_steps": 20, "eval_steps": 10, "save_steps": 10,
-                                                                "logging_steps": 5},
-                               base_model=base, dataset=str(make_it_folder(tmp_path / "gpu-data")),
-                               dataset_config=CONFIG_NAME, output_dir=str(tmp_path / "gpu-adapter"),
-                               quantization=quantization)
+    config = load_train_config(
+        EXAMPLES / name,
+        sft_overrides={"max_steps": 20, "eval_steps": 10, "save_steps": 10, "logging_steps": 5},
+        base_model=base,
+        dataset=str(make_it_folder(tmp_path / "gpu-data")),
+        dataset_config=CONFIG_NAME,
+        output_dir=str(tmp_path / "gpu-adapter"),
+        quantization=quantization,
+    )
     torch.cuda.reset_peak_memory_stats()
     started = time.time()
     try:
@@ -509,8 +667,10 @@ def test_shipped_config_trains_on_a_gpu(name, quantization, tmp_path):
     seconds = time.time() - started
     manifest = json.loads((folder / "manifest.json").read_text())
     peak_gib = torch.cuda.max_memory_allocated() / 2**30
-    print(f"{name} ({quantization or 'lora'}) on {torch.cuda.get_device_name()}: {config.base_model}, 20 steps, "
-          f"{20 / seconds:.2f} steps/s (incl. load), peak {peak_gib:.1f} GiB, losses {manifest['counts']}")
+    print(
+        f"{name} ({quantization or 'lora'}) on {torch.cuda.get_device_name()}: {config.base_model}, 20 steps, "
+        f"{20 / seconds:.2f} steps/s (incl. load), peak {peak_gib:.1f} GiB, losses {manifest['counts']}"
+    )
     assert manifest["counts"]["steps"] == 20 and manifest["counts"]["final_eval_loss"] is not None
 
 
@@ -526,8 +686,14 @@ def test_launch_hands_off_n_processes_to_accelerate_with_the_resolved_config(tmp
 
     calls = []
     monkeypatch.setattr(sp, "call", lambda cmd: calls.append(cmd) or 0)
-    config = TrainConfig(base_model="b", dataset="me/d", output_dir=str(tmp_path / "adapter"), push=True,
-                         repo_id="me/lora", sft={"max_steps": 3})
+    config = TrainConfig(
+        base_model="b",
+        dataset="me/d",
+        output_dir=str(tmp_path / "adapter"),
+        push=True,
+        repo_id="me/lora",
+        sft={"max_steps": 3},
+    )
     assert launch(config, 3) == (tmp_path / "adapter").resolve()
     resolved = tmp_path / "adapter-checkpoints" / "train-config.yaml"
     assert calls == [launch_command(resolved, 3)]

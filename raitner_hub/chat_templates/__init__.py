@@ -37,8 +37,10 @@ def load_template(family: str) -> str:
     """The Jinja source of a family's training template (``chatml``/``qwen`` or ``llama3``)."""
     name = FAMILY_ALIASES.get(family.lower())
     if name is None:
-        raise ConfigError(f"chat_template: unknown family {family!r}; known: auto, {', '.join(sorted(FAMILY_ALIASES))}"
-                          " or a path to a .jinja file")
+        raise ConfigError(
+            f"chat_template: unknown family {family!r}; known: auto, {', '.join(sorted(FAMILY_ALIASES))}"
+            " or a path to a .jinja file"
+        )
     return (TEMPLATES_DIR / f"{name}.jinja").read_text(encoding="utf-8")
 
 
@@ -67,8 +69,9 @@ def read_template(choice: str) -> tuple[str, str | None]:
     return load_template(choice), FAMILY_ALIASES[choice.lower()]
 
 
-def resolve_chat_template(tokenizer, choice: str = "auto", *, model_type: str | None = None,
-                          model: str = "the base model") -> tuple[str, str]:
+def resolve_chat_template(
+    tokenizer, choice: str = "auto", *, model_type: str | None = None, model: str = "the base model"
+) -> tuple[str, str]:
     """Pick the training template: returns ``(jinja source, name recorded in the manifest)``.
 
     ``choice`` is ``auto`` (keep the tokenizer's template if it has generation markers, else ours for the
@@ -79,19 +82,24 @@ def resolve_chat_template(tokenizer, choice: str = "auto", *, model_type: str | 
         source, family = read_template(choice)
         if family is None:
             if not has_generation_markers(source):
-                raise ConfigError(f"chat_template: {choice} has no {{% generation %}} markers "
-                                  "(needed to train on assistant turns only)")
+                raise ConfigError(
+                    f"chat_template: {choice} has no {{% generation %}} markers "
+                    "(needed to train on assistant turns only)"
+                )
             return source, f"file:{Path(choice).name}"
         missing = [t for t in FAMILY_TOKENS[family] if t not in tokenizer.get_vocab()]
         if missing:
-            raise ConfigError(f"chat_template: {choice} needs special tokens {', '.join(missing)}, "
-                              f"which {model}'s tokenizer lacks")
+            raise ConfigError(
+                f"chat_template: {choice} needs special tokens {', '.join(missing)}, which {model}'s tokenizer lacks"
+            )
         return source, TEMPLATE_VERSIONS[family]
     current = getattr(tokenizer, "chat_template", None)
     if isinstance(current, str) and has_generation_markers(current):
         return current, "tokenizer"
     family = detect_family(tokenizer, model_type)
     if family is None:
-        raise ConfigError(f"{model}: its chat template has no {{% generation %}} markers and its family is unknown "
-                          "(not Llama-3 or Qwen/ChatML); set chat_template: to a .jinja file with the markers")
+        raise ConfigError(
+            f"{model}: its chat template has no {{% generation %}} markers and its family is unknown "
+            "(not Llama-3 or Qwen/ChatML); set chat_template: to a .jinja file with the markers"
+        )
     return load_template(family), TEMPLATE_VERSIONS[family]

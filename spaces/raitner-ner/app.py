@@ -38,8 +38,10 @@ device = os.environ.get("RAITNER_DEVICE") or ("cuda" if os.environ.get("SPACES_Z
 
 if __name__ == "__main__":
     if not model:
-        sys.exit("No model configured: set RAITNER_MODEL to an adapter/model repo id or folder "
-                 "(or push with `raitner push-space --model ...`).")
+        sys.exit(
+            "No model configured: set RAITNER_MODEL to an adapter/model repo id or folder "
+            "(or push with `raitner push-space --model ...`)."
+        )
     print(f"raitner-hub {raitner_hub.__version__} from {Path(raitner_hub.__file__).parent}", flush=True)
     # GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (set by the Hub, or by you) override these.
     serve(model, index, lang=lang, device=device, host=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
