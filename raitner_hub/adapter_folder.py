@@ -199,7 +199,7 @@ def render_card(
         base_model=None if Path(base_id).is_absolute() else base_id,
         language=source.get("languages") or None,
         datasets=[source["repo_id"]] if source.get("repo_id") else None,
-        **license_card_data(
+        **license_card_data(  # type: ignore[arg-type]  # only license / license_name / license_link keys
             config.license, getattr(config, "license_name", None), getattr(config, "license_link", None)
         ),
     )

@@ -307,7 +307,7 @@ def _with_demos(
     )
 
 
-def _prepend_messages(old, contents: list[str], demo_counts: np.ndarray):
+def _prepend_messages(old: Any, contents: list[str], demo_counts: np.ndarray) -> Any:
     """``old`` (a list<struct<role, content>> array) with ``demo_counts[i]`` messages from ``contents``
     (alternating user / assistant) in front of row i."""
     import pyarrow as pa

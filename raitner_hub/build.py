@@ -213,7 +213,7 @@ def resolve_input(config: BuildConfig) -> tuple[BuildConfig, str]:
     if spec is not None:  # one split of a Hub dataset in the token-classification layout: read pinned
         from raitner_hub import hub
 
-        sha = hub.resolve_revision(spec["repo"], "dataset", spec["revision"])
+        sha = hub.resolve_revision(str(spec["repo"]), "dataset", spec["revision"])
         pinned = f"{spec['repo']}@{sha}:{spec['config'] or ''}:{spec['split'] or 'train'}"
         return dataclasses.replace(config, input=pinned), pinned
     from raitner_hub import hub

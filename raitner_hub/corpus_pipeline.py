@@ -54,7 +54,7 @@ from typing import Any
 
 from raitner_hub.annotate import AnnotateResult, assemble_annotations, teacher_ids, write_annotated_folder
 from raitner_hub.config import AnnotateConfig, ExecutorConfig
-from raitner_hub.errors import ConfigError, InputError, TeacherError
+from raitner_hub.errors import ConfigError, InputError, TeacherError, first_line
 from raitner_hub.teacher import Answer, CallStats, TeacherSpec, public_url
 
 SERVER_TYPES = ("endpoint", "vllm", "sglang")  # how datatrove reaches a teacher
@@ -64,7 +64,7 @@ try:  # the [annotate] extra; without it annotate_on_datatrove says what to inst
     from datatrove.pipeline.base import PipelineStep
     from datatrove.pipeline.inference.run_inference import InferenceRunner
 except ImportError:  # pragma: no cover - exercised only without the extra
-    PipelineStep = InferenceRunner = object  # type: ignore[misc,assignment]
+    PipelineStep = InferenceRunner = object  # type: ignore[misc,assignment,unused-ignore]
 
 _REQUIRED = ("datatrove", "loguru", "dill", "multiprocess", "orjson", "aiosqlite", "aiofiles", "xxhash", "httpx")
 
@@ -256,8 +256,10 @@ class SelectPassages(PipelineStep):
                 if i is not None:
                     rows[i] = chunk_row(chosen[i]["id"], Chunk(text, start, end), doc_id, lang=c.lang, corpus=corpus)
         stats.passages = len(rows)
+        assert all(row is not None for row in rows)  # every chosen chunk is in some shard
         table = pa.table(
-            {name: [row[name] for row in rows] for name in CHUNK_FEATURES}, schema=CHUNK_FEATURES.arrow_schema
+            {name: [row[name] for row in rows] for name in CHUNK_FEATURES},  # type: ignore[index]
+            schema=CHUNK_FEATURES.arrow_schema,
         )
         _write_parquet_atomically(Path(self.folder) / "passages.parquet", table)
         (Path(self.folder) / "corpus_stats.json").write_text(json.dumps(stats.as_dict(), ensure_ascii=False))
@@ -335,9 +337,7 @@ async def ask_teacher(
             if "BadRequestError" in last or "status 400" in last or "status 422" in last:
                 return {**dataclasses.asdict(Answer("rejected", "")), "cached": False, "retries": attempt}
             if not any(mark in last for mark in ("429", "RateLimit", "status 5", "Timeout")):
-                raise TeacherError(
-                    f"teacher {spec.model} at {public_url(spec.base_url)}: {last.splitlines()[0]}"
-                ) from None
+                raise TeacherError(f"teacher {spec.model} at {public_url(spec.base_url)}: {first_line(last)}") from None
         except (TimeoutError, ServerError, ConnectionError, OSError) as exc:
             last = str(exc) or type(exc).__name__
         else:
@@ -354,7 +354,7 @@ async def ask_teacher(
         if attempt < max_retries:
             await asyncio.sleep(min(backoff * 2**attempt * (0.5 + random.random() / 2), 60.0))
     raise TeacherError(
-        f"teacher {spec.model} at {public_url(spec.base_url)}: {last.splitlines()[0] if last else 'failed'}"
+        f"teacher {spec.model} at {public_url(spec.base_url)}: {first_line(last) or 'failed'}"
         f" after {max_retries + 1} tries; answers so far are cached: re-run to resume"
     )
 
@@ -369,7 +369,7 @@ class TeacherRunner(InferenceRunner):
             key = os.environ.get(self.key_env)
             if not key:
                 raise TeacherError(f"no API key: environment variable {self.key_env} is not set")
-            self.config = dataclasses.replace(self.config, api_key=key)
+            self.config: Any = dataclasses.replace(self.config, api_key=key)
         return super().run(data, rank, world_size)
 
 
@@ -657,7 +657,7 @@ def annotate_on_datatrove(
     config = pin_corpus_revision(config)
     stages = plan(config, out, ex, command=command, repo_id=repo_id)
     if ex.executor == "slurm":
-        executor = None
+        executor: Any = None
         for stage in stages:
             executor = executor_for(stage, ex, depends=executor)
         with _quiet_stderr(quiet):
@@ -690,4 +690,4 @@ def _failure_line(exc: BaseException) -> str:
     errors = re.findall(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception): .+)$", text, flags=re.M)
     if errors:
         return errors[-1].strip()
-    return text.splitlines()[0] if text else type(cause).__name__
+    return first_line(cause)

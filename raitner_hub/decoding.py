@@ -99,7 +99,7 @@ def greedy_shared_prefix(
         for (gi, start, _piece), rows in zip(batch, results):
             for i, tokens in enumerate(rows):
                 out[gi][start + i] = tokens
-    return out  # type: ignore[return-value]
+    return out
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,7 @@ def _decode_batch(
                 logits_to_keep=1,
             ).logits
     if with_logprobs:
-        generated = [Generated(tuple(t), tuple(lp)) for t, lp in zip(generated, chosen_logprobs)]
+        generated = [Generated(tuple(t), tuple(lp)) for t, lp in zip(generated, chosen_logprobs)]  # type: ignore[misc]
     out, r = [], 0
     for g in groups:
         out.append(generated[r : r + len(g.suffixes)])

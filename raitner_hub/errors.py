@@ -40,15 +40,15 @@ class EngineError(RaitnerError):
     """An inference server cannot be used (unreachable, refused key, unknown model, persistent failures)."""
 
 
-def first_line(exc: BaseException) -> str:
-    """The first non-empty line of an exception's message, or its type name when the message is empty.
+def first_line(exc: BaseException | str) -> str:
+    """The first non-empty line of an exception's message (or of a message), else the exception's type name.
 
     Example:
         >>> first_line(ValueError("bad value\\nTraceback detail")), first_line(KeyError())
         ('bad value', 'KeyError')
     """
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
+    return lines[0] if lines else ("" if isinstance(exc, str) else type(exc).__name__)
 
 
 # Optional modules -> the extra that installs them (pyproject.toml [project.optional-dependencies]).

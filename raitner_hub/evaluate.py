@@ -420,7 +420,7 @@ def _questions(passage: dict, bench) -> list[str]:
     every item of its test files), unless ``--labels`` chose them; else the benchmark's label set."""
     from raitner_hub.readers import input_questions
 
-    qa = None if bench.info.get("labels_given") else input_questions(passage)
+    qa = None if bench.info.get("labels_given") else input_questions(passage)  # type: ignore[arg-type]
     return bench.label_set if qa is None else list(dict.fromkeys(label for label, _ in qa))
 
 
@@ -434,15 +434,16 @@ def question_row(dataset: str, passage: dict, label: str, output: str, demo_ids:
 
     parsed = parse_answer(output)
     entities, unfound = answers_to_entities(passage["text"], {label: parsed or []})
-    if getattr(output, "entities", None) is not None:  # the backend located its entities itself (GLiNER)
-        entities, unfound = list(output.entities), {}
+    located = getattr(output, "entities", None)
+    if located is not None:  # the backend located its entities itself (GLiNER)
+        entities, unfound = list(located), {}
     return {
         "dataset": dataset,
         "id": passage["id"],
         "label": label,
         "output": output,
         "parsed": parsed,
-        "gold": gold_answers(passage).get(label, []),
+        "gold": gold_answers(passage).get(label, []),  # type: ignore[arg-type]
         "gold_entities": [dict(e) for e in passage["entities"] if e["label"] == label],
         "entities": [dict(e) for e in entities],
         "unfound": unfound.get(label, 0),

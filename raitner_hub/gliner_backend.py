@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from raitner_hub.errors import ConfigError, HubError, InputError
+from raitner_hub.errors import ConfigError, HubError, InputError, first_line
 from raitner_hub.records import Prediction
 
 INSTALL_HINT = "pip install 'raitner-hub[gliner]' && pip install --no-deps gliner==0.2.29"
@@ -92,7 +92,7 @@ class GLiNERPredictor:
         try:
             model = GLiNER.from_pretrained(str(folder), map_location=device or "cpu")
         except OSError as exc:
-            raise HubError(f"cannot load GLiNER model {model_id}: {str(exc).splitlines()[0]}") from None
+            raise HubError(f"cannot load GLiNER model {model_id}: {first_line(exc)}") from None
         if device:
             model = model.to(device)
         return cls(
@@ -109,7 +109,7 @@ class GLiNERPredictor:
 
     # ---- the evaluator's call ----------------------------------------------------------------------
 
-    def generate_answers(self, items: Sequence) -> list[str]:
+    def generate_answers(self, items: Sequence) -> list[Any]:
         """One :class:`~raitner_hub.scores.Answer` per (text, label) query; GLiNER runs once per text."""
         from raitner_hub.scores import Answer
 

@@ -20,7 +20,6 @@ error classification live in :mod:`raitner_hub.hub_errors` (``hub_errors.RETRY``
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -30,13 +29,21 @@ from pathlib import Path
 from typing import Any
 
 from raitner_hub.errors import HubError, InputError
+from raitner_hub.hub_cache import cached_revision, offline, offline_error, remember_ref
+from raitner_hub.hub_checks import (  # noqa: F401 - part of this module's API (hub.validate_repo_id & co.)
+    DATA_SUFFIXES,
+    Source,
+    check_no_token,
+    check_redistributable,
+    in_scope,
+    local_files,
+    looks_like_path,
+    unchanged,
+    validate_repo_id,
+)
 from raitner_hub.hub_errors import call_with_retries, endpoint, one_line, redact  # noqa: F401 - redact is API
 
 logger = logging.getLogger(__name__)
-
-# Folders never uploaded: huggingface_hub's local-dir metadata, VCS and bytecode caches.
-_SKIP_PARTS = {".cache", ".git", "__pycache__", ".ipynb_checkpoints"}
-_TEXT_SUFFIXES = {".md", ".json", ".yaml", ".yml", ".txt", ".py", ".jinja", ".cfg", ".toml", ".csv", ".jsonl"}
 
 
 @dataclass(frozen=True)
@@ -75,104 +82,7 @@ class Pulled:
 # ---- validation ----
 
 
-def validate_repo_id(repo_id: str, *, namespaced: bool = False) -> str:
-    """Check a repo id with the Hub's own rules; ``namespaced`` also requires ``owner/name``.
-
-    Example:
-        >>> validate_repo_id("me/sky-ner-it")
-        'me/sky-ner-it'
-    """
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id as hf_validate
-
-    try:
-        hf_validate(repo_id)
-    except HFValidationError as exc:
-        raise HubError(f"invalid repo id '{repo_id}': {one_line(exc)}") from None
-    if namespaced and "/" not in repo_id:
-        raise HubError(f"invalid repo id '{repo_id}': expected 'owner/name', e.g. me/{repo_id}")
-    return repo_id
-
-
-def check_redistributable(folder: str | os.PathLike, *, private: bool, repo_id: str) -> None:
-    """Refuse a public push of data whose manifest says it may not be redistributed."""
-    manifest_path = Path(folder) / "manifest.json"
-    if not manifest_path.is_file():
-        return
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise HubError(f"{manifest_path}: not valid JSON ({exc})") from None
-    if isinstance(manifest, dict) and manifest.get("redistributable") is False and not private:
-        note = manifest.get("license_note") or "its license forbids redistribution"
-        raise HubError(
-            f"refusing a public push of {Path(folder).name} to '{repo_id}': {note}; "
-            "use --private (private=True) to keep it in a private repo"
-        )
-
-
-def _check_no_token(files: dict[str, Path]) -> None:
-    """Never upload a file that contains the Hub token (a card or manifest that captured it by mistake):
-    ``HF_TOKEN``, ``--token`` or the token ``hf auth login`` saved."""
-    from raitner_hub.hub_errors import known_tokens
-
-    needles = [token.encode() for token in known_tokens()]
-    if not needles:
-        return
-    for path_in_repo, path in files.items():
-        if path.suffix.lower() in _TEXT_SUFFIXES and path.stat().st_size < 20_000_000:
-            data = path.read_bytes()
-            if any(needle in data for needle in needles):
-                raise HubError(
-                    f"refusing to push: {path_in_repo} contains the Hub token (HF_TOKEN or the "
-                    "`hf auth login` token); remove it first"
-                )
-
-
 # ---- pushing ----
-
-
-def _local_files(folder: Path, allow_patterns, ignore_patterns, path_in_repo: str) -> dict[str, Path]:
-    from huggingface_hub.utils import filter_repo_objects
-
-    rel_paths = sorted(
-        p.relative_to(folder).as_posix()
-        for p in folder.rglob("*")
-        if p.is_file() and not _SKIP_PARTS.intersection(p.relative_to(folder).parts)
-    )
-    rel_paths = list(filter_repo_objects(rel_paths, allow_patterns=allow_patterns, ignore_patterns=ignore_patterns))
-    prefix = f"{path_in_repo.strip('/')}/" if path_in_repo.strip("/") else ""
-    return {prefix + rel: folder / rel for rel in rel_paths}
-
-
-def _file_ids(path: Path) -> tuple[str, str]:
-    """(git blob sha1, sha256): the ids the Hub reports for regular and LFS files."""
-    sha1, sha256 = hashlib.sha1(), hashlib.sha256()
-    sha1.update(b"blob %d\0" % path.stat().st_size)
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            sha1.update(block)
-            sha256.update(block)
-    return sha1.hexdigest(), sha256.hexdigest()
-
-
-def _unchanged(local: Path, remote) -> bool:
-    if remote.size != local.stat().st_size:
-        return False
-    blob_sha1, sha256 = _file_ids(local)
-    return remote.lfs.sha256 == sha256 if remote.lfs is not None else remote.blob_id == blob_sha1
-
-
-def _in_scope(path: str, path_in_repo: str, allow_patterns, ignore_patterns) -> bool:
-    """Whether a remote file belongs to what this push mirrors (so it may be deleted)."""
-    prefix = f"{path_in_repo.strip('/')}/" if path_in_repo.strip("/") else ""
-    if path == ".gitattributes" or not path.startswith(prefix):
-        return False
-    from huggingface_hub.utils import filter_repo_objects
-
-    # The same pattern semantics as the local file list (_local_files), e.g. for "dir/" patterns.
-    rel = path[len(prefix) :]
-    return bool(list(filter_repo_objects([rel], allow_patterns=allow_patterns, ignore_patterns=ignore_patterns)))
 
 
 def _plan(api, repo_id, repo_type, head, local, *, path_in_repo, allow_patterns, ignore_patterns, delete_missing):
@@ -190,14 +100,14 @@ def _plan(api, repo_id, repo_type, head, local, *, path_in_repo, allow_patterns,
         CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(file))
         for path, file in local.items()
         if path not in remote
-        or not _unchanged(file, remote[path])
+        or not unchanged(file, remote[path])
         and not _same_manifest(api, repo_id, repo_type, head, path, file)
     ]
     if delete_missing:
         ops += [
             CommitOperationDelete(path_in_repo=path)
             for path in sorted(remote)
-            if path not in local and _in_scope(path, path_in_repo, allow_patterns, ignore_patterns)
+            if path not in local and in_scope(path, path_in_repo, allow_patterns, ignore_patterns)
         ]
     return ops
 
@@ -260,10 +170,10 @@ def push_folder(
     if not folder.is_dir():
         raise HubError(f"cannot push {folder}: not a folder")
     check_redistributable(folder, private=private, repo_id=repo_id)
-    local = _local_files(folder, allow_patterns, ignore_patterns, path_in_repo)
+    local = local_files(folder, allow_patterns, ignore_patterns, path_in_repo)
     if not local:
         raise HubError(f"cannot push {folder} to '{repo_id}': no files to upload")
-    _check_no_token(local)
+    check_no_token(local)
     api = HfApi()
     branch = revision or "main"
     message = commit_message or f"Upload {folder.name} with raitner-hub"
@@ -276,8 +186,8 @@ def push_folder(
             private=private,
             exist_ok=True,
             space_sdk=space_sdk,
-            space_hardware=space_hardware,
-        )  # type: ignore[arg-type]  # a str enum
+            space_hardware=space_hardware,  # type: ignore[arg-type]  # a str enum
+        )
         if must_be_private and not api.repo_info(repo_id, repo_type=repo_type).private:
             raise HubError(
                 f"refusing to push {folder.name} to '{repo_id}': the repo exists and is public, "
@@ -286,6 +196,8 @@ def push_folder(
         if revision is not None:
             api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
         head = api.repo_info(repo_id, repo_type=repo_type, revision=branch).sha
+        if head is None:
+            raise HubError(f"the Hub returned no commit sha for {repo_id}@{branch}")
         # Our own diff (not upload_folder's): the card edit and .eval_results of an evaluation push go in the
         # same commit (extra_ops), and a manifest that differs only in its run's timestamp is no change.
         ops = _plan(
@@ -480,34 +392,6 @@ def push_space(
 # ---- pulling ----
 
 
-def offline() -> bool:
-    """``HF_HUB_OFFLINE=1``: every read comes from the local cache, no request is made (as huggingface_hub)."""
-    from huggingface_hub import constants
-
-    return bool(constants.HF_HUB_OFFLINE)
-
-
-def cached_revision(
-    repo_id: str, repo_type: str = "dataset", revision: str | None = None, cache_dir: str | os.PathLike | None = None
-) -> str | None:
-    """The commit sha the local cache holds for ``revision`` (a sha is itself), or None if it holds none."""
-    from huggingface_hub import constants
-
-    folder = Path(cache_dir or constants.HF_HUB_CACHE) / f"{repo_type}s--{repo_id.replace('/', '--')}"
-    rev = revision or "main"
-    if len(rev) == 40 and all(c in "0123456789abcdef" for c in rev):
-        return rev if (folder / "snapshots" / rev).is_dir() else None
-    ref = folder / "refs" / rev
-    return ref.read_text(encoding="utf-8").strip() if ref.is_file() else None
-
-
-def _offline_error(repo_id: str, repo_type: str, revision: str | None) -> HubError:
-    return HubError(
-        f"HF_HUB_OFFLINE=1 and {repo_type} repo '{repo_id}'@{revision or 'main'} is not in the local "
-        "cache: download it once online (or unset HF_HUB_OFFLINE)"
-    )
-
-
 def resolve_revision(repo_id: str, repo_type: str = "dataset", revision: str | None = None) -> str:
     """The commit sha a branch, tag or sha points at now (``main`` when ``revision`` is None).
 
@@ -521,7 +405,7 @@ def resolve_revision(repo_id: str, repo_type: str = "dataset", revision: str | N
     if offline():
         sha = cached_revision(repo_id, repo_type, revision)
         if sha is None:
-            raise _offline_error(repo_id, repo_type, revision)
+            raise offline_error(repo_id, repo_type, revision)
         return sha
     sha = call_with_retries(
         f"resolving {repo_id}@{revision or 'main'}",
@@ -557,18 +441,18 @@ def pull_artefact(
         validate_repo_id(repo_id)
         sha = cached_revision(repo_id, repo_type, revision, cache_dir=cache_dir)
         if sha is None:
-            raise _offline_error(repo_id, repo_type, revision)
+            raise offline_error(repo_id, repo_type, revision)
         try:  # huggingface_hub serves the cached snapshot (local_files_only) without any request
             path = snapshot_download(
                 repo_id,
                 repo_type=repo_type,
                 revision=sha,
                 allow_patterns=allow_patterns,
-                cache_dir=cache_dir,
-                local_dir=local_dir,
+                cache_dir=str(cache_dir) if cache_dir else None,
+                local_dir=str(local_dir) if local_dir else None,
             )
         except Exception:  # noqa: BLE001 - LocalEntryNotFoundError & co: the files asked for are not cached
-            raise _offline_error(repo_id, repo_type, revision) from None
+            raise offline_error(repo_id, repo_type, revision) from None
         return Pulled(Path(path), repo_id, repo_type, revision, sha)
     sha = resolve_revision(repo_id, repo_type, revision)
     path = call_with_retries(
@@ -586,28 +470,8 @@ def pull_artefact(
         revision=revision,
     )
     if local_dir is None:
-        _remember_ref(repo_id, repo_type, revision, sha, cache_dir)
+        remember_ref(repo_id, repo_type, revision, sha, cache_dir)
     return Pulled(Path(path), repo_id, repo_type, revision, sha)
-
-
-def _remember_ref(repo_id: str, repo_type: str, revision: str | None, sha: str, cache_dir) -> None:
-    """Record ``revision -> sha`` in the cache's ``refs/`` as huggingface_hub does for a branch download.
-
-    Pulls fetch by sha (pinned), which leaves ``refs/main`` unwritten; without it an offline run
-    (``HF_HUB_OFFLINE=1``) could not tell which cached snapshot ``main`` is.
-    """
-    from huggingface_hub import constants
-
-    rev = revision or "main"
-    if rev == sha:
-        return
-    ref = Path(cache_dir or constants.HF_HUB_CACHE) / f"{repo_type}s--{repo_id.replace('/', '--')}" / "refs" / rev
-    try:
-        if not ref.is_file() or ref.read_text(encoding="utf-8").strip() != sha:
-            ref.parent.mkdir(parents=True, exist_ok=True)
-            ref.write_text(sha, encoding="utf-8")
-    except OSError:  # a read-only cache: offline use then needs the sha, nothing else breaks
-        pass
 
 
 def download_artefact(
@@ -675,60 +539,6 @@ def load_hub_split(
     """
     ds, sha = load_dataset_config(repo_id, config, split=split, revision=revision, cache_dir=cache_dir)
     return ds, f"{repo_id}@{sha}"
-
-
-# ---- local or Hub: the one resolver ----
-
-# Names ending like a data file are paths, even when missing (never a Hub id like "me/data.jsonl").
-DATA_SUFFIXES = (
-    ".jsonl",
-    ".json",
-    ".parquet",
-    ".txt",
-    ".csv",
-    ".tsv",
-    ".arrow",
-    ".yaml",
-    ".yml",
-    ".jinja",
-    ".safetensors",
-    ".bin",
-    ".conll",
-    ".bio",
-)
-
-
-@dataclass(frozen=True)
-class Source:
-    """What a user-given name resolved to: a local file/folder, or a Hub repo pinned to a commit.
-
-    ``path`` is the local file/folder (a Hub download once fetched; None when only the sha was resolved);
-    ``ref`` is ``repo@sha`` for a Hub source and None for a local one.
-    """
-
-    name: str
-    path: Path | None
-    repo_id: str | None = None
-    revision: str | None = None
-    sha: str | None = None
-
-    @property
-    def is_local(self) -> bool:
-        return self.repo_id is None
-
-    @property
-    def ref(self) -> str | None:
-        return f"{self.repo_id}@{self.sha}" if self.repo_id and self.sha else None
-
-
-def looks_like_path(name: str | os.PathLike) -> bool:
-    """Whether ``name`` is meant as a local path (so a missing one is an error, never a Hub lookup)."""
-    text = os.fspath(name)
-    if text.startswith((".", "/", "~")) or "\\" in text or text.count("/") > 1:
-        return True
-    if text.lower().endswith(DATA_SUFFIXES):
-        return True
-    return os.sep in text and Path(text.split(os.sep)[0]).exists()
 
 
 def locate(name: str | os.PathLike, *, revision: str | None = None) -> Source:

@@ -39,7 +39,8 @@ NEGATIVES = ("keep", "resample", "none")
 
 def has_questions(annotated: datasets.Dataset) -> bool:
     """True when the input recorded its own questions (conversation formats): ``keep`` is then the default."""
-    return any(input_questions({"annotator": a, "entities": []}) is not None for a in annotated["annotator"][:])
+    rows = ({"annotator": a, "entities": []} for a in annotated["annotator"][:])  # the two keys it reads
+    return any(input_questions(row) is not None for row in rows)  # type: ignore[arg-type]
 
 
 def resolve_negatives(negatives: str | bool | None, annotated: datasets.Dataset) -> str:

@@ -188,7 +188,10 @@ class NER:
         if backend == "gliner":  # a GLiNER checkpoint: same predictor calls, GLiNER underneath
             from raitner_hub.gliner_backend import GLiNERPredictor
 
-            return GLiNERPredictor.from_pretrained(model_or_adapter, revision=revision, device=device, **options)
+            # the same calls as NER (predict, predict_batch, generate_answers), so callers need not tell them apart
+            return GLiNERPredictor.from_pretrained(  # type: ignore[return-value]
+                model_or_adapter, revision=revision, device=device, **options
+            )
         if backend != "openai" and (base_url or served_model):
             raise ConfigError("--base-url / --served-model need --backend openai")
         if backend == "openai":
@@ -466,7 +469,7 @@ class NER:
         if mentions is None:
             self.stats["unparsed"] += 1
             return []
-        out = []
+        out: list[Prediction] = []
         for mention in dict.fromkeys(m for m in mentions if m.strip()):
             entities, missing = align_mentions(text, [(mention, label)])
             self.stats["not_found"] += len(missing)
@@ -479,12 +482,14 @@ class NER:
 
     def mention_score(self, output: str, mention: str) -> float | None:
         """The mention's confidence score in this answer (:mod:`raitner_hub.scores`), None without log-probs."""
-        from raitner_hub.scores import mention_score, token_spans_by_decoding
+        from raitner_hub.scores import Answer, mention_score, token_spans_by_decoding
 
         logprobs = getattr(output, "logprobs", None)
-        if logprobs is None:
+        if logprobs is None or not isinstance(output, Answer):
             return None
         if output.token_spans is None:
+            if output.token_ids is None:
+                return None
             output.token_spans = tuple(
                 token_spans_by_decoding(
                     lambda ids: self.tokenizer.decode(ids, skip_special_tokens=True), output.token_ids

@@ -646,7 +646,7 @@ def read_uniner(
     for n, group in enumerate(groups):
         text = group["text"]
         entities, missing = _aligned(text, ((m, label) for label, answer in group["qa"] for m in answer))
-        asked = list(dict.fromkeys(label for label, _ in group["qa"]))
+        asked_types = list(dict.fromkeys(label for label, _ in group["qa"]))
         yield AnnotatedPassage(
             id=f"{source}_{n}",
             text=text,
@@ -656,7 +656,7 @@ def read_uniner(
             annotator=annotator_json(
                 "uniner",
                 source,
-                labels_queried=asked,
+                labels_queried=asked_types,
                 qa=[[label, answer] for label, answer in group["qa"]],
                 unaligned=missing,
             ),

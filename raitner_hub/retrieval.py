@@ -446,6 +446,7 @@ def _write_index_folder(index: RetrievalIndex, folder: Path, *, repo_id: str | N
         if index.dense:
             import faiss
 
+            assert index.embeddings is not None  # dense, so it has embeddings
             dim = index.embeddings.shape[1]
             vectors = pa.FixedSizeListArray.from_arrays(pa.array(index.embeddings.ravel(), pa.float32()), dim)
             pq.write_table(

@@ -504,7 +504,7 @@ def build_demo(
             gr.Examples(examples, inputs=[text, types, lang], label="Examples (click one)")
         preset.change(apply_preset, preset, [types, lang, text], api_visibility="private")
         # Both triggers share one queue ("generate"): one decode batch at a time per device.
-        batching = {
+        batching: dict[str, Any] = {
             "batch": True,
             "max_batch_size": max_batch_size,
             "concurrency_limit": generation_concurrency,

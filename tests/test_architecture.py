@@ -31,6 +31,8 @@ FOUNDATION = {
     "licenses",
     "scores",
     "spans",
+    "hub_checks",
+    "hub_cache",
 }
 STAGES = [
     "corpus",
@@ -41,6 +43,7 @@ STAGES = [
     "retrieval",
     "augment",
     "build",
+    "benchmark_registry",
     "benchmarks",
     "adapter_folder",
     "train",
@@ -59,7 +62,7 @@ STAGES = [
     "reproduce_plan",
     "reproduce",
 ]
-ENTRY_POINTS = {"cli"}
+ENTRY_POINTS = {"cli", "cli_options"}
 HUB_CALLS = {
     "HfApi",
     "upload_folder",
