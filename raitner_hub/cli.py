@@ -584,8 +584,7 @@ def evaluate_command(
 @command(
     "reproduce",
     panel=MODEL,
-    epilog="Example: raitner reproduce recipes/paper-en.yaml --dry-run; "
-    "raitner reproduce recipes/smoke.yaml --set base_model=path/to/model --set train.sft.learning_rate=1e-4",
+    epilog="Example: raitner reproduce recipes/smoke.yaml --set train.sft.learning_rate=1e-4 --dry-run",
 )
 def reproduce_command(
     recipe: Annotated[Path, typer.Argument(help="A recipe YAML (recipes/paper-en.yaml, recipes/smoke.yaml...).")],

@@ -165,7 +165,7 @@ def test_card_data_leaves_unknowns_out_and_buckets_rows():
         (r"def resolve_chat_template", "chat template resolution", ["chat_templates/__init__.py"]),
         (r"\"RAITNER_CACHE\"\|\"XDG_CACHE_HOME\"", "the cache root", ["cache.py"]),
         (r"\"size_categories\"", "card data", ["cards.py"]),
-        (r"def resolve(\|def locate(\|looks_like_path(", "local-or-Hub resolution", ["hub.py"]),
+        (r"def resolve(\|def locate(\|looks_like_path(", "local-or-Hub resolution", ["hub.py", "hub_checks.py"]),
     ],
 )
 def test_each_cross_cutting_piece_exists_once(pattern, why, where):

@@ -265,7 +265,7 @@ def test_cli_predict_and_evaluate(tiny_model_dir, bench_folder, tmp_path):
         ],
     )
     assert result.exit_code == 0, result.output
-    entities = json.loads(result.output.strip().splitlines()[-1])
+    entities = json.loads(result.stdout.strip().splitlines()[-1])  # stderr may hold a weight-loading bar
     assert isinstance(entities, list) and all(text[e["start"] : e["end"]] == e["text"] for e in entities)
     result = runner.invoke(
         app,
@@ -285,7 +285,7 @@ def test_cli_predict_and_evaluate(tiny_model_dir, bench_folder, tmp_path):
         ],
     )
     assert result.exit_code == 0, result.output
-    summary = result.output.strip().splitlines()[-1]
+    summary = result.stdout.strip().splitlines()[-1]
     assert summary.startswith("none: UniNER F1 ") and summary.endswith(str(tmp_path / "cli"))
     assert (tmp_path / "cli" / "results.json").is_file()
     result = runner.invoke(

@@ -45,6 +45,18 @@ NOT_RUN = {
     "raitner train --config examples/train_zh_qwen.yaml": "needs a CUDA GPU and Qwen1.5-7B from the real Hub",
     "raitner evaluate me/llama3-8b-ra-it-lora": "needs the 8B adapter trained above (GPU)",
     "raitner serve --model me/llama3-8b-ra-it-lora": "needs the 8B adapter trained above (GPU)",
+    "raitner annotate hf-user/skypile-150b": "a Slurm cluster, a GPU teacher and the real Hub; "
+    "tests/test_corpus_pipeline.py checks the Slurm job chain datatrove writes (sbatch replaced by a recorder)",
+    "raitner reproduce recipes/paper-en.yaml --dry-run": "needs the benchmark data root (RAITNER_DATA_ROOT); "
+    "tests/test_reproduce.py::test_paper_en_dry_run_prints_the_real_plan runs exactly this on ../shared/data",
+    "raitner reproduce recipes/paper-en.yaml --parallel 4": "twelve 8B LoRA trainings: CUDA GPUs and the real Hub",
+    "raitner reproduce recipes/smoke.yaml": "its default base model (Qwen2.5-0.5B-Instruct) comes from the real Hub; "
+    "tests/test_reproduce.py runs the same recipe with --set base_model=<the tiny model>",
+    "hf download me/llama3-8b-ra-it-lora": "the 8B adapter from the real Hub (trained on a GPU)",
+    "vllm serve meta-llama/Meta-Llama-3-8B-Instruct": "vLLM needs a CUDA GPU; tests/test_openai_backend.py serves the "
+    "tiny model behind the same OpenAI-compatible API",
+    "raitner predict me/llama3-8b-ra-it-lora --backend openai": "needs the vLLM server above (GPU); "
+    "tests/test_openai_backend.py runs this command against the loopback server",
     "raitner serve --model me/tiny-ra-it-lora": "runs until stopped; tests/test_console.py::test_serve_answers_one_request_and_stops starts one, "
     "queries it through gradio_client and stops it",
 }
