@@ -15,7 +15,9 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q --extra-index-url $(TORCH_INDEX) "$(TORCH)"
+	# torch alone from the CPU index (--no-deps: its dependencies come from PyPI with everything else, so an
+	# unreachable extra index costs one lookup, not one per package)
+	$(BIN)/pip install -q --no-deps --retries 1 --timeout 15 --extra-index-url $(TORCH_INDEX) "$(TORCH)"
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
 	# gliner declares transformers<5.17 but runs on ours (tests/test_gliner_backend.py): no deps, pinned
 	$(BIN)/pip install -q --no-deps -c constraints.txt gliner
