@@ -103,6 +103,13 @@ def require_repo_id(push: bool, repo_id: str | None) -> None:
         raise RaitnerError("--push needs --repo-id (e.g. --repo-id me/my-dataset)")
 
 
+def push_dataset(folder, repo_id: str, **options) -> None:
+    """The dataset push a data command ends with (one commit, ``hub.push_folder``) and its line."""
+    from raitner_hub import hub
+
+    report_push(hub.push_folder(folder, repo_id, repo_type="dataset", **options))
+
+
 def report_push(pushed) -> None:
     """The one line every ``--push`` prints: where it went (the pull request it opened), or that nothing changed."""
     if getattr(pushed, "pr_url", None):
@@ -187,16 +194,14 @@ def build_data_cmd(
             shown = next((name for name in result.configs if name != "vanilla"), "vanilla")
             typer.echo(render_example(result.out, shown))
         if push:
-            pushed = hub.push_folder(
+            push_dataset(
                 result.out,
                 repo_id,
-                repo_type="dataset",
                 private=private,
                 revision=revision,
                 commit_message=commit_message or f"raitner build-data ({summary})",
                 create_pr=create_pr,
             )
-            report_push(pushed)
 
 
 # ---- train ----
@@ -333,17 +338,13 @@ def annotate_command(
             f" dropped by filters) -> {result.out}"
         )
         if push:
-            from raitner_hub import hub
-
-            pushed = hub.push_folder(
+            push_dataset(
                 result.out,
                 repo_id,
-                repo_type="dataset",
                 private=private,
                 commit_message=commit_message or f"raitner annotate ({c['passages']} passages)",
                 create_pr=create_pr,
             )
-            report_push(pushed)
 
 
 # ---- push-benchmarks ----
@@ -381,18 +382,14 @@ def push_benchmarks_cmd(
             f"built {folder}: " + ", ".join(f"{n} {sum(m['splits'].values())}" for n, m in meta.items()) + " passages"
         )
         if push:
-            from raitner_hub import hub
-
-            pushed = hub.push_folder(
+            push_dataset(
                 folder,
                 repo_id,
-                repo_type="dataset",
                 private=private,
                 revision=revision,
                 commit_message=commit_message or f"raitner push-benchmarks ({', '.join(meta)})",
                 create_pr=create_pr,
             )
-            report_push(pushed)
 
 
 # ---- serve, push-space ----
