@@ -202,32 +202,19 @@ def augment_dataset(
     spec = get_strategy(strategy)
     check_settings(spec, k, top_k, len(index), excluding_self=query_is_pool, mixed_ratio=mixed_ratio)
     ids = it_dataset["id"][:] if len(it_dataset) else []  # [:] reads the column at once (list() iterates rows)
-    if query_is_pool:
-        rows = np.array([index.row_of(sid) for sid in it_dataset["source_id"][:]] if ids else [], dtype=np.int64)
-        chosen = select_demos(
-            index,
-            spec,
-            ids,
-            k=k,
-            top_k=top_k,
-            seed=seed,
-            bm25_threshold=bm25_threshold,
-            mixed_ratio=mixed_ratio,
-            query_rows=rows,
-        )
-    else:
-        texts = [_passage_text(row) for row in it_dataset]
-        chosen = select_demos(
-            index,
-            spec,
-            ids,
-            k=k,
-            top_k=top_k,
-            seed=seed,
-            bm25_threshold=bm25_threshold,
-            mixed_ratio=mixed_ratio,
-            query_texts=texts,
-        )
+    # the query is a pool row (training: excluded from its own neighbours), or a text searched for
+    query = (
+        {
+            "query_rows": np.array(
+                [index.row_of(sid) for sid in it_dataset["source_id"][:]] if ids else [], dtype=np.int64
+            )
+        }
+        if query_is_pool
+        else {"query_texts": [_passage_text(row) for row in it_dataset]}
+    )
+    chosen = select_demos(
+        index, spec, ids, k=k, top_k=top_k, seed=seed, bm25_threshold=bm25_threshold, mixed_ratio=mixed_ratio, **query
+    )
     return _with_demos(it_dataset, index, chosen, spec, demo_template_name)
 
 
