@@ -82,7 +82,10 @@ def test_constraints_satisfy_pyproject_and_the_space_pins_equal_constraints():
 
 def test_the_makefile_installs_the_cpu_torch_before_the_package():
     make = (REPO / "Makefile").read_text(encoding="utf-8")
-    torch_line = make.index('pip install -q --extra-index-url $(TORCH_INDEX) "$(TORCH)"')
+    # torch alone (--no-deps) from the CPU index, before anything can pull PyPI's CUDA build
+    torch_line = make.index(
+        'pip install -q --no-deps --retries 1 --timeout 15 --extra-index-url $(TORCH_INDEX) "$(TORCH)"'
+    )
     assert torch_line < make.index('-c constraints.txt -e ".[dev]"')
     assert "TORCH ?= torch==2.13.0+cpu" in make and "download.pytorch.org/whl/cpu" in make
 
