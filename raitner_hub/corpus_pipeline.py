@@ -144,13 +144,15 @@ class ChunkCorpus(PipelineStep):
         columns: dict[str, list] = {
             k: [] for k in ("doc_index", "piece_index", "doc_id", "text", "start", "end", "digest")
         }
-        documents = empty = 0
+        documents = empty = text_bytes = 0
+        started = time.perf_counter()
         for g, doc in enumerate(
             read_documents(c.corpus, text_field=c.text_field, id_field=c.id_field, split=c.split, revision=c.revision)
         ):
             if g % world_size != rank:
                 continue
             documents += 1
+            text_bytes += len(doc.text.encode("utf-8"))
             with self.track_time():
                 pieces, dropped = document_pieces(doc, chunk=c.chunk, strip=c.strip)
             empty += dropped
@@ -181,7 +183,14 @@ class ChunkCorpus(PipelineStep):
                 ]
             ),
         )
-        table = table.replace_schema_metadata({"documents": str(documents), "empty_dropped": str(empty)})
+        table = table.replace_schema_metadata(
+            {
+                "documents": str(documents),
+                "empty_dropped": str(empty),  # counts the select stage sums
+                "text_bytes": str(text_bytes),
+                "seconds": f"{time.perf_counter() - started:.6f}",
+            }  # for the benchmark
+        )
         _write_parquet_atomically(Path(self.folder) / f"{rank:05d}.parquet", table)
         yield from ()
 
