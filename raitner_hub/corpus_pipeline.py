@@ -54,7 +54,7 @@ from typing import Any
 
 from raitner_hub.annotate import AnnotateResult, assemble_annotations, teacher_ids, write_annotated_folder
 from raitner_hub.config import AnnotateConfig, ExecutorConfig
-from raitner_hub.errors import ConfigError, InputError, TeacherError, first_line
+from raitner_hub.errors import ConfigError, InputError, TeacherError, first_line, require
 from raitner_hub.teacher import Answer, CallStats, TeacherSpec, public_url
 
 SERVER_TYPES = ("endpoint", "vllm", "sglang")  # how datatrove reaches a teacher
@@ -66,18 +66,8 @@ try:  # the [annotate] extra; without it annotate_on_datatrove says what to inst
 except ImportError:  # pragma: no cover - exercised only without the extra
     PipelineStep = InferenceRunner = object  # type: ignore[misc,assignment,unused-ignore]
 
+# What the datatrove path imports beyond the core install: all in the [annotate] extra.
 _REQUIRED = ("datatrove", "loguru", "dill", "multiprocess", "orjson", "aiosqlite", "aiofiles", "xxhash", "httpx")
-
-
-def _require_datatrove() -> None:
-    import importlib.util
-
-    missing = [name for name in _REQUIRED if importlib.util.find_spec(name) is None]
-    if missing:
-        raise ConfigError(
-            f"--executor needs datatrove and its inference runner ({', '.join(missing)} missing):"
-            " pip install 'raitner-hub[annotate]'"
-        )
 
 
 # ---- teachers: API endpoints or self-launched open-weight servers -------------------------------------------
@@ -660,7 +650,8 @@ def annotate_on_datatrove(
             "annotate_on_datatrove runs a datatrove executor: local, slurm or ray (inline is"
             " annotate.annotate_to_folder)"
         )
-    _require_datatrove()
+    for module in _REQUIRED:
+        require(module, "annotate")  # the one missing-extra message (errors.missing_extra)
     config.check()
     ex.check()
     config = pin_corpus_revision(config)
