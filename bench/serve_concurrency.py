@@ -15,12 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -45,12 +43,6 @@ REQUESTS = [  # (text, types, lang, use_retrieval, strategy, k)
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def write_pool(path: Path) -> Path:
     from raitner_hub.records import align_mentions
 
@@ -73,19 +65,6 @@ def write_pool(path: Path) -> Path:
     return path
 
 
-def wait_for(url: str, proc: subprocess.Popen, timeout: float = 300.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"raitner serve exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.5)
-    raise SystemExit(f"no answer from {url} within {timeout} s")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-new-tokens", type=int, default=64)
@@ -95,6 +74,7 @@ def main() -> int:
 
     import gradio_client
 
+    from tests.fixtures.console import free_port, wait_for_http
     from tests.fixtures.tiny_model import build_tiny_model, load_noisy_tiny_model
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
@@ -131,7 +111,7 @@ def main() -> int:
     )
     try:
         url = f"http://127.0.0.1:{port}/"
-        wait_for(url, proc)
+        wait_for_http(url, proc, tmp / "serve.log", timeout=300)
         clients = [gradio_client.Client(url, verbose=False) for _ in REQUESTS]
 
         def ask(client, request):
