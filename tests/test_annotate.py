@@ -31,7 +31,7 @@ from raitner_hub.errors import TeacherError
 from raitner_hub.prompts import annotation_prompt, render_annotation
 from raitner_hub.records import ANNOTATED_FEATURES
 from raitner_hub.teacher import AnswerCache, TeacherSpec
-from tests.fixtures.fake_teacher import FakeTeacher
+from tests.fixtures.fake_teacher import FakeTeacher, wait_until_cached
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -388,14 +388,7 @@ def test_kill_9_and_resume_equals_uninterrupted_run(shared_data, tmp_path, fake_
     proc = subprocess.Popen(
         [*args, "--out", str(tmp_path / "killed")], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    deadline = time.monotonic() + 60
-    stored = -1
-    while time.monotonic() < deadline:  # wait until everything answered is in the cache, then kill -9
-        if fake_teacher.total_answered >= 15 and cache.exists():
-            stored = sqlite3.connect(str(cache)).execute("SELECT COUNT(*) FROM answers").fetchone()[0]
-            if stored == fake_teacher.total_answered:
-                break
-        time.sleep(0.05)
+    stored = wait_until_cached(fake_teacher, cache, at_least=15, timeout=60)  # everything answered is cached
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     assert 15 <= stored < 40 and not (tmp_path / "killed").exists()

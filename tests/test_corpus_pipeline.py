@@ -12,11 +12,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -28,7 +26,7 @@ from raitner_hub.config import AnnotateConfig, ExecutorConfig  # noqa: E402
 from raitner_hub.corpus_pipeline import annotate_on_datatrove, executor_for, parse_server_teacher, plan  # noqa: E402
 from raitner_hub.errors import ConfigError  # noqa: E402
 from raitner_hub.teacher import TeacherSpec  # noqa: E402
-from tests.fixtures.fake_teacher import FakeTeacher, echo_answer  # noqa: E402
+from tests.fixtures.fake_teacher import FakeTeacher, echo_answer, wait_until_cached  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = "train-00000-of-00001.parquet"
@@ -140,14 +138,8 @@ def test_killed_task_resumes_and_repeats_only_its_in_flight_requests(shared_data
         str(tmp_path / "out"),
     ]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    deadline, stored = time.monotonic() + 120, -1
-    while time.monotonic() < deadline:  # every answer sent is cached: kill the whole process group
-        if teacher.total_answered >= 15 and cache.exists():
-            stored = sqlite3.connect(str(cache)).execute("SELECT COUNT(*) FROM answers").fetchone()[0]
-            if stored == teacher.total_answered:
-                break
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
+    stored = wait_until_cached(teacher, cache, at_least=15, timeout=120)  # every answer sent is cached
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole process group
     proc.wait(timeout=10)
     in_flight = sum(teacher.received.values()) - teacher.total_answered
     assert 15 <= stored < 40 and not (tmp_path / "out").exists()
