@@ -29,7 +29,7 @@ import numpy as np
 from raitner_hub.errors import ConfigError, InputError
 from raitner_hub.instruct import row_rng
 from raitner_hub.prompts import Demo, conversation_template, demo_template, render_demo_exchange, render_demo_item
-from raitner_hub.records import IT_FEATURES
+from raitner_hub.records import IT_FEATURES, dataset_from_arrow
 
 if TYPE_CHECKING:
     from raitner_hub.retrieval import RetrievalIndex
@@ -277,21 +277,7 @@ def _with_demos(
             "demos": pa.array([[index.ids[r] for r in rows] for rows in chosen], type=pa.list_(pa.string())),
         }
     )
-    schema = IT_FEATURES.arrow_schema
-    # Column by column, casting only a column whose type differs (a whole-table cast copies every column).
-    arrays = [
-        col if col.type == schema.field(name).type else col.cast(schema.field(name).type)
-        for name, col in ((name, columns[name]) for name in schema.names)
-    ]
-    out = pa.Table.from_arrays(arrays, schema=schema)
-    # A random fingerprint: without one, datasets pickles the whole table to hash it (a transient copy).
-    from datasets.fingerprint import generate_random_fingerprint
-
-    return datasets.Dataset(
-        datasets.table.InMemoryTable(out),
-        info=datasets.DatasetInfo(features=IT_FEATURES),
-        fingerprint=generate_random_fingerprint(),
-    )
+    return dataset_from_arrow(columns, IT_FEATURES)
 
 
 def _prepend_messages(old: Any, contents: list[str], demo_counts: np.ndarray) -> Any:

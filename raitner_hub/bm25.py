@@ -80,6 +80,9 @@ class BM25:
         f = counts.data.astype(np.float64)
         data = idf[counts.indices] * f * (k1 + 1) / (f + norm[rows])
         self.weights = sparse.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
+        # The pool's own counts, on the weights' sparsity pattern: pool rows as queries need no re-counting.
+        # float32 holds any realistic count exactly, at half the memory.
+        self.term_counts = counts.data.astype(np.float32)
 
     def __len__(self) -> int:
         return self.weights.shape[0]
@@ -105,6 +108,14 @@ class BM25:
 
     def query_matrix(self, queries: Sequence[Sequence[str]]) -> sparse.csr_matrix:
         return self._count_matrix(queries, grow=False)
+
+    def pool_query_matrix(self, rows: np.ndarray) -> sparse.csr_matrix:
+        """The query matrix of pool documents themselves: their stored counts (no re-counting; equal to
+        ``query_matrix`` of their tokens, since every pool token is in the vocabulary)."""
+        counts = sparse.csr_matrix(
+            (self.term_counts, self.weights.indices, self.weights.indptr), shape=self.weights.shape
+        )
+        return counts[np.asarray(rows, dtype=np.int64)].astype(np.float64)
 
     def scores(
         self, queries: Sequence[Sequence[str]] | sparse.csr_matrix, candidates: np.ndarray, *, block: int = 1024

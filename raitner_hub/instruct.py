@@ -27,11 +27,19 @@ from collections.abc import Iterable
 
 import datasets
 import numpy as np
+import pyarrow as pa
 
 from raitner_hub.errors import ConfigError
-from raitner_hub.prompts import ConversationTemplate, conversation_template, render_conversation
-from raitner_hub.readers import input_questions
-from raitner_hub.records import IT_FEATURES, AnnotatedPassage, ITExample, distinct_mentions, mentions_by_label
+from raitner_hub.prompts import ConversationTemplate, conversation_template, format_answer
+from raitner_hub.readers import recorded_questions
+from raitner_hub.records import (
+    IT_FEATURES,
+    AnnotatedPassage,
+    dataset_from_arrow,
+    distinct_mentions,
+    entity_columns,
+    group_mentions,
+)
 
 NEGATIVE_COIN = 0.5
 NEGATIVES = ("keep", "resample", "none")
@@ -39,8 +47,8 @@ NEGATIVES = ("keep", "resample", "none")
 
 def has_questions(annotated: datasets.Dataset) -> bool:
     """True when the input recorded its own questions (conversation formats): ``keep`` is then the default."""
-    rows = ({"annotator": a, "entities": []} for a in annotated["annotator"][:])  # the two keys it reads
-    return any(input_questions(row) is not None for row in rows)  # type: ignore[arg-type]
+    no_answers = dict  # only the presence of questions is read here
+    return any(recorded_questions(a, no_answers) is not None for a in annotated["annotator"][:])
 
 
 def resolve_negatives(negatives: str | bool | None, annotated: datasets.Dataset) -> str:
@@ -54,11 +62,17 @@ def resolve_negatives(negatives: str | bool | None, annotated: datasets.Dataset)
     return negatives
 
 
-def type_frequencies(passages: Iterable[AnnotatedPassage]) -> Counter:
+def type_frequencies(passages: datasets.Dataset | Iterable[AnnotatedPassage], *, block: int = 4096) -> Counter:
     """Kept mentions per type over the whole set (distinct (mention, type) pairs per passage)."""
     freq: Counter = Counter()
-    for passage in passages:
-        freq.update(label for _, label in distinct_mentions(passage["entities"]))
+    if not isinstance(passages, datasets.Dataset):
+        for passage in passages:
+            freq.update(label for _, label in distinct_mentions(passage["entities"]))
+        return freq
+    for start in range(0, len(passages), block):  # Arrow columns block by block: no dict per entity
+        offsets, texts, labels = entity_columns(passages.with_format("arrow")[start : start + block]["entities"])
+        for a, b in zip(offsets, offsets[1:]):
+            freq.update(label for _, label in dict.fromkeys(zip(texts[a:b], labels[a:b])))
     return freq
 
 
@@ -80,6 +94,8 @@ class NegativeSampler:
         if not positives or not self.types:
             return []
         n = int(rng.binomial(len(positives), self.coin))
+        if n == 0:  # nothing to draw (the capping below can only lower n)
+            return []
         weights = self.weights.copy()
         for label in positives:
             if label in self.index:
@@ -91,33 +107,13 @@ class NegativeSampler:
         return [self.types[i] for i in picked]
 
 
-def to_it_example(
-    passage: AnnotatedPassage,
-    negatives: list[str],
-    rng: np.random.Generator,
-    template: ConversationTemplate,
-    qa: list[tuple[str, list[str]]] | None = None,
-) -> ITExample:
-    """One vanilla chat: positives and negatives asked in one shuffled order (or ``qa`` as given)."""
-    if qa is None:
-        answers = mentions_by_label(passage["entities"])
-        labels = list(answers) + negatives
-        order = rng.permutation(len(labels))
-        qa = [(labels[i], answers.get(labels[i], [])) for i in order]
-    return ITExample(
-        id=passage["id"],
-        lang=template.lang,
-        messages=render_conversation(passage["text"], qa, template),
-        labels_queried=[label for label, _ in qa],
-        source_id=passage["id"],
-        template=template.name,
-        strategy=None,
-        demos=[],
-    )
-
-
 def build_conversations(
-    annotated: datasets.Dataset, *, seed: int = 42, template: str | None = None, negatives: str | bool | None = None
+    annotated: datasets.Dataset,
+    *,
+    seed: int = 42,
+    template: str | None = None,
+    negatives: str | bool | None = None,
+    block: int = 4096,
 ) -> datasets.Dataset:
     """Vanilla IT conversations, one per annotated passage, with seeded negative types.
 
@@ -128,6 +124,11 @@ def build_conversations(
         negatives: ``keep`` (the input's own questions and answers, in its order; a passage without
             recorded questions asks its positive types, as ``none``), ``resample`` (draw negatives, shuffle) or ``none``
             (positives only, shuffled). None: ``keep`` when the input has questions, else ``resample``.
+        block: rows converted at a time (bounds the Python objects alive at once).
+
+    The chats are built column-wise: Arrow columns in, flat message contents and offsets out, no
+    ``datasets.map`` and no dict per row or entity. The result equals the row-by-row build byte for byte
+    (tests/test_instruct_columns.py).
 
     Example:
         >>> it = build_conversations(annotated, seed=42)
@@ -136,27 +137,75 @@ def build_conversations(
     """
     langs = set(annotated.unique("lang")) if len(annotated) else {"en"}
     if template is None and len(langs) != 1:
-        from raitner_hub.errors import ConfigError
-
         raise ConfigError(f"annotated data mixes languages {sorted(langs)}; build one language at a time")
     tmpl = conversation_template(template or next(iter(langs)))
     mode = resolve_negatives(negatives, annotated)
-    sampler = NegativeSampler(type_frequencies(annotated) if mode == "resample" else Counter())
-
-    def convert(row: AnnotatedPassage) -> ITExample:
-        rng = row_rng(seed, row["id"])
-        # keep, for a passage that recorded no questions: its positive types, shuffled, no negatives (as none)
-        qa = input_questions(row) if mode == "keep" else None
-        positives = list(mentions_by_label(row["entities"]))
-        return to_it_example(row, sampler.sample(positives, rng), rng, tmpl, qa=qa)
-
-    return annotated.map(
-        convert,
-        remove_columns=annotated.column_names,
-        features=IT_FEATURES,
-        desc="conversations",
-        load_from_cache_file=False,
+    sampler = NegativeSampler(type_frequencies(annotated, block=block) if mode == "resample" else Counter())
+    blocks = [
+        _conversation_block(annotated.with_format("arrow")[start : start + block], tmpl, mode, sampler, seed)
+        for start in range(0, len(annotated), block)
+    ] or [_conversation_block(annotated.with_format("arrow")[:0], tmpl, mode, sampler, seed)]
+    return dataset_from_arrow(
+        {name: pa.chunked_array([b[name] for b in blocks], type=blocks[0][name].type) for name in IT_FEATURES},
+        IT_FEATURES,
     )
+
+
+def _conversation_block(
+    table: pa.Table, tmpl: ConversationTemplate, mode: str, sampler: NegativeSampler, seed: int
+) -> dict[str, pa.Array]:
+    """One block of passages as IT columns (paper.md §3 chat; question order and negatives per row)."""
+    ids = table.column("id").to_pylist()
+    texts = table.column("text").to_pylist()
+    annotators = table.column("annotator").to_pylist() if mode == "keep" else None
+    offsets, mentions, labels = entity_columns(table.column("entities"))
+    questions: dict[str, str] = {}  # label -> rendered question: few distinct labels, many rows
+    contents: list[str] = []  # user, assistant, user, assistant... of every chat in the block
+    message_offsets, asked, asked_offsets = [0], [], [0]
+    for i, pid in enumerate(ids):
+        answers = group_mentions(zip(mentions[offsets[i] : offsets[i + 1]], labels[offsets[i] : offsets[i + 1]]))
+        qa = recorded_questions(annotators[i], answers.copy) if annotators is not None else None
+        if qa is None:
+            # The generator is made only when a draw is due; draws keep their order (negatives, then the
+            # shuffle), so skipping it where nothing is drawn changes no output.
+            positives = list(answers)
+            rng = row_rng(seed, pid) if positives else None
+            order = positives + (sampler.sample(positives, rng) if rng is not None else [])
+            if len(order) > 1:
+                order = [order[j] for j in rng.permutation(len(order))]  # type: ignore[union-attr]
+            qa = [(label, answers.get(label, [])) for label in order]
+        contents.append(tmpl.text_turn.format(text=texts[i]))
+        contents.append(tmpl.text_ack)
+        for label, answer in qa:
+            if label not in questions:
+                questions[label] = tmpl.question.format(label=label)
+            contents.append(questions[label])
+            contents.append(format_answer(answer))
+            asked.append(label)
+        message_offsets.append(len(contents))
+        asked_offsets.append(len(asked))
+    n = len(ids)
+    schema = IT_FEATURES.arrow_schema
+    message_type = schema.field("messages").type
+    messages = pa.StructArray.from_arrays(
+        [pa.array(["user", "assistant"] * (len(contents) // 2), type=pa.string()), pa.array(contents, pa.string())],
+        fields=list(message_type.value_type),
+    )
+    id_column = table.column("id").combine_chunks().cast(pa.string())
+    return {
+        "id": id_column,
+        "lang": pa.array([tmpl.lang] * n, type=pa.string()),
+        "messages": pa.ListArray.from_arrays(pa.array(message_offsets, pa.int32()), messages, type=message_type),
+        "labels_queried": pa.ListArray.from_arrays(
+            pa.array(asked_offsets, pa.int32()), pa.array(asked, pa.string()), type=schema.field("labels_queried").type
+        ),
+        "source_id": id_column,
+        "template": pa.array([tmpl.name] * n, type=pa.string()),
+        "strategy": pa.nulls(n, type=pa.string()),
+        "demos": pa.ListArray.from_arrays(
+            pa.array(np.zeros(n + 1, dtype=np.int32)), pa.array([], pa.string()), type=schema.field("demos").type
+        ),
+    }
 
 
 def split_train_validation(ids: list[str], *, fraction: float = 0.1, seed: int = 42) -> tuple[set[str], set[str]]:

@@ -28,7 +28,7 @@ from typing import Any
 
 from raitner_hub.errors import InputError
 from raitner_hub.prompts import CONVERSATION_TEMPLATES
-from raitner_hub.records import AnnotatedPassage, Entity, align_mentions, check_entities
+from raitner_hub.records import AnnotatedPassage, Entity, align_mentions, check_entities, mentions_by_label
 
 PathLike = str | os.PathLike
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
@@ -70,8 +70,12 @@ def labels_queried(passage: AnnotatedPassage) -> list[str]:
 
 
 def _annotator(passage: AnnotatedPassage) -> dict:
+    return _annotator_fields(passage["annotator"])
+
+
+def _annotator_fields(annotator: str | None) -> dict:
     try:
-        data = json.loads(passage["annotator"])
+        data = json.loads(annotator)  # type: ignore[arg-type]
     except (ValueError, TypeError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -81,24 +85,28 @@ def input_questions(passage: AnnotatedPassage) -> list[tuple[str, list[str]]] | 
     """The questions a conversation-format input asked about this passage, ``[(type, answer), ...]`` in its
     order (negatives have ``[]``), exactly as the file wrote them (``qa``; else ``labels_queried`` with the
     entities' mentions as answers); None when the input had no questions."""
-    data = _annotator(passage)
+    return recorded_questions(passage["annotator"], lambda: mentions_by_label(passage["entities"]))
+
+
+def recorded_questions(
+    annotator: str | None, answers: Callable[[], dict[str, list[str]]]
+) -> list[tuple[str, list[str]]] | None:
+    """:func:`input_questions` from a row's ``annotator`` JSON; ``answers()`` gives the entities' mentions per
+    type, called only for rows written before ``qa`` existed (the column-wise build passes its own)."""
+    data = _annotator_fields(annotator)
     qa = data.get("qa")
     if isinstance(qa, list):
         return [(str(label), [str(m) for m in answer]) for label, answer in qa]
     asked = data.get("labels_queried")
     if isinstance(asked, list):  # rows written before ``qa`` existed: the asked types, answers from the entities
-        from raitner_hub.records import mentions_by_label
-
-        answers = mentions_by_label(passage["entities"])
-        return [(str(label), answers.get(label, [])) for label in asked]
+        by_label = answers()
+        return [(str(label), by_label.get(label, [])) for label in asked]
     return None
 
 
 def gold_answers(passage: AnnotatedPassage) -> dict[str, list[str]]:
     """The answer list per type: the input's own answers where it asked questions (UniNER's gold, mentions
     not found in the text included), else the distinct mentions of the passage's entities."""
-    from raitner_hub.records import mentions_by_label
-
     qa = input_questions(passage)
     if qa is None:
         return mentions_by_label(passage["entities"])

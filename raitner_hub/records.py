@@ -11,9 +11,13 @@ stored order, which reproduces the reference answers exactly.
 
 from __future__ import annotations
 
-from typing import TypedDict
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import datasets
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class Entity(TypedDict):
@@ -101,11 +105,16 @@ LANGS = ("en", "zh")
 
 def mentions_by_label(entities: list[Entity]) -> dict[str, list[str]]:
     """Distinct mention texts per label, in stored order (the answer lists of the IT format)."""
+    return group_mentions((ent["text"], ent["label"]) for ent in entities)
+
+
+def group_mentions(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """:func:`mentions_by_label` of (mention, label) pairs (the column-wise readers have no entity dicts)."""
     out: dict[str, list[str]] = {}
-    for ent in entities:
-        mentions = out.setdefault(ent["label"], [])
-        if ent["text"] not in mentions:
-            mentions.append(ent["text"])
+    for text, label in pairs:
+        mentions = out.setdefault(label, [])
+        if text not in mentions:
+            mentions.append(text)
     return out
 
 
@@ -159,3 +168,34 @@ def check_entities(passage_text: str, entities: list[Entity], *, where: str) -> 
                 f" = {passage_text[ent['start'] : ent['end']]!r}",
                 path=where,
             )
+
+
+def entity_columns(entities: pa.ChunkedArray | pa.Array) -> tuple[list[int], list[str], list[str]]:
+    """An Arrow ``entities`` column as row offsets and flat mention / label lists (no dict per entity):
+    row i's entities are ``texts[offsets[i]:offsets[i + 1]]`` with ``labels`` alongside."""
+    import pyarrow as pa
+
+    array = entities.combine_chunks() if isinstance(entities, pa.ChunkedArray) else entities
+    offsets = array.offsets.to_numpy()
+    start, stop = int(offsets[0]), int(offsets[-1])  # a sliced array's offsets start past 0
+    values = array.values.slice(start, stop - start)
+    return (offsets - start).tolist(), values.field("text").to_pylist(), values.field("label").to_pylist()
+
+
+def dataset_from_arrow(columns: dict[str, Any], features: datasets.Features) -> datasets.Dataset:
+    """An in-memory Dataset of Arrow columns (arrays or chunked arrays, one per feature), built without
+    ``datasets.map``: only a column whose type differs from the schema is cast (a whole-table cast copies
+    every column), and the fingerprint is random (else datasets pickles the whole table to hash it)."""
+    import pyarrow as pa
+    from datasets.fingerprint import generate_random_fingerprint
+
+    schema = features.arrow_schema
+    arrays = [
+        col if col.type == schema.field(name).type else col.cast(schema.field(name).type)
+        for name, col in ((name, columns[name]) for name in schema.names)
+    ]
+    return datasets.Dataset(
+        datasets.table.InMemoryTable(pa.Table.from_arrays(arrays, schema=schema)),
+        info=datasets.DatasetInfo(features=features),
+        fingerprint=generate_random_fingerprint(),
+    )

@@ -182,7 +182,7 @@ class RetrievalIndex:
         model = Embedder(embedder, lang=lang, encoder=encoder, cache_dir=False) if encoder is not None else None
         info = model.describe() if model else {"embedder": embedder, "embedder_id": embedder, "embedder_revision": None}
         if tokens is None:
-            tokens = [tokenize(t, lang) for t in pool["text"]] if len(pool) else []
+            tokens = [tokenize(t, lang) for t in pool["text"][:]] if len(pool) else []
         return cls(
             pool,
             lang=lang,
@@ -256,8 +256,7 @@ class RetrievalIndex:
         pool_rows = np.asarray(rows, dtype=np.int64)
         if self.embeddings is not None:
             return self.search_embeddings(self.embeddings[pool_rows], top_k, exclude=pool_rows)
-        queries = self.bm25.query_matrix([self.tokens[i] for i in pool_rows])
-        return self._bm25_search(queries, top_k, pool_rows)
+        return self._bm25_search(self.bm25.pool_query_matrix(pool_rows), top_k, pool_rows)
 
     def search_embeddings(
         self, queries: np.ndarray, top_k: int, *, exclude: Sequence[int] | np.ndarray | None = None
@@ -276,21 +275,18 @@ class RetrievalIndex:
         for start in range(0, n, QUERY_BLOCK):
             stop = min(n, start + QUERY_BLOCK)
             scores, found = self._faiss.search(queries[start:stop], k_search)
-            missing = found < 0  # approximate indexes may return fewer than asked
-            scores = np.where(missing, -np.inf, scores).astype(np.float32)
-            order = np.lexsort((np.where(missing, size, found), -scores), axis=-1)
-            found, scores = np.take_along_axis(found, order, 1), np.take_along_axis(scores, order, 1)
+            found, scores = _ties_by_row(found, scores, size)
             masked = found < 0
             if excl is not None:
                 own = excl[start:stop]
                 own_group = np.where(own >= 0, self.text_group[np.maximum(own, 0)], -1)
                 masked |= self.text_group[np.maximum(found, 0)] == own_group[:, None]
-            keep = np.argsort(masked, axis=1, kind="stable")[:, :top_k]
-            width = keep.shape[1]
-            found, scores = np.take_along_axis(found, keep, 1), np.take_along_axis(scores, keep, 1)
-            dropped = np.take_along_axis(masked, keep, 1)
-            idx[start:stop, :width] = np.where(dropped, -1, found)
-            val[start:stop, :width] = np.where(dropped, -np.inf, scores)
+            # Compact each row's kept results to the front, in order, the first top_k of them (a scatter;
+            # a stable argsort of the mask per row costs more than the search's own bookkeeping).
+            slot = np.cumsum(~masked, axis=1) - 1
+            rows, cols = np.nonzero(~masked & (slot < top_k))
+            idx[start + rows, slot[rows, cols]] = found[rows, cols]
+            val[start + rows, slot[rows, cols]] = scores[rows, cols]
         return idx, val
 
     def _bm25_search(
@@ -318,8 +314,8 @@ class RetrievalIndex:
         Pass token lists, or ``query_rows`` to score pool rows by their stored tokens.
         """
         if query_rows is not None:
-            query_tokens = [self.tokens[i] for i in query_rows]
-        return self.bm25.scores(query_tokens, candidates)
+            return self.bm25.scores(self.bm25.pool_query_matrix(np.asarray(query_rows)), candidates)
+        return self.bm25.scores(query_tokens or [], candidates)
 
     def _query_embedder(self) -> Embedder:
         """The embedder that made the stored vectors (loaded on first use after ``from_pretrained``)."""
@@ -398,6 +394,24 @@ def build_index_folder(
         redistributable=not config.restricted,
     )
     return index, index.save_pretrained(config.out, repo_id=repo_id)
+
+
+def _ties_by_row(found: np.ndarray, scores: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """FAISS results ordered by score descending, equal scores by pool row, missing ones (-1) last.
+
+    FAISS returns each row sorted by score already, so only a row that is not strictly decreasing (equal
+    scores) or misses results (approximate indexes) is re-sorted; the others are in that order as they come.
+    """
+    missing = found < 0
+    scores = np.where(missing, -np.inf, scores).astype(np.float32, copy=False)
+    unsettled = np.flatnonzero((scores[:, 1:] >= scores[:, :-1]).any(axis=1) | missing.any(axis=1))
+    if len(unsettled):
+        sub_found, sub_scores = found[unsettled], scores[unsettled]
+        order = np.lexsort((np.where(sub_found < 0, size, sub_found), -sub_scores), axis=-1)
+        found, scores = found.copy(), scores.copy()
+        found[unsettled] = np.take_along_axis(sub_found, order, 1)
+        scores[unsettled] = np.take_along_axis(sub_scores, order, 1)
+    return found, scores
 
 
 def _faiss_index(embeddings: np.ndarray, index_type: str) -> Any:

@@ -129,6 +129,36 @@ def test_ties_are_broken_by_pool_index():
     assert idx[0].tolist() == [0, 1, 2, 3, 4, 6, 7, 8, 9, 10]
 
 
+def test_only_unsettled_rows_are_resorted_and_the_result_is_the_full_sort():
+    """``_ties_by_row`` (re-sorts rows with ties, disorder or missing results) equals sorting every row."""
+    from raitner_hub.retrieval import _ties_by_row
+
+    rng = np.random.default_rng(3)
+    n, k, size = 400, 12, 1000
+    scores = -np.sort(-rng.integers(0, 30, size=(n, k)).astype(np.float32), axis=1)  # many equal scores
+    scores[::7] = -np.sort(-rng.random((len(scores[::7]), k), dtype=np.float32), axis=1)  # strictly decreasing
+    scores[5] = rng.random(k, dtype=np.float32)  # out of order
+    found = rng.integers(0, size, size=(n, k))
+    found[9, -3:] = -1  # an approximate index's missing results
+    ours_found, ours_scores = _ties_by_row(found, scores, size)
+    full = np.where(found < 0, -np.inf, scores).astype(np.float32)
+    order = np.lexsort((np.where(found < 0, size, found), -full), axis=-1)
+    assert np.array_equal(ours_found, np.take_along_axis(found, order, 1))
+    assert np.array_equal(ours_scores, np.take_along_axis(full, order, 1))
+    assert ours_found[9, -3:].tolist() == [-1, -1, -1] and np.isneginf(ours_scores[9, -3:]).all()
+
+
+def test_pool_rows_as_queries_reuse_their_stored_counts():
+    docs = [tokenize(t, "en") for t in ["a b a c", "b b d", "", "c a e e e"]]
+    bm25 = BM25(docs)
+    rows = np.array([3, 0, 0, 2, 1])
+    stored = bm25.pool_query_matrix(rows)
+    counted = bm25.query_matrix([docs[i] for i in rows])
+    assert stored.dtype == counted.dtype and (stored != counted).nnz == 0
+    candidates = np.array([[0, 1, 2, -1]] * len(rows))
+    assert np.array_equal(bm25.scores(stored, candidates), bm25.scores(counted, candidates))
+
+
 def test_approximate_indexes_agree_with_exact_on_clustered_data():
     rng = np.random.default_rng(2)
     vectors = rng.normal(size=(2000, 32)).astype(np.float32)
