@@ -151,9 +151,9 @@ def reference_build(
     ``demos`` (chosen pool rows) and ``messages`` (the augmented conversations).
     """
     from raitner_hub.bm25 import stopwords as package_stopwords
-    from raitner_hub.instruct import row_rng
     from raitner_hub.prompts import Demo, demo_template, render_demo_messages
     from raitner_hub.records import distinct_mentions
+    from raitner_hub.row_random import row_rng
 
     texts = [row["text"] for row in pool_rows]
     stopword_list = sorted(package_stopwords(lang))  # the reference holds them in a list

@@ -27,9 +27,9 @@ import datasets
 import numpy as np
 
 from raitner_hub.errors import ConfigError, InputError
-from raitner_hub.instruct import row_rng
 from raitner_hub.prompts import Demo, conversation_template, demo_template, render_demo_exchange, render_demo_item
 from raitner_hub.records import IT_FEATURES, dataset_from_arrow
+from raitner_hub.row_random import row_generators
 
 if TYPE_CHECKING:
     from raitner_hub.retrieval import RetrievalIndex
@@ -119,7 +119,7 @@ def select_demos(
     use_nn = np.ones(n, dtype=bool) if spec.pick in ("nn", "diverse") else np.zeros(n, dtype=bool)
     if spec.pick == "mixed":
         # Exactly round(a * N) rows use NN: those whose own seeded draw is smallest (order-independent).
-        draws = np.array([row_rng(seed, f"mixed:{key}").random() for key in keys])
+        draws = np.array([g.random() for g in row_generators(seed, [f"mixed:{key}" for key in keys])])
         use_nn[np.argsort(draws, kind="stable")[: int(round(mixed_ratio * n))]] = True
     candidates = np.full((n, max(width, 1)), -1, dtype=np.int64)
     nn_rows = np.flatnonzero(use_nn)
@@ -132,15 +132,17 @@ def select_demos(
     groups = index.text_group
     group_sizes = np.bincount(groups) if len(groups) else np.zeros(0, dtype=np.int64)
     out: list[list[int]] = []
-    for i, key in enumerate(keys):
-        rng = row_rng(seed, f"demos:{key}")
+    counts = (candidates >= 0).sum(axis=1)
+    padded = bool((counts < candidates.shape[1]).any())  # -1 padding (a small pool): find each row's valid ones
+    n_valid = counts.tolist()
+    for i, rng in enumerate(row_generators(seed, [f"demos:{key}" for key in keys])):
         if use_nn[i]:
-            valid = np.flatnonzero(candidates[i] >= 0)
+            valid = np.flatnonzero(candidates[i] >= 0) if padded else None  # None: all of them
             if spec.pick == "diverse":
-                valid = valid[rng.choice(len(valid), size=min(k, len(valid)), replace=False)]
+                picks = rng.choice(n_valid[i], size=min(k, n_valid[i]), replace=False)
             else:
-                valid = valid[:k]
-            out.append([int(r) for r in candidates[i, valid]])
+                picks = np.arange(min(k, n_valid[i]))
+            out.append(candidates[i, picks if valid is None else valid[picks]].tolist())
         else:
             own_group = groups[query_rows[i]] if query_rows is not None else -1
             n_excluded = int(group_sizes[own_group]) if query_rows is not None else 0

@@ -10,7 +10,7 @@ the vanilla one and differs only by its demonstrations (paper.md §2.4):
   **without replacement** (the reference samples a multiset and can draw one type twice);
 - positives and negatives are shuffled together; that is the question order.
 
-Every draw uses a generator seeded by ``(seed, passage id)``, so the result does not depend on row order,
+Every draw uses a generator seeded by ``(seed, passage id)`` (``row_random``), so the result does not depend on row order,
 batching or the number of worker processes.
 
 Input that already carries its questions (a Pile-NER-type or other conversation file: every type asked,
@@ -21,7 +21,6 @@ Pile-NER-type as released). ``"resample"`` draws new negatives as above; ``"none
 
 from __future__ import annotations
 
-import zlib
 from collections import Counter
 from collections.abc import Iterable
 
@@ -35,11 +34,13 @@ from raitner_hub.readers import recorded_questions
 from raitner_hub.records import (
     IT_FEATURES,
     AnnotatedPassage,
+    EntityColumns,
     dataset_from_arrow,
     distinct_mentions,
-    entity_columns,
+    distinct_pairs,
     group_mentions,
 )
+from raitner_hub.row_random import choice_without_replacement, row_generators
 
 NEGATIVE_COIN = 0.5
 NEGATIVES = ("keep", "resample", "none")
@@ -70,15 +71,10 @@ def type_frequencies(passages: datasets.Dataset | Iterable[AnnotatedPassage], *,
             freq.update(label for _, label in distinct_mentions(passage["entities"]))
         return freq
     for start in range(0, len(passages), block):  # Arrow columns block by block: no dict per entity
-        offsets, texts, labels = entity_columns(passages.with_format("arrow")[start : start + block]["entities"])
-        for a, b in zip(offsets, offsets[1:]):
-            freq.update(label for _, label in dict.fromkeys(zip(texts[a:b], labels[a:b])))
+        entities = EntityColumns.from_arrow(passages.with_format("arrow")[start : start + block]["entities"])
+        for row in range(len(entities.offsets) - 1):
+            freq.update(label for _, label in distinct_pairs(entities.pairs(row)))
     return freq
-
-
-def row_rng(seed: int, key: str) -> np.random.Generator:
-    """A generator for one row, independent of row order."""
-    return np.random.default_rng([seed, zlib.crc32(key.encode("utf-8"))])
 
 
 class NegativeSampler:
@@ -103,7 +99,7 @@ class NegativeSampler:
         n = min(n, int(np.count_nonzero(weights)))
         if n == 0:
             return []
-        picked = rng.choice(len(self.types), size=n, replace=False, p=weights / weights.sum())
+        picked = choice_without_replacement(rng, weights / weights.sum(), n)  # rng.choice(..., replace=False, p=)
         return [self.types[i] for i in picked]
 
 
@@ -158,21 +154,18 @@ def _conversation_block(
     ids = table.column("id").to_pylist()
     texts = table.column("text").to_pylist()
     annotators = table.column("annotator").to_pylist() if mode == "keep" else None
-    offsets, mentions, labels = entity_columns(table.column("entities"))
+    entities = EntityColumns.from_arrow(table.column("entities"))
     questions: dict[str, str] = {}  # label -> rendered question: few distinct labels, many rows
     contents: list[str] = []  # user, assistant, user, assistant... of every chat in the block
     message_offsets, asked, asked_offsets = [0], [], [0]
-    for i, pid in enumerate(ids):
-        answers = group_mentions(zip(mentions[offsets[i] : offsets[i + 1]], labels[offsets[i] : offsets[i + 1]]))
+    for i, rng in enumerate(row_generators(seed, ids)):  # row i's own generator, re-seeded per row
+        answers = group_mentions(entities.pairs(i))
         qa = recorded_questions(annotators[i], answers.copy) if annotators is not None else None
         if qa is None:
-            # The generator is made only when a draw is due; draws keep their order (negatives, then the
-            # shuffle), so skipping it where nothing is drawn changes no output.
             positives = list(answers)
-            rng = row_rng(seed, pid) if positives else None
-            order = positives + (sampler.sample(positives, rng) if rng is not None else [])
-            if len(order) > 1:
-                order = [order[j] for j in rng.permutation(len(order))]  # type: ignore[union-attr]
+            order = positives + sampler.sample(positives, rng)
+            if len(order) > 1:  # a shuffle of one label draws nothing that is used after it
+                order = [order[j] for j in rng.permutation(len(order))]
             qa = [(label, answers.get(label, [])) for label in order]
         contents.append(tmpl.text_turn.format(text=texts[i]))
         contents.append(tmpl.text_ack)

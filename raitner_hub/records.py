@@ -11,7 +11,8 @@ stored order, which reproduces the reference answers exactly.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import datasets
@@ -120,10 +121,12 @@ def group_mentions(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
 
 def distinct_mentions(entities: list[Entity]) -> list[tuple[str, str]]:
     """Distinct (mention, label) pairs in stored order: what a demonstration shows."""
-    seen: dict[tuple[str, str], None] = {}
-    for ent in entities:
-        seen.setdefault((ent["text"], ent["label"]), None)
-    return list(seen)
+    return distinct_pairs((ent["text"], ent["label"]) for ent in entities)
+
+
+def distinct_pairs(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """:func:`distinct_mentions` of (mention, label) pairs (``EntityColumns.pairs``)."""
+    return list(dict.fromkeys(pairs))
 
 
 def find_occurrences(text: str, mention: str, *, case_sensitive: bool = True) -> list[tuple[int, int]]:
@@ -170,16 +173,29 @@ def check_entities(passage_text: str, entities: list[Entity], *, where: str) -> 
             )
 
 
-def entity_columns(entities: pa.ChunkedArray | pa.Array) -> tuple[list[int], list[str], list[str]]:
-    """An Arrow ``entities`` column as row offsets and flat mention / label lists (no dict per entity):
+@dataclass(frozen=True)
+class EntityColumns:
+    """An Arrow ``entities`` column as flat mention / label lists and row offsets (no dict per entity):
     row i's entities are ``texts[offsets[i]:offsets[i + 1]]`` with ``labels`` alongside."""
-    import pyarrow as pa
 
-    array = entities.combine_chunks() if isinstance(entities, pa.ChunkedArray) else entities
-    offsets = array.offsets.to_numpy()
-    start, stop = int(offsets[0]), int(offsets[-1])  # a sliced array's offsets start past 0
-    values = array.values.slice(start, stop - start)
-    return (offsets - start).tolist(), values.field("text").to_pylist(), values.field("label").to_pylist()
+    offsets: list[int]
+    texts: list[str]
+    labels: list[str]
+
+    @classmethod
+    def from_arrow(cls, entities: pa.ChunkedArray | pa.Array) -> EntityColumns:
+        import pyarrow as pa
+
+        array = entities.combine_chunks() if isinstance(entities, pa.ChunkedArray) else entities
+        offsets = array.offsets.to_numpy()
+        start, stop = int(offsets[0]), int(offsets[-1])  # a sliced array's offsets start past 0
+        values = array.values.slice(start, stop - start)
+        return cls((offsets - start).tolist(), values.field("text").to_pylist(), values.field("label").to_pylist())
+
+    def pairs(self, row: int) -> Iterator[tuple[str, str]]:
+        """Row ``row``'s (mention, label) pairs in stored order."""
+        start, stop = self.offsets[row], self.offsets[row + 1]
+        return zip(self.texts[start:stop], self.labels[start:stop])
 
 
 def dataset_from_arrow(columns: dict[str, Any], features: datasets.Features) -> datasets.Dataset:

@@ -33,7 +33,7 @@ from raitner_hub.config import IndexConfig
 from raitner_hub.embedder import Embedder
 from raitner_hub.errors import ConfigError, InputError
 from raitner_hub.prompts import Demo
-from raitner_hub.records import distinct_mentions
+from raitner_hub.records import EntityColumns, distinct_pairs
 
 BM25_ONLY = "bm25"
 INDEX_TYPES = ("flat", "hnsw", "ivf")
@@ -84,7 +84,7 @@ class RetrievalIndex:
         self.embedder_info, self._embedder = embedder_info, embedder
         self.license, self.pool_source, self._started = license, pool_source, started or time.time()
         self.redistributable = redistributable  # False: the pool's license forbids sharing (public pushes refused)
-        self._entities: list | None = None
+        self._entities: EntityColumns | None = None
         groups: dict[str, int] = {}
         self.text_group = np.array([groups.setdefault(t, len(groups)) for t in self.texts], dtype=np.int64)
         self.max_group = int(np.bincount(self.text_group).max()) if len(self.text_group) else 0
@@ -210,9 +210,9 @@ class RetrievalIndex:
 
     def demo(self, i: int) -> Demo:
         """Pool row ``i`` as a demonstration: id, text, distinct (mention, type) pairs in stored order."""
-        if self._entities is None:
-            self._entities = self.pool["entities"][:]
-        return Demo(id=self.ids[i], text=self.texts[i], pairs=tuple(distinct_mentions(self._entities[i])))
+        if self._entities is None:  # read once, as flat columns (a dict per entity would cost memory)
+            self._entities = EntityColumns.from_arrow(self.pool.with_format("arrow")[:]["entities"])
+        return Demo(id=self.ids[i], text=self.texts[i], pairs=tuple(distinct_pairs(self._entities.pairs(i))))
 
     def describe(self) -> dict[str, Any]:
         """What the index is, for cards and manifests."""
