@@ -98,7 +98,9 @@ def main() -> int:
     parser.add_argument("--predict-passages", type=int, default=8)
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run, ~2 minutes)")
     parser.add_argument(
-        "--only", nargs="+", choices=["ra_it_build", "bm25", "embedding", "predict", "serve", "openai", "demo_render"]
+        "--only",
+        nargs="+",
+        choices=["ra_it_build", "bm25", "embedding", "predict", "serve", "openai", "demo_render", "build_floor"],
     )
     args = parser.parse_args()
     if args.quick:
@@ -121,6 +123,7 @@ def main() -> int:
         "serve": ["bench/serve_concurrency.py", "--json", "--repeats", "1"],
         "openai": ["bench/openai_backend.py", "--json", "--passages", str(args.predict_passages)],
         "demo_render": ["bench/demo_render.py", "--json", "--sizes", *map(str, args.sizes[-1:])],
+        "build_floor": ["bench/build_floor.py", "--json", "--size", str(args.sizes[-1]), "--dim", str(args.dim)],
     }
     started = time.perf_counter()
     rows = []

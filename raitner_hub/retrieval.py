@@ -91,6 +91,10 @@ class RetrievalIndex:
         self._faiss = faiss_index
         if self.embeddings is not None and self._faiss is None:
             self._faiss = _faiss_index(self.embeddings, index_type)
+            if index_type == "flat" and len(self.embeddings):
+                # A flat index stores its own copy of every vector: keep that one only (a read-only view
+                # that keeps the index alive), not a second N x dim array (77 MB at 50K x 384).
+                self.embeddings = np.asarray(_FlatVectors(self._faiss, self.embeddings.shape))
 
     # ---- construction -------------------------------------------------------------------------
 
@@ -412,6 +416,20 @@ def _ties_by_row(found: np.ndarray, scores: np.ndarray, size: int) -> tuple[np.n
         found[unsettled] = np.take_along_axis(sub_found, order, 1)
         scores[unsettled] = np.take_along_axis(sub_scores, order, 1)
     return found, scores
+
+
+class _FlatVectors:
+    """The vectors inside a flat FAISS index as a read-only array buffer; the array it backs keeps this
+    object, and so the index, alive (numpy's ``__array_interface__`` protocol)."""
+
+    def __init__(self, index: Any, shape: tuple[int, ...]):
+        self.index = index
+        self.__array_interface__ = {
+            "shape": tuple(shape),
+            "typestr": "<f4",
+            "data": (int(index.get_xb()), True),  # (address, read-only)
+            "version": 3,
+        }
 
 
 def _faiss_index(embeddings: np.ndarray, index_type: str) -> Any:

@@ -33,6 +33,7 @@ FOUNDATION = {
     "spans",
     "hub_checks",
     "hub_cache",
+    "row_random",
 }
 STAGES = [
     "corpus",

@@ -484,3 +484,22 @@ def test_restricted_pool_is_recorded_and_public_push_refused(tmp_path, hub_serve
     with pytest.raises(RaitnerError):
         index.push_to_hub("tester/restricted-index")
     index.push_to_hub("tester/restricted-index-private", private=True)
+
+
+def test_flat_index_keeps_one_copy_of_the_vectors():
+    """A flat index's vectors are FAISS's own (no second array), read-only, alive as long as they are used."""
+    import gc
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(50, 8)).astype(np.float32)
+    index = RetrievalIndex.from_embeddings(make_pool([f"text {i}" for i in range(50)]), vectors, lang="en")
+    stored = index.embeddings
+    assert stored.base.index is index._faiss and not stored.flags.writeable
+    expected = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    np.testing.assert_array_equal(stored, expected.astype(np.float32))
+    found, _ = index.search_pool([3], 5)
+    del index
+    gc.collect()
+    np.testing.assert_array_equal(stored, expected.astype(np.float32))  # the array still holds the index
+    again = RetrievalIndex.from_embeddings(make_pool([f"text {i}" for i in range(50)]), stored, lang="en")
+    assert again.search_pool([3], 5)[0].tolist() == found.tolist()
