@@ -23,7 +23,6 @@ rows rendered row by row from the same demonstrations.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import resource
 import subprocess
@@ -37,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-K, TOP_K, THRESHOLD, SEED, STRATEGY = 2, 128, 20.0, 42, "diverse_nn_bm25.v1"
+from ra_it_build import SEED, STRATEGY, THRESHOLD, TOP_K, K, timed_build  # noqa: E402  (bench/ on sys.path)
 
 
 def peak_rss_mib() -> float:
@@ -63,23 +62,12 @@ def ours(size: int, dim: int) -> dict:
     import datasets
     from synthetic import pool_dataset, synthetic_rows, unit_embeddings
 
-    from raitner_hub.augment import augment_dataset
-    from raitner_hub.instruct import build_conversations
-    from raitner_hub.retrieval import RetrievalIndex
-
     datasets.disable_progress_bars()
     datasets.disable_caching()
     pool = pool_dataset(synthetic_rows(size))
     embeddings = unit_embeddings(size, dim)
     rss_data = peak_rss_mib()
-    gc.collect()
-    t0 = time.perf_counter()
-    vanilla = build_conversations(pool, seed=SEED)
-    t1 = time.perf_counter()
-    index = RetrievalIndex.from_embeddings(pool, embeddings, lang="en")
-    t2 = time.perf_counter()
-    ra = augment_dataset(vanilla, index, strategy=STRATEGY, k=K, top_k=TOP_K, seed=SEED, bm25_threshold=THRESHOLD)
-    t3 = time.perf_counter()
+    vanilla, index, ra, (t0, t1, t2, t3) = timed_build(pool, embeddings)  # the same build ra_it_build.py times
     peak = peak_rss_mib()
     checked = check_equal(pool, vanilla, index, ra)
     return {

@@ -91,22 +91,12 @@ def _boundary_tie(embeddings, q, mine, theirs) -> bool:
     return bool(scores.max() - scores.min() < TIE_TOLERANCE)
 
 
-def run_size(size: int, baseline_queries: int, dim: int) -> dict:
-    """One pool size, in this process: ours for all rows, the baseline on a subset, equality, memory."""
-    import datasets
-    from reference_baseline import reference_build
-    from synthetic import pool_dataset, synthetic_rows, unit_embeddings
-
+def timed_build(pool, embeddings):
+    """Our build, timed: vanilla conversations, the index, the augmented rows (progress bars must be off).
+    Returns (vanilla, index, augmented, (t0, t1, t2, t3)): perf_counter before and after each part."""
     from raitner_hub.augment import augment_dataset
     from raitner_hub.instruct import build_conversations
     from raitner_hub.retrieval import RetrievalIndex
-
-    datasets.disable_progress_bars()
-    datasets.disable_caching()
-    rows = synthetic_rows(size)
-    embeddings = unit_embeddings(size, dim)
-    pool = pool_dataset(rows)
-    rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     gc.collect()
     t0 = time.perf_counter()
@@ -115,8 +105,24 @@ def run_size(size: int, baseline_queries: int, dim: int) -> dict:
     index = RetrievalIndex.from_embeddings(pool, embeddings, lang="en")
     t2 = time.perf_counter()
     ra = augment_dataset(vanilla, index, strategy=STRATEGY, k=K, top_k=TOP_K, seed=SEED, bm25_threshold=THRESHOLD)
-    # (progress bars are off globally above, so augment's own bar is silent)
-    t3 = time.perf_counter()
+    return vanilla, index, ra, (t0, t1, t2, time.perf_counter())
+
+
+def run_size(size: int, baseline_queries: int, dim: int) -> dict:
+    """One pool size, in this process: ours for all rows, the baseline on a subset, equality, memory."""
+    import datasets
+    from reference_baseline import reference_build
+    from synthetic import pool_dataset, synthetic_rows, unit_embeddings
+
+    datasets.disable_progress_bars()
+    datasets.disable_caching()
+    rows = synthetic_rows(size)
+    embeddings = unit_embeddings(size, dim)
+    pool = pool_dataset(rows)
+    rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    vanilla, index, ra, times = timed_build(pool, embeddings)
+    t0, t1, t2, t3 = times
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     kept = np.bincount([len(d) for d in ra["demos"]], minlength=K + 1).tolist()
 
