@@ -10,8 +10,8 @@ the vanilla one and differs only by its demonstrations (paper.md §2.4):
   **without replacement** (the reference samples a multiset and can draw one type twice);
 - positives and negatives are shuffled together; that is the question order.
 
-Every draw uses a generator seeded by ``(seed, passage id)`` (``row_random``), so the result does not depend on row order,
-batching or the number of worker processes.
+Every draw uses a generator seeded by ``(seed, passage id)`` (``row_random``), so the result does not
+depend on row order, batching or the number of worker processes.
 
 Input that already carries its questions (a Pile-NER-type or other conversation file: every type asked,
 ``[]`` answers are the negatives; ``readers.input_questions``) is kept as it is by default: the same
@@ -48,8 +48,8 @@ NEGATIVES = ("keep", "resample", "none")
 
 def has_questions(annotated: datasets.Dataset) -> bool:
     """True when the input recorded its own questions (conversation formats): ``keep`` is then the default."""
-    no_answers = dict  # only the presence of questions is read here
-    return any(recorded_questions(a, no_answers) is not None for a in annotated["annotator"][:])
+    # only whether questions were recorded matters here, not their answers (hence ``dict``: none)
+    return any(recorded_questions(a, dict) is not None for a in annotated["annotator"][:])
 
 
 def resolve_negatives(negatives: str | bool | None, annotated: datasets.Dataset) -> str:

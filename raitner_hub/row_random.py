@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 # numpy.random.SeedSequence's hash constants (numpy/random/bit_generator.pyx) and PCG64's multiplier
-# (numpy/random/src/pcg64/pcg64.h): the algorithm is fixed by numpy's reproducibility promise for seeds.
+# (numpy/random/src/pcg64/pcg64.h); numpy keeps both stable (NEP 19), and tests/test_row_random.py checks them.
 _INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
 _MIX_MULT_L, _MIX_MULT_R, _XSHIFT, _POOL_SIZE = 0xCA01F9DD, 0x4973F715, 16, 4
 _PCG64_MULT = (2549297995355413924 << 64) + 4865540595714422341
