@@ -4,7 +4,10 @@ Builds the tiny Qwen2 test model (random weights, scaled up so outputs vary), as
 each passage, with and without 2 demonstrations, checks that both paths give identical tokens, and prints
 the baseline time, ours and the ratio.
 
-    .venv/bin/python bench/predict_prefix.py [--passages 16] [--max-new-tokens 32] [--repeats 3]
+    .venv/bin/python bench/predict_prefix.py [--passages 16] [--max-new-tokens 32] [--repeats 3] [--device cuda]
+
+On a GPU (``--device cuda``) batched and one-at-a-time kernels may round differently, so there the share
+of identical answers is printed instead of asserted.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ def main() -> int:
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     args = parser.parse_args()
 
     import torch
@@ -45,6 +49,7 @@ def main() -> int:
 
     folder = build_tiny_model(Path(tempfile.mkdtemp(prefix="bench-tiny-")) / "tiny")
     model, tokenizer = load_noisy_tiny_model(folder)
+    model = model.to(args.device)
     ner = NER(
         model, tokenizer, model_id="tiny", lang="en", max_new_tokens=args.max_new_tokens, batch_size=args.batch_size
     )
@@ -53,7 +58,7 @@ def main() -> int:
         prompts.Demo("d2", " ".join(WORDS[10:40]), (("Google", "organization"),)),
     )
     print(
-        f"torch threads: {torch.get_num_threads()}; {args.passages} passages x {len(LABELS)} types; "
+        f"device {args.device}; torch threads: {torch.get_num_threads()}; {args.passages} passages x {len(LABELS)} types; "
         f"max_new_tokens={args.max_new_tokens}"
     )
     for name, with_demos in (("no demos", ()), ("2 demos", demos)):
@@ -78,12 +83,14 @@ def main() -> int:
             start = time.perf_counter()
             ours_out = ner.generate_answers(items)
             best_ours = min(best_ours, time.perf_counter() - start)
-        assert ours_out == base_out, "shared-prefix outputs differ from naive greedy generation"
+        same = sum(a == b for a, b in zip(ours_out, base_out))
+        if args.device == "cpu":
+            assert ours_out == base_out, "shared-prefix outputs differ from naive greedy generation"
         n = len(items)
         print(
             f"[{name}] naive: {best_naive:.3f} s ({n / best_naive:.1f} q/s)  shared-prefix batched: "
             f"{best_ours:.3f} s ({n / best_ours:.1f} q/s)  ratio: {best_naive / best_ours:.1f}x  "
-            "outputs identical: yes"
+            + ("outputs identical: yes" if same == n else f"outputs identical: {same}/{n}")
         )
     return 0
 

@@ -8,7 +8,7 @@ client (``Client.submit``; less client work on the same cores). Gradio's batchin
 simultaneous ones together through ``NER.predict_batch``. The answers of both runs are asserted identical before the
 times and the ratio are printed.
 
-    .venv/bin/python bench/serve_concurrency.py [--max-new-tokens 64] [--repeats 2] [--json]
+    .venv/bin/python bench/serve_concurrency.py [--max-new-tokens 64] [--repeats 2] [--device cuda] [--json]
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ def write_pool(path: Path) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--device", default="cpu", help="the server's device: cpu, cuda, ...")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--json", action="store_true", help="also print a BENCH {json} row (bench/run_all.py)")
     args = parser.parse_args()
@@ -98,7 +99,7 @@ def main() -> int:
             "--port",
             str(port),
             "--device",
-            "cpu",
+            args.device,
             "--backend",
             "hf",
             "--max-new-tokens",
