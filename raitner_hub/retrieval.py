@@ -315,7 +315,7 @@ class RetrievalIndex:
     ) -> np.ndarray:
         """BM25 of each query against its own candidates: float32[n, K] (-inf for -1 padding).
 
-        Pass token lists, or ``query_rows`` to score pool rows by their stored tokens.
+        Pass token lists, or ``query_rows`` to score pool rows by their stored term counts.
         """
         if query_rows is not None:
             return self.bm25.scores(self.bm25.pool_query_matrix(np.asarray(query_rows)), candidates)
