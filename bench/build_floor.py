@@ -148,7 +148,6 @@ def main() -> int:
                     "baseline_s": floor,
                     "ours_s": r["seconds"],
                     "ratio": ratio,
-                    "ratio_of": "ours / floor (lower is better; target <= 2x)",
                     "note": f"ratio = ours / bare GEMM (lower is better, target <= 2x); peak RSS "
                     f"{r['peak_rss_mib']:,.0f} MiB; byte-equal to the row-by-row builds",
                     "details": {**r, "floor_before_s": before["seconds"], "floor_after_s": after["seconds"]},

@@ -5,7 +5,7 @@ Starts ``raitner serve`` (the installed console script, a fresh process) on the 
 (retrieval on and off, different strategies, k and entity types) through ``gradio_client``: first one
 after another, then all at once, twice: from 8 clients in 8 threads, and as 8 jobs submitted at once through one
 client (``Client.submit``; less client work on the same cores). Gradio's batching decodes the
-simultaneous ones together through ``NER.predict_batch``. The answers of both runs are asserted identical before the
+simultaneous ones together through ``NER.predict_batch``. The answers of every run are asserted identical before the
 times and the ratio are printed.
 
     .venv/bin/python bench/serve_concurrency.py [--max-new-tokens 64] [--repeats 2] [--device cuda] [--json]

@@ -22,7 +22,6 @@ Pile-NER-type as released). ``"resample"`` draws new negatives as above; ``"none
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
 
 import datasets
 import numpy as np
@@ -33,10 +32,8 @@ from raitner_hub.prompts import ConversationTemplate, conversation_template, for
 from raitner_hub.readers import recorded_questions
 from raitner_hub.records import (
     IT_FEATURES,
-    AnnotatedPassage,
     EntityColumns,
     dataset_from_arrow,
-    distinct_mentions,
     distinct_pairs,
     group_mentions,
 )
@@ -63,13 +60,9 @@ def resolve_negatives(negatives: str | bool | None, annotated: datasets.Dataset)
     return negatives
 
 
-def type_frequencies(passages: datasets.Dataset | Iterable[AnnotatedPassage], *, block: int = 4096) -> Counter:
+def type_frequencies(passages: datasets.Dataset, *, block: int = 4096) -> Counter:
     """Kept mentions per type over the whole set (distinct (mention, type) pairs per passage)."""
     freq: Counter = Counter()
-    if not isinstance(passages, datasets.Dataset):
-        for passage in passages:
-            freq.update(label for _, label in distinct_mentions(passage["entities"]))
-        return freq
     for start in range(0, len(passages), block):  # Arrow columns block by block: no dict per entity
         entities = EntityColumns.from_arrow(passages.with_format("arrow")[start : start + block]["entities"])
         for row in range(len(entities.offsets) - 1):
